@@ -1,0 +1,93 @@
+/**
+ * Wire types of the proxy's control API (docs/protocol.md, "Control API").
+ * `POST /publish/` is Pushpin's publish format; `/push/` and `/close/` are our
+ * connection-ID extension in the same shape.
+ */
+
+/** Pushpin's `http-response` format: the response written to a parked client. */
+export interface HttpResponseFormat {
+  /** `send` (default) writes this response; `hint` makes the proxy re-ask the app instead. */
+  action?: 'send' | 'hint';
+  /** Status code, default 200. */
+  code?: number;
+  /** Reason phrase, default the standard one for `code`. */
+  reason?: string;
+  /** Headers as an object or as a list of `[name, value]` pairs. `Grip-*` and hop-by-hop headers are ignored. */
+  headers?: Record<string, string> | Array<[string, string]>;
+  /** UTF-8 body. Exactly one of `body` and `body-bin` is required for `send`. */
+  body?: string;
+  /** Base64 body. */
+  'body-bin'?: string;
+}
+
+export interface ItemFormats {
+  'http-response'?: HttpResponseFormat;
+  /** Other GRIP formats (`http-stream`, `ws-message`) are accepted when `http-response` is present, and ignored. */
+  [other: string]: unknown;
+}
+
+/** `POST /publish/` item (GRIP). */
+export interface PublishItem {
+  channel: string;
+  /** This item's id on the channel; becomes the channel's last id. */
+  id?: string;
+  /** The id of the item before this one on the channel; parked requests whose prev-id differs are re-asked. */
+  'prev-id'?: string;
+  formats: ItemFormats;
+}
+
+/** `POST /push/` item: one response for one connection ID, queued if it is not parked. */
+export interface PushItem {
+  'connection-id': string;
+  /** Optional id, echoed in logs only. */
+  id?: string;
+  formats: ItemFormats;
+}
+
+/** `POST /close/` item: answer the connection's parked request (if any), drop its queue, refuse it from now on. */
+export interface CloseItem {
+  'connection-id': string;
+  /** Response for the parked request; default 410 with `{code: "PROXY_ERR_CONNECTION_CLOSED"}`. */
+  formats?: ItemFormats;
+}
+
+export interface ItemsBody<T> {
+  items: T[];
+}
+
+/** Answer of `/publish/`, `/push/` and `/close/`. */
+export interface ControlResult {
+  /** Parked requests answered by this call. */
+  delivered: number;
+  /** Items kept for connection IDs that are not parked now. */
+  queued: number;
+  /** Items discarded by this call (queue full, queue purged for a resync, or a closed connection ID). */
+  dropped: number;
+  /** Parked requests re-asked to the app instead of answered (prev-id mismatch or `hint`). */
+  reasked: number;
+}
+
+/** `GET /stats`. */
+export interface ProxyStats {
+  /** Requests parked right now. */
+  parked: number;
+  /** Requests being re-asked to the app right now. */
+  reasking: number;
+  /** Connection IDs the proxy keeps state for (parked, queued, resync pending or closed). */
+  connections: number;
+  /** Items queued for connection IDs right now, and their bytes. */
+  queuedItems: number;
+  queuedBytes: number;
+  /** Channels with a known last id. */
+  channels: number;
+  /** Counters since start. */
+  holds: number;
+  publishes: number;
+  pushes: number;
+  deliveries: number;
+  timeouts: number;
+  reasks: number;
+  resyncs: number;
+  dropped: number;
+  clientAborts: number;
+}

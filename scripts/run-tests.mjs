@@ -1,0 +1,31 @@
+// Runs every test file under test/ with node:test through tsx.
+// Node 20's `--test` takes paths, not globs, so the files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'helpers') out.push(...findTests(p));
+    } else if (name.endsWith('.test.ts')) {
+      out.push(p);
+    }
+  }
+  return out.sort();
+}
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only : findTests('test');
+if (files.length === 0) {
+  console.error('run-tests: no test files found under test/');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
