@@ -24,11 +24,14 @@ export async function signGripSig(secret: string, nowMs: number = Date.now(), li
     .sign(keyOf(secret));
 }
 
-/** True when `token` is an unexpired HS256 JWT signed with `secret`. Never throws. */
+/**
+ * True when `token` is an unexpired HS256 JWT signed with `secret`. Never throws.
+ * `exp` is required: jose accepts a token without one, which would never expire.
+ */
 export async function verifyGripSig(token: string | undefined, secret: string): Promise<boolean> {
   if (!token || token.length > 4096) return false;
   try {
-    await jwtVerify(token, keyOf(secret), { algorithms: ['HS256'] });
+    await jwtVerify(token, keyOf(secret), { algorithms: ['HS256'], requiredClaims: ['exp'] });
     return true;
   } catch {
     return false;

@@ -1,0 +1,86 @@
+/**
+ * Proxy options from command-line flags and environment variables, for
+ * proxy/main.ts and the launcher. Flags win over the environment. The secret
+ * comes only from `GRIP_SECRET`: a flag would show in `ps`.
+ */
+import { parseArgs } from 'node:util';
+import { destination, pino, type Level } from 'pino';
+import { ProxyOptionsError, type ProxyOptionsInput } from './options.js';
+
+/** Upstream used when neither `--upstream` nor `APP_URL` is given. */
+export const DEFAULT_APP_URL = 'http://127.0.0.1:8081';
+
+const LOG_LEVELS: ReadonlyArray<Level | 'silent'> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function integer(name: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw new ProxyOptionsError(`${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function secondsToMs(name: string, text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new ProxyOptionsError(`${name} must be a number of seconds, got ${JSON.stringify(text)}`);
+  return Math.round(Number(text) * 1000);
+}
+
+/**
+ * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
+ * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
+ * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S` and
+ * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
+ * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
+ * later by `resolveProxyOptions`.
+ */
+export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[]): ProxyOptionsInput {
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'control-port': { type: 'string' },
+        'control-host': { type: 'string' },
+        upstream: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ProxyOptionsError(`${(err as Error).message} (flags: --port --host --control-port --control-host --upstream)`);
+  }
+  const setting = (flag: string | null, envName: string): string | undefined => {
+    const value = (flag !== null ? flags[flag] : undefined) ?? env[envName];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const read = <T>(flag: string | null, envName: string, parse: (name: string, text: string) => T): T | undefined => {
+    const text = setting(flag, envName);
+    return text === undefined ? undefined : parse(flag !== null && flags[flag] !== undefined ? `--${flag}` : envName, text);
+  };
+  const text = (_name: string, value: string) => value;
+
+  const secret = env.GRIP_SECRET;
+  if (secret === undefined || secret === '') {
+    throw new ProxyOptionsError(
+      'GRIP_SECRET is not set. Set it to the secret shared with the app (at least 16 characters), e.g. export GRIP_SECRET="$(openssl rand -hex 32)"',
+    );
+  }
+  const level = env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'info' : env.LOG_LEVEL;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ProxyOptionsError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  }
+
+  return {
+    upstreamUrl: read('upstream', 'APP_URL', text) ?? DEFAULT_APP_URL,
+    secret,
+    clientHost: read('host', 'PROXY_HOST', text),
+    clientPort: read('port', 'PROXY_PORT', integer),
+    controlHost: read('control-host', 'CONTROL_HOST', text),
+    controlPort: read('control-port', 'CONTROL_PORT', integer),
+    maxHoldTimeoutMs: read(null, 'HOLD_TIMEOUT_MAX_S', secondsToMs),
+    queueMaxItems: read(null, 'QUEUE_MAX_ITEMS', integer),
+    queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
+    queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
+    // Synchronous writes: a handful of lines, and none lost on exit.
+    logger: pino({ level, base: { name: 'comet-proxy' } }, destination({ dest: 1, sync: true })),
+  };
+}

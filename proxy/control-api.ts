@@ -1,0 +1,123 @@
+/**
+ * The control API (docs/protocol.md §7) on its own port: `POST /publish/`,
+ * `/push/`, `/close/` (with or without the trailing slash), `GET /stats` and
+ * `GET /health`. Plain node:http: five fixed routes need no framework.
+ * Order of checks: route (404), method (405), auth (401), shutting down (503),
+ * media type (415), size (413), JSON (400), whole-body validation (400), then
+ * the registry acts.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ControlResult } from '../protocol/control-api.js';
+import { createControlAuth } from './auth.js';
+import { sendError } from './errors.js';
+import type { HoldRegistry } from './hold-registry.js';
+import type { ProxyOptions } from './options.js';
+import { BodyTooLargeError, readBody } from './read-body.js';
+import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
+import { writeResponse } from './response.js';
+
+export interface ControlServerDeps {
+  options: Pick<ProxyOptions, 'secret' | 'controlBodyMaxBytes' | 'logger'>;
+  registry: HoldRegistry;
+  /** True once the proxy is shutting down: write endpoints answer 503. */
+  isClosing: () => boolean;
+}
+
+type Route =
+  | { method: 'GET'; auth: boolean; answer: () => unknown }
+  | { method: 'POST'; auth: true; act: (body: unknown) => ControlResult };
+
+/** Builds (does not start) the control server. */
+export function createControlServer({ options, registry, isClosing }: ControlServerDeps): Server {
+  const log = options.logger;
+  const authorize = createControlAuth(options.secret);
+
+  const publish: Route = { method: 'POST', auth: true, act: (body) => registry.publish(parsePublishBody(body)) };
+  const push: Route = { method: 'POST', auth: true, act: (body) => registry.push(parsePushBody(body)) };
+  const close: Route = { method: 'POST', auth: true, act: (body) => registry.close(parseCloseBody(body)) };
+  const routes = new Map<string, Route>([
+    ['/publish/', publish],
+    ['/publish', publish],
+    ['/push/', push],
+    ['/push', push],
+    ['/close/', close],
+    ['/close', close],
+    ['/stats', { method: 'GET', auth: true, answer: () => registry.stats() }],
+    ['/health', { method: 'GET', auth: false, answer: () => ({ ok: true }) }],
+  ]);
+
+  function sendJson(res: ServerResponse, value: unknown): void {
+    writeResponse(res, {
+      code: 200,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      body: Buffer.from(JSON.stringify(value)),
+    });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://control').pathname;
+    const route = routes.get(path);
+    if (route === undefined) {
+      sendError(res, 'PROXY_ERR_NOT_FOUND', `no control endpoint ${path}`);
+      return;
+    }
+    const allowed = route.method === 'GET' ? ['GET', 'HEAD'] : ['POST'];
+    if (!allowed.includes(req.method ?? '')) {
+      sendError(res, 'PROXY_ERR_METHOD_NOT_ALLOWED', `${path} accepts ${allowed.join(', ')}`, { allow: allowed.join(', ') });
+      return;
+    }
+    if (route.auth && !(await authorize(req.headers.authorization))) {
+      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <secret or JWT signed with it> required', {
+        'www-authenticate': 'Bearer',
+      });
+      return;
+    }
+    if (route.method === 'GET') {
+      sendJson(res, route.answer());
+      return;
+    }
+    if (isClosing()) {
+      sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
+      return;
+    }
+    const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (mediaType !== 'application/json') {
+      sendError(res, 'PROXY_ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, options.controlBodyMaxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        // The rest of the body is not read: close the connection rather than drain it.
+        sendError(res, 'PROXY_ERR_BODY_TOO_LARGE', `body exceeds ${options.controlBodyMaxBytes} bytes`, { connection: 'close' });
+      }
+      return; // otherwise the caller went away mid-body
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      sendError(res, 'PROXY_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    let result: ControlResult;
+    try {
+      result = route.act(body);
+    } catch (err) {
+      if (!(err instanceof ItemValidationError)) throw err;
+      sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
+      return;
+    }
+    log.debug({ path, ...result }, 'control call');
+    sendJson(res, result);
+  }
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'control API request failed');
+      res.destroy();
+    });
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Validation of control API bodies (docs/protocol.md §7): pure functions that
+ * check a whole parsed JSON body before anything is delivered, and turn it into
+ * registry commands. The first problem found is reported with its path, e.g.
+ * `items[2].formats.http-response.code must be an integer 100-999`.
+ */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import type { HttpResponseFormat } from '../protocol/control-api.js';
+import { isChannelName, isConnectionId, isItemId } from '../protocol/ids.js';
+import type { CloseCommand, PublishCommand, PushCommand } from './commands.js';
+import { decodeItemResponse, type ItemResponse } from './response.js';
+
+/** A body that is valid JSON but not a valid request; answered 400 `PROXY_ERR_INVALID_ITEM`. */
+export class ItemValidationError extends Error {
+  override name = 'ItemValidationError';
+}
+
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const REASON_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fail(path: string, problem: string): never {
+  throw new ItemValidationError(`${path} ${problem}`);
+}
+
+function itemsOf(body: unknown): unknown[] {
+  if (!isObject(body) || !Array.isArray(body.items)) fail('body', 'must be a JSON object with an "items" array');
+  return body.items;
+}
+
+function optionalItemId(item: Json, key: string, path: string): string | undefined {
+  const value = item[key];
+  if (value === undefined) return undefined;
+  if (!isItemId(value)) fail(`${path}.${key}`, 'must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -');
+  return value;
+}
+
+function connectionIdOf(item: Json, path: string): string {
+  const value = item['connection-id'];
+  if (!isConnectionId(value)) fail(`${path}.connection-id`, 'must be a connection ID (21 characters from A-Z a-z 0-9 _ -)');
+  return value;
+}
+
+function headerPairs(value: unknown, path: string): Array<[string, string]> {
+  let pairs: unknown[];
+  if (Array.isArray(value)) pairs = value;
+  else if (isObject(value)) pairs = Object.entries(value);
+  else fail(path, 'must be an object or a list of [name, value] pairs');
+  return pairs.map((pair, i) => {
+    const where = Array.isArray(value) ? `${path}[${i}]` : `${path}.${String((pair as unknown[])[0])}`;
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+      fail(where, 'must be a [name, value] pair of strings');
+    }
+    const [name, text] = pair as [string, string];
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, text);
+    } catch {
+      fail(where, 'must be a valid header name and value');
+    }
+    return [name, text];
+  });
+}
+
+/**
+ * Checks an `http-response` format. With `allowHint`, `action: "hint"` is
+ * accepted (publish only) and needs no body; `send` needs `body` or `body-bin`.
+ */
+function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { action: 'send' | 'hint'; response: ItemResponse | null } {
+  if (!isObject(formats)) fail(path, 'must be an object');
+  const format = formats['http-response'];
+  const at = `${path}.http-response`;
+  if (format === undefined) fail(at, 'is required');
+  if (!isObject(format)) fail(at, 'must be an object');
+
+  const action = format.action ?? 'send';
+  if (action !== 'send' && !(allowHint && action === 'hint')) {
+    fail(`${at}.action`, allowHint ? 'must be "send" or "hint"' : 'must be "send"');
+  }
+  const { code, reason, body } = format;
+  const bodyBin = format['body-bin'];
+  if (code !== undefined && (typeof code !== 'number' || !Number.isInteger(code) || code < 100 || code > 999)) {
+    fail(`${at}.code`, 'must be an integer 100-999');
+  }
+  if (reason !== undefined && (typeof reason !== 'string' || !REASON_PATTERN.test(reason))) {
+    fail(`${at}.reason`, 'must be a string without control characters');
+  }
+  const headers = format.headers === undefined ? undefined : headerPairs(format.headers, `${at}.headers`);
+  if (body !== undefined && typeof body !== 'string') fail(`${at}.body`, 'must be a string');
+  if (bodyBin !== undefined && (typeof bodyBin !== 'string' || !BASE64_PATTERN.test(bodyBin))) {
+    fail(`${at}.body-bin`, 'must be a base64 string');
+  }
+  if (body !== undefined && bodyBin !== undefined) fail(at, 'must not have both body and body-bin');
+  if (action === 'hint') return { action, response: null };
+  if (body === undefined && bodyBin === undefined) fail(at, 'needs body or body-bin');
+
+  const checked: HttpResponseFormat = {};
+  if (code !== undefined) checked.code = code as number;
+  if (reason !== undefined) checked.reason = reason as string;
+  if (headers !== undefined) checked.headers = headers;
+  if (body !== undefined) checked.body = body as string;
+  if (bodyBin !== undefined) checked['body-bin'] = bodyBin as string;
+  return { action: 'send', response: decodeItemResponse(checked) };
+}
+
+/** Validates a `POST /publish/` body. Throws `ItemValidationError`. */
+export function parsePublishBody(body: unknown): PublishCommand[] {
+  return itemsOf(body).map((item, i) => {
+    const path = `items[${i}]`;
+    if (!isObject(item)) fail(path, 'must be an object');
+    if (!isChannelName(item.channel)) {
+      fail(`${path}.channel`, 'must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -');
+    }
+    const command: PublishCommand = { channel: item.channel, ...httpResponseOf(item.formats, `${path}.formats`, true) };
+    const id = optionalItemId(item, 'id', path);
+    const prevId = optionalItemId(item, 'prev-id', path);
+    if (id !== undefined) command.id = id;
+    if (prevId !== undefined) command.prevId = prevId;
+    return command;
+  });
+}
+
+/** Validates a `POST /push/` body. Throws `ItemValidationError`. */
+export function parsePushBody(body: unknown): PushCommand[] {
+  return itemsOf(body).map((item, i) => {
+    const path = `items[${i}]`;
+    if (!isObject(item)) fail(path, 'must be an object');
+    const connectionId = connectionIdOf(item, path);
+    const { response } = httpResponseOf(item.formats, `${path}.formats`, false);
+    const command: PushCommand = { connectionId, response: response! };
+    const id = optionalItemId(item, 'id', path);
+    if (id !== undefined) command.id = id;
+    return command;
+  });
+}
+
+/** Validates a `POST /close/` body. Throws `ItemValidationError`. */
+export function parseCloseBody(body: unknown): CloseCommand[] {
+  return itemsOf(body).map((item, i) => {
+    const path = `items[${i}]`;
+    if (!isObject(item)) fail(path, 'must be an object');
+    const command: CloseCommand = { connectionId: connectionIdOf(item, path) };
+    // `formats` is optional here; when present its `http-response` is checked like any other.
+    if (item.formats !== undefined) {
+      if (!isObject(item.formats)) fail(`${path}.formats`, 'must be an object');
+      if (item.formats['http-response'] !== undefined) {
+        command.response = httpResponseOf(item.formats, `${path}.formats`, false).response!;
+      }
+    }
+    return command;
+  });
+}

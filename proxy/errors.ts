@@ -1,0 +1,66 @@
+/**
+ * The proxy's error catalogue. Every error that crosses the wire is a stable
+ * code plus the HTTP status that fits it, sent as `{code, message}` JSON
+ * (protocol/wire-error.ts). Callers and tests branch on codes, never on
+ * message strings.
+ */
+import type { ServerResponse } from 'node:http';
+import { wireError } from '../protocol/wire-error.js';
+import type { HeaderMap } from './header-filter.js';
+import { writeResponse, type HeldResponse } from './response.js';
+
+/** Code -> HTTP status. `PROXY_ERR_BAD_OPTION` never reaches a client (start-up only), hence 500. */
+export const PROXY_ERROR_STATUS = {
+  PROXY_ERR_UPSTREAM_UNAVAILABLE: 502,
+  PROXY_ERR_UPSTREAM_TIMEOUT: 504,
+  PROXY_ERR_BAD_INSTRUCTION: 502,
+  PROXY_ERR_CONNECTION_CLOSED: 410,
+  PROXY_ERR_UNAUTHORIZED: 401,
+  PROXY_ERR_BAD_JSON: 400,
+  PROXY_ERR_INVALID_ITEM: 400,
+  PROXY_ERR_BODY_TOO_LARGE: 413,
+  PROXY_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  PROXY_ERR_NOT_FOUND: 404,
+  PROXY_ERR_METHOD_NOT_ALLOWED: 405,
+  PROXY_ERR_SHUTTING_DOWN: 503,
+  PROXY_ERR_BAD_OPTION: 500,
+} as const;
+
+export type ProxyErrorCode = keyof typeof PROXY_ERROR_STATUS;
+
+/** An error with a catalogue code; `status` is the HTTP status it is answered with. */
+export class ProxyError extends Error {
+  override name = 'ProxyError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ProxyErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = PROXY_ERROR_STATUS[code];
+  }
+}
+
+/** The `{code, message}` JSON response for `code`, as status, headers and body. */
+export function errorResponse(code: ProxyErrorCode, message: string): HeldResponse {
+  return {
+    code: PROXY_ERROR_STATUS[code],
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: Buffer.from(JSON.stringify(wireError(code, message))),
+  };
+}
+
+/**
+ * Writes `{code, message}` JSON with the code's status. Does nothing if the
+ * response already started or the client is gone; never throws, so it is safe
+ * in any error path.
+ */
+export function sendError(
+  res: ServerResponse,
+  code: ProxyErrorCode,
+  message: string,
+  extraHeaders: HeaderMap = {},
+): boolean {
+  return writeResponse(res, errorResponse(code, message), extraHeaders);
+}

@@ -1,0 +1,54 @@
+/**
+ * One client request on its way through the proxy: the client's request and
+ * response, what a re-ask needs to replay the request (docs/protocol.md §4.1),
+ * and the publish sequence captured when it was last sent to the app (§4 step 3).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Global publish sequence when the request was last sent to the app (first send or latest re-ask). */
+  sentSeq: number;
+  /** Re-asks so far. */
+  reasks: number;
+  /** The request body if it was retained completely, else null (too large, or not fully received). */
+  retainedBody(): Buffer | null;
+}
+
+/**
+ * Starts an exchange and tees up to `maxBodyBytes` of the request body as it
+ * streams past (to whoever consumes `req`), so the request can be re-asked.
+ * Call it in the same tick as the code that pipes `req`, so no chunk is missed.
+ */
+export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Exchange {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let overflowed = false;
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody) {
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > maxBodyBytes) {
+        // Too large to retain: stop copying, the request can no longer be re-asked.
+        overflowed = true;
+        chunks.length = 0;
+        req.off('data', onData);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+  }
+  return {
+    req,
+    res,
+    sentSeq: 0,
+    reasks: 0,
+    retainedBody() {
+      if (!hasBody) return Buffer.alloc(0);
+      if (overflowed || !req.complete) return null;
+      return Buffer.concat(chunks, bytes);
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Forwards client requests to the app with http-proxy (docs/protocol.md §1–§2):
+ * client `Grip-*` headers stripped, `X-Forwarded-*` and a `Grip-Sig` added,
+ * the body teed for re-asks, the answer handed to the shared upstream-response
+ * handler. Network failures become 502/504 JSON; a client that went away is
+ * not an upstream error (node-http-proxy issue #813).
+ */
+import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
+import httpProxy from 'http-proxy';
+import type { GripSigSigner } from '../protocol/grip-sig.js';
+import { GRIP_SIG } from '../protocol/headers.js';
+import { sendError } from './errors.js';
+import { createExchange, type Exchange } from './exchange.js';
+import { stripRequestHeaders } from './header-filter.js';
+import type { ProxyOptions } from './options.js';
+import { isResponseClosed } from './response.js';
+import type { UpstreamResponseHandler } from './upstream-response.js';
+
+export interface ForwarderDeps {
+  options: Pick<ProxyOptions, 'upstreamUrl' | 'upstreamTimeoutMs' | 'reaskBodyMaxBytes' | 'logger'>;
+  /** Keep-alive agent to the app, shared with re-asks. */
+  agent: Agent;
+  signer: GripSigSigner;
+  /** The global publish sequence, captured as each request is sent (race check, docs §4 step 3). */
+  publishSeq: () => number;
+  handleUpstreamResponse: UpstreamResponseHandler;
+}
+
+/** The client server's request handler. */
+export type Forwarder = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse }: ForwarderDeps): Forwarder {
+  const log = options.logger;
+  const proxy = httpProxy.createProxyServer({
+    target: options.upstreamUrl,
+    agent,
+    xfwd: true,
+    selfHandleResponse: true,
+    proxyTimeout: options.upstreamTimeoutMs,
+  });
+  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  const timedOut = new WeakSet<IncomingMessage>();
+
+  // http-proxy aborts the upstream request on proxyTimeout and reports the abort as
+  // a plain ECONNRESET; remembering the timeout is how 504 is told from 502.
+  // ('proxyReq' is not emitted for `Expect: 100-continue` requests; their timeouts answer 502.)
+  proxy.on('proxyReq', (proxyReq, req, res) => {
+    proxyReq.once('timeout', () => timedOut.add(req));
+    // http-proxy cancels the app's request on the client request's 'aborted'/'error', but
+    // Node (>= 16) emits neither for a request already read to its end (every GET poll):
+    // it is auto-destroyed before its socket closes. Watch the client response instead.
+    if (isResponseClosed(res)) {
+      proxyReq.destroy(); // left while waiting for an agent socket
+      return;
+    }
+    const cancel = () => {
+      if (!res.writableFinished) proxyReq.destroy();
+    };
+    res.once('close', cancel);
+    // From the response on, pipeline() (pass-through) or the registry (holds) own the client's life.
+    proxyReq.once('response', () => res.off('close', cancel));
+  });
+
+  proxy.on('proxyRes', (proxyRes, req) => {
+    const exchange = exchanges.get(req);
+    if (exchange === undefined) {
+      proxyRes.resume();
+      return;
+    }
+    void handleUpstreamResponse(exchange, proxyRes);
+  });
+
+  // The client went away and http-proxy cancelled the upstream request: expected, not an error.
+  proxy.on('econnreset', (err, req) => {
+    log.debug({ url: req.url, code: (err as NodeJS.ErrnoException).code }, 'client went away; upstream request cancelled');
+  });
+
+  // Per-request callbacks get every request error; this only guards against
+  // http-proxy's rethrow when an 'error' has no listener.
+  proxy.on('error', (err) => log.error({ err }, 'http-proxy error'));
+
+  function onProxyError(err: Error, req: IncomingMessage, res: ServerResponse): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (isResponseClosed(res)) {
+      log.debug({ url: req.url, code }, 'client went away before the app answered');
+    } else if (timedOut.has(req)) {
+      log.warn({ url: req.url, timeoutMs: options.upstreamTimeoutMs }, 'app timed out');
+      sendError(res, 'PROXY_ERR_UPSTREAM_TIMEOUT', `the app did not answer within ${options.upstreamTimeoutMs} ms`);
+    } else {
+      log.warn({ url: req.url, code }, 'app unavailable');
+      sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the app could not be reached');
+    }
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, token: string): void {
+    if (isResponseClosed(res)) return; // left while the signature was being made
+    req.headers[GRIP_SIG] = token;
+    // Same tick as proxy.web(), which pipes req: the tee sees every chunk.
+    const exchange = createExchange(req, res, options.reaskBodyMaxBytes);
+    exchange.sentSeq = publishSeq();
+    exchanges.set(req, exchange);
+    proxy.web(req, res, {}, (err, errReq, errRes) => onProxyError(err, errReq, errRes as ServerResponse));
+  }
+
+  return (req, res) => {
+    const forged = stripRequestHeaders(req.headers);
+    if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* headers; removed');
+    const token = signer.peek();
+    if (token !== null) {
+      forward(req, res, token);
+      return;
+    }
+    signer.get().then(
+      (fresh) => forward(req, res, fresh),
+      (err: unknown) => {
+        log.error({ err }, 'could not sign Grip-Sig');
+        sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the proxy could not sign the request');
+      },
+    );
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Which headers may cross the proxy. Two rules meet here: no `Grip-*` header
+ * ever crosses it in either direction (docs/protocol.md §1, §6), and
+ * hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1),
+ * so a proxy never copies them.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { isGripHeader } from '../protocol/headers.js';
+
+/** Header values as the proxy keeps them: lower-case names, `set-cookie` as a list. */
+export type HeaderMap = Record<string, string | string[]>;
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Is `name` (any case) a hop-by-hop header? */
+export function isHopByHopHeader(name: string): boolean {
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** Never removed because `Connection` names them: a peer must not be able to unframe a message. */
+const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/** Header names the `Connection` header lists: also hop-by-hop for this message (RFC 9110 §7.6.1). */
+function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+  const value = headers.connection;
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && !PROTECTED.has(t)));
+}
+
+/**
+ * Copies `headers` without `Grip-*` and hop-by-hop headers (and those named by
+ * `Connection`). With `dropLength`, also without `Content-Length`, for bodies the
+ * proxy re-frames itself.
+ */
+export function endToEndHeaders(headers: IncomingHttpHeaders, { dropLength = false } = {}): HeaderMap {
+  const named = connectionTokens(headers);
+  const out: HeaderMap = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (isGripHeader(lower) || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (dropLength && lower === 'content-length') continue;
+    out[lower] = value;
+  }
+  return out;
+}
+
+/**
+ * Prepares a client request's headers for forwarding, in place: deletes every
+ * `Grip-*` header (a client must never forge an instruction, signature or
+ * cursor, docs/protocol.md §1.1) and the hop-by-hop ones, except
+ * `Transfer-Encoding`, which frames the body being piped on. Returns how many
+ * `Grip-*` headers were removed.
+ */
+export function stripRequestHeaders(headers: IncomingHttpHeaders): number {
+  const named = connectionTokens(headers);
+  let grip = 0;
+  for (const name of Object.keys(headers)) {
+    if (isGripHeader(name)) {
+      delete headers[name];
+      grip++;
+    } else if ((HOP_BY_HOP.has(name) && name !== 'transfer-encoding') || named.has(name)) {
+      delete headers[name];
+    }
+  }
+  return grip;
+}

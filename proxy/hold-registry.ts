@@ -1,0 +1,446 @@
+/**
+ * The hold registry owns a parked request's whole life (docs/protocol.md §4–§8):
+ * it decides what a hold instruction leads to, indexes parked requests by
+ * channel and connection ID, and answers each exactly once, on delivery,
+ * timeout, supersession, close, re-ask result or drain, through one cleanup path
+ * (`finish`) that clears the timer, the indexes and the close listener. The
+ * per-connection state (connection-table.ts) and channel cursors
+ * (channel-cursors.ts) are its data.
+ *
+ * It does no upstream I/O: re-asks go through the injected `reask` callback.
+ */
+import type { Logger } from 'pino';
+import type { ControlResult, ProxyStats } from '../protocol/control-api.js';
+import { resyncResponse, type ResyncReason } from '../protocol/resync.js';
+import { ChannelCursors } from './channel-cursors.js';
+import type { CloseCommand, PublishCommand, PushCommand } from './commands.js';
+import { ConnectionTable } from './connection-table.js';
+import { errorResponse } from './errors.js';
+import type { Exchange } from './exchange.js';
+import type { HeaderMap } from './header-filter.js';
+import type { HoldInstruction } from './instruction.js';
+import type { ProxyOptions, ProxyTimers } from './options.js';
+import { isResponseClosed, mergeItemResponse, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
+
+/**
+ * How a re-ask ended: `dispatched` when the app's answer was handled (written to
+ * the client, or handed back to `hold`), `failed` when it could not be sent or
+ * failed on the network (the client then gets the `reask-failed` resync answer).
+ */
+export type ReaskOutcome = 'dispatched' | 'failed';
+
+/**
+ * Sends the exchange's request to the app again with `Grip-Last` built from
+ * `lastIds` (channel -> last published id) and handles the answer like a
+ * first one. Provided by the upstream side (reask.ts).
+ */
+export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>) => Promise<ReaskOutcome>;
+
+export type HoldRegistryOptions = Pick<
+  ProxyOptions,
+  | 'maxReasks'
+  | 'queueMaxItems'
+  | 'queueMaxBytes'
+  | 'queueTtlMs'
+  | 'resyncTtlMs'
+  | 'closedTtlMs'
+  | 'channelTtlMs'
+  | 'maxChannels'
+  | 'sweepIntervalMs'
+  | 'logger'
+  | 'timers'
+> & { reask: ReaskFn };
+
+/** A request the registry owns, from its first hold instruction to its answer. */
+interface Held {
+  readonly exchange: Exchange;
+  /** The latest hold instruction (a re-ask brings a new one). */
+  instruction: HoldInstruction;
+  state: 'deciding' | 'parked' | 'reasking' | 'done';
+  timer: unknown;
+  /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
+  reaskAttempt: object | null;
+  readonly onClose: () => void;
+}
+
+type Counters = Pick<
+  ProxyStats,
+  'holds' | 'publishes' | 'pushes' | 'deliveries' | 'timeouts' | 'reasks' | 'resyncs' | 'dropped' | 'clientAborts'
+>;
+
+/** Answers given while shutting down tell the client (and Node) to drop the connection. */
+const CONNECTION_CLOSE: HeaderMap = { connection: 'close' };
+
+export class HoldRegistry {
+  private readonly cursors: ChannelCursors;
+  private readonly byChannel = new Map<string, Set<Held>>();
+  private readonly connections: ConnectionTable<Held>;
+  private readonly parked = new Set<Held>();
+  private readonly reasking = new Set<Held>();
+  /** Every exchange the registry has owned; weak, so answered ones are collected. */
+  private readonly owners = new WeakMap<Exchange, Held>();
+  private readonly counters: Counters = {
+    holds: 0,
+    publishes: 0,
+    pushes: 0,
+    deliveries: 0,
+    timeouts: 0,
+    reasks: 0,
+    resyncs: 0,
+    dropped: 0,
+    clientAborts: 0,
+  };
+  private readonly log: Logger;
+  private readonly timers: ProxyTimers;
+  private sweepTimer: unknown = null;
+  private draining = false;
+
+  constructor(private readonly options: HoldRegistryOptions) {
+    this.log = options.logger;
+    this.timers = options.timers;
+    this.cursors = new ChannelCursors({ ttlMs: options.channelTtlMs, maxChannels: options.maxChannels }, options.timers.now);
+    this.connections = new ConnectionTable(options, options.timers.now, (n) => (this.counters.dropped += n));
+    this.scheduleSweep();
+  }
+
+  /** The global publish sequence; capture it when a request is sent to the app (docs §4 step 3). */
+  get publishSeq(): number {
+    return this.cursors.seq;
+  }
+
+  /**
+   * Takes a client request the app answered with a hold instruction (first
+   * answer or re-ask) and decides, in the order of docs §4: closed ID → queued
+   * news → race check → supersede → park.
+   */
+  hold(exchange: Exchange, instruction: HoldInstruction): void {
+    this.counters.holds++;
+    let held = this.owners.get(exchange);
+    if (held?.state === 'done') return; // answered (drain) or aborted while its re-ask was in flight
+    if (held === undefined) {
+      if (isResponseClosed(exchange.res)) {
+        this.counters.clientAborts++;
+        return;
+      }
+      held = this.adopt(exchange, instruction);
+    } else {
+      this.unindex(held); // leaves the re-asking set
+      held.instruction = instruction;
+    }
+    held.state = 'deciding';
+    if (this.draining) {
+      this.finish(held, instruction.timeoutResponse, CONNECTION_CLOSE);
+      return;
+    }
+    this.decide(held);
+  }
+
+  /** `POST /publish/` (docs §7.1): items in order; for each, cursor first, then every subscriber. */
+  publish(commands: readonly PublishCommand[]): ControlResult {
+    const result = emptyResult();
+    for (const command of commands) {
+      this.counters.publishes++;
+      this.cursors.record(command.channel, command.id);
+      const subscribers = this.byChannel.get(command.channel);
+      if (subscribers === undefined) continue;
+      for (const held of [...subscribers]) {
+        if (held.state !== 'parked') continue;
+        const prevId = held.instruction.channels.find((c) => c.name === command.channel)?.prevId;
+        if (command.action === 'hint') {
+          this.reask(held);
+          result.reasked++;
+        } else if (command.id !== undefined && command.id === prevId) {
+          // The client already has this item (a re-published item is harmless).
+        } else if (command.prevId !== undefined && prevId !== undefined && command.prevId !== prevId) {
+          // The client is not at the item's predecessor: it would miss or repeat items. Ask the app.
+          this.reask(held);
+          result.reasked++;
+        } else if (this.deliver(held, command.response!)) {
+          result.delivered++;
+        }
+      }
+    }
+    return result;
+  }
+
+  /** `POST /push/` (docs §7.2): deliver to the parked request, else queue. */
+  push(commands: readonly PushCommand[]): ControlResult {
+    const result = emptyResult();
+    for (const command of commands) {
+      this.counters.pushes++;
+      const id = command.connectionId;
+      if (this.connections.isClosed(id)) {
+        result.dropped++;
+        this.counters.dropped++;
+        continue;
+      }
+      const parked = this.connections.get(id)?.parked;
+      if (parked && this.deliver(parked, command.response)) {
+        result.delivered++;
+        continue;
+      }
+      const outcome = this.connections.open(id).queue.push(command.response, command.response.body.length);
+      if (outcome.queued) {
+        result.queued++;
+      } else {
+        result.dropped += outcome.dropped;
+        this.log.warn({ connectionId: id, dropped: outcome.dropped }, 'connection queue overflowed; resync pending');
+      }
+    }
+    return result;
+  }
+
+  /** `POST /close/` (docs §7.3): answer the parked request, drop the queue, refuse the ID for a while. */
+  close(commands: readonly CloseCommand[]): ControlResult {
+    const result = emptyResult();
+    for (const command of commands) {
+      const parked = this.connections.get(command.connectionId)?.parked;
+      if (parked) {
+        const response = command.response
+          ? mergeItemResponse(parked.instruction.timeoutResponse, command.response)
+          : errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed');
+        if (this.finish(parked, response)) {
+          result.delivered++;
+          this.counters.deliveries++;
+        }
+      }
+      result.dropped += this.connections.close(command.connectionId);
+    }
+    return result;
+  }
+
+  /**
+   * Shutdown (docs §9): answers every parked or re-asking request with its
+   * timeout response plus `Connection: close`, answers later holds the same way,
+   * and stops the sweep timer. Returns how many requests were answered.
+   */
+  drain(): number {
+    this.draining = true;
+    this.stopSweep();
+    let answered = 0;
+    for (const held of [...this.parked, ...this.reasking]) {
+      if (this.finish(held, held.instruction.timeoutResponse, CONNECTION_CLOSE)) answered++;
+    }
+    return answered;
+  }
+
+  /** `GET /stats` (docs §7.4). */
+  stats(): ProxyStats {
+    const queued = this.connections.queued();
+    return {
+      parked: this.parked.size,
+      reasking: this.reasking.size,
+      connections: this.connections.size,
+      queuedItems: queued.items,
+      queuedBytes: queued.bytes,
+      channels: this.cursors.knownChannels,
+      ...this.counters,
+    };
+  }
+
+  /** Forgets expired tombstones, queues and channels. Runs on the sweep timer; public for tests. */
+  sweep(): void {
+    this.connections.sweep();
+    this.cursors.sweep();
+  }
+
+  // --- decisions ---------------------------------------------------------
+
+  private decide(held: Held): void {
+    const { instruction, exchange } = held;
+    const id = instruction.connectionId;
+
+    // 1. A closed connection ID refuses holds for closedTtlMs.
+    if (id !== undefined && this.connections.isClosed(id)) {
+      this.finish(held, errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
+      return;
+    }
+
+    // 2. News queued for the connection: a pending resync first, else the oldest item (one per response).
+    const conn = id === undefined ? undefined : this.connections.get(id);
+    if (id !== undefined && conn !== undefined) {
+      const resync = conn.queue.takeResync();
+      if (resync !== null) {
+        this.answerResync(held, resync.reason);
+        this.connections.forgetIfIdle(id);
+        return;
+      }
+      const item = conn.queue.shift();
+      if (item !== undefined) {
+        this.deliver(held, item);
+        this.connections.forgetIfIdle(id);
+        return;
+      }
+    }
+
+    // 3. The race check: a channel published on while the app was answering, to an id
+    // other than the app's prev-id, means the answer may be stale. Re-ask instead of parking.
+    for (const sub of instruction.channels) {
+      if (sub.prevId === undefined) continue;
+      if (this.cursors.publishedSince(sub.name, exchange.sentSeq) && this.cursors.lastId(sub.name) !== sub.prevId) {
+        this.log.debug({ channel: sub.name, prevId: sub.prevId, lastId: this.cursors.lastId(sub.name) }, 'publish raced the hold; re-asking');
+        this.reask(held);
+        return;
+      }
+    }
+
+    // 4. One parked request per connection ID: the older one gets its timeout response and re-polls.
+    if (id !== undefined) {
+      const older = this.connections.get(id)?.parked;
+      if (older) this.finish(older, older.instruction.timeoutResponse);
+    }
+
+    // 5. Park.
+    this.park(held);
+  }
+
+  private park(held: Held): void {
+    const { instruction } = held;
+    held.state = 'parked';
+    this.parked.add(held);
+    for (const sub of instruction.channels) {
+      let set = this.byChannel.get(sub.name);
+      if (set === undefined) this.byChannel.set(sub.name, (set = new Set()));
+      set.add(held);
+    }
+    if (instruction.connectionId !== undefined) this.connections.open(instruction.connectionId).parked = held;
+    held.timer = this.timers.setTimeout(() => {
+      this.counters.timeouts++;
+      this.finish(held, held.instruction.timeoutResponse);
+    }, instruction.timeoutMs);
+  }
+
+  /** Re-ask (docs §4.1): out of every index while the app answers again; at most `maxReasks` times. */
+  private reask(held: Held): void {
+    const { exchange, instruction } = held;
+    if (exchange.reasks >= this.options.maxReasks) {
+      this.answerResync(held, 'reask-limit');
+      return;
+    }
+    this.unindex(held);
+    held.state = 'reasking';
+    this.reasking.add(held);
+    exchange.reasks++;
+    this.counters.reasks++;
+    const attempt = {};
+    held.reaskAttempt = attempt;
+
+    const lastIds = new Map<string, string>();
+    for (const sub of instruction.channels) {
+      const lastId = this.cursors.lastId(sub.name);
+      if (lastId !== undefined) lastIds.set(sub.name, lastId);
+    }
+    let outcome: Promise<ReaskOutcome>;
+    try {
+      outcome = this.options.reask(exchange, lastIds);
+    } catch (err) {
+      this.log.error({ err }, 're-ask threw');
+      outcome = Promise.resolve('failed');
+    }
+    outcome
+      .catch((err: unknown) => {
+        this.log.error({ err }, 're-ask rejected');
+        return 'failed' as const;
+      })
+      .then((result) => {
+        // A newer instruction, an answer or an abort got there first: nothing left to do.
+        if (held.reaskAttempt !== attempt || held.state !== 'reasking') return;
+        if (result === 'failed') this.answerResync(held, 'reask-failed');
+        else this.finish(held, null); // the app's answer went straight to the client
+      });
+  }
+
+  // --- answers -----------------------------------------------------------
+
+  /** Delivers an item merged onto the held response (docs §6). False if the client was gone. */
+  private deliver(held: Held, item: ItemResponse): boolean {
+    const written = this.finish(held, mergeItemResponse(held.instruction.timeoutResponse, item));
+    if (written) this.counters.deliveries++;
+    return written;
+  }
+
+  private answerResync(held: Held, reason: ResyncReason): void {
+    this.counters.resyncs++;
+    this.log.info({ reason, connectionId: held.instruction.connectionId }, 'resync answer');
+    this.finish(held, resyncResponse(reason, held.instruction.channels.map((c) => c.name)));
+  }
+
+  /**
+   * The one way out for a held request: leaves every index, clears its timer and
+   * close listener, then writes `response` (none when the client is gone).
+   * Returns whether a response was written; idempotent.
+   */
+  private finish(held: Held, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
+    if (held.state === 'done') return false;
+    this.unindex(held);
+    held.state = 'done';
+    held.exchange.res.off('close', held.onClose);
+    return response !== null && writeResponse(held.exchange.res, response, extraHeaders);
+  }
+
+  // --- bookkeeping -------------------------------------------------------
+
+  private adopt(exchange: Exchange, instruction: HoldInstruction): Held {
+    const held: Held = {
+      exchange,
+      instruction,
+      state: 'deciding',
+      timer: null,
+      reaskAttempt: null,
+      onClose: () => {
+        // 'close' also follows a normal finish; only an unfinished response is an abort.
+        if (exchange.res.writableFinished) return;
+        this.counters.clientAborts++;
+        this.log.debug({ connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
+        this.finish(held, null);
+      },
+    };
+    this.owners.set(exchange, held);
+    exchange.res.on('close', held.onClose);
+    return held;
+  }
+
+  /** Removes `held` from whichever index its state puts it in, and clears its timer. */
+  private unindex(held: Held): void {
+    if (held.timer !== null) {
+      this.timers.clearTimeout(held.timer);
+      held.timer = null;
+    }
+    if (held.state === 'parked') {
+      this.parked.delete(held);
+      for (const sub of held.instruction.channels) {
+        const set = this.byChannel.get(sub.name);
+        set?.delete(held);
+        if (set?.size === 0) this.byChannel.delete(sub.name);
+      }
+      const id = held.instruction.connectionId;
+      const conn = id === undefined ? undefined : this.connections.get(id);
+      if (id !== undefined && conn?.parked === held) {
+        conn.parked = null;
+        this.connections.forgetIfIdle(id);
+      }
+    } else if (held.state === 'reasking') {
+      this.reasking.delete(held);
+      held.reaskAttempt = null;
+    }
+  }
+
+  private scheduleSweep(): void {
+    const handle = this.timers.setTimeout(() => {
+      this.sweep();
+      if (this.sweepTimer !== null) this.scheduleSweep();
+    }, this.options.sweepIntervalMs);
+    // Housekeeping must never keep the process alive on its own.
+    (handle as { unref?: () => void } | null)?.unref?.();
+    this.sweepTimer = handle;
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer !== null) this.timers.clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+}
+
+function emptyResult(): ControlResult {
+  return { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
+}

@@ -1,0 +1,214 @@
+/**
+ * The hold proxy's options: one typed object, defaults in one place, units in
+ * the names, validated whole before any socket opens.
+ */
+import { pino, type Logger } from 'pino';
+import { ProxyError } from './errors.js';
+
+/** The clock and timers the proxy uses; injected so tests can control time. */
+export interface ProxyTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Milliseconds since the epoch (or any monotonic origin the tests choose). */
+  now(): number;
+}
+
+export interface ProxyOptions {
+  /** http URL of the app the proxy forwards to, e.g. `http://127.0.0.1:8081`. Required. */
+  upstreamUrl: string;
+  /** Shared secret: signs Grip-Sig and authenticates the control API. At least 16 characters. Required. */
+  secret: string;
+  /** Client-facing listener. Default `127.0.0.1`:8080; port 0 picks a free port. */
+  clientHost: string;
+  clientPort: number;
+  /** Control API listener (publish/push/close/stats). Default `127.0.0.1`:5561; port 0 picks a free port. */
+  controlHost: string;
+  controlPort: number;
+  /** Hold timeout when the app sends no `Grip-Timeout`. Default 55 000 ms. */
+  defaultHoldTimeoutMs: number;
+  /** Hold timeouts are clamped to [min, max]. Defaults 1 000 ms and 300 000 ms. */
+  minHoldTimeoutMs: number;
+  maxHoldTimeoutMs: number;
+  /** Idle time allowed on an upstream request before the client gets 504. Default 30 000 ms. */
+  upstreamTimeoutMs: number;
+  /** Keep-alive sockets to the app; further requests wait in the agent's queue (never 502). Default 256. */
+  upstreamMaxSockets: number;
+  /** Largest held-response body; a larger one is a bad instruction. Default 1 MiB. */
+  heldResponseMaxBytes: number;
+  /** Request bodies up to this size are retained so the request can be re-asked. Default 64 KiB. */
+  reaskBodyMaxBytes: number;
+  /** Re-asks per client request before it gets the `reask-limit` resync answer. Default 5. */
+  maxReasks: number;
+  /** Per-connection queue bounds: items, bytes of bodies, and item age. Defaults 100, 1 MiB, 60 000 ms. */
+  queueMaxItems: number;
+  queueMaxBytes: number;
+  queueTtlMs: number;
+  /** A connection with a resync pending and nothing parked is forgotten after this. Default 600 000 ms. */
+  resyncTtlMs: number;
+  /** A closed connection ID refuses holds for this long. Default 600 000 ms. */
+  closedTtlMs: number;
+  /** A channel's last id is forgotten after this long without publishes. Default 3 600 000 ms. */
+  channelTtlMs: number;
+  /** At most this many channels are tracked; the least recently published is evicted. Default 100 000. */
+  maxChannels: number;
+  /** How often expired queues, tombstones and channels are swept. Default 1 000 ms. */
+  sweepIntervalMs: number;
+  /** Largest control API body. Default 1 MiB. */
+  controlBodyMaxBytes: number;
+  /** Default: a silent pino logger. */
+  logger: Logger;
+  /** Default: the global timers and `Date.now`. */
+  timers: ProxyTimers;
+}
+
+/** What callers pass: everything optional except the upstream URL and the secret. */
+export type ProxyOptionsInput = Partial<ProxyOptions> & Pick<ProxyOptions, 'upstreamUrl' | 'secret'>;
+
+const MiB = 1024 * 1024;
+
+/** Defaults of every option that has one (logger and timers are built per call). */
+export const DEFAULT_PROXY_OPTIONS = {
+  clientHost: '127.0.0.1',
+  clientPort: 8080,
+  controlHost: '127.0.0.1',
+  controlPort: 5561,
+  defaultHoldTimeoutMs: 55_000,
+  minHoldTimeoutMs: 1_000,
+  maxHoldTimeoutMs: 300_000,
+  upstreamTimeoutMs: 30_000,
+  upstreamMaxSockets: 256,
+  heldResponseMaxBytes: MiB,
+  reaskBodyMaxBytes: 64 * 1024,
+  maxReasks: 5,
+  queueMaxItems: 100,
+  queueMaxBytes: MiB,
+  queueTtlMs: 60_000,
+  resyncTtlMs: 600_000,
+  closedTtlMs: 600_000,
+  channelTtlMs: 3_600_000,
+  maxChannels: 100_000,
+  sweepIntervalMs: 1_000,
+  controlBodyMaxBytes: MiB,
+} as const satisfies Partial<ProxyOptions>;
+
+/** Thrown by `resolveProxyOptions` (code `PROXY_ERR_BAD_OPTION`). */
+export class ProxyOptionsError extends ProxyError {
+  override name = 'ProxyOptionsError';
+  constructor(message: string) {
+    super('PROXY_ERR_BAD_OPTION', message);
+  }
+}
+
+const MIN_SECRET_LENGTH = 16;
+/** Largest delay Node's timers accept (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function integerAtLeast(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}-${max}`;
+    throw new ProxyOptionsError(`${name} must be an integer ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function nonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ProxyOptionsError(`${name} must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function httpUrl(name: string, value: unknown): string {
+  const text = nonEmptyString(name, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ProxyOptionsError(`${name} must be an http URL, got ${describe(value)}`);
+  }
+  if (url.protocol !== 'http:') throw new ProxyOptionsError(`${name} must be an http:// URL, got ${describe(value)}`);
+  if (url.search !== '' || url.hash !== '') {
+    throw new ProxyOptionsError(`${name} must not have a query or fragment, got ${describe(value)}`);
+  }
+  return text;
+}
+
+function isLogger(value: unknown): value is Logger {
+  const l = value as Partial<Logger> | null;
+  return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((m) => typeof (l as Record<string, unknown>)[m] === 'function');
+}
+
+function isTimers(value: unknown): value is ProxyTimers {
+  const t = value as Record<string, unknown> | null;
+  return typeof t === 'object' && t !== null && ['setTimeout', 'clearTimeout', 'now'].every((m) => typeof t[m] === 'function');
+}
+
+const defaultTimers: ProxyTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  now: () => Date.now(),
+};
+
+/**
+ * Fills in defaults and validates every option; throws `ProxyOptionsError`
+ * with a precise message (`queueMaxItems must be an integer >= 1, got -3`).
+ */
+export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
+  if (typeof input !== 'object' || input === null) throw new ProxyOptionsError('options must be an object');
+  const known = new Set<string>([...Object.keys(DEFAULT_PROXY_OPTIONS), 'upstreamUrl', 'secret', 'logger', 'timers']);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) throw new ProxyOptionsError(`unknown option ${key}`);
+  }
+  // `undefined` means "use the default", so a caller can spread optional settings.
+  const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const o = { ...DEFAULT_PROXY_OPTIONS, ...defined } as Record<string, unknown>;
+
+  const secret = o.secret;
+  if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+    // Never echo the secret itself.
+    throw new ProxyOptionsError(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  const port = (name: string) => integerAtLeast(name, o[name], 0, 65_535);
+  const ms = (name: string, min: number) => integerAtLeast(name, o[name], min, MAX_TIMER_MS);
+  const count = (name: string) => integerAtLeast(name, o[name], 1);
+
+  const resolved: ProxyOptions = {
+    upstreamUrl: httpUrl('upstreamUrl', o.upstreamUrl),
+    secret,
+    clientHost: nonEmptyString('clientHost', o.clientHost),
+    clientPort: port('clientPort'),
+    controlHost: nonEmptyString('controlHost', o.controlHost),
+    controlPort: port('controlPort'),
+    defaultHoldTimeoutMs: ms('defaultHoldTimeoutMs', 0),
+    minHoldTimeoutMs: ms('minHoldTimeoutMs', 0),
+    maxHoldTimeoutMs: ms('maxHoldTimeoutMs', 0),
+    upstreamTimeoutMs: ms('upstreamTimeoutMs', 1),
+    upstreamMaxSockets: count('upstreamMaxSockets'),
+    heldResponseMaxBytes: count('heldResponseMaxBytes'),
+    reaskBodyMaxBytes: integerAtLeast('reaskBodyMaxBytes', o.reaskBodyMaxBytes, 0),
+    maxReasks: integerAtLeast('maxReasks', o.maxReasks, 0),
+    queueMaxItems: count('queueMaxItems'),
+    queueMaxBytes: count('queueMaxBytes'),
+    queueTtlMs: ms('queueTtlMs', 1),
+    resyncTtlMs: ms('resyncTtlMs', 1),
+    closedTtlMs: ms('closedTtlMs', 1),
+    channelTtlMs: ms('channelTtlMs', 1),
+    maxChannels: count('maxChannels'),
+    sweepIntervalMs: ms('sweepIntervalMs', 1),
+    controlBodyMaxBytes: count('controlBodyMaxBytes'),
+    logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
+    timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
+  };
+  if (!isLogger(resolved.logger)) throw new ProxyOptionsError('logger must be a pino Logger');
+  if (!isTimers(resolved.timers)) throw new ProxyOptionsError('timers must have setTimeout, clearTimeout and now functions');
+  if (resolved.minHoldTimeoutMs > resolved.maxHoldTimeoutMs) {
+    throw new ProxyOptionsError(
+      `minHoldTimeoutMs (${resolved.minHoldTimeoutMs}) must not exceed maxHoldTimeoutMs (${resolved.maxHoldTimeoutMs})`,
+    );
+  }
+  return resolved;
+}

@@ -1,0 +1,102 @@
+/**
+ * What the proxy does with an answer from the app, whether to a client's
+ * request or to a re-ask (docs/protocol.md §1.3–1.5, §4.1: "handled exactly
+ * like a first answer"): no `Grip-Hold` → streamed to the client as it arrives;
+ * `Grip-Hold` → body read (bounded), instruction parsed, request handed to the
+ * hold registry.
+ */
+import type { IncomingMessage } from 'node:http';
+import { pipeline } from 'node:stream';
+import { GRIP_HOLD } from '../protocol/headers.js';
+import { sendError } from './errors.js';
+import type { Exchange } from './exchange.js';
+import { endToEndHeaders } from './header-filter.js';
+import type { HoldRegistry } from './hold-registry.js';
+import { InstructionError, parseHoldInstruction, type HoldInstruction } from './instruction.js';
+import type { ProxyOptions } from './options.js';
+import { BodyTooLargeError, readBody } from './read-body.js';
+import { isResponseClosed } from './response.js';
+
+export interface UpstreamResponseDeps {
+  registry: HoldRegistry;
+  options: Pick<ProxyOptions, 'heldResponseMaxBytes' | 'defaultHoldTimeoutMs' | 'minHoldTimeoutMs' | 'maxHoldTimeoutMs' | 'logger'>;
+  /** True once the proxy is shutting down: pass-through answers then close their connection. */
+  isClosing: () => boolean;
+}
+
+/** Handles one app answer for `exchange`; resolves once it is written, streaming, parked or discarded. Never rejects. */
+export type UpstreamResponseHandler = (exchange: Exchange, upstreamRes: IncomingMessage) => Promise<void>;
+
+export function createUpstreamResponseHandler({ registry, options, isClosing }: UpstreamResponseDeps): UpstreamResponseHandler {
+  const log = options.logger;
+
+  function passThrough(exchange: Exchange, upstreamRes: IncomingMessage): void {
+    const { res } = exchange;
+    const headers = endToEndHeaders(upstreamRes.headers);
+    if (isClosing()) headers.connection = 'close';
+    try {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
+    } catch (err) {
+      log.warn({ err }, 'app response headers could not be written to the client');
+      upstreamRes.destroy();
+      res.destroy();
+      return;
+    }
+    // Streamed, not buffered: each chunk reaches the client as the app sends it.
+    // pipeline() destroys both sides if either fails, so a cut-off app answer
+    // reaches the client as a cut-off response, never as a complete one.
+    pipeline(upstreamRes, res, (err) => {
+      if (err && !res.destroyed) log.debug({ err }, 'pass-through response cut short');
+    });
+  }
+
+  async function hold(exchange: Exchange, upstreamRes: IncomingMessage): Promise<void> {
+    const { res } = exchange;
+    let body: Buffer;
+    try {
+      body = await readBody(upstreamRes, options.heldResponseMaxBytes);
+    } catch (err) {
+      upstreamRes.destroy();
+      if (err instanceof BodyTooLargeError) {
+        log.warn({ maxBytes: options.heldResponseMaxBytes }, 'bad hold instruction: held response too large');
+        sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `held response body exceeds ${options.heldResponseMaxBytes} bytes`);
+      } else {
+        log.warn({ err }, 'app connection failed while sending a held response');
+        sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the app connection failed');
+      }
+      return;
+    }
+    if (isResponseClosed(res)) return; // client went away while the body was read
+
+    let instruction: HoldInstruction | null;
+    try {
+      instruction = parseHoldInstruction(
+        { statusCode: upstreamRes.statusCode ?? 200, statusMessage: upstreamRes.statusMessage, headers: upstreamRes.headers },
+        body,
+        options,
+      );
+    } catch (err) {
+      if (!(err instanceof InstructionError)) throw err;
+      log.warn({ reason: err.message, url: exchange.req.url }, 'bad hold instruction');
+      sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `the app sent a hold instruction the proxy cannot obey: ${err.message}`);
+      return;
+    }
+    registry.hold(exchange, instruction!); // not null: the caller saw Grip-Hold
+  }
+
+  return async (exchange, upstreamRes) => {
+    try {
+      if (isResponseClosed(exchange.res)) {
+        // The client left (or was answered at shutdown): nobody to answer, free the app's socket.
+        upstreamRes.resume();
+        return;
+      }
+      if (upstreamRes.headers[GRIP_HOLD] === undefined) passThrough(exchange, upstreamRes);
+      else await hold(exchange, upstreamRes);
+    } catch (err) {
+      log.error({ err }, 'unexpected error handling an app response');
+      upstreamRes.destroy();
+      sendError(exchange.res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'internal proxy error');
+    }
+  };
+}

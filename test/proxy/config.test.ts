@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_APP_URL, proxyOptionsFromEnv } from '../../proxy/config.js';
+import { ProxyOptionsError } from '../../proxy/options.js';
+
+const SECRET = 'env-secret-0123456789';
+
+function rejects(env: NodeJS.ProcessEnv, argv: string[], pattern: RegExp): void {
+  assert.throws(() => proxyOptionsFromEnv(env, argv), (err: unknown) => err instanceof ProxyOptionsError && pattern.test(err.message));
+}
+
+describe('proxyOptionsFromEnv', () => {
+  test('with only GRIP_SECRET everything else is left to the defaults', () => {
+    const { logger, ...options } = proxyOptionsFromEnv({ GRIP_SECRET: SECRET, LOG_LEVEL: 'silent' }, []);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+      { upstreamUrl: DEFAULT_APP_URL, secret: SECRET },
+    );
+    assert.equal(logger?.level, 'silent');
+  });
+
+  test('reads every environment variable with its unit', () => {
+    const options = proxyOptionsFromEnv(
+      {
+        GRIP_SECRET: SECRET,
+        PROXY_PORT: '9000',
+        PROXY_HOST: '0.0.0.0',
+        CONTROL_PORT: '0',
+        CONTROL_HOST: '127.0.0.2',
+        APP_URL: 'http://127.0.0.1:9001',
+        HOLD_TIMEOUT_MAX_S: '120',
+        QUEUE_MAX_ITEMS: '50',
+        QUEUE_MAX_BYTES: '2048',
+        QUEUE_TTL_S: '1.5',
+        LOG_LEVEL: 'warn',
+      },
+      [],
+    );
+    assert.equal(options.clientPort, 9000);
+    assert.equal(options.clientHost, '0.0.0.0');
+    assert.equal(options.controlPort, 0);
+    assert.equal(options.controlHost, '127.0.0.2');
+    assert.equal(options.upstreamUrl, 'http://127.0.0.1:9001');
+    assert.equal(options.maxHoldTimeoutMs, 120_000);
+    assert.equal(options.queueMaxItems, 50);
+    assert.equal(options.queueMaxBytes, 2048);
+    assert.equal(options.queueTtlMs, 1_500);
+    assert.equal(options.logger?.level, 'warn');
+  });
+
+  test('flags win over the environment', () => {
+    const options = proxyOptionsFromEnv(
+      { GRIP_SECRET: SECRET, PROXY_PORT: '9000', APP_URL: 'http://a:1', LOG_LEVEL: 'silent' },
+      ['--port', '9100', '--upstream=http://b:2', '--control-port', '9200', '--host', '::1', '--control-host', 'localhost'],
+    );
+    assert.equal(options.clientPort, 9100);
+    assert.equal(options.upstreamUrl, 'http://b:2');
+    assert.equal(options.controlPort, 9200);
+    assert.equal(options.clientHost, '::1');
+    assert.equal(options.controlHost, 'localhost');
+  });
+
+  test('a missing GRIP_SECRET says how to set it', () => {
+    rejects({}, [], /GRIP_SECRET is not set.*export GRIP_SECRET=/);
+  });
+
+  test('bad values name the variable or flag', () => {
+    rejects({ GRIP_SECRET: SECRET, PROXY_PORT: 'eighty' }, [], /^PROXY_PORT must be a non-negative integer, got "eighty"$/);
+    rejects({ GRIP_SECRET: SECRET }, ['--port=-1'], /^--port must be a non-negative integer, got "-1"$/);
+    rejects({ GRIP_SECRET: SECRET, QUEUE_TTL_S: '1m' }, [], /^QUEUE_TTL_S must be a number of seconds/);
+    rejects({ GRIP_SECRET: SECRET, LOG_LEVEL: 'loud' }, [], /^LOG_LEVEL must be one of/);
+  });
+
+  test('unknown flags, positionals and a --secret flag are refused', () => {
+    rejects({ GRIP_SECRET: SECRET }, ['--secret', 'x'], /Unknown option '--secret'/);
+    rejects({ GRIP_SECRET: SECRET }, ['serve'], /positional/);
+  });
+});

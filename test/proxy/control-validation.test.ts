@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from '../../proxy/control-validation.js';
+
+const CID = 'V1StGXR8_Z5jdHi6B-myT';
+
+function rejects(fn: () => unknown, message: string): void {
+  assert.throws(fn, (err: unknown) => err instanceof ItemValidationError && err.message === message);
+}
+
+describe('parsePublishBody', () => {
+  test('turns items into commands with decoded responses', () => {
+    const [item] = parsePublishBody({
+      items: [
+        {
+          channel: 'room:a',
+          id: '2',
+          'prev-id': '1',
+          formats: {
+            'http-response': { code: 201, reason: 'Made', headers: [['X-A', '1'], ['X-A', '2']], body: 'hé' },
+            'ws-message': { content: 'ignored' },
+          },
+        },
+      ],
+    });
+    assert.deepEqual(item, {
+      channel: 'room:a',
+      id: '2',
+      prevId: '1',
+      action: 'send',
+      response: { code: 201, reason: 'Made', headers: [['X-A', '1'], ['X-A', '2']], body: Buffer.from('hé') },
+    });
+  });
+
+  test('a hint needs no body and carries no response', () => {
+    const [item] = parsePublishBody({ items: [{ channel: 'a', formats: { 'http-response': { action: 'hint' } } }] });
+    assert.deepEqual(item, { channel: 'a', action: 'hint', response: null });
+  });
+
+  test('body-bin is base64-decoded', () => {
+    const [item] = parsePublishBody({ items: [{ channel: 'a', formats: { 'http-response': { 'body-bin': 'AAH/' } } }] });
+    assert.deepEqual([...item!.response!.body], [0, 1, 255]);
+  });
+
+  const bad: Array<[string, unknown, string]> = [
+    ['a body that is not an object', [], 'body must be a JSON object with an "items" array'],
+    ['items that are not an array', { items: {} }, 'body must be a JSON object with an "items" array'],
+    ['an item that is not an object', { items: [7] }, 'items[0] must be an object'],
+    ['a bad channel', { items: [{ channel: 'a b', formats: { 'http-response': { body: '' } } }] }, 'items[0].channel must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -'],
+    ['a bad id', { items: [{ channel: 'a', id: '', formats: { 'http-response': { body: '' } } }] }, 'items[0].id must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -'],
+    ['no formats', { items: [{ channel: 'a' }] }, 'items[0].formats must be an object'],
+    ['no http-response', { items: [{ channel: 'a', formats: { 'http-stream': {} } }] }, 'items[0].formats.http-response is required'],
+    ['an unknown action', { items: [{ channel: 'a', formats: { 'http-response': { action: 'close', body: '' } } }] }, 'items[0].formats.http-response.action must be "send" or "hint"'],
+    ['a code out of range', { items: [{ channel: 'a', formats: { 'http-response': { code: 99, body: '' } } }] }, 'items[0].formats.http-response.code must be an integer 100-999'],
+    ['a fractional code', { items: [{ channel: 'a', formats: { 'http-response': { code: 200.5, body: '' } } }] }, 'items[0].formats.http-response.code must be an integer 100-999'],
+    ['a reason with a newline', { items: [{ channel: 'a', formats: { 'http-response': { reason: 'a\nb', body: '' } } }] }, 'items[0].formats.http-response.reason must be a string without control characters'],
+    ['a header value with a newline', { items: [{ channel: 'a', formats: { 'http-response': { headers: { 'X-A': 'a\r\nInjected: 1' }, body: '' } } }] }, 'items[0].formats.http-response.headers.X-A must be a valid header name and value'],
+    ['a header name with a space', { items: [{ channel: 'a', formats: { 'http-response': { headers: [['X A', '1']], body: '' } } }] }, 'items[0].formats.http-response.headers[0] must be a valid header name and value'],
+    ['a header pair of three', { items: [{ channel: 'a', formats: { 'http-response': { headers: [['a', 'b', 'c']], body: '' } } }] }, 'items[0].formats.http-response.headers[0] must be a [name, value] pair of strings'],
+    ['headers as a string', { items: [{ channel: 'a', formats: { 'http-response': { headers: 'X: 1', body: '' } } }] }, 'items[0].formats.http-response.headers must be an object or a list of [name, value] pairs'],
+    ['a body that is not a string', { items: [{ channel: 'a', formats: { 'http-response': { body: 5 } } }] }, 'items[0].formats.http-response.body must be a string'],
+    ['invalid base64', { items: [{ channel: 'a', formats: { 'http-response': { 'body-bin': 'a$==' } } }] }, 'items[0].formats.http-response.body-bin must be a base64 string'],
+    ['both bodies', { items: [{ channel: 'a', formats: { 'http-response': { body: '', 'body-bin': '' } } }] }, 'items[0].formats.http-response must not have both body and body-bin'],
+    ['send without a body', { items: [{ channel: 'a', formats: { 'http-response': { code: 200 } } }] }, 'items[0].formats.http-response needs body or body-bin'],
+  ];
+  for (const [what, body, message] of bad) {
+    test(`${what} is rejected with a message naming the field`, () => rejects(() => parsePublishBody(body), message));
+  }
+});
+
+describe('parsePushBody', () => {
+  test('turns items into push commands', () => {
+    assert.deepEqual(parsePushBody({ items: [{ 'connection-id': CID, id: 'm1', formats: { 'http-response': { body: 'x' } } }] }), [
+      { connectionId: CID, id: 'm1', response: { headers: [], body: Buffer.from('x') } },
+    ]);
+  });
+
+  test('a push cannot be a hint', () => {
+    rejects(
+      () => parsePushBody({ items: [{ 'connection-id': CID, formats: { 'http-response': { action: 'hint' } } }] }),
+      'items[0].formats.http-response.action must be "send"',
+    );
+  });
+
+  test('a push needs a valid connection ID', () => {
+    rejects(() => parsePushBody({ items: [{ formats: { 'http-response': { body: '' } } }] }), 'items[0].connection-id must be a connection ID (21 characters from A-Z a-z 0-9 _ -)');
+  });
+});
+
+describe('parseCloseBody', () => {
+  test('formats are optional; a given response is decoded', () => {
+    assert.deepEqual(
+      parseCloseBody({
+        items: [
+          { 'connection-id': CID },
+          { 'connection-id': CID, formats: {} },
+          { 'connection-id': CID, formats: { 'http-response': { code: 204, body: '' } } },
+        ],
+      }),
+      [{ connectionId: CID }, { connectionId: CID }, { connectionId: CID, response: { code: 204, headers: [], body: Buffer.alloc(0) } }],
+    );
+  });
+
+  test('a close response is validated like any other', () => {
+    rejects(
+      () => parseCloseBody({ items: [{ 'connection-id': CID, formats: { 'http-response': { code: 'x', body: '' } } }] }),
+      'items[0].formats.http-response.code must be an integer 100-999',
+    );
+  });
+});

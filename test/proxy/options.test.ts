@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_PROXY_OPTIONS, ProxyOptionsError, resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
+
+const REQUIRED = { upstreamUrl: 'http://127.0.0.1:8081', secret: 'a-secret-of-16-chars' };
+
+function rejects(input: Record<string, unknown>, message: string): void {
+  assert.throws(
+    () => resolveProxyOptions({ ...REQUIRED, ...input } as ProxyOptionsInput),
+    (err: unknown) => err instanceof ProxyOptionsError && err.code === 'PROXY_ERR_BAD_OPTION' && err.message === message,
+  );
+}
+
+describe('resolveProxyOptions', () => {
+  test('fills in every default', () => {
+    const options = resolveProxyOptions(REQUIRED);
+    for (const [key, value] of Object.entries(DEFAULT_PROXY_OPTIONS)) {
+      assert.equal(options[key as keyof typeof options], value, key);
+    }
+    assert.equal(options.clientPort, 8080);
+    assert.equal(options.queueMaxItems, 100);
+    assert.equal(typeof options.logger.info, 'function');
+    assert.equal(typeof options.timers.now(), 'number');
+  });
+
+  test('an undefined value means the default', () => {
+    assert.equal(resolveProxyOptions({ ...REQUIRED, queueMaxItems: undefined }).queueMaxItems, 100);
+  });
+
+  test('port 0 is allowed for ephemeral ports', () => {
+    assert.equal(resolveProxyOptions({ ...REQUIRED, clientPort: 0, controlPort: 0 }).clientPort, 0);
+  });
+
+  test('each bad value is refused with a precise message', () => {
+    rejects({ queueMaxItems: -3 }, 'queueMaxItems must be an integer >= 1, got -3');
+    rejects({ queueMaxBytes: 1.5 }, 'queueMaxBytes must be an integer >= 1, got 1.5');
+    rejects({ clientPort: 70_000 }, 'clientPort must be an integer 0-65535, got 70000');
+    rejects({ controlPort: '5561' }, 'controlPort must be an integer 0-65535, got "5561"');
+    rejects({ upstreamTimeoutMs: 0 }, 'upstreamTimeoutMs must be an integer 1-2147483647, got 0');
+    rejects({ maxReasks: -1 }, 'maxReasks must be an integer >= 0, got -1');
+    rejects({ clientHost: '' }, 'clientHost must be a non-empty string, got ""');
+    rejects({ upstreamUrl: 'not a url' }, 'upstreamUrl must be an http URL, got "not a url"');
+    rejects({ upstreamUrl: 'https://app.example' }, 'upstreamUrl must be an http:// URL, got "https://app.example"');
+    rejects({ upstreamUrl: 'http://app/?x=1' }, 'upstreamUrl must not have a query or fragment, got "http://app/?x=1"');
+    rejects({ minHoldTimeoutMs: 5_000, maxHoldTimeoutMs: 1_000 }, 'minHoldTimeoutMs (5000) must not exceed maxHoldTimeoutMs (1000)');
+    rejects({ logger: {} }, 'logger must be a pino Logger');
+    rejects({ timers: { now: () => 0 } }, 'timers must have setTimeout, clearTimeout and now functions');
+    rejects({ queueMaxItem: 5 }, 'unknown option queueMaxItem');
+  });
+
+  test('a short secret is refused without echoing it', () => {
+    assert.throws(
+      () => resolveProxyOptions({ ...REQUIRED, secret: 'short-secret' }),
+      (err: unknown) => err instanceof ProxyOptionsError && !err.message.includes('short-secret') && /at least 16/.test(err.message),
+    );
+  });
+});
