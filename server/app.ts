@@ -1,0 +1,63 @@
+/**
+ * The chat app as an Express application. Builds, never listens
+ * (server/chat-server.ts owns the socket, server/main.ts the process).
+ */
+import express from 'express';
+import type { Logger } from 'pino';
+import type { ChatService } from './chat-service.js';
+import { gripSig } from './grip/grip-sig.js';
+import { errorHandler, notFound } from './http/error-handler.js';
+import { loadSession } from './http/session.js';
+import { staticFiles } from './http/static-files.js';
+import type { AppOptions } from './options.js';
+import type { PollService } from './poll-service.js';
+import { messagesRoutes } from './routes/messages.js';
+import { pollRoutes } from './routes/poll.js';
+import { roomsRoutes } from './routes/rooms.js';
+import { sessionRoutes } from './routes/session.js';
+import type { Store } from './store/store.js';
+
+export interface AppDeps {
+  store: Store;
+  chat: ChatService;
+  poll: PollService;
+  logger: Logger;
+}
+
+/** The options the HTTP layer reads. */
+export type AppHttpOptions = Pick<
+  AppOptions,
+  'secret' | 'holdTimeoutS' | 'messageMaxChars' | 'bodyMaxBytes' | 'cookieSecure'
+>;
+
+export function createApp(deps: AppDeps, options: AppHttpOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // node:querystring: a repeated parameter becomes an array (refused by the
+  // routes), and `a[b]=c` stays a plain key instead of building objects.
+  app.set('query parser', 'simple');
+  // No ETags on API answers: a held poll's headers become the base of the
+  // response the proxy delivers later with another body (docs/protocol.md §6),
+  // so an ETag computed here would describe the wrong body. Static files keep theirs.
+  app.set('etag', false);
+
+  app.use(gripSig(options.secret));
+  app.use(staticFiles());
+
+  const api = express.Router();
+  api.use((_req, res, next) => {
+    // API answers are per-user and live; no cache may keep them.
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+  api.use(loadSession(deps.store.sessions));
+  api.use(sessionRoutes(deps.chat, options));
+  api.use(roomsRoutes(deps.chat, options));
+  api.use(messagesRoutes(deps.chat, options));
+  api.use(pollRoutes(deps.poll, options));
+  app.use('/api', api);
+
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,116 @@
+/**
+ * The chat app assembled: database, services, Express app, HTTP server and
+ * outbox relay, with one orderly `close()`. Listening is explicit (`listen()`)
+ * and so is the link to the proxy (`connectProxy()`), so tests and the
+ * launcher can start the app first and the proxy after it.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import { createApp } from './app.js';
+import { ChatService } from './chat-service.js';
+import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
+import { HttpPublisher } from './outbox/publisher.js';
+import { OutboxRelay } from './outbox/relay.js';
+import { PollService } from './poll-service.js';
+import { openDatabase, type Db } from './store/database.js';
+import { createStore, type Store } from './store/store.js';
+
+export interface ChatServer {
+  app: express.Express;
+  /** Not listening until `listen()`. */
+  server: http.Server;
+  db: Db;
+  store: Store;
+  relay: OutboxRelay;
+  /** The resolved options. */
+  options: AppOptions;
+  /** Listens on `options.host:options.port`; resolves with the bound port. Connects the relay if `options.controlUrl` is set. */
+  listen(): Promise<number>;
+  /** Starts relaying the outbox to the proxy's control API at `controlUrl`. Once only. */
+  connectProxy(controlUrl: string): void;
+  /** Stops the relay (waiting for an in-flight publish), closes the server and its connections, closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Hooks for tests; production uses the defaults. */
+export interface ChatServerHooks {
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Wires store, relay, services, app and HTTP server over an open database. */
+function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay'> {
+  const store = createStore(db);
+  const relay = new OutboxRelay(store.outbox, {
+    batchSize: options.relayBatchSize,
+    batchMaxBytes: options.relayBatchMaxBytes,
+    retryMinMs: options.relayRetryMinMs,
+    retryMaxMs: options.relayRetryMaxMs,
+    intervalMs: options.relayIntervalMs,
+    logger: options.logger,
+  });
+  const chat = new ChatService(store, {
+    now,
+    presenceWindowMs: options.presenceWindowMs,
+    // After each commit that wrote events: publish them now rather than at the next sweep.
+    onEventsCommitted: () => relay.nudge(),
+  });
+  const poll = new PollService(store, { now, pollBatchMax: options.pollBatchMax });
+  const app = createApp({ store, chat, poll, logger: options.logger }, options);
+  return { app, server: http.createServer(app), store, relay };
+}
+
+/** Builds the app (opening and migrating the database) without listening. Throws `AppOptionsError` on bad options. */
+export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks = {}): ChatServer {
+  const options = resolveAppOptions(input);
+  const now = hooks.now ?? Date.now;
+
+  const db = openDatabase(options.dbPath, { busyTimeoutMs: options.sqliteBusyTimeoutMs, now });
+  let parts: Pick<ChatServer, 'app' | 'server' | 'store' | 'relay'>;
+  try {
+    parts = assemble(db, options, now);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const { app, server, store, relay } = parts;
+  const logger = options.logger;
+
+  let closing: Promise<void> | null = null;
+
+  const connectProxy = (controlUrl: string): void => {
+    if (closing) throw new Error('the chat server is closed');
+    const url = validateControlUrl(controlUrl);
+    relay.start(new HttpPublisher({ controlUrl: url, secret: options.secret, timeoutMs: options.relayPublishTimeoutMs }));
+    logger.info({ controlUrl: url }, 'outbox relay connected to the proxy');
+  };
+
+  const listen = (): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      if (closing) return reject(new Error('the chat server is closed'));
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen(options.port, options.host, () => {
+        server.off('error', onError);
+        if (options.controlUrl !== undefined && !relay.started) connectProxy(options.controlUrl);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await relay.stop();
+      if (server.listening) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Keep-alive sockets from the proxy would otherwise hold close() open.
+        server.closeAllConnections();
+        await closed;
+      }
+      db.close();
+    })();
+    return closing;
+  };
+
+  return { app, server, db, store, relay, options, listen, connectProxy, close };
+}

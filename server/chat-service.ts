@@ -1,0 +1,164 @@
+/**
+ * The chat's use cases over the store. Every write runs here, in one IMMEDIATE
+ * transaction per request, and every event goes through `EventWriter`, so each
+ * event and its outbox row commit together. After a commit that added events,
+ * `onEventsCommitted` wakes the relay. Route handlers never publish.
+ */
+import { AppError, notMember, roomNotFound } from './errors.js';
+import type { ChatEvent, MemberView, RoomView } from './model.js';
+import type { RoomRow } from './store/rooms.js';
+import type { SessionRow } from './store/sessions.js';
+import type { Store } from './store/store.js';
+import { LOBBY_ROOM } from './validation.js';
+
+export interface ChatServiceOptions {
+  /** Clock, ms since the epoch. */
+  now: () => number;
+  /** A member is online if their session polled within this window, ms. */
+  presenceWindowMs: number;
+  /** Called after a commit that wrote events (and so outbox rows). Must not throw. */
+  onEventsCommitted: () => void;
+}
+
+/** One page of a room's history. */
+export interface HistoryPage {
+  events: ChatEvent[];
+  /** The room's last event id: where a poll for this room starts. */
+  cursor: number;
+  /** True when older events exist before the first one returned. */
+  hasMore: boolean;
+}
+
+export class ChatService {
+  private wroteEvents = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: ChatServiceOptions,
+  ) {}
+
+  /** Creates a user; they join `lobby`, where an `online` event announces them. */
+  createSession(nick: string): { session: SessionRow; event: ChatEvent } {
+    return this.write(() => {
+      const now = this.options.now();
+      const session = this.store.sessions.create(nick, now);
+      const lobby = this.store.rooms.findByName(LOBBY_ROOM);
+      // Migration 1 creates the lobby; without it the database is not ours.
+      if (!lobby) throw new Error('the lobby room is missing');
+      this.store.rooms.addMember(lobby.id, session.id, now);
+      const event = this.append(lobby, session, 'online', now);
+      return { session, event };
+    });
+  }
+
+  /** Creates an empty room. Nobody joins it and no event is written. */
+  createRoom(name: string): RoomView {
+    return this.write(() => {
+      const room = this.store.rooms.create(name, this.options.now());
+      if (!room) throw new AppError('APP_ERR_ROOM_EXISTS', `room ${JSON.stringify(name)} already exists`);
+      return this.store.rooms.view(room.id);
+    });
+  }
+
+  /** Every room, by name. */
+  listRooms(): RoomView[] {
+    return this.store.rooms.list();
+  }
+
+  /**
+   * Joins a room, announced by a `join` event unless already a member.
+   * `cursor` is the room's last event id (including that join event):
+   * the client starts polling there, after loading history if it wants it.
+   */
+  joinRoom(session: SessionRow, roomName: string): { room: RoomView; cursor: number; event: ChatEvent | null } {
+    return this.write(() => {
+      const now = this.options.now();
+      const room = this.room(roomName);
+      const added = this.store.rooms.addMember(room.id, session.id, now);
+      const event = added ? this.append(room, session, 'join', now) : null;
+      const view = this.store.rooms.view(room.id);
+      return { room: view, cursor: view.lastEventId, event };
+    });
+  }
+
+  /** Leaves a room; the remaining members see a `leave` event. */
+  leaveRoom(session: SessionRow, roomName: string): { room: RoomView; event: ChatEvent } {
+    return this.write(() => {
+      const room = this.room(roomName);
+      if (!this.store.rooms.removeMember(room.id, session.id)) throw notMember(roomName);
+      const event = this.append(room, session, 'leave', this.options.now());
+      return { room: this.store.rooms.view(room.id), event };
+    });
+  }
+
+  /** Posts a message (already validated text) in a room the session is a member of. */
+  postMessage(session: SessionRow, roomName: string, text: string): ChatEvent {
+    return this.write(() => {
+      const room = this.memberRoom(session, roomName);
+      return this.append(room, session, 'message', this.options.now(), text);
+    });
+  }
+
+  /** The room's members with presence. */
+  members(session: SessionRow, roomName: string): MemberView[] {
+    return this.read(() => {
+      const room = this.memberRoom(session, roomName);
+      const onlineSince = this.options.now() - this.options.presenceWindowMs;
+      return this.store.rooms.members(room.id).map((m) => ({
+        id: m.id,
+        nick: m.nick,
+        online: m.lastPollAt !== null && m.lastPollAt >= onlineSince,
+      }));
+    });
+  }
+
+  /** Up to `limit` events with id < `before` (all types), oldest first. */
+  history(session: SessionRow, roomName: string, before: number, limit: number): HistoryPage {
+    return this.read(() => {
+      const room = this.memberRoom(session, roomName);
+      // One extra row tells whether older events exist.
+      const newestFirst = this.store.events.beforeNewestFirst(room.id, before, limit + 1);
+      const hasMore = newestFirst.length > limit;
+      const events = newestFirst.slice(0, limit).reverse();
+      return { events, cursor: this.store.events.lastId(room.id), hasMore };
+    });
+  }
+
+  private room(name: string): RoomRow {
+    const room = this.store.rooms.findByName(name);
+    if (!room) throw roomNotFound(name);
+    return room;
+  }
+
+  private memberRoom(session: SessionRow, name: string): RoomRow {
+    const room = this.room(name);
+    if (!this.store.rooms.isMember(room.id, session.id)) throw notMember(name);
+    return room;
+  }
+
+  private append(room: RoomRow, session: SessionRow, type: ChatEvent['type'], at: number, text?: string): ChatEvent {
+    this.wroteEvents = true;
+    const user = { id: session.id, nick: session.nick };
+    return this.store.eventWriter.append(text === undefined ? { room, type, user, at } : { room, type, user, at, text });
+  }
+
+  /**
+   * Runs `fn` in an IMMEDIATE transaction (the write lock is taken up front,
+   * so the prev-id read inside `EventWriter` cannot race another writer) and
+   * nudges the relay once the commit is done.
+   */
+  private write<T>(fn: () => T): T {
+    this.wroteEvents = false;
+    const result = this.store.db.transaction(fn).immediate();
+    if (this.wroteEvents) {
+      this.wroteEvents = false;
+      this.options.onEventsCommitted();
+    }
+    return result;
+  }
+
+  /** Runs reads in one transaction so they see one snapshot (e.g. a page and its cursor). */
+  private read<T>(fn: () => T): T {
+    return this.store.db.transaction(fn).deferred();
+  }
+}

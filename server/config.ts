@@ -1,0 +1,73 @@
+/**
+ * Options from the process environment and command line (used by main.ts only).
+ * Flags win over environment variables, which win over defaults.
+ *
+ *   --port / APP_PORT (8081)        --host / APP_HOST (127.0.0.1)
+ *   --db / DB_PATH (./data/chat.db)  --control-url / PROXY_CONTROL_URL (http://127.0.0.1:5561)
+ *   GRIP_SECRET (required; no flag, so it stays out of `ps`)
+ *   HOLD_TIMEOUT_S (55)   MESSAGE_MAX_CHARS (2000)   LOG_LEVEL (info)
+ */
+import { parseArgs } from 'node:util';
+import { pino, type Level } from 'pino';
+import { AppOptionsError, type AppOptionsInput } from './options.js';
+
+export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:5561';
+
+const LOG_LEVELS: ReadonlyArray<Level | 'silent'> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function fail(message: string): never {
+  throw new AppOptionsError(message);
+}
+
+function integerFrom(source: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text)) fail(`${source} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function secondsFrom(source: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text)) fail(`${source} must be a number of seconds, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/**
+ * Reads the options. `argv` excludes node and the script (`process.argv.slice(2)`).
+ * Throws `AppOptionsError` with a message naming the flag or variable; range
+ * checks happen later in `resolveAppOptions()`.
+ */
+export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[]): AppOptionsInput {
+  let values: { port?: string; host?: string; db?: string; 'control-url'?: string };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        db: { type: 'string' },
+        'control-url': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  const secret = env.GRIP_SECRET;
+  if (secret === undefined || secret === '') fail('GRIP_SECRET is required (the secret shared with the proxy)');
+
+  const level = (env.LOG_LEVEL ?? 'info') as Level | 'silent';
+  if (!LOG_LEVELS.includes(level)) fail(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(env.LOG_LEVEL)}`);
+
+  return {
+    secret,
+    port: values.port !== undefined ? integerFrom('--port', values.port) : integerFrom('APP_PORT', env.APP_PORT),
+    host: values.host ?? env.APP_HOST,
+    dbPath: values.db ?? env.DB_PATH,
+    controlUrl: values['control-url'] ?? env.PROXY_CONTROL_URL ?? DEFAULT_CONTROL_URL,
+    holdTimeoutS: secondsFrom('HOLD_TIMEOUT_S', env.HOLD_TIMEOUT_S),
+    messageMaxChars: integerFrom('MESSAGE_MAX_CHARS', env.MESSAGE_MAX_CHARS),
+    logger: pino({ name: 'chat-app', level }),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The app's error catalogue. Every error a client can see is an `AppError`
+ * carrying a stable code and an HTTP status; it crosses the wire as
+ * `{code, message}` (protocol/wire-error.ts). Messages are for humans and may change.
+ */
+
+/** Code -> HTTP status of every wire error the app can answer. */
+export const APP_ERROR_STATUS = {
+  APP_ERR_INVALID_NICK: 400,
+  APP_ERR_NO_SESSION: 401,
+  APP_ERR_INVALID_ROOM_NAME: 400,
+  APP_ERR_ROOM_EXISTS: 409,
+  APP_ERR_ROOM_NOT_FOUND: 404,
+  APP_ERR_NOT_MEMBER: 403,
+  APP_ERR_EMPTY_MESSAGE: 400,
+  APP_ERR_MESSAGE_TOO_LONG: 413,
+  APP_ERR_BAD_CURSOR: 400,
+  APP_ERR_BAD_CONNECTION_ID: 400,
+  APP_ERR_FOREIGN_CONNECTION_ID: 403,
+  APP_ERR_BAD_JSON: 400,
+  APP_ERR_INVALID_BODY: 400,
+  APP_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  APP_ERR_BODY_TOO_LARGE: 413,
+  APP_ERR_NOT_FOUND: 404,
+  APP_ERR_BAD_GRIP_SIG: 401,
+  APP_ERR_INTERNAL: 500,
+} as const;
+
+export type AppErrorCode = keyof typeof APP_ERROR_STATUS;
+
+/**
+ * Codes that never reach a client: `APP_ERR_BAD_OPTION` (server/options.ts,
+ * thrown at startup) and `APP_ERR_PUBLISH_FAILED` (server/outbox/publisher.ts,
+ * seen by the relay only).
+ */
+export type AppInternalErrorCode = 'APP_ERR_BAD_OPTION' | 'APP_ERR_PUBLISH_FAILED';
+
+/** An error meant for the client: its code, status and message are sent as they are. */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+
+  constructor(readonly code: AppErrorCode, message: string) {
+    super(message);
+    this.status = APP_ERROR_STATUS[code];
+  }
+
+  /** The wire body. */
+  toJSON(): { code: AppErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function noSession(): AppError {
+  return new AppError('APP_ERR_NO_SESSION', 'a session is required: POST /api/session first');
+}
+
+export function roomNotFound(name: string): AppError {
+  return new AppError('APP_ERR_ROOM_NOT_FOUND', `room ${JSON.stringify(name)} does not exist`);
+}
+
+export function notMember(name: string): AppError {
+  return new AppError('APP_ERR_NOT_MEMBER', `you are not a member of room ${JSON.stringify(name)}`);
+}

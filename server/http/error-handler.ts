@@ -1,0 +1,61 @@
+/**
+ * The last two middlewares: unknown routes, and turning every error into the
+ * `{code, message}` wire body (protocol/wire-error.ts) with its status.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { wireError } from '../../protocol/wire-error.js';
+import { AppError, type AppErrorCode } from '../errors.js';
+
+/** body-parser / raw-body error `type` -> our code. */
+const BODY_ERROR_CODES: Record<string, AppErrorCode> = {
+  'entity.parse.failed': 'APP_ERR_BAD_JSON',
+  'entity.too.large': 'APP_ERR_BODY_TOO_LARGE',
+  'charset.unsupported': 'APP_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'encoding.unsupported': 'APP_ERR_UNSUPPORTED_MEDIA_TYPE',
+};
+
+interface HttpLibraryError {
+  status?: unknown;
+  type?: unknown;
+  expose?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Errors thrown by body-parser (http-errors, `expose: true`) and by the router
+ * (a URIError given `status: 400` for an undecodable path parameter) for a bad
+ * request carry a 4xx `status`.
+ */
+function fromLibrary(err: unknown): AppError | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const e = err as HttpLibraryError;
+  if (typeof e.status !== 'number' || e.status < 400 || e.status > 499 || e.expose === false) return null;
+  const message = typeof e.message === 'string' ? e.message : 'bad request';
+  const code = typeof e.type === 'string' ? BODY_ERROR_CODES[e.type] : undefined;
+  if (code) return new AppError(code, message);
+  // A path that cannot be decoded names no resource; any other client error is about the body.
+  return new AppError(err instanceof URIError ? 'APP_ERR_NOT_FOUND' : 'APP_ERR_INVALID_BODY', message);
+}
+
+export const notFound: RequestHandler = (req) => {
+  throw new AppError('APP_ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`);
+};
+
+/** Known errors go out as they are; anything else is a 500 that leaks nothing and is logged once with its stack. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      // Too late for a JSON body: let Express close the connection.
+      next(err);
+      return;
+    }
+    const known = err instanceof AppError ? err : fromLibrary(err);
+    if (known) {
+      res.status(known.status).json(wireError(known.code, known.message));
+      return;
+    }
+    logger.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+    res.status(500).json(wireError('APP_ERR_INTERNAL', 'internal error'));
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * What the app's middleware attaches to a request.
+ */
+import type { Request } from 'express';
+import { noSession } from '../errors.js';
+import type { SessionRow } from '../store/sessions.js';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The session named by the `sid` cookie, if any (server/http/session.ts). */
+      chatSession?: SessionRow;
+      /** True when the request carries a valid Grip-Sig (server/grip/grip-sig.ts). */
+      viaProxy?: boolean;
+    }
+  }
+}
+
+/** The request's session; 401 `APP_ERR_NO_SESSION` without one. */
+export function sessionOf(req: Request): SessionRow {
+  if (!req.chatSession) throw noSession();
+  return req.chatSession;
+}
+
+/** The `:room` path parameter (routes only match when it is present). */
+export function roomParam(req: Request): string {
+  const room = req.params.room;
+  return typeof room === 'string' ? room : '';
+}

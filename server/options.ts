@@ -1,0 +1,162 @@
+/**
+ * Options of the chat app: one typed object, defaults in one place, validated by
+ * `resolveAppOptions()` before any socket or database is opened.
+ */
+import { pino, type Logger } from 'pino';
+
+/** Everything `createChatServer()` can be tuned with. Units are in the names. */
+export interface AppOptions {
+  /** Interface to listen on. Default `127.0.0.1` (the proxy runs next to the app). */
+  host: string;
+  /** TCP port, 0 for an ephemeral one. Default 8081. */
+  port: number;
+  /** SQLite database file; its directory is created if missing. Default `./data/chat.db`. */
+  dbPath: string;
+  /** Shared GRIP secret: verifies `Grip-Sig` and authenticates publishes. Required, at least 16 characters. */
+  secret: string;
+  /** Base URL of the proxy's control API, e.g. `http://127.0.0.1:5561`. Without it the outbox is not relayed until `connectProxy()`. */
+  controlUrl: string | undefined;
+  /** `Grip-Timeout` of a held poll, seconds. Default 55. */
+  holdTimeoutS: number;
+  /** Longest message after trimming, in characters (code points). Default 2000. */
+  messageMaxChars: number;
+  /** Most events in one poll answer. Default 500. */
+  pollBatchMax: number;
+  /** A member is `online` if their session polled within this window, ms. Default 70000. */
+  presenceWindowMs: number;
+  /** Largest accepted request body, bytes. Default 16384. */
+  bodyMaxBytes: number;
+  /** Most outbox rows in one publish call. Default 100. */
+  relayBatchSize: number;
+  /** Byte budget of one publish call's payloads (a single larger row is still sent alone). Default 524288, half the proxy's 1 MiB body limit. */
+  relayBatchMaxBytes: number;
+  /** First retry delay after a failed publish, ms. Default 50. */
+  relayRetryMinMs: number;
+  /** Longest retry delay, ms. Default 5000. */
+  relayRetryMaxMs: number;
+  /** Safety sweep of the outbox even without a nudge, ms. Default 1000. */
+  relayIntervalMs: number;
+  /** Timeout of one publish request to the control API, ms. Default 5000. */
+  relayPublishTimeoutMs: number;
+  /** SQLite `busy_timeout`, ms. Default 5000. */
+  sqliteBusyTimeoutMs: number;
+  /** Adds `Secure` to the `sid` cookie (set it when clients reach the proxy over HTTPS). Default false. */
+  cookieSecure: boolean;
+  /** Logger. Default: a silent pino logger. */
+  logger: Logger;
+}
+
+/** What callers pass: any subset of the options, plus the secret. */
+export type AppOptionsInput = Partial<AppOptions> & { secret: string };
+
+/** Thrown for an option that is missing, mistyped or out of range. */
+export class AppOptionsError extends Error {
+  override name = 'AppOptionsError';
+  readonly code = 'APP_ERR_BAD_OPTION';
+}
+
+export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8081,
+  dbPath: './data/chat.db',
+  controlUrl: undefined,
+  holdTimeoutS: 55,
+  messageMaxChars: 2000,
+  pollBatchMax: 500,
+  presenceWindowMs: 70_000,
+  bodyMaxBytes: 16_384,
+  relayBatchSize: 100,
+  relayBatchMaxBytes: 512 * 1024,
+  relayRetryMinMs: 50,
+  relayRetryMaxMs: 5000,
+  relayIntervalMs: 1000,
+  relayPublishTimeoutMs: 5000,
+  sqliteBusyTimeoutMs: 5000,
+  cookieSecure: false,
+});
+
+export const SECRET_MIN_CHARS = 16;
+
+const KNOWN_KEYS = new Set<string>([...Object.keys(DEFAULT_APP_OPTIONS), 'secret', 'logger']);
+
+function fail(message: string): never {
+  throw new AppOptionsError(message);
+}
+
+function integer(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function nonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') fail(`${name} must be a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Checks an http(s) base URL; shared with `connectProxy()`. Returns it without a trailing slash. */
+export function validateControlUrl(value: unknown): string {
+  if (typeof value !== 'string') fail(`controlUrl must be a string, got ${JSON.stringify(value)}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`controlUrl must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`controlUrl must use http or https, got ${JSON.stringify(value)}`);
+  if (url.search !== '' || url.hash !== '') fail(`controlUrl must not have a query or fragment, got ${JSON.stringify(value)}`);
+  return value.replace(/\/+$/, '');
+}
+
+function isLogger(value: unknown): value is Logger {
+  const l = value as Partial<Record<string, unknown>> | null;
+  return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((k) => typeof l[k] === 'function');
+}
+
+/** Merges `input` over the defaults and validates every field. Throws `AppOptionsError`. */
+export function resolveAppOptions(input: AppOptionsInput): AppOptions {
+  if (typeof input !== 'object' || input === null) fail('options must be an object');
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) fail(`unknown option ${JSON.stringify(key)}`);
+  }
+  // `undefined` means "use the default", so callers can spread partial configs.
+  const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<AppOptions>;
+  const o = { ...DEFAULT_APP_OPTIONS, ...defined };
+
+  if (typeof o.secret !== 'string' || o.secret.length < SECRET_MIN_CHARS) {
+    fail(`secret is required and must be at least ${SECRET_MIN_CHARS} characters`);
+  }
+  if (o.logger !== undefined && !isLogger(o.logger)) fail('logger must be a pino Logger');
+  if (typeof o.cookieSecure !== 'boolean') fail(`cookieSecure must be a boolean, got ${JSON.stringify(o.cookieSecure)}`);
+  const holdTimeoutS = o.holdTimeoutS as unknown;
+  if (typeof holdTimeoutS !== 'number' || !Number.isFinite(holdTimeoutS) || holdTimeoutS <= 0 || holdTimeoutS > 3600) {
+    fail(`holdTimeoutS must be a number of seconds above 0 and at most 3600, got ${JSON.stringify(holdTimeoutS)}`);
+  }
+
+  const resolved: AppOptions = {
+    host: nonEmptyString('host', o.host),
+    port: integer('port', o.port, 0, 65535),
+    dbPath: nonEmptyString('dbPath', o.dbPath),
+    secret: o.secret,
+    controlUrl: o.controlUrl === undefined ? undefined : validateControlUrl(o.controlUrl),
+    holdTimeoutS,
+    messageMaxChars: integer('messageMaxChars', o.messageMaxChars, 1, 100_000),
+    pollBatchMax: integer('pollBatchMax', o.pollBatchMax, 1, 10_000),
+    presenceWindowMs: integer('presenceWindowMs', o.presenceWindowMs, 1, 86_400_000),
+    bodyMaxBytes: integer('bodyMaxBytes', o.bodyMaxBytes, 64, 16 * 1024 * 1024),
+    relayBatchSize: integer('relayBatchSize', o.relayBatchSize, 1, 10_000),
+    relayBatchMaxBytes: integer('relayBatchMaxBytes', o.relayBatchMaxBytes, 1024, 64 * 1024 * 1024),
+    relayRetryMinMs: integer('relayRetryMinMs', o.relayRetryMinMs, 1, 3_600_000),
+    relayRetryMaxMs: integer('relayRetryMaxMs', o.relayRetryMaxMs, 1, 3_600_000),
+    relayIntervalMs: integer('relayIntervalMs', o.relayIntervalMs, 1, 3_600_000),
+    relayPublishTimeoutMs: integer('relayPublishTimeoutMs', o.relayPublishTimeoutMs, 1, 600_000),
+    sqliteBusyTimeoutMs: integer('sqliteBusyTimeoutMs', o.sqliteBusyTimeoutMs, 0, 600_000),
+    cookieSecure: o.cookieSecure,
+    logger: o.logger ?? pino({ level: 'silent' }),
+  };
+  if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {
+    fail(`relayRetryMaxMs (${resolved.relayRetryMaxMs}) must not be below relayRetryMinMs (${resolved.relayRetryMinMs})`);
+  }
+  return resolved;
+}

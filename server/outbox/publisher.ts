@@ -1,0 +1,120 @@
+/**
+ * Publishing to the proxy's control API (docs/protocol.md §7.1).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { ControlResult, ItemsBody, PublishItem } from '../../protocol/control-api.js';
+
+/** Where the relay sends outbox items. Resolves when the proxy accepted every item; rejects otherwise. */
+export interface Publisher {
+  publish(items: PublishItem[]): Promise<ControlResult>;
+  /** Releases sockets. Further publishes fail. */
+  close(): void;
+}
+
+/** A publish the proxy did not accept: network error, timeout or non-2xx status. */
+export class PublishError extends Error {
+  override name = 'PublishError';
+  readonly code = 'APP_ERR_PUBLISH_FAILED';
+
+  constructor(
+    message: string,
+    /** HTTP status when the proxy answered, undefined for network errors and timeouts. */
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface HttpPublisherOptions {
+  /** Control API base URL, e.g. `http://127.0.0.1:5561` (no trailing slash needed). */
+  controlUrl: string;
+  /** Sent as `Authorization: Bearer <secret>`. */
+  secret: string;
+  /** Whole-request deadline, ms. */
+  timeoutMs: number;
+}
+
+/** Longest control API answer read, bytes (it is a small JSON object; the cap guards memory). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+function toControlResult(text: string): ControlResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = {};
+  }
+  const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const n = (k: string): number => (typeof o[k] === 'number' ? (o[k] as number) : 0);
+  return { delivered: n('delivered'), queued: n('queued'), dropped: n('dropped'), reasked: n('reasked') };
+}
+
+/** `POST {controlUrl}/publish/` over HTTP(S), one keep-alive agent per publisher. */
+export class HttpPublisher implements Publisher {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private closed = false;
+
+  constructor(private readonly options: HttpPublisherOptions) {
+    this.url = new URL(`${options.controlUrl.replace(/\/+$/, '')}/publish/`);
+    const secure = this.url.protocol === 'https:';
+    // Own agent, so close() can drop its idle sockets instead of leaving them to the global one.
+    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  publish(items: PublishItem[]): Promise<ControlResult> {
+    if (this.closed) return Promise.reject(new PublishError('publisher is closed'));
+    const body = Buffer.from(JSON.stringify({ items } satisfies ItemsBody<PublishItem>));
+    const transport = this.url.protocol === 'https:' ? https : http;
+    return new Promise<ControlResult>((resolve, reject) => {
+      const req = transport.request(this.url, {
+        method: 'POST',
+        agent: this.agent,
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': body.length,
+          Authorization: `Bearer ${this.options.secret}`,
+        },
+      });
+      const timer = setTimeout(() => {
+        req.destroy(new PublishError(`publish timed out after ${this.options.timeoutMs} ms`));
+      }, this.options.timeoutMs);
+      const fail = (err: unknown): void => {
+        clearTimeout(timer);
+        reject(err instanceof PublishError ? err : new PublishError(`publish failed: ${(err as Error).message}`, undefined, { cause: err }));
+      };
+      req.on('error', fail);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
+        });
+        res.on('error', fail);
+        // The proxy (or the network) dropped the connection before the answer ended.
+        res.on('close', () => {
+          if (!res.complete) fail(new PublishError('control API connection closed before the answer ended'));
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            resolve(toControlResult(text));
+          } else {
+            reject(new PublishError(`control API answered ${status}: ${text.slice(0, 200)}`, status));
+          }
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.agent.destroy();
+  }
+}

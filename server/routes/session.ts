@@ -1,0 +1,33 @@
+/**
+ * `POST /api/session` (sign in with a nick) and `GET /api/session`.
+ */
+import { Router } from 'express';
+import type { ChatService } from '../chat-service.js';
+import { SESSION_COOKIE, sessionCookieOptions } from '../http/cookies.js';
+import { jsonBody } from '../http/json-body.js';
+import { sessionOf } from '../http/request-context.js';
+import { requireSession } from '../http/session.js';
+import { objectBody, parseNick } from '../validation.js';
+
+export interface SessionRoutesOptions {
+  bodyMaxBytes: number;
+  cookieSecure: boolean;
+}
+
+export function sessionRoutes(chat: ChatService, options: SessionRoutesOptions): Router {
+  const router = Router();
+
+  router.post('/session', ...jsonBody(options.bodyMaxBytes), (req, res) => {
+    const nick = parseNick(objectBody(req.body));
+    const { session } = chat.createSession(nick);
+    res.cookie(SESSION_COOKIE, session.token, sessionCookieOptions(options.cookieSecure));
+    res.status(201).json({ user: { id: session.id, nick: session.nick } });
+  });
+
+  router.get('/session', requireSession, (req, res) => {
+    const session = sessionOf(req);
+    res.json({ user: { id: session.id, nick: session.nick } });
+  });
+
+  return router;
+}

@@ -1,0 +1,83 @@
+/**
+ * Events: the stream clients read through history and polls.
+ * Writes go through `EventWriter` only, so that each event gets its outbox row.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { ChatEvent, EventType } from '../model.js';
+
+export interface NewEvent {
+  roomId: number;
+  type: EventType;
+  userId: number;
+  /** Only for `message`. */
+  text: string | null;
+  /** ms since the epoch. */
+  createdAt: number;
+}
+
+interface EventJoinedRow {
+  id: number;
+  room: string;
+  type: EventType;
+  userId: number;
+  nick: string;
+  text: string | null;
+  createdAt: number;
+}
+
+const JOINED_SELECT = `
+  SELECT e.id AS id, r.name AS room, e.type AS type, e.user_id AS userId, s.nick AS nick,
+         e.text AS text, e.created_at AS createdAt
+  FROM events e
+  JOIN rooms r ON r.id = e.room_id
+  JOIN sessions s ON s.id = e.user_id`;
+
+/** The API shape of an event; `text` only where there is one. */
+export function toChatEvent(row: EventJoinedRow): ChatEvent {
+  const event: ChatEvent = {
+    id: row.id,
+    room: row.room,
+    type: row.type,
+    user: { id: row.userId, nick: row.nick },
+    at: new Date(row.createdAt).toISOString(),
+  };
+  if (row.text !== null) event.text = row.text;
+  return event;
+}
+
+export class EventsRepo {
+  private readonly insertStmt: Statement<[number, string, number, string | null, number], void>;
+  private readonly lastIdStmt: Statement<[number], { lastId: number }>;
+  private readonly afterStmt: Statement<[number, number, number], EventJoinedRow>;
+  private readonly beforeStmt: Statement<[number, number, number], EventJoinedRow>;
+
+  constructor(db: Database) {
+    this.insertStmt = db.prepare(
+      'INSERT INTO events (room_id, type, user_id, text, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.lastIdStmt = db.prepare('SELECT COALESCE(MAX(id), 0) AS lastId FROM events WHERE room_id = ?');
+    this.afterStmt = db.prepare(`${JOINED_SELECT} WHERE e.room_id = ? AND e.id > ? ORDER BY e.id LIMIT ?`);
+    this.beforeStmt = db.prepare(`${JOINED_SELECT} WHERE e.room_id = ? AND e.id < ? ORDER BY e.id DESC LIMIT ?`);
+  }
+
+  /** Inserts an event and returns its id. Call through `EventWriter`. */
+  insert(event: NewEvent): number {
+    const info = this.insertStmt.run(event.roomId, event.type, event.userId, event.text, event.createdAt);
+    return Number(info.lastInsertRowid);
+  }
+
+  /** The room's last event id, 0 if it has none. */
+  lastId(roomId: number): number {
+    return this.lastIdStmt.get(roomId)?.lastId ?? 0;
+  }
+
+  /** Up to `limit` events of the room with id > `cursor`, oldest first. */
+  after(roomId: number, cursor: number, limit: number): ChatEvent[] {
+    return this.afterStmt.all(roomId, cursor, limit).map(toChatEvent);
+  }
+
+  /** Up to `limit` events of the room with id < `before`, newest first (callers reverse them). */
+  beforeNewestFirst(roomId: number, before: number, limit: number): ChatEvent[] {
+    return this.beforeStmt.all(roomId, before, limit).map(toChatEvent);
+  }
+}

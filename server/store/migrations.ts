@@ -1,0 +1,108 @@
+/**
+ * Schema versions, kept in code and tracked with `PRAGMA user_version`.
+ * Each migration runs in its own IMMEDIATE transaction together with the
+ * version bump, so a crash or a second process never sees half a schema.
+ * Append new migrations; never edit one that has shipped.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Database, now: number): void;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'sessions, rooms, memberships, events, connections, outbox; the lobby room',
+    up(db, now) {
+      // Times are INTEGER milliseconds since the epoch.
+      db.exec(`
+        CREATE TABLE sessions (
+          id           INTEGER PRIMARY KEY,
+          token        TEXT    NOT NULL UNIQUE,
+          nick         TEXT    NOT NULL,
+          created_at   INTEGER NOT NULL,
+          last_poll_at INTEGER
+        );
+
+        CREATE TABLE rooms (
+          id         INTEGER PRIMARY KEY,
+          name       TEXT    NOT NULL UNIQUE,
+          created_at INTEGER NOT NULL
+        );
+
+        CREATE TABLE memberships (
+          room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+          session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+          joined_at  INTEGER NOT NULL,
+          PRIMARY KEY (room_id, session_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX memberships_by_session ON memberships (session_id);
+
+        -- AUTOINCREMENT: ids are never reused, even after deletes, so a cursor
+        -- can never point at a different event than the one the client saw.
+        CREATE TABLE events (
+          id         INTEGER PRIMARY KEY AUTOINCREMENT,
+          room_id    INTEGER NOT NULL REFERENCES rooms(id),
+          type       TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online')),
+          user_id    INTEGER NOT NULL REFERENCES sessions(id),
+          text       TEXT,
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX events_by_room ON events (room_id, id);
+
+        CREATE TABLE connections (
+          id           TEXT    PRIMARY KEY,
+          session_id   INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+          created_at   INTEGER NOT NULL,
+          last_seen_at INTEGER NOT NULL
+        );
+        CREATE INDEX connections_by_session ON connections (session_id);
+
+        -- Rows waiting to be published to the proxy, in id order; deleted once accepted.
+        CREATE TABLE outbox (
+          id         INTEGER PRIMARY KEY AUTOINCREMENT,
+          channel    TEXT    NOT NULL,
+          item_id    TEXT    NOT NULL,
+          prev_id    TEXT    NOT NULL,
+          payload    TEXT    NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+      `);
+      db.prepare('INSERT INTO rooms (name, created_at) VALUES (?, ?)').run('lobby', now);
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+export class SchemaVersionError extends Error {
+  override name = 'SchemaVersionError';
+}
+
+function userVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Applies every migration above the database's `user_version`. Safe to run any number of times. */
+export function migrate(db: Database, now: () => number = Date.now): number {
+  const current = userVersion(db);
+  if (current > LATEST_SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `database schema version ${current} is newer than this app knows (${LATEST_SCHEMA_VERSION}); refusing to open it`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      if (userVersion(db) >= migration.version) return;
+      migration.up(db, now());
+      // user_version lives in the database header and is written inside this transaction.
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+  return userVersion(db);
+}

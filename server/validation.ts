@@ -1,0 +1,70 @@
+/**
+ * Field rules of the chat API (docs/chat-api.md, "Rules"). Each parser takes
+ * the raw JSON value and returns the clean value or throws the coded error:
+ * a wrong type is `APP_ERR_INVALID_BODY`, a string breaking the rule has its own code.
+ */
+import { AppError } from './errors.js';
+
+/** 1-32 letters (any script), digits, space, `_`, `.`, `-`, counted in code points after trimming. */
+const NICK_PATTERN = /^[\p{L}\p{Nd} _.-]{1,32}$/u;
+/** 1-32 of `a-z 0-9 _ -`, starting with a letter or digit. Also valid inside a GRIP channel name. */
+const ROOM_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+export const LOBBY_ROOM = 'lobby';
+
+/** Reads a JSON object body; anything else (array, string, missing) is `APP_ERR_INVALID_BODY`. */
+export function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new AppError('APP_ERR_INVALID_BODY', 'the body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+function stringField(body: Record<string, unknown>, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string') {
+    throw new AppError('APP_ERR_INVALID_BODY', `${field} must be a string, got ${value === null ? 'null' : typeof value}`);
+  }
+  return value;
+}
+
+/** NFC-normalised, so that "é" typed either way is one letter. */
+export function parseNick(body: Record<string, unknown>): string {
+  const nick = stringField(body, 'nick').normalize('NFC').trim();
+  if (!NICK_PATTERN.test(nick)) {
+    throw new AppError(
+      'APP_ERR_INVALID_NICK',
+      'nick must be 1-32 letters, digits, spaces, "_", "." or "-" after trimming',
+    );
+  }
+  return nick;
+}
+
+export function isRoomName(value: string): boolean {
+  return ROOM_NAME_PATTERN.test(value);
+}
+
+/** Room names are taken as they are (no trimming or case folding): they are identifiers. */
+export function parseRoomName(body: Record<string, unknown>): string {
+  const name = stringField(body, 'name');
+  if (!isRoomName(name)) {
+    throw new AppError(
+      'APP_ERR_INVALID_ROOM_NAME',
+      'room name must be 1-32 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
+    );
+  }
+  return name;
+}
+
+/** Message text, trimmed; length counted in code points so an emoji counts as one character. */
+export function parseMessageText(body: Record<string, unknown>, maxChars: number): string {
+  const text = stringField(body, 'text').trim();
+  if (text === '') throw new AppError('APP_ERR_EMPTY_MESSAGE', 'the message is empty');
+  let chars = 0;
+  for (const _ of text) {
+    if (++chars > maxChars) {
+      throw new AppError('APP_ERR_MESSAGE_TOO_LONG', `the message is longer than ${maxChars} characters`);
+    }
+  }
+  return text;
+}
