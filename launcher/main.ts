@@ -1,0 +1,44 @@
+/**
+ * `npm start`: the embedded default in one process tree — the chat app (SQLite)
+ * and the hold proxy in front of it, sharing a secret generated at start when
+ * GRIP_SECRET is not set. Reads the same environment and flags as
+ * `npm run proxy` and `npm run server` (see the README's configuration table).
+ */
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { appOptionsFromEnv } from '../server/config.js';
+import { proxyOptionsFromEnv } from '../proxy/config.js';
+import { startEmbedded } from './embedded.js';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const env = { ...process.env };
+if (!env.GRIP_SECRET) {
+  // One process tree, so the secret never has to leave it: generate one.
+  env.GRIP_SECRET = randomBytes(32).toString('base64url');
+  logger.info('GRIP_SECRET not set: generated a secret for this run');
+}
+
+let running: Awaited<ReturnType<typeof startEmbedded>>;
+try {
+  const appInput = appOptionsFromEnv(env, []);
+  const proxyInput = proxyOptionsFromEnv(env, []);
+  running = await startEmbedded({ app: { ...appInput, logger }, proxy: { ...proxyInput, logger } });
+} catch (err) {
+  process.stderr.write(`comet-chat: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+
+process.stdout.write(
+  `comet-chat is running at ${running.url} (app on port ${running.appPort}, control API on port ${running.controlPort})\n`,
+);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down: answering parked requests');
+  await running.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,0 +1,163 @@
+/**
+ * The two races of Suspend & Push, forced deterministically:
+ * 1. a message is committed after the app decided to hold a poll but before the
+ *    proxy parked it (a gate between proxy and app holds the app's answer back
+ *    until the message was published);
+ * 2. a push or a message arrives while the client is between two polls.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createChatServer } from '../../server/chat-server.js';
+import { createHoldProxy } from '../../proxy/proxy.js';
+import { startStack, TEST_SECRET } from '../helpers/stack.js';
+import { ChatClient, waitFor } from '../helpers/chat-client.js';
+
+/**
+ * A pass-through HTTP server between proxy and app that can hold back the
+ * app's first hold instruction until the test releases it.
+ */
+function startGate(appPort: number) {
+  const seen: http.IncomingHttpHeaders[] = [];
+  let holdNext = true;
+  let release: (() => void) | null = null;
+  let onHeld: (() => void) | null = null;
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/api/poll')) seen.push(req.headers);
+    const upstream = http.request(
+      { host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        const forward = () => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        };
+        if (holdNext && upRes.headers['grip-hold']) {
+          holdNext = false;
+          release = forward;
+          onHeld?.();
+        } else {
+          forward();
+        }
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  return {
+    server,
+    seen,
+    held: new Promise<void>((resolve) => (onHeld = resolve)),
+    release: () => release?.(),
+    listen: () => new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port))),
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+test('a message committed after the app decided to hold, before the proxy parked, is not lost: the proxy re-asks', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'comet-race-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const chat = createChatServer({ secret: TEST_SECRET, port: 0, dbPath: join(dir, 'chat.db') });
+  const appPort = await chat.listen();
+  t.after(() => chat.close());
+  const gate = startGate(appPort);
+  const gatePort = await gate.listen();
+  t.after(() => gate.close());
+  const proxy = createHoldProxy({
+    secret: TEST_SECRET,
+    upstreamUrl: `http://127.0.0.1:${gatePort}`,
+    clientPort: 0,
+    controlPort: 0,
+  });
+  const { clientPort, controlPort } = await proxy.listen();
+  t.after(() => proxy.close());
+  chat.connectProxy(`http://127.0.0.1:${controlPort}`);
+  const base = `http://127.0.0.1:${clientPort}`;
+
+  const ada = new ChatClient(base);
+  const bob = new ChatClient(base);
+  await ada.login('ada');
+  await bob.login('bob');
+  await bob.call('POST', '/api/rooms', { name: 'general' });
+  await bob.join('general');
+  await ada.join('general'); // last, so her cursor is past every join event
+
+  const pending = ada.poll();
+  await gate.held; // the app has answered "hold" with ada's cursor; the proxy has not seen it yet
+  const posted = await bob.post('general', 'slipped in');
+  await chat.relay.waitIdle(); // published to the proxy while ada's request is still in flight
+  gate.release();
+  const answer = await pending;
+
+  assert.deepEqual(answer.body.events.map((e: { id: number }) => e.id), [posted.id]);
+  const pollsSeenByApp = gate.seen.length;
+  assert.equal(pollsSeenByApp, 2, 'the proxy re-sent the poll to the app once');
+  assert.match(String(gate.seen[1]?.['grip-last']), new RegExp(`room:general; last-id=${posted.id}`));
+  const stats = proxy.stats();
+  assert.equal(stats.reasks, 1);
+  assert.equal(stats.parked, 0);
+});
+
+test('a push while the client is between polls is queued and answers its next poll at once', async (t) => {
+  const stack = await startStack(t);
+  const ada = new ChatClient(stack.base);
+  await ada.login('ada');
+  await ada.call('POST', '/api/rooms', { name: 'general' });
+  await ada.join('general');
+
+  const item = (body: string) => ({
+    'connection-id': ada.connectionId,
+    formats: { 'http-response': { code: 200, headers: { 'Content-Type': 'application/json' }, body } },
+  });
+
+  // A first poll with news is answered at once and gives ada her connection ID.
+  const bob = new ChatClient(stack.base);
+  await bob.login('bob');
+  await bob.join('general');
+  await bob.post('general', 'so that ada has news');
+  await ada.poll();
+  assert.ok(ada.connectionId, 'connection ID issued with the first answer');
+
+  const queued = await stack.control('/push/', { items: [item(JSON.stringify({ events: [], note: 'between polls' }))] });
+  assert.equal(queued.status, 200);
+  assert.deepEqual(
+    { delivered: queued.body.delivered, queued: queued.body.queued, dropped: queued.body.dropped },
+    { delivered: 0, queued: 1, dropped: 0 },
+  );
+
+  const second = await ada.poll();
+  assert.equal(second.body.note, 'between polls');
+  const stats = await stack.stats();
+  assert.equal(stats.parked, 0);
+  assert.equal(stats.queuedItems, 0);
+
+  const third = ada.poll();
+  await waitFor(async () => (await stack.stats()).parked === 1, 'the third poll to be parked');
+  const direct = await stack.control('/push/', { items: [item(JSON.stringify({ events: [], note: 'while parked' }))] });
+  assert.equal(direct.body.delivered, 1);
+  assert.equal((await third).body.note, 'while parked');
+});
+
+test('a message posted while the client is between polls reaches it on its next poll, once', async (t) => {
+  const stack = await startStack(t);
+  const ada = new ChatClient(stack.base);
+  const bob = new ChatClient(stack.base);
+  await ada.login('ada');
+  await bob.login('bob');
+  await bob.call('POST', '/api/rooms', { name: 'general' });
+  await bob.join('general');
+  await ada.join('general'); // last, so her cursor is past every join event
+
+  const pending = ada.poll();
+  await waitFor(async () => (await stack.stats()).parked === 1, 'the poll to be parked');
+  const m1 = await bob.post('general', 'first');
+  await pending;
+  const m2 = await bob.post('general', 'second'); // ada is between polls now
+  await stack.chat.relay.waitIdle();
+
+  await ada.poll();
+  assert.deepEqual(ada.received.map((e) => e.id), [m1.id, m2.id]);
+});
