@@ -1,5 +1,6 @@
 // Runs every test file under test/ with node:test through tsx.
-// Node 20's `--test` takes paths, not globs, so the files are listed here.
+// Node 20's `--test` takes paths, not globs, so the files are listed here. A per-test
+// timeout turns a hang anywhere into a failure instead of a stuck CI run.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -25,7 +26,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=120000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
