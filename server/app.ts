@@ -13,6 +13,7 @@ import type { AppOptions } from './options.js';
 import type { PollService } from './poll-service.js';
 import { messagesRoutes } from './routes/messages.js';
 import { pollRoutes } from './routes/poll.js';
+import { configRoutes } from './routes/config.js';
 import { roomsRoutes } from './routes/rooms.js';
 import { sessionRoutes } from './routes/session.js';
 import type { Store } from './store/store.js';
@@ -27,7 +28,15 @@ export interface AppDeps {
 /** The options the HTTP layer reads. */
 export type AppHttpOptions = Pick<
   AppOptions,
-  'secret' | 'holdTimeoutS' | 'messageMaxChars' | 'bodyMaxBytes' | 'cookieSecure'
+  | 'secret'
+  | 'holdTimeoutS'
+  | 'messageMaxChars'
+  | 'bodyMaxBytes'
+  | 'cookieSecure'
+  | 'cookieDomain'
+  | 'baseDomain'
+  | 'shardCount'
+  | 'originAgentCluster'
 >;
 
 export function createApp(deps: AppDeps, options: AppHttpOptions): express.Express {
@@ -42,7 +51,7 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   app.set('etag', false);
 
   app.use(gripSig(options.secret));
-  app.use(staticFiles());
+  app.use(staticFiles({ originAgentCluster: options.originAgentCluster }));
 
   const api = express.Router();
   api.use((_req, res, next) => {
@@ -50,6 +59,7 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
     res.set('Cache-Control', 'no-store');
     next();
   });
+  api.use(configRoutes(options));
   api.use(loadSession(deps.store.sessions));
   api.use(sessionRoutes(deps.chat, options));
   api.use(roomsRoutes(deps.chat, options));

@@ -6,6 +6,7 @@
  *   --db / DB_PATH (./data/chat.db)  --control-url / PROXY_CONTROL_URL (http://127.0.0.1:5561)
  *   GRIP_SECRET (required; no flag, so it stays out of `ps`)
  *   HOLD_TIMEOUT_S (55)   MESSAGE_MAX_CHARS (2000)   LOG_LEVEL (info)
+ *   BASE_DOMAIN (none)   SHARD_COUNT (4)   COOKIE_DOMAIN (BASE_DOMAIN)
  */
 import { parseArgs } from 'node:util';
 import { pino, type Level } from 'pino';
@@ -68,6 +69,10 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[
     controlUrl: values['control-url'] ?? env.PROXY_CONTROL_URL ?? DEFAULT_CONTROL_URL,
     holdTimeoutS: secondsFrom('HOLD_TIMEOUT_S', env.HOLD_TIMEOUT_S),
     messageMaxChars: integerFrom('MESSAGE_MAX_CHARS', env.MESSAGE_MAX_CHARS),
+    baseDomain: env.BASE_DOMAIN || undefined,
+    shardCount: integerFrom('SHARD_COUNT', env.SHARD_COUNT),
+    // Shards need the session cookie on the parent domain; default it from BASE_DOMAIN.
+    cookieDomain: env.COOKIE_DOMAIN || env.BASE_DOMAIN || undefined,
     logger: pino({ name: 'chat-app', level }),
   };
 }

@@ -42,6 +42,20 @@ export interface AppOptions {
   sqliteBusyTimeoutMs: number;
   /** Adds `Secure` to the `sid` cookie (set it when clients reach the proxy over HTTPS). Default false. */
   cookieSecure: boolean;
+  /**
+   * The parent domain of the page and its shard hosts (`chat.test` serves `chat.test`, `c1.chat.test`, ...),
+   * announced to clients by `GET /api/config` so they can shard polls. Default none: sharding off.
+   */
+  baseDomain: string | undefined;
+  /** Shard hosts `c1.<baseDomain>` ... `c<N>.<baseDomain>` clients may spread polls over. Default 4. */
+  shardCount: number;
+  /** `Domain=` of the `sid` cookie, so every shard host sees the session. Default none (host-only cookie). */
+  cookieDomain: string | undefined;
+  /**
+   * `Origin-Agent-Cluster` header on HTML documents. `?0` keeps `document.domain` usable for the
+   * shard bridge in Chromium (which origin-keys documents by default); `?1` turns it off. Default `?0`.
+   */
+  originAgentCluster: '?0' | '?1';
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -73,6 +87,10 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   relayPublishTimeoutMs: 5000,
   sqliteBusyTimeoutMs: 5000,
   cookieSecure: false,
+  baseDomain: undefined,
+  shardCount: 4,
+  cookieDomain: undefined,
+  originAgentCluster: '?0',
 });
 
 export const SECRET_MIN_CHARS = 16;
@@ -107,6 +125,17 @@ export function validateControlUrl(value: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`controlUrl must use http or https, got ${JSON.stringify(value)}`);
   if (url.search !== '' || url.hash !== '') fail(`controlUrl must not have a query or fragment, got ${JSON.stringify(value)}`);
   return value.replace(/\/+$/, '');
+}
+
+/** Lower-case DNS name of two or more labels (`chat.test`); an IP address or a bare name cannot have subdomains. */
+const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function optionalDomain(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !DOMAIN_PATTERN.test(value)) {
+    fail(`${name} must be a lower-case domain name such as chat.example.com, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -153,6 +182,12 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     relayPublishTimeoutMs: integer('relayPublishTimeoutMs', o.relayPublishTimeoutMs, 1, 600_000),
     sqliteBusyTimeoutMs: integer('sqliteBusyTimeoutMs', o.sqliteBusyTimeoutMs, 0, 600_000),
     cookieSecure: o.cookieSecure,
+    baseDomain: optionalDomain('baseDomain', o.baseDomain),
+    shardCount: integer('shardCount', o.shardCount, 0, 64),
+    cookieDomain: optionalDomain('cookieDomain', o.cookieDomain),
+    originAgentCluster: o.originAgentCluster === '?0' || o.originAgentCluster === '?1'
+      ? o.originAgentCluster
+      : fail(`originAgentCluster must be "?0" or "?1", got ${JSON.stringify(o.originAgentCluster)}`),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
   if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {

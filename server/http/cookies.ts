@@ -26,7 +26,12 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return cookies;
 }
 
-/** `HttpOnly; SameSite=Lax; Path=/` (docs/chat-api.md), `Secure` when the site is served over HTTPS. */
-export function sessionCookieOptions(secure: boolean): CookieOptions {
-  return { httpOnly: true, sameSite: 'lax', path: '/', secure };
+/**
+ * `HttpOnly; SameSite=Lax; Path=/` (docs/chat-api.md), `Secure` when the site is served over HTTPS, and
+ * `Domain=` when shard hosts under a parent domain must share the session.
+ */
+export function sessionCookieOptions(secure: boolean, domain?: string): CookieOptions {
+  const options: CookieOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure };
+  if (domain !== undefined) options.domain = domain;
+  return options;
 }

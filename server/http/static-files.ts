@@ -21,7 +21,22 @@ export function findPublicDir(fromUrl: string = import.meta.url): string {
   }
 }
 
+export interface StaticFilesOptions {
+  /** `Origin-Agent-Cluster` value for HTML documents (see AppOptions.originAgentCluster). */
+  originAgentCluster: '?0' | '?1';
+  publicDir?: string;
+}
+
 /** Serves `public/` (index.html at `/`); misses fall through to the JSON 404. */
-export function staticFiles(publicDir: string = findPublicDir()): RequestHandler {
-  return express.static(publicDir, { index: 'index.html', fallthrough: true, dotfiles: 'ignore' });
+export function staticFiles(options: StaticFilesOptions): RequestHandler {
+  return express.static(options.publicDir ?? findPublicDir(), {
+    index: 'index.html',
+    fallthrough: true,
+    dotfiles: 'ignore',
+    setHeaders(res, path) {
+      // document.domain only works between documents that both opt out of
+      // origin-keyed agent clusters (Chromium keys by origin by default).
+      if (path.endsWith('.html')) res.setHeader('Origin-Agent-Cluster', options.originAgentCluster);
+    },
+  });
 }

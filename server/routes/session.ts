@@ -12,6 +12,7 @@ import { objectBody, parseNick } from '../validation.js';
 export interface SessionRoutesOptions {
   bodyMaxBytes: number;
   cookieSecure: boolean;
+  cookieDomain: string | undefined;
 }
 
 export function sessionRoutes(chat: ChatService, options: SessionRoutesOptions): Router {
@@ -20,7 +21,7 @@ export function sessionRoutes(chat: ChatService, options: SessionRoutesOptions):
   router.post('/session', ...jsonBody(options.bodyMaxBytes), (req, res) => {
     const nick = parseNick(objectBody(req.body));
     const { session } = chat.createSession(nick);
-    res.cookie(SESSION_COOKIE, session.token, sessionCookieOptions(options.cookieSecure));
+    res.cookie(SESSION_COOKIE, session.token, sessionCookieOptions(options.cookieSecure, options.cookieDomain));
     res.status(201).json({ user: { id: session.id, nick: session.nick } });
   });
 
