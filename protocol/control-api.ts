@@ -90,4 +90,6 @@ export interface ProxyStats {
   resyncs: number;
   dropped: number;
   clientAborts: number;
+  /** Held requests answered early because the client pipelined another request behind them. */
+  pipelineReleases: number;
 }

@@ -80,6 +80,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     queueMaxItems: read(null, 'QUEUE_MAX_ITEMS', integer),
     queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
     queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
+    baseDomain: read(null, 'BASE_DOMAIN', text) || undefined,
     // Synchronous writes: a handful of lines, and none lost on exit.
     logger: pino({ level, base: { name: 'comet-proxy' } }, destination({ dest: 1, sync: true })),
   };

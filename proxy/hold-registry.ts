@@ -9,6 +9,7 @@
  *
  * It does no upstream I/O: re-asks go through the injected `reask` callback.
  */
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ControlResult, ProxyStats } from '../protocol/control-api.js';
 import { resyncResponse, type ResyncReason } from '../protocol/resync.js';
@@ -65,7 +66,16 @@ interface Held {
 
 type Counters = Pick<
   ProxyStats,
-  'holds' | 'publishes' | 'pushes' | 'deliveries' | 'timeouts' | 'reasks' | 'resyncs' | 'dropped' | 'clientAborts'
+  | 'holds'
+  | 'publishes'
+  | 'pushes'
+  | 'deliveries'
+  | 'timeouts'
+  | 'reasks'
+  | 'resyncs'
+  | 'dropped'
+  | 'clientAborts'
+  | 'pipelineReleases'
 >;
 
 /** Answers given while shutting down tell the client (and Node) to drop the connection. */
@@ -89,7 +99,11 @@ export class HoldRegistry {
     resyncs: 0,
     dropped: 0,
     clientAborts: 0,
+    pipelineReleases: 0,
   };
+  /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
+  private readonly pipelinedBehind = new WeakSet<ServerResponse>();
+  private readonly byResponse = new WeakMap<ServerResponse, Held>();
   private readonly log: Logger;
   private readonly timers: ProxyTimers;
   private sweepTimer: unknown = null;
@@ -128,11 +142,31 @@ export class HoldRegistry {
       held.instruction = instruction;
     }
     held.state = 'deciding';
+    if (this.pipelinedBehind.has(exchange.res)) {
+      // A request waits behind this one on the same connection: never park it (docs §4 step 0).
+      this.counters.pipelineReleases++;
+      this.finish(held, instruction.timeoutResponse);
+      return;
+    }
     if (this.draining) {
       this.finish(held, instruction.timeoutResponse, CONNECTION_CLOSE);
       return;
     }
     this.decide(held);
+  }
+
+  /**
+   * The client pipelined another request behind `res` on the same connection.
+   * HTTP/1.1 answers in order, so that request would wait for the whole hold:
+   * answer `res` now with its timeout response (the client re-polls), or never
+   * park it if the app has not answered yet (docs §4 step 0).
+   */
+  releasePipelined(res: ServerResponse): void {
+    this.pipelinedBehind.add(res);
+    const held = this.byResponse.get(res);
+    if (held === undefined || (held.state !== 'parked' && held.state !== 'reasking')) return;
+    this.counters.pipelineReleases++;
+    this.finish(held, held.instruction.timeoutResponse);
   }
 
   /** `POST /publish/` (docs §7.1): items in order; for each, cursor first, then every subscriber. */
@@ -396,6 +430,7 @@ export class HoldRegistry {
       },
     };
     this.owners.set(exchange, held);
+    this.byResponse.set(exchange.res, held);
     exchange.res.on('close', held.onClose);
     return held;
   }

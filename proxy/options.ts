@@ -2,7 +2,9 @@
  * The hold proxy's options: one typed object, defaults in one place, units in
  * the names, validated whole before any socket opens.
  */
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { findPublicDir } from '../common/public-dir.js';
 import { ProxyError } from './errors.js';
 
 /** The clock and timers the proxy uses; injected so tests can control time. */
@@ -55,6 +57,15 @@ export interface ProxyOptions {
   sweepIntervalMs: number;
   /** Largest control API body. Default 1 MiB. */
   controlBodyMaxBytes: number;
+  /**
+   * When set, the client port only serves this domain and its subdomains (the page host and the shard hosts
+   * `c1.<baseDomain>`, ...); other Host headers get 421. Default none: any Host.
+   */
+  baseDomain: string | undefined;
+  /** The shard bridge page served at `/bridge.html`. Default `public/bridge.html` of this repository. */
+  bridgePagePath: string;
+  /** `Origin-Agent-Cluster` of the bridge page: `?0` (default) allows `document.domain`, `?1` forbids it. */
+  bridgeOriginAgentCluster: '?0' | '?1';
   /** Default: a silent pino logger. */
   logger: Logger;
   /** Default: the global timers and `Date.now`. */
@@ -89,7 +100,14 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxChannels: 100_000,
   sweepIntervalMs: 1_000,
   controlBodyMaxBytes: MiB,
+  bridgeOriginAgentCluster: '?0',
 } as const satisfies Partial<ProxyOptions>;
+
+/** Options without a fixed default value (still accepted as input keys). */
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath'];
+
+/** Lower-case DNS name of two or more labels (`chat.test`). */
+const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Thrown by `resolveProxyOptions` (code `PROXY_ERR_BAD_OPTION`). */
 export class ProxyOptionsError extends ProxyError {
@@ -137,6 +155,19 @@ function httpUrl(name: string, value: unknown): string {
   return text;
 }
 
+function optionalDomain(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !DOMAIN_PATTERN.test(value)) {
+    throw new ProxyOptionsError(`${name} must be a lower-case domain name such as chat.example.com, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function agentCluster(name: string, value: unknown): '?0' | '?1' {
+  if (value !== '?0' && value !== '?1') throw new ProxyOptionsError(`${name} must be "?0" or "?1", got ${describe(value)}`);
+  return value;
+}
+
 function isLogger(value: unknown): value is Logger {
   const l = value as Partial<Logger> | null;
   return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((m) => typeof (l as Record<string, unknown>)[m] === 'function');
@@ -159,7 +190,7 @@ const defaultTimers: ProxyTimers = {
  */
 export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
   if (typeof input !== 'object' || input === null) throw new ProxyOptionsError('options must be an object');
-  const known = new Set<string>([...Object.keys(DEFAULT_PROXY_OPTIONS), 'upstreamUrl', 'secret', 'logger', 'timers']);
+  const known = new Set<string>([...Object.keys(DEFAULT_PROXY_OPTIONS), ...OPTIONAL_KEYS]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) throw new ProxyOptionsError(`unknown option ${key}`);
   }
@@ -200,6 +231,9 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxChannels: count('maxChannels'),
     sweepIntervalMs: ms('sweepIntervalMs', 1),
     controlBodyMaxBytes: count('controlBodyMaxBytes'),
+    baseDomain: optionalDomain('baseDomain', o.baseDomain),
+    bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
+    bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
     timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
   };

@@ -5,14 +5,16 @@
  * the ports; `close()` drains parked requests and releases every socket and
  * timer, so the process can exit.
  */
-import { Agent, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ProxyStats } from '../protocol/control-api.js';
 import { GripSigSigner } from '../protocol/grip-sig.js';
+import { createBridgePage } from './bridge-page.js';
 import { createControlServer } from './control-api.js';
 import { sendError } from './errors.js';
 import { createForwarder } from './forwarder.js';
 import { HoldRegistry } from './hold-registry.js';
+import { isAcceptedHost } from './host-filter.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './reask.js';
 import { createUpstreamResponseHandler } from './upstream-response.js';
@@ -52,11 +54,31 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const reask = createReasker({ options, agent, signer, publishSeq, handleUpstreamResponse });
   const forward = createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse });
 
+  const serveBridge = createBridgePage({
+    path: options.bridgePagePath,
+    originAgentCluster: options.bridgeOriginAgentCluster,
+    logger: log,
+  });
+  // The latest response on each client connection, to spot pipelined requests.
+  const latestOnSocket = new WeakMap<Socket, ServerResponse>();
+
   const clientServer = createServer((req, res) => {
+    // Node emits 'request' for a pipelined request at once but writes its answer only
+    // after the earlier ones: a parked request in front would hold it for the whole hold.
+    const earlier = latestOnSocket.get(req.socket);
+    if (earlier !== undefined && !earlier.writableFinished) registry.releasePipelined(earlier);
+    latestOnSocket.set(req.socket, res);
+
     if (isClosing()) {
       sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
       return;
     }
+    if (!isAcceptedHost(req.headers.host, options.baseDomain)) {
+      log.info({ host: req.headers.host }, 'request for a host outside the base domain refused');
+      sendError(res, 'PROXY_ERR_MISDIRECTED', `this server only serves ${options.baseDomain} and its subdomains`);
+      return;
+    }
+    if (serveBridge(req, res)) return;
     forward(req, res);
   });
   const controlServer = createControlServer({ options, registry, isClosing });

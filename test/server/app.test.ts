@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { signGripSig } from '../../protocol/grip-sig.js';
-import { findPublicDir } from '../../server/http/static-files.js';
+import { findPublicDir } from '../../common/public-dir.js';
 import { startApp } from '../helpers/app-harness.js';
 
 test('GET / serves the placeholder page from public/', async (t) => {
