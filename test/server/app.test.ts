@@ -8,12 +8,12 @@ import { signGripSig } from '../../protocol/grip-sig.js';
 import { findPublicDir } from '../../common/public-dir.js';
 import { startApp } from '../helpers/app-harness.js';
 
-test('GET / serves the placeholder page from public/', async (t) => {
+test('GET / serves the chat page from public/ with its client scripts', async (t) => {
   const h = await startApp(t);
   const res = await h.anonymous().get('/').expect(200);
   assert.match(res.headers['content-type'] ?? '', /^text\/html/);
-  assert.match(res.text, /<title>comet-chat<\/title>/);
-  assert.doesNotMatch(res.text, /<script/i);
+  assert.match(res.text, /<title>[^<]*comet-chat[^<]*<\/title>/);
+  assert.match(res.text, /<script src="\/?js\/comet\.js"/);
 });
 
 test('responses do not advertise Express', async (t) => {

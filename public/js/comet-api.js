@@ -1,0 +1,119 @@
+/*
+ * comet-api.js: the chat app's HTTP API (docs/chat-api.md) over one transport.
+ *
+ * Every method takes a node-style callback(err, value). Errors carry `code`
+ * and `status`: the app's own `{code, message}` (APP_ERR_*), the proxy's
+ * (PROXY_ERR_*), or the client's (COMET_ERR_NETWORK when there was no answer,
+ * COMET_ERR_BAD_RESPONSE for a body that is not the expected JSON).
+ */
+(function (window) {
+  'use strict';
+
+  var CometChat = window.CometChat;
+  var util = CometChat.util;
+
+  function Api(transport) {
+    this.transport = transport;
+  }
+
+  /**
+   * One call. `bodyValue` is JSON-encoded when given. callback(err, body, status, headers);
+   * returns the transport's handle (abort()).
+   */
+  Api.prototype.call = function (method, path, bodyValue, callback) {
+    var bodyText = bodyValue === undefined || bodyValue === null ? null : util.stringify(bodyValue);
+    return this.transport.request(method, path, bodyText, function (err, status, text, headers) {
+      if (err) {
+        callback(err, null, 0, {});
+        return;
+      }
+      var parsed = util.parseJson(text);
+      if (status >= 200 && status < 300) {
+        if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') {
+          callback(util.error('COMET_ERR_BAD_RESPONSE', method + ' ' + path + ': the answer is not JSON', status), null, status, headers);
+        } else {
+          callback(null, parsed.value, status, headers);
+        }
+        return;
+      }
+      var body = parsed.ok && parsed.value ? parsed.value : {};
+      var code = typeof body.code === 'string' ? body.code : 'COMET_ERR_HTTP_' + status;
+      var message = typeof body.message === 'string' ? body.message : method + ' ' + path + ' answered ' + status;
+      callback(util.error(code, message, status), null, status, headers);
+    });
+  };
+
+  function roomPath(room, rest) {
+    return '/api/rooms/' + encodeURIComponent(room) + (rest || '');
+  }
+
+  /** Picks one field of the answer (or passes the error on). */
+  function field(name, callback) {
+    return function (err, body) {
+      if (err) callback(err);
+      else callback(null, body[name]);
+    };
+  }
+
+  /** `{baseDomain, shards}`; see CometChat.Client for how a missing config is read. */
+  Api.prototype.config = function (callback) {
+    return this.call('GET', '/api/config', null, function (err, body) { callback(err, body); });
+  };
+
+  /** The signed-in user, or null (not an error) when there is no session. */
+  Api.prototype.session = function (callback) {
+    return this.call('GET', '/api/session', null, function (err, body) {
+      if (err && err.code === 'APP_ERR_NO_SESSION') callback(null, null);
+      else if (err) callback(err);
+      else callback(null, body.user);
+    });
+  };
+
+  Api.prototype.login = function (nick, callback) {
+    return this.call('POST', '/api/session', { nick: nick }, field('user', callback));
+  };
+
+  Api.prototype.rooms = function (callback) {
+    return this.call('GET', '/api/rooms', null, field('rooms', callback));
+  };
+
+  Api.prototype.createRoom = function (name, callback) {
+    return this.call('POST', '/api/rooms', { name: name }, field('room', callback));
+  };
+
+  /** callback(err, {room, cursor}) */
+  Api.prototype.join = function (room, callback) {
+    return this.call('POST', roomPath(room, '/join'), null, function (err, body) { callback(err, body); });
+  };
+
+  Api.prototype.leave = function (room, callback) {
+    return this.call('POST', roomPath(room, '/leave'), null, field('room', callback));
+  };
+
+  Api.prototype.members = function (room, callback) {
+    return this.call('GET', roomPath(room, '/members'), null, field('members', callback));
+  };
+
+  /** callback(err, {events, cursor, hasMore}); `beforeId` null for the newest page. */
+  Api.prototype.history = function (room, beforeId, limit, callback) {
+    var query = '?limit=' + limit + (beforeId === null || beforeId === undefined ? '' : '&before=' + beforeId);
+    return this.call('GET', roomPath(room, '/messages' + query), null, function (err, body) { callback(err, body); });
+  };
+
+  Api.prototype.post = function (room, text, callback) {
+    return this.call('POST', roomPath(room, '/messages'), { text: text }, field('event', callback));
+  };
+
+  /**
+   * The long-poll: `cursors` is [{room, cursor}], `cid` the loop's connection ID or null.
+   * callback(err, body, status, headers) with the raw answer: the poller needs headers.
+   */
+  Api.prototype.poll = function (cursors, cid, callback) {
+    var parts = [];
+    for (var i = 0; i < cursors.length; i++) parts.push(encodeURIComponent(cursors[i].room) + ':' + cursors[i].cursor);
+    var path = '/api/poll?rooms=' + parts.join(',') + (cid ? '&cid=' + encodeURIComponent(cid) : '');
+    return this.call('GET', path, null, callback);
+  };
+
+  CometChat.Api = Api;
+}(this));
