@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { destination, pino, type Level } from 'pino';
+import { LOG_REDACT } from '../common/log-redact.js';
 import { ProxyOptionsError, type ProxyOptionsInput } from './options.js';
 
 /** Upstream used when neither `--upstream` nor `APP_URL` is given. */
@@ -17,6 +18,12 @@ function integer(name: string, text: string): number {
   return Number(text);
 }
 
+function boolean(name: string, text: string): boolean {
+  if (text === '1' || text === 'true') return true;
+  if (text === '0' || text === 'false') return false;
+  throw new ProxyOptionsError(`${name} must be 1 or 0, got ${JSON.stringify(text)}`);
+}
+
 function secondsToMs(name: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new ProxyOptionsError(`${name} must be a number of seconds, got ${JSON.stringify(text)}`);
   return Math.round(Number(text) * 1000);
@@ -25,7 +32,10 @@ function secondsToMs(name: string, text: string): number {
 /**
  * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
  * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
- * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S` and
+ * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
+ * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `MAX_PARKED`,
+ * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
+ * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S` and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
  * later by `resolveProxyOptions`.
@@ -81,7 +91,16 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
     queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
     baseDomain: read(null, 'BASE_DOMAIN', text) || undefined,
+    allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
+    trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
+    maxParked: read(null, 'MAX_PARKED', integer),
+    maxParkedPerAddress: read(null, 'MAX_PARKED_PER_ADDRESS', integer),
+    parkedRetryAfterS: read(null, 'PARKED_RETRY_AFTER_S', integer),
+    maxHeaderBytes: read(null, 'MAX_HEADER_BYTES', integer),
+    headersTimeoutMs: read(null, 'HEADERS_TIMEOUT_S', secondsToMs),
+    requestTimeoutMs: read(null, 'REQUEST_TIMEOUT_S', secondsToMs),
+    keepAliveTimeoutMs: read(null, 'KEEP_ALIVE_TIMEOUT_S', secondsToMs),
     // Synchronous writes: a handful of lines, and none lost on exit.
-    logger: pino({ level, base: { name: 'comet-proxy' } }, destination({ dest: 1, sync: true })),
+    logger: pino({ level, base: { name: 'comet-proxy' }, redact: LOG_REDACT }, destination({ dest: 1, sync: true })),
   };
 }

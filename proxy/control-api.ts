@@ -1,39 +1,52 @@
 /**
  * The control API (docs/protocol.md §7) on its own port: `POST /publish/`,
  * `/push/`, `/close/` (with or without the trailing slash), `GET /stats` and
- * `GET /health`. Plain node:http: five fixed routes need no framework.
+ * `GET /health`, plus `GET /metrics` (Prometheus text, same Bearer auth) and
+ * `GET /status` (the status page, docs/operations.md). Plain node:http: a few
+ * fixed routes need no framework.
  * Order of checks: route (404), method (405), auth (401), shutting down (503),
  * media type (415), size (413), JSON (400), whole-body validation (400), then
  * the registry acts.
  */
+import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { httpServerOptions } from '../common/http-limits.js';
 import type { ControlResult } from '../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
-import { sendError } from './errors.js';
+import { errorCodeOf, sendError } from './errors.js';
 import type { HoldRegistry } from './hold-registry.js';
+import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from './options.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
 import { writeResponse } from './response.js';
 
 export interface ControlServerDeps {
-  options: Pick<ProxyOptions, 'secret' | 'controlBodyMaxBytes' | 'logger'>;
+  options: Pick<
+    ProxyOptions,
+    'secret' | 'controlBodyMaxBytes' | 'logger' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'
+  >;
   registry: HoldRegistry;
   /** True once the proxy is shutting down: write endpoints answer 503. */
   isClosing: () => boolean;
+  /** Served at `GET /metrics` (authenticated) when given. */
+  metrics?: ProxyMetrics;
+  /** Served at `GET /status` (no authentication: the page holds no data) when given. */
+  statusPage?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 type Route =
   | { method: 'GET'; auth: boolean; answer: () => unknown }
-  | { method: 'POST'; auth: true; act: (body: unknown) => ControlResult };
+  | { method: 'GET'; auth: boolean; serve: (req: IncomingMessage, res: ServerResponse) => void | Promise<void> }
+  | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => ControlResult };
 
 /** Builds (does not start) the control server. */
-export function createControlServer({ options, registry, isClosing }: ControlServerDeps): Server {
+export function createControlServer({ options, registry, isClosing, metrics, statusPage }: ControlServerDeps): Server {
   const log = options.logger;
   const authorize = createControlAuth(options.secret);
 
-  const publish: Route = { method: 'POST', auth: true, act: (body) => registry.publish(parsePublishBody(body)) };
-  const push: Route = { method: 'POST', auth: true, act: (body) => registry.push(parsePushBody(body)) };
+  const publish: Route = { method: 'POST', auth: true, act: (body, at) => registry.publish(parsePublishBody(body), at) };
+  const push: Route = { method: 'POST', auth: true, act: (body, at) => registry.push(parsePushBody(body), at) };
   const close: Route = { method: 'POST', auth: true, act: (body) => registry.close(parseCloseBody(body)) };
   const routes = new Map<string, Route>([
     ['/publish/', publish],
@@ -45,6 +58,21 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
     ['/stats', { method: 'GET', auth: true, answer: () => registry.stats() }],
     ['/health', { method: 'GET', auth: false, answer: () => ({ ok: true }) }],
   ]);
+  if (metrics !== undefined) {
+    routes.set('/metrics', {
+      method: 'GET',
+      auth: true, // Prometheus sends it with `authorization: {type: Bearer, credentials: ...}` in its scrape config
+      serve: async (_req, res) => {
+        // Node drops the body of a HEAD answer itself and keeps its Content-Length.
+        writeResponse(res, {
+          code: 200,
+          headers: { 'content-type': metrics.contentType, 'cache-control': 'no-store' },
+          body: Buffer.from(await metrics.scrape(), 'utf8'),
+        });
+      },
+    });
+  }
+  if (statusPage !== undefined) routes.set('/status', { method: 'GET', auth: false, serve: statusPage });
 
   function sendJson(res: ServerResponse, value: unknown): void {
     writeResponse(res, {
@@ -55,6 +83,8 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Publish-to-write latency starts here (proxy/metrics.ts).
+    const receivedAt = performance.now();
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     const route = routes.get(path);
     if (route === undefined) {
@@ -73,7 +103,8 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
       return;
     }
     if (route.method === 'GET') {
-      sendJson(res, route.answer());
+      if ('serve' in route) await route.serve(req, res);
+      else sendJson(res, route.answer());
       return;
     }
     if (isClosing()) {
@@ -95,6 +126,11 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
       }
       return; // otherwise the caller went away mid-body
     }
+    if (!isUtf8(raw)) {
+      // toString() would turn bad bytes into U+FFFD silently; a publisher that sends them has a bug to hear about.
+      sendError(res, 'PROXY_ERR_BAD_JSON', 'body is not valid UTF-8');
+      return;
+    }
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -104,7 +140,7 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
     }
     let result: ControlResult;
     try {
-      result = route.act(body);
+      result = route.act(body, receivedAt);
     } catch (err) {
       if (!(err instanceof ItemValidationError)) throw err;
       sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
@@ -114,10 +150,19 @@ export function createControlServer({ options, registry, isClosing }: ControlSer
     sendJson(res, result);
   }
 
-  return createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ err }, 'control API request failed');
-      res.destroy();
-    });
+  return createServer(httpServerOptions(options), (req, res) => {
+    handle(req, res).then(
+      () => {
+        // Every refused call once, at info (never its headers: they hold the secret or a guess at it).
+        const code = errorCodeOf(res);
+        if (code !== undefined) {
+          log.info({ code, method: req.method, url: req.url?.slice(0, 256), remoteAddress: req.socket.remoteAddress }, 'control request refused');
+        }
+      },
+      (err: unknown) => {
+        log.error({ err }, 'control API request failed');
+        res.destroy();
+      },
+    );
   });
 }

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { wireError } from '../protocol/wire-error.js';
 import type { HeaderMap } from './header-filter.js';
-import { writeResponse, type HeldResponse } from './response.js';
+import { writeResponse, writtenResponse, type HeldResponse } from './response.js';
 
 /** Code -> HTTP status. `PROXY_ERR_BAD_OPTION` never reaches a client (start-up only), hence 500. */
 export const PROXY_ERROR_STATUS = {
@@ -25,6 +25,14 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_SHUTTING_DOWN: 503,
   /** The Host is not the configured base domain or one of its subdomains (RFC 9110 §15.5.20). */
   PROXY_ERR_MISDIRECTED: 421,
+  /** `maxParked` or `maxParkedPerAddress` reached: the hold is not parked; retry after `Retry-After` seconds. */
+  PROXY_ERR_TOO_MANY_PARKED: 503,
+  /** Not HTTP/1.1 Node can parse (bad request line or header, NUL byte, conflicting framing): common/http-limits.ts. */
+  PROXY_ERR_BAD_REQUEST: 400,
+  /** The request head is larger than `maxHeaderBytes`. */
+  PROXY_ERR_HEADERS_TOO_LARGE: 431,
+  /** The request head (or body) did not arrive within `headersTimeoutMs` (`requestTimeoutMs`): a slow client. */
+  PROXY_ERR_REQUEST_TIMEOUT: 408,
   PROXY_ERR_BAD_OPTION: 500,
 } as const;
 
@@ -44,13 +52,24 @@ export class ProxyError extends Error {
   }
 }
 
+/** The code of each response built by `errorResponse`, for metrics and logs (`errorCodeOf`). */
+const codes = new WeakMap<HeldResponse, ProxyErrorCode>();
+
 /** The `{code, message}` JSON response for `code`, as status, headers and body. */
 export function errorResponse(code: ProxyErrorCode, message: string): HeldResponse {
-  return {
+  const response: HeldResponse = {
     code: PROXY_ERROR_STATUS[code],
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
     body: Buffer.from(JSON.stringify(wireError(code, message))),
   };
+  codes.set(response, code);
+  return response;
+}
+
+/** The error code `res` was answered with, if the proxy wrote an `errorResponse` to it. */
+export function errorCodeOf(res: ServerResponse): ProxyErrorCode | undefined {
+  const response = writtenResponse(res);
+  return response === undefined ? undefined : codes.get(response);
 }
 
 /**

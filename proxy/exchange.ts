@@ -12,6 +12,8 @@ export interface Exchange {
   sentSeq: number;
   /** Re-asks so far. */
   reasks: number;
+  /** The client's address as the proxy judges it (client-address.ts), for the per-address parking cap. */
+  readonly clientAddress?: string;
   /** The request body if it was retained completely, else null (too large, or not fully received). */
   retainedBody(): Buffer | null;
 }
@@ -21,7 +23,7 @@ export interface Exchange {
  * streams past (to whoever consumes `req`), so the request can be re-asked.
  * Call it in the same tick as the code that pipes `req`, so no chunk is missed.
  */
-export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Exchange {
+export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number, clientAddress?: string): Exchange {
   const chunks: Buffer[] = [];
   let bytes = 0;
   let overflowed = false;
@@ -45,6 +47,7 @@ export function createExchange(req: IncomingMessage, res: ServerResponse, maxBod
     res,
     sentSeq: 0,
     reasks: 0,
+    ...(clientAddress === undefined ? {} : { clientAddress }),
     retainedBody() {
       if (!hasBody) return Buffer.alloc(0);
       if (overflowed || !req.complete) return null;

@@ -10,14 +10,16 @@ import httpProxy from 'http-proxy';
 import type { GripSigSigner } from '../protocol/grip-sig.js';
 import { GRIP_SIG } from '../protocol/headers.js';
 import { sendError } from './errors.js';
+import { clientAddressOf } from './client-address.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { stripRequestHeaders } from './header-filter.js';
 import type { ProxyOptions } from './options.js';
+import { requestIdOf } from './request-id.js';
 import { isResponseClosed } from './response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
 export interface ForwarderDeps {
-  options: Pick<ProxyOptions, 'upstreamUrl' | 'upstreamTimeoutMs' | 'reaskBodyMaxBytes' | 'logger'>;
+  options: Pick<ProxyOptions, 'upstreamUrl' | 'upstreamTimeoutMs' | 'reaskBodyMaxBytes' | 'trustForwardedFor' | 'logger'>;
   /** Keep-alive agent to the app, shared with re-asks. */
   agent: Agent;
   signer: GripSigSigner;
@@ -61,6 +63,14 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     proxyReq.once('response', () => res.off('close', cancel));
   });
 
+  // X-Forwarded-For carries exactly the client address the proxy judged (docs §1.2), never a chain a client
+  // could have started. 'start' comes after http-proxy's xfwd pass appended to it and before the headers are
+  // copied to the app's request; re-asks copy req.headers too.
+  proxy.on('start', (req) => {
+    const address = exchanges.get(req)?.clientAddress;
+    if (address) req.headers['x-forwarded-for'] = address;
+  });
+
   proxy.on('proxyRes', (proxyRes, req) => {
     const exchange = exchanges.get(req);
     if (exchange === undefined) {
@@ -72,7 +82,7 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
 
   // The client went away and http-proxy cancelled the upstream request: expected, not an error.
   proxy.on('econnreset', (err, req) => {
-    log.debug({ url: req.url, code: (err as NodeJS.ErrnoException).code }, 'client went away; upstream request cancelled');
+    log.debug({ requestId: requestIdOf(req), url: req.url, code: (err as NodeJS.ErrnoException).code }, 'client went away; upstream request cancelled');
   });
 
   // Per-request callbacks get every request error; this only guards against
@@ -81,13 +91,14 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
 
   function onProxyError(err: Error, req: IncomingMessage, res: ServerResponse): void {
     const code = (err as NodeJS.ErrnoException).code;
+    const requestId = requestIdOf(req);
     if (isResponseClosed(res)) {
-      log.debug({ url: req.url, code }, 'client went away before the app answered');
+      log.debug({ requestId, url: req.url, code }, 'client went away before the app answered');
     } else if (timedOut.has(req)) {
-      log.warn({ url: req.url, timeoutMs: options.upstreamTimeoutMs }, 'app timed out');
+      log.warn({ requestId, url: req.url, timeoutMs: options.upstreamTimeoutMs }, 'app timed out');
       sendError(res, 'PROXY_ERR_UPSTREAM_TIMEOUT', `the app did not answer within ${options.upstreamTimeoutMs} ms`);
     } else {
-      log.warn({ url: req.url, code }, 'app unavailable');
+      log.warn({ requestId, url: req.url, code }, 'app unavailable');
       sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the app could not be reached');
     }
   }
@@ -95,8 +106,9 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   function forward(req: IncomingMessage, res: ServerResponse, token: string): void {
     if (isResponseClosed(res)) return; // left while the signature was being made
     req.headers[GRIP_SIG] = token;
+    const clientAddress = clientAddressOf(req, options.trustForwardedFor);
     // Same tick as proxy.web(), which pipes req: the tee sees every chunk.
-    const exchange = createExchange(req, res, options.reaskBodyMaxBytes);
+    const exchange = createExchange(req, res, options.reaskBodyMaxBytes, clientAddress);
     exchange.sentSeq = publishSeq();
     exchanges.set(req, exchange);
     proxy.web(req, res, {}, (err, errReq, errRes) => onProxyError(err, errReq, errRes as ServerResponse));
@@ -113,7 +125,7 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     signer.get().then(
       (fresh) => forward(req, res, fresh),
       (err: unknown) => {
-        log.error({ err }, 'could not sign Grip-Sig');
+        log.error({ err, requestId: requestIdOf(req) }, 'could not sign Grip-Sig');
         sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the proxy could not sign the request');
       },
     );

@@ -21,6 +21,7 @@ import type { Exchange } from './exchange.js';
 import type { HeaderMap } from './header-filter.js';
 import type { HoldInstruction } from './instruction.js';
 import type { ProxyOptions, ProxyTimers } from './options.js';
+import { requestIdOf } from './request-id.js';
 import { isResponseClosed, mergeItemResponse, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
 
 /**
@@ -37,6 +38,38 @@ export type ReaskOutcome = 'dispatched' | 'failed';
  */
 export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>) => Promise<ReaskOutcome>;
 
+/**
+ * How a held request left the registry: `delivered` (publish, push, queued item),
+ * `timeout`, `aborted` (client went away), `superseded` (a newer hold for its
+ * connection ID), `resync`, `pipelined`, `drained` (shutdown), `closed` (/close/),
+ * `refused` (closed connection ID, or a parking cap reached), `app` (a re-ask's answer went straight to the client).
+ */
+export type HoldOutcome =
+  | 'delivered'
+  | 'timeout'
+  | 'aborted'
+  | 'superseded'
+  | 'resync'
+  | 'pipelined'
+  | 'drained'
+  | 'closed'
+  | 'refused'
+  | 'app';
+
+/** Told about holds and deliveries as they happen, for metrics (proxy/metrics.ts). */
+export interface HoldObserver {
+  /** A request that had been parked was answered (or abandoned) `heldMs` after it was first parked. */
+  holdEnded(outcome: HoldOutcome, heldMs: number): void;
+  /** A published or pushed item was written to a parked client `latencyMs` after the control call arrived. */
+  itemWritten(kind: 'publish' | 'push', latencyMs: number): void;
+}
+
+/** Where a delivered item came from, to time publish-to-write (performance.now() ms). */
+interface ItemSource {
+  kind: 'publish' | 'push';
+  receivedAt: number;
+}
+
 export type HoldRegistryOptions = Pick<
   ProxyOptions,
   | 'maxReasks'
@@ -48,9 +81,12 @@ export type HoldRegistryOptions = Pick<
   | 'channelTtlMs'
   | 'maxChannels'
   | 'sweepIntervalMs'
+  | 'maxParked'
+  | 'maxParkedPerAddress'
+  | 'parkedRetryAfterS'
   | 'logger'
   | 'timers'
-> & { reask: ReaskFn };
+> & { reask: ReaskFn; observer?: HoldObserver };
 
 /** A request the registry owns, from its first hold instruction to its answer. */
 interface Held {
@@ -59,6 +95,8 @@ interface Held {
   instruction: HoldInstruction;
   state: 'deciding' | 'parked' | 'reasking' | 'done';
   timer: unknown;
+  /** `timers.now()` when it was first parked; null if it never was. */
+  parkedAt: number | null;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
   readonly onClose: () => void;
@@ -86,6 +124,8 @@ export class HoldRegistry {
   private readonly byChannel = new Map<string, Set<Held>>();
   private readonly connections: ConnectionTable<Held>;
   private readonly parked = new Set<Held>();
+  /** Parked requests per client address (exchanges that know theirs), for `maxParkedPerAddress`. */
+  private readonly parkedPerAddress = new Map<string, number>();
   private readonly reasking = new Set<Held>();
   /** Every exchange the registry has owned; weak, so answered ones are collected. */
   private readonly owners = new WeakMap<Exchange, Held>();
@@ -145,11 +185,11 @@ export class HoldRegistry {
     if (this.pipelinedBehind.has(exchange.res)) {
       // A request waits behind this one on the same connection: never park it (docs §4 step 0).
       this.counters.pipelineReleases++;
-      this.finish(held, instruction.timeoutResponse);
+      this.finish(held, 'pipelined', instruction.timeoutResponse);
       return;
     }
     if (this.draining) {
-      this.finish(held, instruction.timeoutResponse, CONNECTION_CLOSE);
+      this.finish(held, 'drained', instruction.timeoutResponse, CONNECTION_CLOSE);
       return;
     }
     this.decide(held);
@@ -166,12 +206,13 @@ export class HoldRegistry {
     const held = this.byResponse.get(res);
     if (held === undefined || (held.state !== 'parked' && held.state !== 'reasking')) return;
     this.counters.pipelineReleases++;
-    this.finish(held, held.instruction.timeoutResponse);
+    this.finish(held, 'pipelined', held.instruction.timeoutResponse);
   }
 
   /** `POST /publish/` (docs §7.1): items in order; for each, cursor first, then every subscriber. */
-  publish(commands: readonly PublishCommand[]): ControlResult {
+  publish(commands: readonly PublishCommand[], receivedAt: number = performance.now()): ControlResult {
     const result = emptyResult();
+    const source: ItemSource = { kind: 'publish', receivedAt };
     for (const command of commands) {
       this.counters.publishes++;
       this.cursors.record(command.channel, command.id);
@@ -189,7 +230,7 @@ export class HoldRegistry {
           // The client is not at the item's predecessor: it would miss or repeat items. Ask the app.
           this.reask(held);
           result.reasked++;
-        } else if (this.deliver(held, command.response!)) {
+        } else if (this.deliver(held, command.response!, source)) {
           result.delivered++;
         }
       }
@@ -198,8 +239,9 @@ export class HoldRegistry {
   }
 
   /** `POST /push/` (docs §7.2): deliver to the parked request, else queue. */
-  push(commands: readonly PushCommand[]): ControlResult {
+  push(commands: readonly PushCommand[], receivedAt: number = performance.now()): ControlResult {
     const result = emptyResult();
+    const source: ItemSource = { kind: 'push', receivedAt };
     for (const command of commands) {
       this.counters.pushes++;
       const id = command.connectionId;
@@ -209,7 +251,7 @@ export class HoldRegistry {
         continue;
       }
       const parked = this.connections.get(id)?.parked;
-      if (parked && this.deliver(parked, command.response)) {
+      if (parked && this.deliver(parked, command.response, source)) {
         result.delivered++;
         continue;
       }
@@ -233,7 +275,7 @@ export class HoldRegistry {
         const response = command.response
           ? mergeItemResponse(parked.instruction.timeoutResponse, command.response)
           : errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed');
-        if (this.finish(parked, response)) {
+        if (this.finish(parked, 'closed', response)) {
           result.delivered++;
           this.counters.deliveries++;
         }
@@ -253,7 +295,7 @@ export class HoldRegistry {
     this.stopSweep();
     let answered = 0;
     for (const held of [...this.parked, ...this.reasking]) {
-      if (this.finish(held, held.instruction.timeoutResponse, CONNECTION_CLOSE)) answered++;
+      if (this.finish(held, 'drained', held.instruction.timeoutResponse, CONNECTION_CLOSE)) answered++;
     }
     return answered;
   }
@@ -286,7 +328,7 @@ export class HoldRegistry {
 
     // 1. A closed connection ID refuses holds for closedTtlMs.
     if (id !== undefined && this.connections.isClosed(id)) {
-      this.finish(held, errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
+      this.finish(held, 'refused', errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
       return;
     }
 
@@ -312,25 +354,52 @@ export class HoldRegistry {
     for (const sub of instruction.channels) {
       if (sub.prevId === undefined) continue;
       if (this.cursors.publishedSince(sub.name, exchange.sentSeq) && this.cursors.lastId(sub.name) !== sub.prevId) {
-        this.log.debug({ channel: sub.name, prevId: sub.prevId, lastId: this.cursors.lastId(sub.name) }, 'publish raced the hold; re-asking');
+        this.log.debug(
+          { requestId: requestIdOf(exchange.req), channel: sub.name, prevId: sub.prevId, lastId: this.cursors.lastId(sub.name) },
+          'publish raced the hold; re-asking',
+        );
         this.reask(held);
         return;
       }
     }
 
     // 4. One parked request per connection ID: the older one gets its timeout response and re-polls.
-    if (id !== undefined) {
-      const older = this.connections.get(id)?.parked;
-      if (older) this.finish(older, older.instruction.timeoutResponse);
+    // But first the parking caps; the older request would make room, and stays parked if this one is refused.
+    const older = id === undefined ? undefined : (this.connections.get(id)?.parked ?? undefined);
+    const refusal = this.parkingRefusal(held, older);
+    if (refusal !== null) {
+      this.log.info({ requestId: requestIdOf(exchange.req), clientAddress: exchange.clientAddress, reason: refusal }, 'hold refused: too many parked');
+      this.finish(held, 'refused', errorResponse('PROXY_ERR_TOO_MANY_PARKED', `${refusal}; retry later`), {
+        'retry-after': String(this.options.parkedRetryAfterS),
+      });
+      return;
     }
+    if (older) this.finish(older, 'superseded', older.instruction.timeoutResponse);
 
     // 5. Park.
     this.park(held);
   }
 
+  /** Why `held` may not be parked (docs §4 step 4: `maxParked`, `maxParkedPerAddress`), or null. */
+  private parkingRefusal(held: Held, older: Held | undefined): string | null {
+    const { maxParked, maxParkedPerAddress } = this.options;
+    if (this.parked.size - (older ? 1 : 0) >= maxParked) return `the proxy already holds ${maxParked} requests`;
+    const address = held.exchange.clientAddress;
+    if (address !== undefined) {
+      const freed = older?.exchange.clientAddress === address ? 1 : 0;
+      if ((this.parkedPerAddress.get(address) ?? 0) - freed >= maxParkedPerAddress) {
+        return `the proxy already holds ${maxParkedPerAddress} requests from this client address`;
+      }
+    }
+    return null;
+  }
+
   private park(held: Held): void {
     const { instruction } = held;
     held.state = 'parked';
+    const address = held.exchange.clientAddress;
+    if (address !== undefined) this.parkedPerAddress.set(address, (this.parkedPerAddress.get(address) ?? 0) + 1);
+    held.parkedAt ??= this.timers.now();
     this.parked.add(held);
     for (const sub of instruction.channels) {
       let set = this.byChannel.get(sub.name);
@@ -338,9 +407,13 @@ export class HoldRegistry {
       set.add(held);
     }
     if (instruction.connectionId !== undefined) this.connections.open(instruction.connectionId).parked = held;
+    if (this.log.isLevelEnabled('debug')) this.log.debug(
+      { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
+      'parked',
+    );
     held.timer = this.timers.setTimeout(() => {
       this.counters.timeouts++;
-      this.finish(held, held.instruction.timeoutResponse);
+      this.finish(held, 'timeout', held.instruction.timeoutResponse);
     }, instruction.timeoutMs);
   }
 
@@ -368,35 +441,36 @@ export class HoldRegistry {
     try {
       outcome = this.options.reask(exchange, lastIds);
     } catch (err) {
-      this.log.error({ err }, 're-ask threw');
+      this.log.error({ err, requestId: requestIdOf(exchange.req) }, 're-ask threw');
       outcome = Promise.resolve('failed');
     }
     outcome
       .catch((err: unknown) => {
-        this.log.error({ err }, 're-ask rejected');
+        this.log.error({ err, requestId: requestIdOf(exchange.req) }, 're-ask rejected');
         return 'failed' as const;
       })
       .then((result) => {
         // A newer instruction, an answer or an abort got there first: nothing left to do.
         if (held.reaskAttempt !== attempt || held.state !== 'reasking') return;
         if (result === 'failed') this.answerResync(held, 'reask-failed');
-        else this.finish(held, null); // the app's answer went straight to the client
+        else this.finish(held, 'app', null); // the app's answer went straight to the client
       });
   }
 
   // --- answers -----------------------------------------------------------
 
   /** Delivers an item merged onto the held response (docs §6). False if the client was gone. */
-  private deliver(held: Held, item: ItemResponse): boolean {
-    const written = this.finish(held, mergeItemResponse(held.instruction.timeoutResponse, item));
+  private deliver(held: Held, item: ItemResponse, source?: ItemSource): boolean {
+    const written = this.finish(held, 'delivered', mergeItemResponse(held.instruction.timeoutResponse, item));
     if (written) this.counters.deliveries++;
+    if (written && source !== undefined) this.options.observer?.itemWritten(source.kind, performance.now() - source.receivedAt);
     return written;
   }
 
   private answerResync(held: Held, reason: ResyncReason): void {
     this.counters.resyncs++;
-    this.log.info({ reason, connectionId: held.instruction.connectionId }, 'resync answer');
-    this.finish(held, resyncResponse(reason, held.instruction.channels.map((c) => c.name)));
+    this.log.info({ requestId: requestIdOf(held.exchange.req), reason, connectionId: held.instruction.connectionId }, 'resync answer');
+    this.finish(held, 'resync', resyncResponse(reason, held.instruction.channels.map((c) => c.name)));
   }
 
   /**
@@ -404,12 +478,20 @@ export class HoldRegistry {
    * close listener, then writes `response` (none when the client is gone).
    * Returns whether a response was written; idempotent.
    */
-  private finish(held: Held, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
+  private finish(held: Held, outcome: HoldOutcome, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
     if (held.state === 'done') return false;
     this.unindex(held);
     held.state = 'done';
     held.exchange.res.off('close', held.onClose);
-    return response !== null && writeResponse(held.exchange.res, response, extraHeaders);
+    const written = response !== null && writeResponse(held.exchange.res, response, extraHeaders);
+    const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
+    if (heldMs !== null) this.options.observer?.holdEnded(outcome, heldMs);
+    // Guarded: this runs for every answer, thousands per publish; the fields cost even when not logged.
+    if (this.log.isLevelEnabled('debug')) this.log.debug(
+      { requestId: requestIdOf(held.exchange.req), outcome, connectionId: held.instruction.connectionId, heldMs, status: written ? response!.code : null },
+      'hold answered',
+    );
+    return written;
   }
 
   // --- bookkeeping -------------------------------------------------------
@@ -420,13 +502,14 @@ export class HoldRegistry {
       instruction,
       state: 'deciding',
       timer: null,
+      parkedAt: null,
       reaskAttempt: null,
       onClose: () => {
         // 'close' also follows a normal finish; only an unfinished response is an abort.
         if (exchange.res.writableFinished) return;
         this.counters.clientAborts++;
-        this.log.debug({ connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
-        this.finish(held, null);
+        this.log.debug({ requestId: requestIdOf(exchange.req), connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
+        this.finish(held, 'aborted', null);
       },
     };
     this.owners.set(exchange, held);
@@ -443,6 +526,12 @@ export class HoldRegistry {
     }
     if (held.state === 'parked') {
       this.parked.delete(held);
+      const address = held.exchange.clientAddress;
+      if (address !== undefined) {
+        const left = (this.parkedPerAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.parkedPerAddress.set(address, left);
+        else this.parkedPerAddress.delete(address);
+      }
       for (const sub of held.instruction.channels) {
         const set = this.byChannel.get(sub.name);
         set?.delete(held);

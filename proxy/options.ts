@@ -4,6 +4,8 @@
  */
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import type { HttpServerLimits } from '../common/http-limits.js';
+import { isLoopbackHost } from '../common/net-address.js';
 import { findPublicDir } from '../common/public-dir.js';
 import { ProxyError } from './errors.js';
 
@@ -15,7 +17,7 @@ export interface ProxyTimers {
   now(): number;
 }
 
-export interface ProxyOptions {
+export interface ProxyOptions extends HttpServerLimits {
   /** http URL of the app the proxy forwards to, e.g. `http://127.0.0.1:8081`. Required. */
   upstreamUrl: string;
   /** Shared secret: signs Grip-Sig and authenticates the control API. At least 16 characters. Required. */
@@ -26,6 +28,23 @@ export interface ProxyOptions {
   /** Control API listener (publish/push/close/stats). Default `127.0.0.1`:5561; port 0 picks a free port. */
   controlHost: string;
   controlPort: number;
+  /**
+   * The control API may listen beyond loopback only when this is true (and then only with a strong
+   * secret: at least 32 characters, at least 10 different ones). Default false: a non-loopback
+   * `controlHost` refuses to start, since anyone who can reach the port and guess the secret can push to every client.
+   */
+  allowRemoteControl: boolean;
+  /** Most requests parked at once; a hold beyond it is answered 503 `PROXY_ERR_TOO_MANY_PARKED`. Default 15 000. */
+  maxParked: number;
+  /** Most requests parked at once for one client address; beyond it, 503 as for `maxParked`. Default 1 000. */
+  maxParkedPerAddress: number;
+  /**
+   * The client address is the right-most `X-Forwarded-For` entry (what a load balancer in front added) instead
+   * of the socket's peer. Default false: only set it when every client comes through such a proxy.
+   */
+  trustForwardedFor: boolean;
+  /** `Retry-After` of a `PROXY_ERR_TOO_MANY_PARKED` answer, seconds. Default 5. */
+  parkedRetryAfterS: number;
   /** Hold timeout when the app sends no `Grip-Timeout`. Default 55 000 ms. */
   defaultHoldTimeoutMs: number;
   /** Hold timeouts are clamped to [min, max]. Defaults 1 000 ms and 300 000 ms. */
@@ -101,6 +120,15 @@ export const DEFAULT_PROXY_OPTIONS = {
   sweepIntervalMs: 1_000,
   controlBodyMaxBytes: MiB,
   bridgeOriginAgentCluster: '?0',
+  allowRemoteControl: false,
+  maxParked: 15_000,
+  maxParkedPerAddress: 1_000,
+  trustForwardedFor: false,
+  parkedRetryAfterS: 5,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
@@ -118,6 +146,9 @@ export class ProxyOptionsError extends ProxyError {
 }
 
 const MIN_SECRET_LENGTH = 16;
+/** A control API reachable from other machines needs a secret that resists guessing. */
+const REMOTE_SECRET_MIN_LENGTH = 32;
+const REMOTE_SECRET_MIN_DISTINCT = 10;
 /** Largest delay Node's timers accept (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -161,6 +192,32 @@ function optionalDomain(name: string, value: unknown): string | undefined {
     throw new ProxyOptionsError(`${name} must be a lower-case domain name such as chat.example.com, got ${describe(value)}`);
   }
   return value;
+}
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ProxyOptionsError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+/**
+ * docs/protocol.md §7: the control API stays on loopback unless `allowRemoteControl` says otherwise, and a
+ * remote one needs a strong secret. Messages never echo the secret.
+ */
+function checkControlExposure(options: ProxyOptions): void {
+  if (isLoopbackHost(options.controlHost)) return;
+  if (!options.allowRemoteControl) {
+    throw new ProxyOptionsError(
+      `controlHost ${describe(options.controlHost)} is not a loopback address: anyone who can reach it could push to every client. ` +
+        'Keep it on 127.0.0.1, or set allowRemoteControl (CONTROL_ALLOW_REMOTE=1) and firewall the port',
+    );
+  }
+  const secret = options.secret;
+  if (secret.length < REMOTE_SECRET_MIN_LENGTH || new Set(secret).size < REMOTE_SECRET_MIN_DISTINCT) {
+    throw new ProxyOptionsError(
+      `a control API on a non-loopback address (${describe(options.controlHost)}) needs a strong secret: at least ` +
+        `${REMOTE_SECRET_MIN_LENGTH} characters with at least ${REMOTE_SECRET_MIN_DISTINCT} different ones, e.g. openssl rand -hex 32`,
+    );
+  }
 }
 
 function agentCluster(name: string, value: unknown): '?0' | '?1' {
@@ -234,11 +291,28 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     baseDomain: optionalDomain('baseDomain', o.baseDomain),
     bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
     bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),
+    allowRemoteControl: boolean('allowRemoteControl', o.allowRemoteControl),
+    maxParked: count('maxParked'),
+    maxParkedPerAddress: count('maxParkedPerAddress'),
+    trustForwardedFor: boolean('trustForwardedFor', o.trustForwardedFor),
+    parkedRetryAfterS: integerAtLeast('parkedRetryAfterS', o.parkedRetryAfterS, 1, 86_400),
+    // At most 1 MiB: no legitimate request needs a larger head, and each connection may buffer one.
+    maxHeaderBytes: integerAtLeast('maxHeaderBytes', o.maxHeaderBytes, 1024, 1024 * 1024),
+    headersTimeoutMs: ms('headersTimeoutMs', 1),
+    requestTimeoutMs: ms('requestTimeoutMs', 0),
+    keepAliveTimeoutMs: ms('keepAliveTimeoutMs', 1),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
     timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
   };
   if (!isLogger(resolved.logger)) throw new ProxyOptionsError('logger must be a pino Logger');
   if (!isTimers(resolved.timers)) throw new ProxyOptionsError('timers must have setTimeout, clearTimeout and now functions');
+  if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
+    // Node refuses this combination too (ERR_OUT_OF_RANGE): the head is part of the request.
+    throw new ProxyOptionsError(
+      `headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed requestTimeoutMs (${resolved.requestTimeoutMs}) unless requestTimeoutMs is 0`,
+    );
+  }
+  checkControlExposure(resolved);
   if (resolved.minHoldTimeoutMs > resolved.maxHoldTimeoutMs) {
     throw new ProxyOptionsError(
       `minHoldTimeoutMs (${resolved.minHoldTimeoutMs}) must not exceed maxHoldTimeoutMs (${resolved.maxHoldTimeoutMs})`,

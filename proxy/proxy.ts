@@ -5,18 +5,23 @@
  * the ports; `close()` drains parked requests and releases every socket and
  * timer, so the process can exit.
  */
-import { Agent, createServer, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { answerClientErrors, httpServerOptions, type ClientErrorCodes } from '../common/http-limits.js';
 import type { ProxyStats } from '../protocol/control-api.js';
 import { GripSigSigner } from '../protocol/grip-sig.js';
 import { createBridgePage } from './bridge-page.js';
 import { createControlServer } from './control-api.js';
-import { sendError } from './errors.js';
+import { errorCodeOf, sendError } from './errors.js';
 import { createForwarder } from './forwarder.js';
 import { HoldRegistry } from './hold-registry.js';
 import { isAcceptedHost } from './host-filter.js';
+import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './reask.js';
+import { trackRequestlessSockets } from './requestless-sockets.js';
+import { assignRequestId, requestIdOf } from './request-id.js';
+import { createStatusPage } from './status-page.js';
 import { createUpstreamResponseHandler } from './upstream-response.js';
 
 export interface HoldProxy {
@@ -25,6 +30,8 @@ export interface HoldProxy {
   /** Control API server (publish/push/close/stats/health). Not listening until `listen()`. */
   readonly controlServer: Server;
   readonly registry: HoldRegistry;
+  /** This proxy's Prometheus metrics (own registry), served at `GET /metrics` on the control port. */
+  readonly metrics: ProxyMetrics;
   /** The resolved options, defaults filled in. */
   readonly options: ProxyOptions;
   /** Opens both ports; resolves with the bound ports (useful with port 0). */
@@ -48,7 +55,12 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   // Grip-Sig is a JWT: its iat/exp need wall-clock time, not the injectable clock.
   const signer = new GripSigSigner(options.secret);
   const agent = new Agent({ keepAlive: true, maxSockets: options.upstreamMaxSockets });
-  const registry: HoldRegistry = new HoldRegistry({ ...options, reask: (exchange, lastIds) => reask(exchange, lastIds) });
+  const metrics = createProxyMetrics(() => registry.stats());
+  const registry: HoldRegistry = new HoldRegistry({
+    ...options,
+    reask: (exchange, lastIds) => reask(exchange, lastIds),
+    observer: metrics,
+  });
   const publishSeq = () => registry.publishSeq;
   const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing });
   const reask = createReasker({ options, agent, signer, publishSeq, handleUpstreamResponse });
@@ -62,7 +74,10 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   // The latest response on each client connection, to spot pipelined requests.
   const latestOnSocket = new WeakMap<Socket, ServerResponse>();
 
-  const clientServer = createServer((req, res) => {
+  // requireHostHeader off: Node would answer a Host-less HTTP/1.1 request with a bare 400; we answer it in JSON below.
+  const clientServer = createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
+    // First, so the forwarder, re-asks, logs and every answer carry it.
+    assignRequestId(req, res);
     // Node emits 'request' for a pipelined request at once but writes its answer only
     // after the earlier ones: a parked request in front would hold it for the whole hold.
     const earlier = latestOnSocket.get(req.socket);
@@ -73,15 +88,52 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
       sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
       return;
     }
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+      log.info({ requestId: requestIdOf(req), url: req.url?.slice(0, 256) }, 'request without Host refused');
+      sendError(res, 'PROXY_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+      return;
+    }
     if (!isAcceptedHost(req.headers.host, options.baseDomain)) {
-      log.info({ host: req.headers.host }, 'request for a host outside the base domain refused');
+      log.info({ requestId: requestIdOf(req), host: req.headers.host }, 'request for a host outside the base domain refused');
       sendError(res, 'PROXY_ERR_MISDIRECTED', `this server only serves ${options.baseDomain} and its subdomains`);
       return;
     }
     if (serveBridge(req, res)) return;
     forward(req, res);
   });
-  const controlServer = createControlServer({ options, registry, isClosing });
+  const controlServer = createControlServer({
+    options,
+    registry,
+    isClosing,
+    metrics,
+    statusPage: createStatusPage({ logger: log }),
+  });
+
+  // Every answer: count {code, message} errors by code; one debug line per client request.
+  const onAnswered = (side: 'client' | 'control') => (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const code = errorCodeOf(res);
+      if (code !== undefined) metrics.countError(code);
+      if (side === 'client' && log.isLevelEnabled('debug')) {
+        const ms = Math.round((performance.now() - started) * 10) / 10;
+        log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, ms }, 'request done');
+      }
+    });
+  };
+  clientServer.on('request', onAnswered('client'));
+  controlServer.on('request', onAnswered('control'));
+  // Requests Node refuses before dispatching them (bad HTTP, head too large, slow-loris): JSON answers too.
+  const clientErrorCodes: ClientErrorCodes = {
+    badRequest: 'PROXY_ERR_BAD_REQUEST',
+    headersTooLarge: 'PROXY_ERR_HEADERS_TOO_LARGE',
+    timeout: 'PROXY_ERR_REQUEST_TIMEOUT',
+  };
+  answerClientErrors(clientServer, clientErrorCodes, log, (code) => metrics.countError(code));
+  answerClientErrors(controlServer, clientErrorCodes, log, (code) => metrics.countError(code));
+  // Connections that owe no answer (browser preconnects included) are closed at shutdown, not waited for.
+  const closeRequestless = [clientServer, controlServer].map(trackRequestlessSockets);
 
   async function listen(): Promise<{ clientPort: number; controlPort: number }> {
     await listenOn(clientServer, options.clientPort, options.clientHost);
@@ -97,7 +149,11 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   async function shutDown(): Promise<void> {
     const drained = registry.drain();
     log.info({ drained }, 'closing: parked requests answered');
-    await Promise.all([closeServer(clientServer), closeServer(controlServer)]);
+    const closed = Promise.all([closeServer(clientServer), closeServer(controlServer)]);
+    // closeServer() drops idle keep-alive connections, but a connection that has not sent a
+    // request yet would hold close() open until headersTimeout: drop those too.
+    for (const close of closeRequestless) close();
+    await closed;
     agent.destroy();
   }
 
@@ -105,6 +161,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     clientServer,
     controlServer,
     registry,
+    metrics,
     options,
     listen,
     close: () => (closing ??= shutDown()),

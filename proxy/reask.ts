@@ -11,6 +11,7 @@ import { GRIP_LAST, GRIP_SIG } from '../protocol/headers.js';
 import { endToEndHeaders } from './header-filter.js';
 import type { ReaskFn } from './hold-registry.js';
 import type { ProxyOptions } from './options.js';
+import { requestIdOf } from './request-id.js';
 import { isResponseClosed } from './response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
@@ -32,7 +33,7 @@ export function createReasker({ options, agent, signer, publishSeq, handleUpstre
     const { req, res } = exchange;
     const body = exchange.retainedBody();
     if (body === null) {
-      log.warn({ url: req.url }, 'cannot re-ask: the request body was not retained');
+      log.warn({ requestId: requestIdOf(req), url: req.url }, 'cannot re-ask: the request body was not retained');
       return 'failed';
     }
     const token = signer.peek() ?? (await signer.get());
@@ -65,7 +66,7 @@ export function createReasker({ options, agent, signer, publishSeq, handleUpstre
         if (isResponseClosed(res)) {
           resolve('dispatched');
         } else {
-          log.warn({ url: req.url, err: err.message }, 're-ask failed');
+          log.warn({ requestId: requestIdOf(req), url: req.url, err: err.message }, 're-ask failed');
           resolve('failed');
         }
       });

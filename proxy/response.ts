@@ -64,6 +64,14 @@ export function mergeItemResponse(held: HeldResponse, item: ItemResponse): HeldR
   return merged;
 }
 
+/** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */
+const written = new WeakMap<ServerResponse, HeldResponse>();
+
+/** What `writeResponse` wrote to `res`, if it wrote it (not pass-through answers). */
+export function writtenResponse(res: ServerResponse): HeldResponse | undefined {
+  return written.get(res);
+}
+
 /** True when nothing more can be written to `res` (answered already, or the client went away). */
 export function isResponseClosed(res: ServerResponse): boolean {
   return res.headersSent || res.writableEnded || res.destroyed;
@@ -80,6 +88,7 @@ export function writeResponse(res: ServerResponse, response: HeldResponse, extra
   try {
     res.writeHead(response.code, response.reason ?? STATUS_CODES[response.code] ?? '', headers);
     res.end(response.body);
+    written.set(res, response);
     return true;
   } catch {
     // Only reachable with a header the validators should have refused; do not leave the client hanging.

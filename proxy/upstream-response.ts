@@ -15,6 +15,7 @@ import type { HoldRegistry } from './hold-registry.js';
 import { InstructionError, parseHoldInstruction, type HoldInstruction } from './instruction.js';
 import type { ProxyOptions } from './options.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
+import { requestIdOf } from './request-id.js';
 import { isResponseClosed } from './response.js';
 
 export interface UpstreamResponseDeps {
@@ -37,7 +38,7 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
     try {
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
     } catch (err) {
-      log.warn({ err }, 'app response headers could not be written to the client');
+      log.warn({ err, requestId: requestIdOf(exchange.req) }, 'app response headers could not be written to the client');
       upstreamRes.destroy();
       res.destroy();
       return;
@@ -58,10 +59,10 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
     } catch (err) {
       upstreamRes.destroy();
       if (err instanceof BodyTooLargeError) {
-        log.warn({ maxBytes: options.heldResponseMaxBytes }, 'bad hold instruction: held response too large');
+        log.warn({ requestId: requestIdOf(exchange.req), maxBytes: options.heldResponseMaxBytes }, 'bad hold instruction: held response too large');
         sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `held response body exceeds ${options.heldResponseMaxBytes} bytes`);
       } else {
-        log.warn({ err }, 'app connection failed while sending a held response');
+        log.warn({ err, requestId: requestIdOf(exchange.req) }, 'app connection failed while sending a held response');
         sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the app connection failed');
       }
       return;
@@ -77,7 +78,7 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
       );
     } catch (err) {
       if (!(err instanceof InstructionError)) throw err;
-      log.warn({ reason: err.message, url: exchange.req.url }, 'bad hold instruction');
+      log.warn({ requestId: requestIdOf(exchange.req), reason: err.message, url: exchange.req.url }, 'bad hold instruction');
       sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `the app sent a hold instruction the proxy cannot obey: ${err.message}`);
       return;
     }
@@ -94,7 +95,7 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
       if (upstreamRes.headers[GRIP_HOLD] === undefined) passThrough(exchange, upstreamRes);
       else await hold(exchange, upstreamRes);
     } catch (err) {
-      log.error({ err }, 'unexpected error handling an app response');
+      log.error({ err, requestId: requestIdOf(exchange.req) }, 'unexpected error handling an app response');
       upstreamRes.destroy();
       sendError(exchange.res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'internal proxy error');
     }

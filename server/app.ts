@@ -5,8 +5,11 @@
 import express from 'express';
 import type { Logger } from 'pino';
 import type { ChatService } from './chat-service.js';
-import { gripSig } from './grip/grip-sig.js';
+import { gripSig, requireGripSig } from './grip/grip-sig.js';
+import { csrfGuard } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
+import { requestLog } from './http/request-log.js';
+import { createRateLimits } from './http/rate-limit.js';
 import { loadSession } from './http/session.js';
 import { staticFiles } from './http/static-files.js';
 import type { AppOptions } from './options.js';
@@ -23,6 +26,8 @@ export interface AppDeps {
   chat: ChatService;
   poll: PollService;
   logger: Logger;
+  /** Clock of the rate limits, ms. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** The options the HTTP layer reads. */
@@ -37,6 +42,10 @@ export type AppHttpOptions = Pick<
   | 'baseDomain'
   | 'shardCount'
   | 'originAgentCluster'
+  | 'requireGripSig'
+  | 'postsPerMinute'
+  | 'sessionsPerMinutePerAddress'
+  | 'rateLimitLoopback'
 >;
 
 export function createApp(deps: AppDeps, options: AppHttpOptions): express.Express {
@@ -50,20 +59,26 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   // so an ETag computed here would describe the wrong body. Static files keep theirs.
   app.set('etag', false);
 
+  // First: every later line about the request (errors included) carries its id.
+  app.use(requestLog(deps.logger));
   app.use(gripSig(options.secret));
   app.use(staticFiles({ originAgentCluster: options.originAgentCluster }));
 
   const api = express.Router();
   api.use((_req, res, next) => {
-    // API answers are per-user and live; no cache may keep them.
+    // API answers are per-user and live; no cache may keep them. JSON is never to be sniffed as HTML.
     res.set('Cache-Control', 'no-store');
+    res.set('X-Content-Type-Options', 'nosniff');
     next();
   });
+  if (options.requireGripSig) api.use(requireGripSig);
+  api.use(csrfGuard({ baseDomain: options.baseDomain }));
+  const limits = createRateLimits(options, deps.now ?? Date.now);
   api.use(configRoutes(options));
   api.use(loadSession(deps.store.sessions));
-  api.use(sessionRoutes(deps.chat, options));
+  api.use(sessionRoutes(deps.chat, options, limits));
   api.use(roomsRoutes(deps.chat, options));
-  api.use(messagesRoutes(deps.chat, options));
+  api.use(messagesRoutes(deps.chat, options, limits));
   api.use(pollRoutes(deps.poll, options));
   app.use('/api', api);
 

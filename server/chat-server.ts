@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
+import { answerClientErrors, httpServerOptions } from '../common/http-limits.js';
 import { createApp } from './app.js';
 import { ChatService } from './chat-service.js';
 import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
@@ -56,9 +57,21 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     // After each commit that wrote events: publish them now rather than at the next sweep.
     onEventsCommitted: () => relay.nudge(),
   });
-  const poll = new PollService(store, { now, pollBatchMax: options.pollBatchMax });
-  const app = createApp({ store, chat, poll, logger: options.logger }, options);
-  return { app, server: http.createServer(app), store, relay };
+  const poll = new PollService(store, {
+    now,
+    pollBatchMax: options.pollBatchMax,
+    maxConnectionsPerSession: options.maxConnectionsPerSession,
+    connectionLiveMs: options.presenceWindowMs,
+  });
+  const app = createApp({ store, chat, poll, logger: options.logger, now }, options);
+  // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
+  const server = http.createServer(httpServerOptions(options), app);
+  answerClientErrors(
+    server,
+    { badRequest: 'APP_ERR_BAD_REQUEST', headersTooLarge: 'APP_ERR_HEADERS_TOO_LARGE', timeout: 'APP_ERR_REQUEST_TIMEOUT' },
+    options.logger,
+  );
+  return { app, server, store, relay };
 }
 
 /** Builds the app (opening and migrating the database) without listening. Throws `AppOptionsError` on bad options. */

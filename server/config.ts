@@ -7,9 +7,12 @@
  *   GRIP_SECRET (required; no flag, so it stays out of `ps`)
  *   HOLD_TIMEOUT_S (55)   MESSAGE_MAX_CHARS (2000)   LOG_LEVEL (info)
  *   BASE_DOMAIN (none)   SHARD_COUNT (4)   COOKIE_DOMAIN (BASE_DOMAIN)
+ *   REQUIRE_GRIP_SIG (0)   POSTS_PER_MINUTE (60)   SESSIONS_PER_MINUTE_PER_ADDRESS (20)
+ *   RATE_LIMIT_LOOPBACK (0)   MAX_CONNECTIONS_PER_SESSION (20)
  */
 import { parseArgs } from 'node:util';
 import { pino, type Level } from 'pino';
+import { LOG_REDACT } from '../common/log-redact.js';
 import { AppOptionsError, type AppOptionsInput } from './options.js';
 
 export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:5561';
@@ -24,6 +27,14 @@ function integerFrom(source: string, text: string | undefined): number | undefin
   if (text === undefined) return undefined;
   if (!/^[0-9]+$/.test(text)) fail(`${source} must be a non-negative integer, got ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/** `1`/`true` or `0`/`false`; unset is the default. */
+function booleanFrom(source: string, text: string | undefined): boolean | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text === '1' || text === 'true') return true;
+  if (text === '0' || text === 'false') return false;
+  fail(`${source} must be 1 or 0, got ${JSON.stringify(text)}`);
 }
 
 function secondsFrom(source: string, text: string | undefined): number | undefined {
@@ -73,6 +84,11 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[
     shardCount: integerFrom('SHARD_COUNT', env.SHARD_COUNT),
     // Shards need the session cookie on the parent domain; default it from BASE_DOMAIN.
     cookieDomain: env.COOKIE_DOMAIN || env.BASE_DOMAIN || undefined,
-    logger: pino({ name: 'chat-app', level }),
+    requireGripSig: booleanFrom('REQUIRE_GRIP_SIG', env.REQUIRE_GRIP_SIG),
+    postsPerMinute: integerFrom('POSTS_PER_MINUTE', env.POSTS_PER_MINUTE),
+    sessionsPerMinutePerAddress: integerFrom('SESSIONS_PER_MINUTE_PER_ADDRESS', env.SESSIONS_PER_MINUTE_PER_ADDRESS),
+    rateLimitLoopback: booleanFrom('RATE_LIMIT_LOOPBACK', env.RATE_LIMIT_LOOPBACK),
+    maxConnectionsPerSession: integerFrom('MAX_CONNECTIONS_PER_SESSION', env.MAX_CONNECTIONS_PER_SESSION),
+    logger: pino({ name: 'chat-app', level, redact: LOG_REDACT }),
   };
 }

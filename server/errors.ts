@@ -24,6 +24,24 @@ export const APP_ERROR_STATUS = {
   APP_ERR_NOT_FOUND: 404,
   APP_ERR_BAD_GRIP_SIG: 401,
   APP_ERR_INTERNAL: 500,
+  /** Message text with control characters (other than tab and newline) or unpaired surrogates. */
+  APP_ERR_INVALID_MESSAGE: 400,
+  /** A state-changing request whose Origin (or Referer) is another site (server/http/csrf.ts). */
+  APP_ERR_CSRF: 403,
+  /** `requireGripSig` is on and the request did not come through the proxy. */
+  APP_ERR_NO_GRIP_SIG: 401,
+  /** `postsPerMinute` or `sessionsPerMinutePerAddress` exceeded; sent with `Retry-After`. */
+  APP_ERR_RATE_LIMITED: 429,
+  /** The session already has `maxConnectionsPerSession` live connection IDs; sent with `Retry-After`. */
+  APP_ERR_TOO_MANY_CONNECTIONS: 503,
+  /** Not HTTP/1.1 Node can parse (common/http-limits.ts); normally stopped by the proxy first. */
+  APP_ERR_BAD_REQUEST: 400,
+  /** The request head is larger than `maxHeaderBytes`. */
+  APP_ERR_HEADERS_TOO_LARGE: 431,
+  /** The request head (or body) did not arrive in time. */
+  APP_ERR_REQUEST_TIMEOUT: 408,
+  /** SQLite stayed locked by another connection for `sqliteBusyTimeoutMs`; sent with `Retry-After`. */
+  APP_ERR_DB_BUSY: 503,
 } as const;
 
 export type AppErrorCode = keyof typeof APP_ERROR_STATUS;
@@ -39,10 +57,13 @@ export type AppInternalErrorCode = 'APP_ERR_BAD_OPTION' | 'APP_ERR_PUBLISH_FAILE
 export class AppError extends Error {
   override name = 'AppError';
   readonly status: number;
+  /** Sent as `Retry-After` (seconds) when set: the refusal is temporary. */
+  retryAfterS: number | undefined;
 
-  constructor(readonly code: AppErrorCode, message: string) {
+  constructor(readonly code: AppErrorCode, message: string, retryAfterS?: number) {
     super(message);
     this.status = APP_ERROR_STATUS[code];
+    this.retryAfterS = retryAfterS;
   }
 
   /** The wire body. */

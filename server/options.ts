@@ -3,9 +3,10 @@
  * `resolveAppOptions()` before any socket or database is opened.
  */
 import { pino, type Logger } from 'pino';
+import type { HttpServerLimits } from '../common/http-limits.js';
 
 /** Everything `createChatServer()` can be tuned with. Units are in the names. */
-export interface AppOptions {
+export interface AppOptions extends HttpServerLimits {
   /** Interface to listen on. Default `127.0.0.1` (the proxy runs next to the app). */
   host: string;
   /** TCP port, 0 for an ephemeral one. Default 8081. */
@@ -56,6 +57,26 @@ export interface AppOptions {
    * shard bridge in Chromium (which origin-keys documents by default); `?1` turns it off. Default `?0`.
    */
   originAgentCluster: '?0' | '?1';
+  /**
+   * Refuse every /api request without a valid `Grip-Sig` (401 `APP_ERR_NO_GRIP_SIG`): for deployments where the
+   * app's port could be reached without going through the proxy. Default false.
+   */
+  requireGripSig: boolean;
+  /** Messages one session may post per minute (also the burst); beyond it 429 `APP_ERR_RATE_LIMITED`. 0: no limit. Default 60. */
+  postsPerMinute: number;
+  /** Sessions one client address may create per minute (also the burst); beyond it 429. 0: no limit. Default 20. */
+  sessionsPerMinutePerAddress: number;
+  /**
+   * Rate-limit loopback clients too. Default false: requests from this machine (tests, the soak, local tools)
+   * are exempt. Behind another reverse proxy on the same host every client looks like loopback: set the
+   * proxy's `trustForwardedFor` there, or set this.
+   */
+  rateLimitLoopback: boolean;
+  /**
+   * Connection IDs one session may use at once (polled within `presenceWindowMs`); a poll that needs a new one
+   * beyond it gets 503 `APP_ERR_TOO_MANY_CONNECTIONS` with `Retry-After`. Default 20.
+   */
+  maxConnectionsPerSession: number;
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -91,6 +112,16 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   shardCount: 4,
   cookieDomain: undefined,
   originAgentCluster: '?0',
+  requireGripSig: false,
+  postsPerMinute: 60,
+  sessionsPerMinutePerAddress: 20,
+  rateLimitLoopback: false,
+  maxConnectionsPerSession: 20,
+  // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
+  maxHeaderBytes: 17 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
 });
 
 export const SECRET_MIN_CHARS = 16;
@@ -135,6 +166,11 @@ function optionalDomain(name: string, value: unknown): string | undefined {
   if (typeof value !== 'string' || !DOMAIN_PATTERN.test(value)) {
     fail(`${name} must be a lower-case domain name such as chat.example.com, got ${JSON.stringify(value)}`);
   }
+  return value;
+}
+
+function bool(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(`${name} must be a boolean, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -188,8 +224,21 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     originAgentCluster: o.originAgentCluster === '?0' || o.originAgentCluster === '?1'
       ? o.originAgentCluster
       : fail(`originAgentCluster must be "?0" or "?1", got ${JSON.stringify(o.originAgentCluster)}`),
+    requireGripSig: bool('requireGripSig', o.requireGripSig),
+    postsPerMinute: integer('postsPerMinute', o.postsPerMinute, 0, 1_000_000),
+    sessionsPerMinutePerAddress: integer('sessionsPerMinutePerAddress', o.sessionsPerMinutePerAddress, 0, 1_000_000),
+    rateLimitLoopback: bool('rateLimitLoopback', o.rateLimitLoopback),
+    maxConnectionsPerSession: integer('maxConnectionsPerSession', o.maxConnectionsPerSession, 1, 100_000),
+    maxHeaderBytes: integer('maxHeaderBytes', o.maxHeaderBytes, 1024, 1024 * 1024),
+    headersTimeoutMs: integer('headersTimeoutMs', o.headersTimeoutMs, 1, 3_600_000),
+    requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs, 0, 3_600_000),
+    keepAliveTimeoutMs: integer('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 1, 3_600_000),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
+  if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
+    // Node refuses this combination too (ERR_OUT_OF_RANGE): the head is part of the request.
+    fail(`headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed requestTimeoutMs (${resolved.requestTimeoutMs}) unless requestTimeoutMs is 0`);
+  }
   if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {
     fail(`relayRetryMaxMs (${resolved.relayRetryMaxMs}) must not be below relayRetryMinMs (${resolved.relayRetryMinMs})`);
   }

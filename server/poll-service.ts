@@ -16,6 +16,10 @@ export interface PollServiceOptions {
   now: () => number;
   /** Most events in one answer. */
   pollBatchMax: number;
+  /** Connection IDs one session may use at once; a poll needing one more gets 503 `APP_ERR_TOO_MANY_CONNECTIONS`. */
+  maxConnectionsPerSession: number;
+  /** A connection ID counts as in use while it polled within this window, ms (the presence window). */
+  connectionLiveMs: number;
 }
 
 export interface PollResult {
@@ -79,6 +83,17 @@ export class PollService {
         this.store.connections.touch(cid, now);
         return cid;
       }
+    }
+    const since = now - this.options.connectionLiveMs;
+    const live = this.store.connections.live(session.id, since);
+    if (live.count >= this.options.maxConnectionsPerSession) {
+      // The oldest one stops counting when its window ends: then a new ID can be issued.
+      const retryAfterS = Math.max(1, Math.ceil(((live.oldest ?? now) - since) / 1000));
+      throw new AppError(
+        'APP_ERR_TOO_MANY_CONNECTIONS',
+        `this session already polls under ${live.count} connection IDs; reuse one (cid) or retry in ${retryAfterS} s`,
+        retryAfterS,
+      );
     }
     return this.store.connections.create(session.id, now).id;
   }

@@ -10,6 +10,12 @@ const NICK_PATTERN = /^[\p{L}\p{Nd} _.-]{1,32}$/u;
 /** 1-32 of `a-z 0-9 _ -`, starting with a letter or digit. Also valid inside a GRIP channel name. */
 const ROOM_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
+/**
+ * Control characters other than tab, newline and carriage return (C0, DEL, C1: NUL bytes, terminal escapes),
+ * and UTF-16 halves without their pair (not encodable as UTF-8, so SQLite would store something else).
+ */
+const MESSAGE_FORBIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
+
 export const LOBBY_ROOM = 'lobby';
 
 /** Reads a JSON object body; anything else (array, string, missing) is `APP_ERR_INVALID_BODY`. */
@@ -56,10 +62,16 @@ export function parseRoomName(body: Record<string, unknown>): string {
   return name;
 }
 
-/** Message text, trimmed; length counted in code points so an emoji counts as one character. */
+/**
+ * Message text, trimmed; length counted in code points so an emoji counts as one character. Any markup is
+ * kept verbatim: the API returns it as JSON text and clients must never interpret it as HTML.
+ */
 export function parseMessageText(body: Record<string, unknown>, maxChars: number): string {
   const text = stringField(body, 'text').trim();
   if (text === '') throw new AppError('APP_ERR_EMPTY_MESSAGE', 'the message is empty');
+  if (MESSAGE_FORBIDDEN.test(text)) {
+    throw new AppError('APP_ERR_INVALID_MESSAGE', 'the message contains control characters or unpaired surrogates');
+  }
   let chars = 0;
   for (const _ of text) {
     if (++chars > maxChars) {

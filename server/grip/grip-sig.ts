@@ -27,3 +27,15 @@ export function gripSig(secret: string): RequestHandler {
     next();
   };
 }
+
+/**
+ * With the `requireGripSig` option: every request this guards must have come
+ * through the proxy (run after `gripSig`). For deployments where the app's port
+ * could be reached directly, so nobody can bypass the proxy's limits.
+ */
+export const requireGripSig: RequestHandler = (req, _res, next) => {
+  if (req.viaProxy !== true) {
+    throw new AppError('APP_ERR_NO_GRIP_SIG', 'this app only answers requests that come through its proxy (Grip-Sig required)');
+  }
+  next();
+};

@@ -38,6 +38,22 @@ function fromLibrary(err: unknown): AppError | null {
   return new AppError(err instanceof URIError ? 'APP_ERR_NOT_FOUND' : 'APP_ERR_INVALID_BODY', message);
 }
 
+/** Seconds a client is told to wait after `APP_ERR_DB_BUSY`. */
+export const DB_BUSY_RETRY_AFTER_S = 1;
+
+/**
+ * SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes): another
+ * connection held the write lock for longer than `busy_timeout`, during which
+ * SQLite already retried. The transaction was rolled back whole, so the request
+ * changed nothing and can simply be sent again: a 503 with `Retry-After` says so,
+ * where a 500 would say the app is broken.
+ */
+function fromDatabase(err: unknown): AppError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code)) return null;
+  return new AppError('APP_ERR_DB_BUSY', 'the database is busy; nothing was changed, retry shortly', DB_BUSY_RETRY_AFTER_S);
+}
+
 export const notFound: RequestHandler = (req) => {
   throw new AppError('APP_ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`);
 };
@@ -50,12 +66,22 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(err);
       return;
     }
-    const known = err instanceof AppError ? err : fromLibrary(err);
+    const known = err instanceof AppError ? err : (fromLibrary(err) ?? fromDatabase(err));
+    if (known?.code === 'APP_ERR_DB_BUSY') {
+      (req.log ?? logger).warn({ sqliteCode: (err as { code: string }).code, url: req.originalUrl }, 'database busy; answered 503');
+    }
     if (known) {
+      res.locals.errorCode = known.code; // for the request's debug line (server/http/request-log.ts)
+      if (known.retryAfterS !== undefined) res.set('Retry-After', String(known.retryAfterS));
+      // Every refused request once, at info (DB busy was just logged at warn); never its headers or body.
+      if (known.code !== 'APP_ERR_DB_BUSY') {
+        (req.log ?? logger).info({ code: known.code, status: known.status, method: req.method, url: req.originalUrl.slice(0, 256) }, 'request refused');
+      }
       res.status(known.status).json(wireError(known.code, known.message));
       return;
     }
-    logger.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+    res.locals.errorCode = 'APP_ERR_INTERNAL';
+    (req.log ?? logger).error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
     res.status(500).json(wireError('APP_ERR_INTERNAL', 'internal error'));
   };
 }

@@ -6,6 +6,7 @@ import type { ChatService } from '../chat-service.js';
 import { parseCursor } from '../cursors.js';
 import { AppError } from '../errors.js';
 import { jsonBody } from '../http/json-body.js';
+import { enforceRate, type AppRateLimits } from '../http/rate-limit.js';
 import { roomParam, sessionOf } from '../http/request-context.js';
 import { requireSession } from '../http/session.js';
 import { objectBody, parseMessageText } from '../validation.js';
@@ -28,7 +29,7 @@ function queryInteger(value: unknown, name: string, fallback: number, min: numbe
   return n;
 }
 
-export function messagesRoutes(chat: ChatService, options: MessagesRoutesOptions): Router {
+export function messagesRoutes(chat: ChatService, options: MessagesRoutesOptions, limits: AppRateLimits): Router {
   const router = Router();
   router.get('/rooms/:room/messages', requireSession, (req, res) => {
     // Without `before`, the page ends at the room's newest event.
@@ -39,7 +40,9 @@ export function messagesRoutes(chat: ChatService, options: MessagesRoutesOptions
 
   router.post('/rooms/:room/messages', requireSession, ...jsonBody(options.bodyMaxBytes), (req, res) => {
     const text = parseMessageText(objectBody(req.body), options.messageMaxChars);
-    const event = chat.postMessage(sessionOf(req), roomParam(req), text);
+    const session = sessionOf(req);
+    if (!limits.exempt(req)) enforceRate(limits.posts, String(session.id), 'messages from this session');
+    const event = chat.postMessage(session, roomParam(req), text);
     res.status(201).json({ event });
   });
 

@@ -18,6 +18,7 @@ export class ConnectionsRepo {
   private readonly insertStmt: Statement<[string, number, number, number], void>;
   private readonly byIdStmt: Statement<[string], ConnectionRow>;
   private readonly touchStmt: Statement<[number, string], void>;
+  private readonly liveStmt: Statement<[number, number], { count: number; oldest: number | null }>;
 
   constructor(db: Database) {
     this.insertStmt = db.prepare(
@@ -27,6 +28,15 @@ export class ConnectionsRepo {
       'SELECT id, session_id AS sessionId, created_at AS createdAt, last_seen_at AS lastSeenAt FROM connections WHERE id = ?',
     );
     this.touchStmt = db.prepare('UPDATE connections SET last_seen_at = ? WHERE id = ?');
+    // connections_by_session bounds this to the session's own rows.
+    this.liveStmt = db.prepare(
+      'SELECT COUNT(*) AS count, MIN(last_seen_at) AS oldest FROM connections WHERE session_id = ? AND last_seen_at >= ?',
+    );
+  }
+
+  /** The session's connection IDs seen at or after `since` (ms), and the earliest `lastSeenAt` among them. */
+  live(sessionId: number, since: number): { count: number; oldest: number | null } {
+    return this.liveStmt.get(sessionId, since)!;
   }
 
   /** Issues a new connection ID bound to the session. */

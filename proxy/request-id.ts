@@ -1,0 +1,25 @@
+/**
+ * Gives each client request its id (protocol/request-id.ts) as it enters the
+ * proxy: the client's `X-Request-Id` when it is safe, else a new UUID. The id is
+ * written back into the request's headers, so the forwarder and every re-ask
+ * (which copy the client's headers) carry it to the app, and set on the
+ * response, so every answer the proxy writes (pass-through, held, delivered,
+ * error) returns it to the client. Node merges headers set here with those given
+ * to `writeHead` later; an app that echoes the same header sends the same value.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../protocol/request-id.js';
+
+/** Assigns (or accepts) the request's id, in place; returns it. */
+export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
+  const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+  req.headers[REQUEST_ID_HEADER] = id;
+  res.setHeader(REQUEST_ID_HEADER, id);
+  return id;
+}
+
+/** The id `assignRequestId` gave this request (undefined for requests it never saw). */
+export function requestIdOf(req: IncomingMessage): string | undefined {
+  const value = req.headers[REQUEST_ID_HEADER];
+  return typeof value === 'string' ? value : undefined;
+}
