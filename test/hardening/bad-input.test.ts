@@ -1,0 +1,391 @@
+/**
+ * Malformed and hostile requests against the proxy's client port, its control
+ * port, and the app behind it, one table row each: what is sent (raw bytes, so
+ * nothing is cleaned up by a client library) and the exact status and error
+ * code that must come back as `{code, message}` JSON. After the whole table the
+ * processes still serve, nothing is parked, and the database holds exactly what
+ * it held before plus the rows the table creates on purpose; every refusal was
+ * logged once, at info or warn.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { InstructionError, parseHoldInstruction } from '../../proxy/instruction.js';
+import { startHarness } from '../helpers/proxy-harness.js';
+import { startStack, TEST_SECRET } from '../helpers/stack.js';
+import { httpRequest, memoryLogger, sendRaw, type LogLine, type RawResponse } from './raw-http.js';
+
+type Target = 'client' | 'control' | 'scripted';
+
+interface Context {
+  clientHost: string;
+  controlHost: string;
+  scriptedHost: string;
+  ada: string;
+  bob: string;
+  adaCid: string;
+}
+
+interface Row {
+  /** What is sent, as a behaviour: "a NUL byte in the request target". */
+  name: string;
+  target: Target;
+  request: (c: Context) => Buffer | Buffer[];
+  status: number;
+  /** The error code of the answer; rows without one are accepted requests, checked by `check`. */
+  code?: string;
+  check?: (res: RawResponse, c: Context) => void;
+  /** Rows this request adds to the database on purpose. */
+  creates?: { events?: number };
+}
+
+const JSON_TYPE: [string, string] = ['Content-Type', 'application/json'];
+const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${token}`];
+const cookie = (sid: string): [string, string] => ['Cookie', sid];
+
+/** A request to the proxy's client port, as ada unless `as` says otherwise. */
+function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | null; headers?: Array<[string, string]>; body?: string | Buffer; contentLength?: number } = {}) {
+  return (c: Context) => {
+    const who = opts.as === undefined ? 'ada' : opts.as;
+    const headers = [...(who === null ? [] : [cookie(c[who])]), ...(opts.headers ?? [])];
+    return httpRequest(method, target, c.clientHost, { headers, body: opts.body, contentLength: opts.contentLength });
+  };
+}
+
+/** A POST to the control port with the secret unless `headers` replace the auth. */
+function control(path: string, body: string | Buffer, opts: { headers?: Array<[string, string]>; auth?: boolean; contentLength?: number } = {}) {
+  return (c: Context) =>
+    httpRequest('POST', path, c.controlHost, {
+      headers: [...(opts.auth === false ? [] : [bearer(TEST_SECRET)]), JSON_TYPE, ...(opts.headers ?? [])],
+      body,
+      contentLength: opts.contentLength,
+    });
+}
+
+/** A publish body with one item whose `http-response` is `format`. */
+function publishWith(format: Record<string, unknown>, channel = 'room:nobody'): string {
+  return JSON.stringify({ items: [{ channel, formats: { 'http-response': format } }] });
+}
+
+const raw = (text: string | Buffer) => (_c: Context) => (Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1'));
+const onClient = (build: (host: string) => string | Buffer) => (c: Context) => {
+  const out = build(c.clientHost);
+  return Buffer.isBuffer(out) ? out : Buffer.from(out, 'latin1');
+};
+
+const IMG = '<img src=x onerror=alert(1)>';
+
+const ROWS: Row[] = [
+  // --- proxy client port: bytes that are not HTTP -------------------------------------------------
+  { name: 'a request line that is not HTTP', target: 'client', request: raw('GARBAGE\r\n\r\n'), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'bare LF line ends', target: 'client', request: onClient((h) => `GET / HTTP/1.1\nHost: ${h}\n\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'a NUL byte in the request target', target: 'client', request: onClient((h) => `GET /api/\0session HTTP/1.1\r\nHost: ${h}\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'a NUL byte in a header value', target: 'client', request: onClient((h) => `GET / HTTP/1.1\r\nHost: ${h}\r\nX-A: a\0b\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'a bare CR inside a header value (header injection)', target: 'client', request: onClient((h) => `GET / HTTP/1.1\r\nHost: ${h}\r\nX-A: a\rGrip-Hold: response\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'a header line without a colon', target: 'client', request: onClient((h) => `GET / HTTP/1.1\r\nHost: ${h}\r\nNoColonHere\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'an obsolete folded header line', target: 'client', request: onClient((h) => `GET / HTTP/1.1\r\nHost: ${h}\r\nX-A: a\r\n b\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  {
+    name: 'Content-Length and Transfer-Encoding together (request smuggling)',
+    target: 'client',
+    request: onClient((h) => `POST /api/session HTTP/1.1\r\nHost: ${h}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
+    status: 400,
+    code: 'PROXY_ERR_BAD_REQUEST',
+  },
+  {
+    name: 'two different Content-Length headers',
+    target: 'client',
+    request: onClient((h) => `POST /api/session HTTP/1.1\r\nHost: ${h}\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\n{}`),
+    status: 400,
+    code: 'PROXY_ERR_BAD_REQUEST',
+  },
+  { name: 'an HTTP/1.1 request without Host', target: 'client', request: raw('GET /api/config HTTP/1.1\r\nConnection: close\r\n\r\n'), status: 400, code: 'PROXY_ERR_BAD_REQUEST' },
+  { name: 'one 20 KiB header', target: 'client', request: client('GET', '/api/session', { headers: [['X-Big', 'a'.repeat(20_000)]] }), status: 431, code: 'PROXY_ERR_HEADERS_TOO_LARGE' },
+  { name: 'a 20 KiB request target', target: 'client', request: client('GET', `/api/rooms?x=${'a'.repeat(20_000)}`), status: 431, code: 'PROXY_ERR_HEADERS_TOO_LARGE' },
+  {
+    name: '1,500 small headers adding up over the head limit',
+    target: 'client',
+    request: client('GET', '/api/session', { headers: Array.from({ length: 1500 }, (_, i): [string, string] => [`X-H${i}`, 'vvvvvv']) }),
+    status: 431,
+    code: 'PROXY_ERR_HEADERS_TOO_LARGE',
+  },
+  // --- forged protocol headers from a client ---------------------------------------------------
+  {
+    name: 'a forged Grip-Sig from a client, which is stripped (the app sees only the proxy\'s)',
+    target: 'client',
+    request: client('GET', '/api/session', { headers: [['Grip-Sig', 'eyJhbGciOiJub25lIn0.e30.'], ['grip-sig', 'forged']] }),
+    status: 200,
+    check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
+  },
+  {
+    name: 'forged Grip-Hold, Grip-Channel and a negative Grip-Timeout from a client, which are stripped and never park',
+    target: 'client',
+    request: client('GET', '/api/session', {
+      headers: [['Grip-Hold', 'response'], ['Grip-Channel', 'room:lobby'], ['Grip-Timeout', '-5'], ['Grip-Connection-Id', 'V1StGXR8_Z5jdHi6B-myT']],
+    }),
+    status: 200,
+    check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
+  },
+  // --- hold instructions a client's request can trigger (the parser, through a scripted app) --------
+  { name: 'an app hold with a negative Grip-Timeout', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-negative', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold with Grip-Timeout in exponent form', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-exponent', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold in stream mode', target: 'scripted', request: (c) => httpRequest('GET', '/hold/mode-stream', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold on a channel name with a space', target: 'scripted', request: (c) => httpRequest('GET', '/hold/channel-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold under a malformed connection ID', target: 'scripted', request: (c) => httpRequest('GET', '/hold/connection-id-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold with Grip-Status 99', target: 'scripted', request: (c) => httpRequest('GET', '/hold/status-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  // --- control port: authentication ------------------------------------------------------------
+  { name: 'a publish without Authorization', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a publish with a wrong secret', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef')] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a publish with the secret as Basic credentials', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [['Authorization', `Basic ${Buffer.from(`x:${TEST_SECRET}`).toString('base64')}`]] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a publish with an unsigned JWT (alg none)', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJjb21ldC1jaGF0In0.')] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  {
+    name: 'two Authorization headers, a wrong one first (Node keeps the first)',
+    target: 'control',
+    request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef'), bearer(TEST_SECRET)] }),
+    status: 401,
+    code: 'PROXY_ERR_UNAUTHORIZED',
+  },
+  // --- control port: bodies --------------------------------------------------------------------
+  { name: 'a publish body that is not JSON', target: 'control', request: control('/publish/', '{"items": ['), status: 400, code: 'PROXY_ERR_BAD_JSON' },
+  { name: 'a publish body with invalid UTF-8', target: 'control', request: control('/publish/', Buffer.concat([Buffer.from('{"items":[],"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])), status: 400, code: 'PROXY_ERR_BAD_JSON' },
+  { name: 'a publish body with a raw NUL byte', target: 'control', request: control('/publish/', Buffer.from('{"items":[]\0}', 'latin1')), status: 400, code: 'PROXY_ERR_BAD_JSON' },
+  { name: 'a publish body whose items is not a list', target: 'control', request: control('/publish/', '{"items":{"channel":"a"}}'), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'an item status code given as a string', target: 'control', request: control('/publish/', publishWith({ code: '200', body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a negative item status code', target: 'control', request: control('/publish/', publishWith({ code: -1, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a huge item status code', target: 'control', request: control('/publish/', publishWith({ code: 1e9, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'an item header value with CR/LF (response splitting)', target: 'control', request: control('/publish/', publishWith({ headers: { 'X-A': 'a\r\nSet-Cookie: sid=stolen' }, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'an item header name with a space and a colon', target: 'control', request: control('/publish/', publishWith({ headers: [['X Bad:', 'v']], body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'an item reason phrase with CR/LF', target: 'control', request: control('/publish/', publishWith({ code: 200, reason: 'OK\r\nX-A: b', body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a channel name with CR/LF', target: 'control', request: control('/publish/', publishWith({ body: 'x' }, 'room:a\r\nb')), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a push to a path-like connection ID', target: 'control', request: control('/push/', JSON.stringify({ items: [{ 'connection-id': '../../../etc/passwd', formats: { 'http-response': { body: 'x' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a body-bin that is not base64', target: 'control', request: control('/publish/', publishWith({ 'body-bin': '<script>' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
+  { name: 'a publish declaring a 2 MB body', target: 'control', request: control('/publish/', '{"items":[', { contentLength: 2_000_000 }), status: 413, code: 'PROXY_ERR_BODY_TOO_LARGE' },
+  { name: 'a publish sent as text/plain', target: 'control', request: (c) => httpRequest('POST', '/publish/', c.controlHost, { headers: [bearer(TEST_SECRET), ['Content-Type', 'text/plain']], body: '{"items":[]}' }), status: 415, code: 'PROXY_ERR_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a GET of the publish endpoint', target: 'control', request: (c) => httpRequest('GET', '/publish/', c.controlHost, { headers: [bearer(TEST_SECRET)] }), status: 405, code: 'PROXY_ERR_METHOD_NOT_ALLOWED' },
+  { name: 'an unknown control path', target: 'control', request: control('/publish/../../admin', '{"items":[]}'), status: 404, code: 'PROXY_ERR_NOT_FOUND' },
+  {
+    name: 'a chunked publish body with an invalid chunk size',
+    target: 'control',
+    request: (c) => Buffer.from(`POST /publish/ HTTP/1.1\r\nHost: ${c.controlHost}\r\nAuthorization: Bearer ${TEST_SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n`, 'latin1'),
+    status: 400,
+    code: 'PROXY_ERR_BAD_REQUEST',
+  },
+  {
+    name: 'a publish to a channel nobody listens on',
+    target: 'control',
+    request: control('/publish/', publishWith({ body: '{"events":[]}' }, 'room:nobody-listens')),
+    status: 200,
+    check: (res) => assert.deepEqual(res.json, { delivered: 0, queued: 0, dropped: 0, reasked: 0 }),
+  },
+  // --- the app through the proxy: bodies -------------------------------------------------------
+  { name: 'a session body that is not JSON', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":' }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a nick that is a number', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":42}' }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  { name: 'a session body that is a JSON list', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '["ada"]' }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  { name: 'a nick <script>', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":"<script>alert(1)</script>"}' }), status: 400, code: 'APP_ERR_INVALID_NICK' },
+  { name: 'a nick with invalid UTF-8', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: Buffer.concat([Buffer.from('{"nick":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]) }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a session body with a raw NUL byte', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: Buffer.from('{"nick":"a\0b"}', 'latin1') }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a session body sent as text/plain', target: 'client', request: client('POST', '/api/session', { as: null, headers: [['Content-Type', 'text/plain']], body: '{"nick":"x"}' }), status: 415, code: 'APP_ERR_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a post declaring a 2 MB body', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":"', contentLength: 2_000_000 }), status: 413, code: 'APP_ERR_BODY_TOO_LARGE' },
+  {
+    name: 'a chunked 17 KiB post body',
+    target: 'client',
+    request: (c) => {
+      const body = JSON.stringify({ text: 'x'.repeat(17 * 1024) });
+      const head = `POST /api/rooms/lobby/messages HTTP/1.1\r\nHost: ${c.clientHost}\r\nCookie: ${c.ada}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+      return Buffer.from(`${head}${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`, 'latin1');
+    },
+    status: 413,
+    code: 'APP_ERR_BODY_TOO_LARGE',
+  },
+  { name: 'a message with an escaped NUL character', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":"a\\u0000b"}' }), status: 400, code: 'APP_ERR_INVALID_MESSAGE' },
+  { name: 'a message with a terminal escape sequence', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":"\\u001b[2J owned"}' }), status: 400, code: 'APP_ERR_INVALID_MESSAGE' },
+  { name: 'a message with an unpaired surrogate', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":"a\\ud800b"}' }), status: 400, code: 'APP_ERR_INVALID_MESSAGE' },
+  { name: 'a message of 2,001 characters', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: JSON.stringify({ text: 'é'.repeat(2001) }) }), status: 413, code: 'APP_ERR_MESSAGE_TOO_LONG' },
+  { name: 'a message of only whitespace', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":" \\n\\t "}' }), status: 400, code: 'APP_ERR_EMPTY_MESSAGE' },
+  { name: 'a message text that is an object', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: '{"text":{"$gt":""}}' }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  {
+    name: 'a message with HTML, which is stored and returned verbatim as JSON text',
+    target: 'client',
+    request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE], body: JSON.stringify({ text: IMG }) }),
+    status: 201,
+    creates: { events: 1 },
+    check: (res) => {
+      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      assert.equal((res.json as { event: { text: string } }).event.text, IMG);
+      assert.ok(res.text.includes(IMG), 'the markup is JSON text, neither escaped into entities nor rendered');
+    },
+  },
+  { name: 'a room name with markup', target: 'client', request: client('POST', '/api/rooms', { headers: [JSON_TYPE], body: '{"name":"<b>x</b>"}' }), status: 400, code: 'APP_ERR_INVALID_ROOM_NAME' },
+  { name: 'a room name that climbs directories', target: 'client', request: client('POST', '/api/rooms', { headers: [JSON_TYPE], body: '{"name":"../../etc"}' }), status: 400, code: 'APP_ERR_INVALID_ROOM_NAME' },
+  // --- the app through the proxy: sessions, rooms and authorization ------------------------------
+  { name: 'a post without a session', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { as: null, headers: [JSON_TYPE], body: '{"text":"hi"}' }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a post with a forged session cookie', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { as: null, headers: [cookie('sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), JSON_TYPE], body: '{"text":"hi"}' }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a post in a room the user is not a member of', target: 'client', request: client('POST', '/api/rooms/general/messages', { as: 'bob', headers: [JSON_TYPE], body: '{"text":"hi"}' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
+  { name: 'a history read of a room the user is not a member of', target: 'client', request: client('GET', '/api/rooms/general/messages', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
+  { name: 'a poll of a room the user is not a member of', target: 'client', request: client('GET', '/api/poll?rooms=general:0', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
+  { name: 'a room path segment that is not valid percent-encoding', target: 'client', request: client('POST', '/api/rooms/%ff%fe/join'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  // --- the app through the proxy: cursors and IDs ------------------------------------------------
+  { name: 'a poll cursor of -1', target: 'client', request: client('GET', '/api/poll?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a poll cursor in exponent form', target: 'client', request: client('GET', '/api/poll?rooms=lobby:1e3'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a poll cursor beyond 2^53', target: 'client', request: client('GET', '/api/poll?rooms=lobby:99999999999999999999'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'the rooms parameter given twice', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0&rooms=lobby:1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a poll room name with a path and a CR/LF', target: 'client', request: client('GET', '/api/poll?rooms=..%2Flobby%0D%0A:0'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a connection ID with CR/LF', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0&cid=V1StGXR8_Z5jdHi6B%0D%0AGrip-'), status: 400, code: 'APP_ERR_BAD_CONNECTION_ID' },
+  { name: 'a connection ID of 22 characters', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0&cid=V1StGXR8_Z5jdHi6B-myTx'), status: 400, code: 'APP_ERR_BAD_CONNECTION_ID' },
+  { name: 'another session\'s connection ID', target: 'client', request: (c) => client('GET', `/api/poll?rooms=lobby:0&cid=${c.adaCid}`, { as: 'bob' })(c), status: 403, code: 'APP_ERR_FOREIGN_CONNECTION_ID' },
+  { name: 'a history limit of 0', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=0'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a history limit of 10,000', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=10000'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a history cursor that is not a number', target: 'client', request: client('GET', '/api/rooms/lobby/messages?before=1%20OR%201=1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  // --- the app through the proxy: cross-site requests ---------------------------------------------
+  { name: 'a post from another site\'s Origin', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE, ['Origin', 'http://evil.test']], body: '{"text":"hi"}' }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a post with another site\'s Referer and no Origin', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { headers: [JSON_TYPE, ['Referer', 'http://evil.test/page']], body: '{"text":"hi"}' }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a post with Origin null', target: 'client', request: client('POST', '/api/rooms/general/join', { as: 'bob', headers: [['Origin', 'null']] }), status: 403, code: 'APP_ERR_CSRF' },
+  // --- the app through the proxy: static files outside public/ ----------------------------------
+  { name: 'an encoded ../ path to package.json', target: 'client', request: client('GET', '/..%2f..%2fpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'a %2e%2e path to package.json', target: 'client', request: client('GET', '/%2e%2e/package.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'a literal /public/../ path to package.json', target: 'client', request: client('GET', '/public/../package.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'a backslash path to package.json', target: 'client', request: client('GET', '/..%5c..%5cpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'an encoded NUL byte in a file path', target: 'client', request: client('GET', '/index.html%00.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'an unknown API route', target: 'client', request: client('DELETE', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+];
+
+/** Hold instructions the scripted app answers `/hold/<name>` with. */
+const SCRIPTED_HOLDS: Record<string, Array<[string, string]>> = {
+  'timeout-negative': [['Grip-Hold', 'response'], ['Grip-Timeout', '-5']],
+  'timeout-exponent': [['Grip-Hold', 'response'], ['Grip-Timeout', '1e9']],
+  'mode-stream': [['Grip-Hold', 'stream']],
+  'channel-invalid': [['Grip-Hold', 'response'], ['Grip-Channel', 'room general']],
+  'connection-id-invalid': [['Grip-Hold', 'response'], ['Grip-Connection-Id', '../../etc']],
+  'status-invalid': [['Grip-Hold', 'response'], ['Grip-Status', '99 Too Low']],
+};
+
+type Snapshot = Record<string, { count: number; hash: string }>;
+
+/** Row count and a content hash of every table (sqlite_sequence follows the events count). */
+function snapshot(db: Database.Database): Snapshot {
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+  return Object.fromEntries(
+    tables.map((name) => {
+      const rows = (db.prepare(`SELECT * FROM "${name}"`).all() as unknown[]).map((r) => JSON.stringify(r)).sort();
+      return [name, { count: rows.length, hash: createHash('sha256').update(rows.join('\n')).digest('hex') }];
+    }),
+  );
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test(`${ROWS.length} malformed or hostile requests each get their own status and {code, message}, and change nothing`, { timeout: 60_000 }, async (t) => {
+  assert.ok(ROWS.length >= 40, `the table has ${ROWS.length} rows`);
+  const log = memoryLogger('debug');
+  const stack = await startStack(t, { app: { logger: log.logger }, proxy: { logger: log.logger } });
+  const scripted = await startHarness(t, { logger: log.logger });
+  scripted.app.handle = (req, res) => {
+    const hold = SCRIPTED_HOLDS[req.url.split('/')[2] ?? ''];
+    if (hold === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"TEST_NOT_FOUND","message":"no such script"}');
+      return;
+    }
+    res.writeHead(200, [...hold.flat(), 'Content-Type', 'application/json']);
+    res.end('{}');
+  };
+
+  // Users and rooms the rows need: ada in lobby and general, bob in lobby only; ada's connection ID.
+  const base = stack.base;
+  const login = async (nick: string): Promise<string> => {
+    const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nick }) });
+    assert.equal(res.status, 201);
+    return res.headers.getSetCookie()[0]!.split(';')[0]!;
+  };
+  const ada = await login('ada');
+  const bob = await login('bob');
+  const asAda = { cookie: ada, 'content-type': 'application/json' };
+  assert.equal((await fetch(`${base}/api/rooms`, { method: 'POST', headers: asAda, body: '{"name":"general"}' })).status, 201);
+  assert.equal((await fetch(`${base}/api/rooms/general/join`, { method: 'POST', headers: asAda })).status, 200);
+  // Cursor 0 in the lobby: there is news, so the poll is answered at once (nothing parks) with a connection ID.
+  const poll = await fetch(`${base}/api/poll?rooms=lobby:0`, { headers: { cookie: ada } });
+  const adaCid = ((await poll.json()) as { connectionId: string }).connectionId;
+
+  const db = new Database(stack.dbPath, { readonly: true, fileMustExist: true });
+  t.after(() => db.close());
+  const outboxEmpty = () => (db.prepare('SELECT COUNT(*) FROM outbox').pluck().get() as number) === 0;
+  await until('the outbox to be published', outboxEmpty);
+  const before = snapshot(db);
+  const controlPort = stack.controlPort;
+  const scriptedPort = Number(new URL(scripted.clientUrl).port);
+  const ports: Record<Target, number> = { client: stack.clientPort, control: controlPort, scripted: scriptedPort };
+  const context: Context = {
+    clientHost: `127.0.0.1:${stack.clientPort}`,
+    controlHost: `127.0.0.1:${controlPort}`,
+    scriptedHost: `127.0.0.1:${scriptedPort}`,
+    ada,
+    bob,
+    adaCid,
+  };
+  const firstLine = log.lines.length;
+  let created = 0;
+
+  for (const row of ROWS) {
+    const expected = row.code === undefined ? `${row.status}` : `${row.status} ${row.code}`;
+    await t.test(`${row.name}: ${expected}`, async () => {
+      const from = log.lines.length;
+      const res = await sendRaw(ports[row.target], row.request(context));
+      const lines = log.lines.slice(from).filter((l) => l.level >= 30);
+      assert.equal(res.status, row.status, `status; body ${res.text.slice(0, 300)}`);
+      if (row.code !== undefined) {
+        assert.match(res.headers['content-type'] ?? '', /^application\/json/, 'a JSON answer');
+        const body = res.json as Record<string, unknown> | undefined;
+        assert.ok(body !== undefined, `a JSON body, got ${res.text.slice(0, 200)}`);
+        assert.deepEqual(Object.keys(body).sort(), ['code', 'message']);
+        assert.equal(body.code, row.code);
+        assert.equal(typeof body.message, 'string');
+        // Logged once, at info or warn, by whichever side refused it.
+        assert.equal(lines.length, 1, `one log line, got ${JSON.stringify(lines)}`);
+        const [line] = lines as [LogLine];
+        assert.ok(line.level === 30 || line.level === 40, `info or warn, got ${line.level}`);
+        if (line.code !== undefined) assert.equal(line.code, row.code);
+      } else {
+        assert.deepEqual(lines, [], 'an accepted request logs nothing at info');
+      }
+      assert.deepEqual(Object.keys(res.headers).filter((h) => h.startsWith('grip-')), [], 'no Grip-* header reaches a client');
+      row.check?.(res, context);
+      created += row.creates?.events ?? 0;
+    });
+  }
+
+  await t.test('afterwards both servers answer, nothing is parked, and only the intended rows were added', async () => {
+    const me = await fetch(`${base}/api/session`, { headers: { cookie: ada } });
+    assert.equal(me.status, 200);
+    const health = await fetch(`http://${context.controlHost}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(stack.proxy.stats().parked, 0);
+    assert.equal(stack.proxy.stats().reasking, 0);
+    assert.equal(scripted.proxy.stats().parked, 0);
+    await until('the outbox to be published', outboxEmpty);
+    const after = snapshot(db);
+    assert.equal(after.events!.count, before.events!.count + created, 'events: only those the table meant to add');
+    for (const table of Object.keys(before)) {
+      if (table === 'events') continue;
+      assert.deepEqual(after[table], before[table], `table ${table} is unchanged`);
+    }
+    const errors = log.lines.slice(firstLine).filter((l) => l.level >= 50);
+    assert.deepEqual(errors, [], 'no bad request is logged as an error');
+    assert.ok(!log.raw.join('').includes(TEST_SECRET), 'the secret never appears in the logs');
+  });
+});
+
+test('the instruction parser refuses negative, signed and exponent Grip-Timeouts and clamps huge ones', () => {
+  const limits = { defaultHoldTimeoutMs: 55_000, minHoldTimeoutMs: 1_000, maxHoldTimeoutMs: 300_000 };
+  const head = (timeout: string) => ({ statusCode: 200, headers: { 'grip-hold': 'response', 'grip-timeout': timeout } });
+  for (const bad of ['-1', '+5', '1e3', 'Infinity', 'NaN', '0x10', '', ' ']) {
+    assert.throws(() => parseHoldInstruction(head(bad), Buffer.alloc(0), limits), InstructionError, `Grip-Timeout ${JSON.stringify(bad)}`);
+  }
+  assert.equal(parseHoldInstruction(head('99999999999999999999'), Buffer.alloc(0), limits)!.timeoutMs, 300_000);
+  assert.equal(parseHoldInstruction(head('0'), Buffer.alloc(0), limits)!.timeoutMs, 1_000);
+});

@@ -1,0 +1,247 @@
+/**
+ * The control API's exposure and secret: where it may listen, how strong the
+ * secret must be then, how tokens are compared, how large a body may be, and
+ * that the secret never shows up in a log line or a start-up message.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { LOG_REDACT } from '../../common/log-redact.js';
+import { signGripSig } from '../../protocol/grip-sig.js';
+import { createControlAuth } from '../../proxy/auth.js';
+import { proxyOptionsFromEnv } from '../../proxy/config.js';
+import { ProxyOptionsError, resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
+import { createHoldProxy } from '../../proxy/proxy.js';
+import { appOptionsFromEnv } from '../../server/config.js';
+import { AppOptionsError, resolveAppOptions } from '../../server/options.js';
+import { createChatServer } from '../../server/chat-server.js';
+import { tempDir } from '../helpers/app-harness.js';
+import { request, startHarness, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
+import { startScriptedApp, writeHold } from '../helpers/scripted-app.js';
+import { startStack } from '../helpers/stack.js';
+import { httpRequest, memoryLogger, sendRaw } from './raw-http.js';
+
+const UPSTREAM = 'http://127.0.0.1:8081';
+const STRONG = 'Zk3v9QpL2xWm7Rt4Yb8Nc1Hd6Fg0Js5A'; // 32 characters, 32 different
+
+function refused(input: Partial<ProxyOptionsInput>, pattern: RegExp): ProxyOptionsError {
+  let caught: unknown;
+  try {
+    createHoldProxy({ upstreamUrl: UPSTREAM, secret: TEST_SECRET, clientPort: 0, controlPort: 0, ...input });
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ProxyOptionsError, `expected a ProxyOptionsError, got ${String(caught)}`);
+  assert.equal(caught.code, 'PROXY_ERR_BAD_OPTION');
+  assert.match(caught.message, pattern);
+  return caught;
+}
+
+describe('where the control API may listen', () => {
+  test('a non-loopback controlHost refuses to start unless allowRemoteControl is set', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.20', 'chat.example.com']) {
+      refused({ controlHost: host }, /is not a loopback address.*allowRemoteControl \(CONTROL_ALLOW_REMOTE=1\)/);
+    }
+  });
+
+  test('loopback hosts need no permission: 127.0.0.0/8, ::1 and localhost', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost', '::ffff:127.0.0.1']) {
+      assert.equal(resolveProxyOptions({ upstreamUrl: UPSTREAM, secret: TEST_SECRET, controlHost: host }).controlHost, host);
+    }
+  });
+
+  test('a remote control API needs a strong secret: 32 characters, 10 different ones; the message never echoes it', () => {
+    for (const weak of ['a'.repeat(40), 'abababababababababababababababab', TEST_SECRET]) {
+      const err = refused({ controlHost: '0.0.0.0', allowRemoteControl: true, secret: weak }, /needs a strong secret: at least 32 characters/);
+      assert.ok(!err.message.includes(weak), 'the secret is not in the message');
+    }
+    const options = resolveProxyOptions({ upstreamUrl: UPSTREAM, secret: STRONG, controlHost: '0.0.0.0', allowRemoteControl: true });
+    assert.equal(options.allowRemoteControl, true);
+  });
+
+  test('allowRemoteControl must be a boolean, and CONTROL_ALLOW_REMOTE=1 sets it', () => {
+    assert.throws(() => resolveProxyOptions({ upstreamUrl: UPSTREAM, secret: TEST_SECRET, allowRemoteControl: 'yes' as unknown as boolean }), /allowRemoteControl must be true or false/);
+    const env = { GRIP_SECRET: STRONG, CONTROL_HOST: '0.0.0.0', CONTROL_ALLOW_REMOTE: '1', LOG_LEVEL: 'silent' };
+    const options = resolveProxyOptions(proxyOptionsFromEnv(env, []));
+    assert.equal(options.allowRemoteControl, true);
+    assert.throws(() => proxyOptionsFromEnv({ ...env, CONTROL_ALLOW_REMOTE: 'sure' }, []), /CONTROL_ALLOW_REMOTE must be 1 or 0, got "sure"/);
+  });
+});
+
+describe('control API authentication and bodies', { timeout: 10_000 }, () => {
+  test('tokens are compared as SHA-256 digests: any length, prefixes and near misses are refused without throwing', async () => {
+    const check = createControlAuth(TEST_SECRET);
+    assert.equal(await check(`Bearer ${TEST_SECRET}`), true);
+    assert.equal(await check(`bearer   ${TEST_SECRET} `), true);
+    const near = [
+      '',
+      'x',
+      TEST_SECRET.slice(0, -1),
+      `${TEST_SECRET}x`,
+      TEST_SECRET.toUpperCase(),
+      `${TEST_SECRET.slice(0, -1)}${String.fromCharCode(TEST_SECRET.charCodeAt(TEST_SECRET.length - 1) + 1)}`,
+      'x'.repeat(100_000),
+    ];
+    for (const token of near) assert.equal(await check(`Bearer ${token}`), false, `token of ${token.length} characters`);
+    for (const header of [undefined, TEST_SECRET, `Basic ${TEST_SECRET}`, `Bearer ${TEST_SECRET} extra`, `Bearer\t${TEST_SECRET}`]) {
+      assert.equal(await check(header), false, JSON.stringify(header));
+    }
+  });
+
+  test('a body over controlBodyMaxBytes is refused 413 whether announced or streamed, and the connection is closed', async (t) => {
+    const h = await startHarness(t, { controlBodyMaxBytes: 1024 });
+    const port = Number(new URL(h.controlUrl).port);
+    const host = `127.0.0.1:${port}`;
+    const headers: Array<[string, string]> = [['Authorization', `Bearer ${TEST_SECRET}`], ['Content-Type', 'application/json']];
+    const announced = await sendRaw(port, httpRequest('POST', '/publish/', host, { headers, body: '{"items":[', contentLength: 1025 }));
+    assert.equal(announced.status, 413);
+    assert.deepEqual(announced.json, { code: 'PROXY_ERR_BODY_TOO_LARGE', message: 'body exceeds 1024 bytes' });
+    assert.equal(announced.headers.connection, 'close');
+
+    const big = JSON.stringify({ items: [{ channel: 'a', formats: { 'http-response': { body: 'x'.repeat(2000) } } }] });
+    const head = `POST /publish/ HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${TEST_SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const streamed = await sendRaw(port, Buffer.from(`${head}${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`));
+    assert.equal(streamed.status, 413);
+    assert.equal((streamed.json as { code: string }).code, 'PROXY_ERR_BODY_TOO_LARGE');
+    assert.equal(h.proxy.stats().publishes, 0, 'nothing was published');
+  });
+
+  test('an item header with CR/LF is refused at validation, and the parked client it was meant for stays parked', async (t) => {
+    const h = await startHarness(t);
+    const cid = 'V1StGXR8_Z5jdHi6B-myT';
+    h.app.handle = (_req, res) => writeHold(res, { connectionId: cid, channel: 'room:a' });
+    const poll = h.get('/poll');
+    await h.waitParked(1);
+    for (const headers of [{ 'X-A': 'ok\r\nSet-Cookie: sid=x' }, [['Bad Name', 'v']], [['X-B', 'v\n']], { '': 'v' }]) {
+      const res = await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { headers, body: 'x' } } }] });
+      assert.equal(res.status, 400, JSON.stringify(headers));
+      assert.equal((res.json() as { code: string }).code, 'PROXY_ERR_INVALID_ITEM');
+    }
+    assert.equal(h.proxy.stats().parked, 1);
+    assert.equal(h.proxy.stats().deliveries, 0);
+    const ok = await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { headers: { 'X-A': 'ok' }, body: 'pushed' } } }] });
+    assert.deepEqual(ok.json(), { delivered: 1, queued: 0, dropped: 0, reasked: 0 });
+    const answer = await poll;
+    assert.equal(answer.text, 'pushed');
+    assert.equal(answer.headers['x-a'], 'ok');
+  });
+});
+
+describe('the secret never appears in logs', { timeout: 30_000 }, () => {
+  test('a run with auth failures and successes, a secret mismatch, bad options and config errors logs no trace of the secret', async (t) => {
+    const log = memoryLogger('trace');
+    const stack = await startStack(t, { app: { logger: log.logger }, proxy: { logger: log.logger } });
+    const control = `http://127.0.0.1:${stack.controlPort}`;
+    const items = JSON.stringify({ items: [{ channel: 'room:x', formats: { 'http-response': { body: 'b' } } }] });
+    const post = (authorization: string | undefined) =>
+      request(`${control}/publish/`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: items });
+    // Failures: no header, wrong secret, the secret in the wrong scheme, the secret plus a suffix; then successes.
+    for (const authorization of [undefined, 'Bearer wrong-secret-0123456789', `Basic ${TEST_SECRET}`, `Bearer ${TEST_SECRET}!`, `Token ${TEST_SECRET}`]) {
+      assert.equal((await post(authorization)).status, 401);
+    }
+    assert.equal((await post(`Bearer ${TEST_SECRET}`)).status, 200);
+    assert.equal((await post(`Bearer ${await signGripSig(TEST_SECRET)}`)).status, 200);
+    // A client that sends the secret to the client port: forwarded, never logged.
+    await request(`${stack.base}/api/session`, { headers: { authorization: `Bearer ${TEST_SECRET}`, 'grip-sig': TEST_SECRET } });
+
+    // A secret mismatch: an app with another secret publishes to this proxy and retries, logging each failure.
+    const otherSecret = 'another-secret-0123456789abcdef';
+    const other = createChatServer({ secret: otherSecret, host: '127.0.0.1', port: 0, dbPath: join(tempDir(t), 'chat.db'), logger: log.logger, relayRetryMinMs: 5, relayRetryMaxMs: 20 });
+    t.after(() => other.close());
+    await other.listen();
+    other.connectProxy(control);
+    const session = await fetch(`http://127.0.0.1:${other.server.address() && (other.server.address() as { port: number }).port}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"nick":"mallory"}',
+    });
+    assert.equal(session.status, 201);
+    await waitFor(() => log.lines.some((l) => l.msg === 'outbox publish failed, will retry'), { timeoutMs: 5000, message: 'a failed publish to be logged' });
+
+    // Bad options and configuration errors: their messages are what main.ts prints.
+    const messages: string[] = [];
+    const capture = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        messages.push((err as Error).message);
+      }
+    };
+    capture(() => createHoldProxy({ upstreamUrl: UPSTREAM, secret: TEST_SECRET, controlHost: '0.0.0.0' }));
+    capture(() => createHoldProxy({ upstreamUrl: UPSTREAM, secret: TEST_SECRET, controlHost: '0.0.0.0', allowRemoteControl: true }));
+    capture(() => createHoldProxy({ upstreamUrl: 'ftp://127.0.0.1/', secret: TEST_SECRET }));
+    capture(() => resolveProxyOptions({ upstreamUrl: UPSTREAM, secret: TEST_SECRET.slice(0, 10) }));
+    capture(() => proxyOptionsFromEnv({ GRIP_SECRET: TEST_SECRET, QUEUE_MAX_ITEMS: 'many' }, []));
+    capture(() => proxyOptionsFromEnv({ GRIP_SECRET: TEST_SECRET }, ['--secret', TEST_SECRET]));
+    capture(() => resolveAppOptions({ secret: TEST_SECRET.slice(0, 8) }));
+    capture(() => appOptionsFromEnv({ GRIP_SECRET: TEST_SECRET, REQUIRE_GRIP_SIG: 'maybe' }, []));
+    assert.equal(messages.length, 8, 'every bad configuration was refused');
+    assert.ok(messages.some((m) => m.includes('controlHost')), 'the messages say what is wrong');
+
+    const everything = [...log.raw, ...messages].join('\n');
+    assert.ok(log.lines.some((l) => l.msg === 'control request refused'), 'auth failures were logged');
+    assert.ok(!everything.includes(TEST_SECRET), `the secret appears nowhere: ${[...log.raw, ...messages].filter((l) => l.includes(TEST_SECRET)).join('\n')}`);
+    assert.ok(!everything.includes(otherSecret), 'nor the other app\'s secret');
+  });
+
+  test('proxy/main.ts at trace level, with failing and passing auth and a refused start, never prints the secret', async (t) => {
+    const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
+    const secret = 'main-secret-xyz-0123456789abcdef';
+    const app = await startScriptedApp();
+    t.after(() => app.close());
+    app.handle = (_req, res) => writeHold(res, { channel: 'room:a', timeoutS: 1 });
+    const run = (env: NodeJS.ProcessEnv) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
+      t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
+      return { child, output: () => out };
+    };
+
+    const refusedRun = run({ GRIP_SECRET: secret, CONTROL_HOST: '0.0.0.0', PROXY_PORT: '0', CONTROL_PORT: '0' });
+    const [code] = (await once(refusedRun.child, 'exit')) as [number];
+    assert.equal(code, 2);
+    assert.match(refusedRun.output(), /controlHost "0\.0\.0\.0" is not a loopback address/);
+
+    const served = run({ GRIP_SECRET: secret, APP_URL: app.url, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'trace' });
+    await waitFor(() => served.output().includes('"msg":"listening"'), { timeoutMs: 10_000, message: 'the proxy to listen' });
+    const listening = JSON.parse(served.output().split('\n').find((l) => l.includes('"msg":"listening"'))!) as { clientPort: number; controlPort: number };
+    const control = `http://127.0.0.1:${listening.controlPort}`;
+    for (const authorization of ['Bearer nope-nope-nope-nope', `Basic ${secret}`, `Bearer ${secret}`]) {
+      await request(`${control}/stats`, { headers: { authorization } });
+    }
+    const poll = request(`http://127.0.0.1:${listening.clientPort}/poll`, { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal((await poll).status, 200);
+    served.child.kill('SIGTERM');
+    await once(served.child, 'exit');
+    assert.match(served.output(), /control request refused/);
+    assert.ok(!served.output().includes(secret), 'the secret is not in the output');
+  });
+
+  test('the loggers main.ts builds redact credentials if a request or its headers are ever logged', () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info', redact: LOG_REDACT }, { write: (line: string) => lines.push(line) });
+    logger.info(
+      {
+        req: { headers: { authorization: `Bearer ${TEST_SECRET}`, cookie: 'sid=abc', 'grip-sig': 'jwt', host: 'chat.test' } },
+        headers: { authorization: `Bearer ${TEST_SECRET}` },
+        options: { secret: TEST_SECRET },
+      },
+      'debugging',
+    );
+    const line = lines.join('');
+    assert.ok(!line.includes(TEST_SECRET) && !line.includes('sid=abc') && !line.includes('"jwt"'), line);
+    assert.match(line, /"host":"chat.test"/);
+  });
+
+  test('an app option error never echoes the secret', () => {
+    assert.throws(() => resolveAppOptions({ secret: 'short' }), (err: unknown) => err instanceof AppOptionsError && !err.message.includes('short'));
+  });
+});
