@@ -1,0 +1,133 @@
+/**
+ * Fault: the SQLite database is busy. Another connection (a backup, a
+ * maintenance script, a second app process by mistake) holds the write lock.
+ * The app waits `sqliteBusyTimeoutMs` for it (SQLite's busy handler), then
+ * answers a clear `503 APP_ERR_DB_BUSY` with `Retry-After` instead of a bare
+ * 500, and writes nothing; once the lock is gone the same request succeeds.
+ * An event and its outbox row commit together or not at all.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { startApp, type AppHarness } from '../helpers/app-harness.js';
+import { raceDeadline, within } from '../helpers/fault-stack.js';
+import { ChatClient } from '../helpers/chat-client.js';
+import { startStack } from '../helpers/stack.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function counts(h: AppHarness): { events: number; outbox: number } {
+  const one = (sql: string) => (h.chat.db.prepare(sql).get() as { n: number }).n;
+  return { events: one('SELECT COUNT(*) AS n FROM events'), outbox: one('SELECT COUNT(*) AS n FROM outbox') };
+}
+
+/** Opens a second connection to the app's database and takes the write lock, released after the test at the latest. */
+function holdWriteLock(t: TestContext, dbPath: string): { release(): void } {
+  const other = new Database(dbPath);
+  other.exec('BEGIN IMMEDIATE');
+  const release = () => {
+    if (other.inTransaction) other.exec('ROLLBACK');
+  };
+  t.after(() => {
+    release();
+    other.close();
+  });
+  return { release };
+}
+
+function assertBusy(res: { status: number; headers: Record<string, unknown>; body: unknown }): void {
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['retry-after'], '1');
+  const body = res.body as { code: string; message: string };
+  assert.equal(body.code, 'APP_ERR_DB_BUSY');
+  assert.match(body.message, /busy/);
+}
+
+test('while another connection holds the write lock, writes wait sqliteBusyTimeoutMs, then answer 503 APP_ERR_DB_BUSY with Retry-After and write nothing', async (t) => {
+  const h = await startApp(t, { options: { sqliteBusyTimeoutMs: 50 } });
+  const ada = await h.signIn('ada');
+  const before = counts(h);
+  const lock = holdWriteLock(t, h.dbPath);
+
+  const started = performance.now();
+  const post = await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'blocked' });
+  const waitedMs = performance.now() - started;
+  assertBusy(post);
+  assert.ok(waitedMs >= 45, `the app retried for the busy timeout first (answered after ${waitedMs.toFixed(0)} ms)`);
+  assertBusy(await h.anonymous().post('/api/session').send({ nick: 'bob' }));
+  assertBusy(await ada.agent.post('/api/rooms').send({ name: 'blocked' }));
+  assertBusy(await ada.agent.get('/api/poll?rooms=lobby:0'));
+  // Reads do not need the write lock (WAL): history still answers.
+  assert.equal((await ada.agent.get('/api/rooms/lobby/messages')).status, 200);
+  assert.deepEqual(counts(h), before, 'nothing half-written');
+
+  lock.release();
+  const retried = await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'blocked' });
+  assert.equal(retried.status, 201);
+  assert.deepEqual(counts(h), { events: before.events + 1, outbox: before.outbox + 1 }, 'the event and its outbox row, together');
+  const row = h.chat.store.outbox.all().at(-1)!;
+  assert.equal(row.itemId, String(retried.body.event.id));
+});
+
+test('a busy database reaches the browser through the proxy as the same 503, and the retry goes through', async (t) => {
+  const stack = await startStack(t, { app: { sqliteBusyTimeoutMs: 50 } });
+  const ada = new ChatClient(stack.base);
+  await ada.login('ada');
+  const lock = holdWriteLock(t, stack.dbPath);
+
+  const res = await ada.call('POST', '/api/rooms/lobby/messages', { text: 'through the proxy' });
+  assertBusy({ status: res.status, headers: Object.fromEntries(res.headers), body: res.body });
+  lock.release();
+  const retried = await ada.call('POST', '/api/rooms/lobby/messages', { text: 'through the proxy' });
+  assert.equal(retried.status, 201);
+});
+
+test('a lock released within the busy timeout costs only latency: the write succeeds', async (t) => {
+  const h = await startApp(t, { options: { sqliteBusyTimeoutMs: 10_000 } });
+  const ada = await h.signIn('ada');
+  // The lock must be released while the app is blocked in SQLite's busy wait, so
+  // it is held by another process, which lets go on its own 150 ms after taking it.
+  const holder = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const db = new (require('better-sqlite3'))(process.argv[1]);
+       db.exec('BEGIN IMMEDIATE'); console.log('locked');
+       setTimeout(() => { db.exec('COMMIT'); console.log('released'); db.close(); }, 150);`,
+      h.dbPath,
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+  });
+  const lines = createInterface({ input: holder.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await within(lines.next(), 5000, 'the lock')).value, 'locked');
+
+  const post = await raceDeadline(ada.agent.post('/api/rooms/lobby/messages').send({ text: 'patient' }), 5000, null);
+  assert.ok(post !== null, 'answered well within the busy timeout');
+  assert.equal(post.status, 201);
+  assert.equal((await within(lines.next(), 5000, 'the release')).value, 'released');
+});
+
+test('an event whose outbox row cannot be written is rolled back with it', async (t) => {
+  const h = await startApp(t);
+  const ada = await h.signIn('ada');
+  const before = counts(h);
+  // Another connection makes every outbox insert fail, after the event's insert in the same transaction.
+  const other = new Database(h.dbPath);
+  t.after(() => other.close());
+  other.exec("CREATE TRIGGER fault_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+
+  const post = await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'half' });
+  assert.equal(post.status, 500);
+  assert.equal(post.body.code, 'APP_ERR_INTERNAL');
+  assert.deepEqual(counts(h), before, 'no event without its outbox row');
+
+  other.exec('DROP TRIGGER fault_outbox');
+  assert.equal((await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'whole' })).status, 201);
+  assert.deepEqual(counts(h), { events: before.events + 1, outbox: before.outbox + 1 });
+});
