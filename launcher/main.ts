@@ -6,11 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
+import { LOG_REDACT } from '../common/log-redact.js';
 import { appOptionsFromEnv } from '../server/config.js';
 import { proxyOptionsFromEnv } from '../proxy/config.js';
 import { startEmbedded } from './embedded.js';
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+// An invalid LOG_LEVEL is reported by the config readers below; until then log at info.
+const wanted = process.env.LOG_LEVEL || 'info';
+const level = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(wanted) ? wanted : 'info';
+const logger = pino({ name: 'comet-chat', level, redact: LOG_REDACT });
 const env = { ...process.env };
 if (!env.GRIP_SECRET) {
   // One process tree, so the secret never has to leave it: generate one.
@@ -22,7 +26,8 @@ let running: Awaited<ReturnType<typeof startEmbedded>>;
 try {
   const appInput = appOptionsFromEnv(env, []);
   const proxyInput = proxyOptionsFromEnv(env, []);
-  running = await startEmbedded({ app: { ...appInput, logger }, proxy: { ...proxyInput, logger } });
+  // Each part keeps the logger its config built (named, credentials redacted).
+  running = await startEmbedded({ app: appInput, proxy: proxyInput });
 } catch (err) {
   process.stderr.write(`comet-chat: ${(err as Error).message}\n`);
   process.exit(2);
