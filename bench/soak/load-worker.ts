@@ -11,22 +11,12 @@
 import http from 'node:http';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerProgress } from './messages.js';
 import { sleep, SoakClient, type ClientCounters } from './soak-client.js';
+import { prng } from '../lib/prng.js';
 
 const SETUP_CONCURRENCY = 32;
 const TICK_MS = 50;
 const QUIESCE_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
-
-/** mulberry32: a small seeded PRNG, so a run's choices can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function send(message: FromWorker, then?: () => void): void {
   process.send!(message, undefined, {}, () => then?.());

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { test, type TestContext } from 'node:test';
-import { ChatClient, waitFor as waitForChat } from '../helpers/chat-client.js';
+import { adaAndBob, ChatClient, waitFor as waitForChat } from '../helpers/chat-client.js';
 import { connectionCount, countingTimers, rawGet, within, type CountingTimers } from '../helpers/fault-stack.js';
 import { jsonFormat, startHarness, waitFor, type Harness } from '../helpers/proxy-harness.js';
 import type { ProxyOptions } from '../../proxy/options.js';
@@ -160,13 +160,7 @@ test('a client that stops reading, then disconnects, while a large push is writt
 
 test('a chat client that disconnects while parked gets the message posted meanwhile on its next poll, once', async (t) => {
   const stack = await startStack(t);
-  const ada = new ChatClient(stack.base);
-  const bob = new ChatClient(stack.base);
-  await ada.login('ada');
-  await bob.login('bob');
-  await bob.call('POST', '/api/rooms', { name: 'general' });
-  await bob.join('general');
-  await ada.join('general'); // last, so her cursor is past every join event
+  const { ada, bob } = await adaAndBob(stack.base);
 
   const leave = new AbortController();
   const abandoned = ada.poll(leave.signal).catch((err: unknown) => err);

@@ -103,3 +103,18 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Two signed-in clients in one room (created by bob). Ada joins last, so her
+ * cursor is past every join event and her next poll waits for news.
+ */
+export async function adaAndBob(base: string, room = 'general'): Promise<{ ada: ChatClient; bob: ChatClient }> {
+  const ada = new ChatClient(base);
+  const bob = new ChatClient(base);
+  await ada.login('ada');
+  await bob.login('bob');
+  await bob.call('POST', '/api/rooms', { name: room });
+  await bob.join(room);
+  await ada.join(room);
+  return { ada, bob };
+}

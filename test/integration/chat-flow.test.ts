@@ -6,17 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../helpers/stack.js';
-import { ChatClient, waitFor } from '../helpers/chat-client.js';
+import { adaAndBob, ChatClient, waitFor } from '../helpers/chat-client.js';
 
 test('a parked poll returns the message another user posts', async (t) => {
   const stack = await startStack(t);
-  const ada = new ChatClient(stack.base);
-  const bob = new ChatClient(stack.base);
-  await ada.login('ada');
-  await bob.login('bob');
-  await bob.call('POST', '/api/rooms', { name: 'general' });
-  await bob.join('general');
-  await ada.join('general'); // last, so her cursor is past every join event
+  const { ada, bob } = await adaAndBob(stack.base);
 
   const pending = ada.poll();
   await waitFor(async () => (await stack.stats()).parked === 1, 'the poll to be parked');
@@ -62,13 +56,7 @@ test('one poll covers several rooms and each room keeps its own cursor', async (
 
 test('a poll with news past its cursor is answered at once without parking', async (t) => {
   const stack = await startStack(t);
-  const ada = new ChatClient(stack.base);
-  const bob = new ChatClient(stack.base);
-  await ada.login('ada');
-  await bob.login('bob');
-  await bob.call('POST', '/api/rooms', { name: 'general' });
-  await bob.join('general');
-  await ada.join('general'); // last, so her cursor is past every join event
+  const { ada, bob } = await adaAndBob(stack.base);
   const first = await bob.post('general', 'one');
   const second = await bob.post('general', 'two');
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createChatServer } from '../../server/chat-server.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { startStack, TEST_SECRET } from '../helpers/stack.js';
-import { ChatClient, waitFor } from '../helpers/chat-client.js';
+import { adaAndBob, ChatClient, waitFor } from '../helpers/chat-client.js';
 
 /**
  * A pass-through HTTP server between proxy and app that can hold back the
@@ -77,13 +77,7 @@ test('a message committed after the app decided to hold, before the proxy parked
   chat.connectProxy(`http://127.0.0.1:${controlPort}`);
   const base = `http://127.0.0.1:${clientPort}`;
 
-  const ada = new ChatClient(base);
-  const bob = new ChatClient(base);
-  await ada.login('ada');
-  await bob.login('bob');
-  await bob.call('POST', '/api/rooms', { name: 'general' });
-  await bob.join('general');
-  await ada.join('general'); // last, so her cursor is past every join event
+  const { ada, bob } = await adaAndBob(base);
 
   const pending = ada.poll();
   await gate.held; // the app has answered "hold" with ada's cursor; the proxy has not seen it yet
@@ -143,13 +137,7 @@ test('a push while the client is between polls is queued and answers its next po
 
 test('a message posted while the client is between polls reaches it on its next poll, once', async (t) => {
   const stack = await startStack(t);
-  const ada = new ChatClient(stack.base);
-  const bob = new ChatClient(stack.base);
-  await ada.login('ada');
-  await bob.login('bob');
-  await bob.call('POST', '/api/rooms', { name: 'general' });
-  await bob.join('general');
-  await ada.join('general'); // last, so her cursor is past every join event
+  const { ada, bob } = await adaAndBob(stack.base);
 
   const pending = ada.poll();
   await waitFor(async () => (await stack.stats()).parked === 1, 'the poll to be parked');

@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { request, startHarness, TEST_SECRET } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
+import { launchBrowser } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 function sha256(text: string): string {
   return `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
@@ -58,24 +47,22 @@ describe('GET /status', { timeout: 30_000 }, () => {
     assert.equal(head.body.length, 0);
   });
 
-  test('in Chromium, after the operator pastes the token, it shows the live numbers and a chart', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async (t) => {
-    const { chromium } = await import('playwright-core');
+  test('in Chromium, after the operator pastes the token, it shows the live numbers and a chart', async (t) => {
     const h = await startHarness(t);
     h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a' });
     const polls = [h.get('/p'), h.get('/p'), h.get('/p')].map((p) => p.catch(() => null));
     t.after(() => Promise.all(polls));
     await h.waitParked(3);
 
-    const profile = mkdtempSync(join(tmpdir(), 'comet-status-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_FLAGS, viewport: { width: 1200, height: 900 } });
+    const browser = await launchBrowser();
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     // In-page checks are functions on `globalThis` (no DOM types here), never strings: a string is
     // evaluated with eval, which the page's CSP rightly forbids.
     // Closed at the end of the body too: the page polls on keep-alive connections, which would keep
     // the proxy's close() (an earlier after-hook) waiting.
-    t.after(() => context.close());
-    t.after(() => rmSync(profile, { recursive: true, force: true })); // after-hooks run in order: browser first
+    t.after(() => browser.close());
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
+      const page = await context.newPage();
       const problems: string[] = [];
       page.on('console', (m) => {
         if (m.type() === 'error') problems.push(m.text());
