@@ -92,4 +92,9 @@ export interface ProxyStats {
   clientAborts: number;
   /** Held requests answered early because the client pipelined another request behind them. */
   pipelineReleases: number;
+  /**
+   * Times this proxy found it may have missed bus entries (Redis restarted or the stream was trimmed past
+   * its position) and re-asked every request parked on channels (docs/scaleout.md). Always 0 without Redis.
+   */
+  busResyncs: number;
 }

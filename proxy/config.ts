@@ -35,7 +35,7 @@ function secondsToMs(name: string, text: string): number {
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
- * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S` and
+ * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
  * later by `resolveProxyOptions`.
@@ -100,6 +100,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     headersTimeoutMs: read(null, 'HEADERS_TIMEOUT_S', secondsToMs),
     requestTimeoutMs: read(null, 'REQUEST_TIMEOUT_S', secondsToMs),
     keepAliveTimeoutMs: read(null, 'KEEP_ALIVE_TIMEOUT_S', secondsToMs),
+    redisUrl: read(null, 'REDIS_URL', text) || undefined,
     // Synchronous writes: a handful of lines, and none lost on exit.
     logger: pino({ level, base: { name: 'comet-proxy' }, redact: LOG_REDACT }, destination({ dest: 1, sync: true })),
   };

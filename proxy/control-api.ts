@@ -17,6 +17,7 @@ import { errorCodeOf, sendError } from './errors.js';
 import type { HoldRegistry } from './hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from './options.js';
+import { BusUnavailableError, type ControlSink } from './redis-bus.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
 import { writeResponse } from './response.js';
@@ -27,6 +28,8 @@ export interface ControlServerDeps {
     'secret' | 'controlBodyMaxBytes' | 'logger' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'
   >;
   registry: HoldRegistry;
+  /** Where `/publish/`, `/push/` and `/close/` go. Default the registry (embedded); the Redis bus when scaled out. */
+  sink?: ControlSink;
   /** True once the proxy is shutting down: write endpoints answer 503. */
   isClosing: () => boolean;
   /** Served at `GET /metrics` (authenticated) when given. */
@@ -38,16 +41,21 @@ export interface ControlServerDeps {
 type Route =
   | { method: 'GET'; auth: boolean; answer: () => unknown }
   | { method: 'GET'; auth: boolean; serve: (req: IncomingMessage, res: ServerResponse) => void | Promise<void> }
-  | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => ControlResult };
+  | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => ControlResult | Promise<ControlResult> };
 
 /** Builds (does not start) the control server. */
-export function createControlServer({ options, registry, isClosing, metrics, statusPage }: ControlServerDeps): Server {
+export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage }: ControlServerDeps): Server {
   const log = options.logger;
   const authorize = createControlAuth(options.secret);
 
-  const publish: Route = { method: 'POST', auth: true, act: (body, at) => registry.publish(parsePublishBody(body), at) };
-  const push: Route = { method: 'POST', auth: true, act: (body, at) => registry.push(parsePushBody(body), at) };
-  const close: Route = { method: 'POST', auth: true, act: (body) => registry.close(parseCloseBody(body)) };
+  const target: ControlSink = sink ?? {
+    publish: (body, at) => registry.publish(parsePublishBody(body), at),
+    push: (body, at) => registry.push(parsePushBody(body), at),
+    close: (body) => registry.close(parseCloseBody(body)),
+  };
+  const publish: Route = { method: 'POST', auth: true, act: (body, at) => target.publish(body, at) };
+  const push: Route = { method: 'POST', auth: true, act: (body, at) => target.push(body, at) };
+  const close: Route = { method: 'POST', auth: true, act: (body) => target.close(body) };
   const routes = new Map<string, Route>([
     ['/publish/', publish],
     ['/publish', publish],
@@ -140,8 +148,12 @@ export function createControlServer({ options, registry, isClosing, metrics, sta
     }
     let result: ControlResult;
     try {
-      result = route.act(body, receivedAt);
+      result = await route.act(body, receivedAt);
     } catch (err) {
+      if (err instanceof BusUnavailableError) {
+        sendError(res, 'PROXY_ERR_BUS_UNAVAILABLE', err.message);
+        return;
+      }
       if (!(err instanceof ItemValidationError)) throw err;
       sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
       return;

@@ -23,6 +23,8 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_NOT_FOUND: 404,
   PROXY_ERR_METHOD_NOT_ALLOWED: 405,
   PROXY_ERR_SHUTTING_DOWN: 503,
+  /** The Redis bus (docs/scaleout.md) did not take a control call; the caller retries. */
+  PROXY_ERR_BUS_UNAVAILABLE: 503,
   /** The Host is not the configured base domain or one of its subdomains (RFC 9110 §15.5.20). */
   PROXY_ERR_MISDIRECTED: 421,
   /** `maxParked` or `maxParkedPerAddress` reached: the hold is not parked; retry after `Retry-After` seconds. */

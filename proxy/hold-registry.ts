@@ -22,6 +22,7 @@ import type { HeaderMap } from './header-filter.js';
 import type { HoldInstruction } from './instruction.js';
 import type { ProxyOptions, ProxyTimers } from './options.js';
 import { requestIdOf } from './request-id.js';
+import type { SharedConnections, TakeResult } from './shared-connections.js';
 import { isResponseClosed, mergeItemResponse, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
 
 /**
@@ -86,7 +87,15 @@ export type HoldRegistryOptions = Pick<
   | 'parkedRetryAfterS'
   | 'logger'
   | 'timers'
-> & { reask: ReaskFn; observer?: HoldObserver };
+> & {
+  reask: ReaskFn;
+  observer?: HoldObserver;
+  /**
+   * Connection queues and tombstones shared by every proxy (Redis, docs/scaleout.md). Without it
+   * (the embedded default) they live in this registry's ConnectionTable.
+   */
+  shared?: SharedConnections;
+};
 
 /** A request the registry owns, from its first hold instruction to its answer. */
 interface Held {
@@ -114,6 +123,7 @@ type Counters = Pick<
   | 'dropped'
   | 'clientAborts'
   | 'pipelineReleases'
+  | 'busResyncs'
 >;
 
 /** Answers given while shutting down tell the client (and Node) to drop the connection. */
@@ -140,7 +150,12 @@ export class HoldRegistry {
     dropped: 0,
     clientAborts: 0,
     pipelineReleases: 0,
+    busResyncs: 0,
   };
+  /** Connection IDs named by a bus `push` entry while a take for them was in flight (see `decideShared`). */
+  private readonly notifiedWhileTaking = new Set<string>();
+  /** Takes in flight per connection ID. */
+  private readonly taking = new Map<string, number>();
   /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
   private readonly pipelinedBehind = new WeakSet<ServerResponse>();
   private readonly byResponse = new WeakMap<ServerResponse, Held>();
@@ -266,6 +281,69 @@ export class HoldRegistry {
     return result;
   }
 
+  /**
+   * A bus `push` entry (docs/scaleout.md): items were queued in the shared store for these IDs.
+   * For each one parked here, take the oldest item (or the resync) and answer with it.
+   */
+  pushNotified(ids: readonly string[]): void {
+    const shared = this.options.shared;
+    if (shared === undefined) return;
+    for (const id of ids) {
+      if (this.taking.has(id)) this.notifiedWhileTaking.add(id);
+      const held = this.connections.get(id)?.parked;
+      if (held === undefined || held === null) continue;
+      const receivedAt = performance.now();
+      shared.take(id).then(
+        (result) => {
+          const still = this.connections.get(id)?.parked === held && held.state === 'parked';
+          if (!still) {
+            if (result.kind === 'item') void shared.requeue(id, result.item).catch(() => {});
+            // A newer request for this ID (parked or deciding) takes its items itself.
+            return;
+          }
+          if (result.kind === 'item') {
+            if (!this.deliver(held, result.item, { kind: 'push', receivedAt })) void shared.requeue(id, result.item).catch(() => {});
+          } else if (result.kind === 'resync') {
+            this.counters.dropped += result.dropped;
+            this.answerResync(held, result.reason);
+          } else if (result.kind === 'closed') {
+            this.finish(held, 'closed', errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
+          }
+        },
+        (err: unknown) => this.log.warn({ err, connectionId: id }, 'take after a push notification failed; the item waits for the next poll'),
+      );
+    }
+  }
+
+  /**
+   * The bus may have lost entries this proxy never applied (Redis restarted, or the stream was trimmed
+   * past its position): re-ask every request parked on channels (docs §4.1; the app answers with news
+   * past their cursors or holds again), and every request parked on a connection ID looks at its queue again.
+   */
+  resyncAllParked(): number {
+    this.counters.busResyncs++;
+    let n = 0;
+    const ids: string[] = [];
+    for (const held of [...this.parked]) {
+      if (held.state !== 'parked') continue;
+      if (held.instruction.channels.length > 0) {
+        this.reask(held);
+        n++;
+      } else if (held.instruction.connectionId !== undefined) {
+        ids.push(held.instruction.connectionId);
+      }
+    }
+    if (ids.length > 0) this.pushNotified(ids);
+    this.log.warn({ reasked: n }, 'bus gap: re-asked every request parked on channels');
+    return n;
+  }
+
+  /** Counts pushes made through the shared store (they are not delivered by `push`). */
+  countPushes(items: number, dropped: number): void {
+    this.counters.pushes += items;
+    this.counters.dropped += dropped;
+  }
+
   /** `POST /close/` (docs §7.3): answer the parked request, drop the queue, refuse the ID for a while. */
   close(commands: readonly CloseCommand[]): ControlResult {
     const result = emptyResult();
@@ -323,8 +401,54 @@ export class HoldRegistry {
   // --- decisions ---------------------------------------------------------
 
   private decide(held: Held): void {
+    const id = held.instruction.connectionId;
+    if (this.options.shared !== undefined && id !== undefined) {
+      this.decideShared(held, id, this.options.shared);
+      return;
+    }
+    this.decideLocal(held);
+  }
+
+  /**
+   * Steps 1–2 against the shared store (one atomic script in Redis), then steps 3–5 here.
+   * While the take is in flight the request is in no index; a publish meanwhile is caught
+   * by the race check (step 3), and a push meanwhile by `notifiedWhileTaking`.
+   */
+  private decideShared(held: Held, id: string, shared: SharedConnections): void {
+    this.taking.set(id, (this.taking.get(id) ?? 0) + 1);
+    const settled = (result: TakeResult): void => {
+      const left = (this.taking.get(id) ?? 1) - 1;
+      if (left > 0) this.taking.set(id, left);
+      else this.taking.delete(id);
+      const notified = this.notifiedWhileTaking.delete(id) || left > 0;
+      if (held.state !== 'deciding') {
+        // Answered meanwhile (abort, drain, pipelining): an item taken for it goes back to the head of its queue.
+        if (result.kind === 'item') void shared.requeue(id, result.item).catch((err: unknown) => this.log.error({ err, connectionId: id }, 'requeue failed'));
+        return;
+      }
+      if (result.kind === 'closed') {
+        this.finish(held, 'refused', errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
+      } else if (result.kind === 'resync') {
+        this.counters.dropped += result.dropped;
+        this.answerResync(held, result.reason);
+      } else if (result.kind === 'item') {
+        if (!this.deliver(held, result.item)) void shared.requeue(id, result.item).catch(() => {});
+      } else {
+        this.decideLocal(held, true);
+        // A push queued between the take and the park: its bus entry found nothing parked here. Look again.
+        if (notified && (held.state as Held['state']) === 'parked') this.pushNotified([id]);
+      }
+    };
+    shared.take(id).then(settled, (err: unknown) => {
+      // Redis unreachable: park anyway. Queued pushes wait in Redis for the next poll; nothing is lost.
+      this.log.warn({ err, connectionId: id }, 'shared connection state unavailable; parking without it');
+      settled({ kind: 'none' });
+    });
+  }
+
+  private decideLocal(held: Held, sharedChecked = false): void {
     const { instruction, exchange } = held;
-    const id = instruction.connectionId;
+    const id = sharedChecked ? undefined : instruction.connectionId;
 
     // 1. A closed connection ID refuses holds for closedTtlMs.
     if (id !== undefined && this.connections.isClosed(id)) {
@@ -365,7 +489,8 @@ export class HoldRegistry {
 
     // 4. One parked request per connection ID: the older one gets its timeout response and re-polls.
     // But first the parking caps; the older request would make room, and stays parked if this one is refused.
-    const older = id === undefined ? undefined : (this.connections.get(id)?.parked ?? undefined);
+    const ownId = instruction.connectionId;
+    const older = ownId === undefined ? undefined : (this.connections.get(ownId)?.parked ?? undefined);
     const refusal = this.parkingRefusal(held, older);
     if (refusal !== null) {
       this.log.info({ requestId: requestIdOf(exchange.req), clientAddress: exchange.clientAddress, reason: refusal }, 'hold refused: too many parked');

@@ -46,6 +46,7 @@ const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
   ['dropped', 'dropped_total', 'Queued or pushed items discarded (overflow, expiry, closed connection ID)'],
   ['clientAborts', 'client_aborts_total', 'Held requests whose client went away before the answer'],
   ['pipelineReleases', 'pipeline_releases_total', 'Held requests answered early because a request was pipelined behind them'],
+  ['busResyncs', 'bus_resyncs_total', 'Times the proxy may have missed Redis bus entries and re-asked every request parked on channels'],
 ];
 
 export interface ProxyMetrics extends HoldObserver {

@@ -83,6 +83,11 @@ export interface ProxyOptions extends HttpServerLimits {
   baseDomain: string | undefined;
   /** The shard bridge page served at `/bridge.html`. Default `public/bridge.html` of this repository. */
   bridgePagePath: string;
+  /**
+   * `redis://host:port`: share publishes, pushes, connection queues and tombstones with every other proxy
+   * through Redis (docs/scaleout.md). Default none: the embedded, single-proxy path.
+   */
+  redisUrl: string | undefined;
   /** `Origin-Agent-Cluster` of the bridge page: `?0` (default) allows `document.domain`, `?1` forbids it. */
   bridgeOriginAgentCluster: '?0' | '?1';
   /** Default: a silent pino logger. */
@@ -132,7 +137,7 @@ export const DEFAULT_PROXY_OPTIONS = {
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
-const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath'];
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl'];
 
 /** Lower-case DNS name of two or more labels (`chat.test`). */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -289,6 +294,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     sweepIntervalMs: ms('sweepIntervalMs', 1),
     controlBodyMaxBytes: count('controlBodyMaxBytes'),
     baseDomain: optionalDomain('baseDomain', o.baseDomain),
+    redisUrl: o.redisUrl === undefined ? undefined : redisUrl(o.redisUrl),
     bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
     bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),
     allowRemoteControl: boolean('allowRemoteControl', o.allowRemoteControl),
@@ -319,4 +325,18 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     );
   }
   return resolved;
+}
+
+/** A `redis://` or `rediss://` URL. */
+function redisUrl(value: unknown): string {
+  let url: URL | null = null;
+  try {
+    url = typeof value === 'string' ? new URL(value) : null;
+  } catch {
+    url = null;
+  }
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    throw new ProxyOptionsError(`redisUrl must be a redis:// or rediss:// URL, got ${JSON.stringify(value)}`);
+  }
+  return value as string;
 }

@@ -19,6 +19,7 @@ import { isAcceptedHost } from './host-filter.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './reask.js';
+import { RedisBus } from './redis-bus.js';
 import { trackRequestlessSockets } from './requestless-sockets.js';
 import { assignRequestId, requestIdOf } from './request-id.js';
 import { createStatusPage } from './status-page.js';
@@ -56,8 +57,11 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const signer = new GripSigSigner(options.secret);
   const agent = new Agent({ keepAlive: true, maxSockets: options.upstreamMaxSockets });
   const metrics = createProxyMetrics(() => registry.stats());
+  // Scaled out (docs/scaleout.md): publishes, pushes and connection queues go through Redis.
+  const bus = options.redisUrl === undefined ? null : new RedisBus({ ...options, redisUrl: options.redisUrl, now: options.timers.now });
   const registry: HoldRegistry = new HoldRegistry({
     ...options,
+    ...(bus === null ? {} : { shared: bus.connections }),
     reask: (exchange, lastIds) => reask(exchange, lastIds),
     observer: metrics,
   });
@@ -105,6 +109,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const controlServer = createControlServer({
     options,
     registry,
+    ...(bus === null ? {} : { sink: bus }),
     isClosing,
     metrics,
     statusPage: createStatusPage({ logger: log }),
@@ -136,6 +141,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const closeRequestless = [clientServer, controlServer].map(trackRequestlessSockets);
 
   async function listen(): Promise<{ clientPort: number; controlPort: number }> {
+    await bus?.start(registry);
     await listenOn(clientServer, options.clientPort, options.clientHost);
     try {
       await listenOn(controlServer, options.controlPort, options.controlHost);
@@ -154,6 +160,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     // request yet would hold close() open until headersTimeout: drop those too.
     for (const close of closeRequestless) close();
     await closed;
+    await bus?.stop();
     agent.destroy();
   }
 

@@ -11,7 +11,9 @@ import { answerClientErrors, httpServerOptions } from '../common/http-limits.js'
 import { createApp } from './app.js';
 import { ChatService } from './chat-service.js';
 import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
+import { randomUUID } from 'node:crypto';
 import { HttpPublisher } from './outbox/publisher.js';
+import { RedisPublisher } from './outbox/redis-publisher.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { PollService } from './poll-service.js';
 import { openDatabase, type Db } from './store/database.js';
@@ -30,6 +32,8 @@ export interface ChatServer {
   listen(): Promise<number>;
   /** Starts relaying the outbox to the proxy's control API at `controlUrl`. Once only. */
   connectProxy(controlUrl: string): void;
+  /** Starts relaying the outbox to the Redis bus at `redisUrl` (docs/scaleout.md). Once only. */
+  connectBus(redisUrl: string): void;
   /** Stops the relay (waiting for an in-flight publish), closes the server and its connections, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -50,6 +54,8 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     retryMaxMs: options.relayRetryMaxMs,
     intervalMs: options.relayIntervalMs,
     logger: options.logger,
+    // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
+    lease: { repo: store.relayLease, holder: randomUUID(), leaseMs: options.relayLeaseMs, retryMs: options.relayLeaseRetryMs, now },
   });
   const chat = new ChatService(store, {
     now,
@@ -99,6 +105,12 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
     logger.info({ controlUrl: url }, 'outbox relay connected to the proxy');
   };
 
+  const connectBus = (redisUrl: string): void => {
+    if (closing) throw new Error('the chat server is closed');
+    relay.start(new RedisPublisher({ redisUrl, timeoutMs: options.relayPublishTimeoutMs }));
+    logger.info('outbox relay connected to the Redis bus');
+  };
+
   const listen = (): Promise<number> =>
     new Promise<number>((resolve, reject) => {
       if (closing) return reject(new Error('the chat server is closed'));
@@ -106,7 +118,9 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
       server.once('error', onError);
       server.listen(options.port, options.host, () => {
         server.off('error', onError);
-        if (options.controlUrl !== undefined && !relay.started) connectProxy(options.controlUrl);
+        // REDIS_URL wins: with a bus there is no single proxy to POST to.
+        if (options.redisUrl !== undefined && !relay.started) connectBus(options.redisUrl);
+        else if (options.controlUrl !== undefined && !relay.started) connectProxy(options.controlUrl);
         resolve((server.address() as AddressInfo).port);
       });
     });
@@ -125,5 +139,5 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
     return closing;
   };
 
-  return { app, server, db, store, relay, options, listen, connectProxy, close };
+  return { app, server, db, store, relay, options, listen, connectProxy, connectBus, close };
 }

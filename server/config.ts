@@ -9,6 +9,7 @@
  *   BASE_DOMAIN (none)   SHARD_COUNT (4)   COOKIE_DOMAIN (BASE_DOMAIN)
  *   REQUIRE_GRIP_SIG (0)   POSTS_PER_MINUTE (60)   SESSIONS_PER_MINUTE_PER_ADDRESS (20)
  *   RATE_LIMIT_LOOPBACK (0)   MAX_CONNECTIONS_PER_SESSION (20)
+ *   REDIS_URL (none: publish to PROXY_CONTROL_URL; set: publish to the Redis bus, docs/scaleout.md)
  */
 import { parseArgs } from 'node:util';
 import { pino, type Level } from 'pino';
@@ -89,6 +90,7 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[
     sessionsPerMinutePerAddress: integerFrom('SESSIONS_PER_MINUTE_PER_ADDRESS', env.SESSIONS_PER_MINUTE_PER_ADDRESS),
     rateLimitLoopback: booleanFrom('RATE_LIMIT_LOOPBACK', env.RATE_LIMIT_LOOPBACK),
     maxConnectionsPerSession: integerFrom('MAX_CONNECTIONS_PER_SESSION', env.MAX_CONNECTIONS_PER_SESSION),
+    redisUrl: env.REDIS_URL || undefined,
     logger: pino({ name: 'chat-app', level, redact: LOG_REDACT }),
   };
 }

@@ -39,6 +39,15 @@ export interface AppOptions extends HttpServerLimits {
   relayIntervalMs: number;
   /** Timeout of one publish request to the control API, ms. Default 5000. */
   relayPublishTimeoutMs: number;
+  /** Relay lease length when several app processes share the database, ms (docs/scaleout.md). Above relayPublishTimeoutMs. Default 15000. */
+  relayLeaseMs: number;
+  /** How soon a relay that found the lease taken looks again, ms. Default 25. */
+  relayLeaseRetryMs: number;
+  /**
+   * `redis://host:port`: the relay appends outbox batches to the Redis bus (docs/scaleout.md) instead of
+   * POSTing them to one proxy's control API. Default none (the embedded path).
+   */
+  redisUrl: string | undefined;
   /** SQLite `busy_timeout`, ms. Default 5000. */
   sqliteBusyTimeoutMs: number;
   /** Adds `Secure` to the `sid` cookie (set it when clients reach the proxy over HTTPS). Default false. */
@@ -106,6 +115,9 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   relayRetryMaxMs: 5000,
   relayIntervalMs: 1000,
   relayPublishTimeoutMs: 5000,
+  relayLeaseMs: 15_000,
+  relayLeaseRetryMs: 25,
+  redisUrl: undefined,
   sqliteBusyTimeoutMs: 5000,
   cookieSecure: false,
   baseDomain: undefined,
@@ -145,6 +157,19 @@ function nonEmptyString(name: string, value: unknown): string {
 }
 
 /** Checks an http(s) base URL; shared with `connectProxy()`. Returns it without a trailing slash. */
+/** A `redis://` or `rediss://` URL. */
+function redisUrl(value: unknown): string {
+  if (typeof value !== 'string') fail(`redisUrl must be a string, got ${JSON.stringify(value)}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`redisUrl must be an absolute redis:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') fail(`redisUrl must use redis or rediss, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export function validateControlUrl(value: unknown): string {
   if (typeof value !== 'string') fail(`controlUrl must be a string, got ${JSON.stringify(value)}`);
   let url: URL;
@@ -216,6 +241,9 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     relayRetryMaxMs: integer('relayRetryMaxMs', o.relayRetryMaxMs, 1, 3_600_000),
     relayIntervalMs: integer('relayIntervalMs', o.relayIntervalMs, 1, 3_600_000),
     relayPublishTimeoutMs: integer('relayPublishTimeoutMs', o.relayPublishTimeoutMs, 1, 600_000),
+    relayLeaseMs: integer('relayLeaseMs', o.relayLeaseMs, 2, 3_600_000),
+    relayLeaseRetryMs: integer('relayLeaseRetryMs', o.relayLeaseRetryMs, 1, 60_000),
+    redisUrl: o.redisUrl === undefined ? undefined : redisUrl(o.redisUrl),
     sqliteBusyTimeoutMs: integer('sqliteBusyTimeoutMs', o.sqliteBusyTimeoutMs, 0, 600_000),
     cookieSecure: o.cookieSecure,
     baseDomain: optionalDomain('baseDomain', o.baseDomain),
@@ -238,6 +266,9 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
   if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
     // Node refuses this combination too (ERR_OUT_OF_RANGE): the head is part of the request.
     fail(`headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed requestTimeoutMs (${resolved.requestTimeoutMs}) unless requestTimeoutMs is 0`);
+  }
+  if (resolved.relayLeaseMs <= resolved.relayPublishTimeoutMs) {
+    fail(`relayLeaseMs (${resolved.relayLeaseMs}) must exceed relayPublishTimeoutMs (${resolved.relayPublishTimeoutMs}): a live relay must not lose its lease mid-publish`);
   }
   if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {
     fail(`relayRetryMaxMs (${resolved.relayRetryMaxMs}) must not be below relayRetryMinMs (${resolved.relayRetryMinMs})`);

@@ -13,6 +13,26 @@ import type { Logger } from 'pino';
 import { toPublishItem } from './item-format.js';
 import type { Publisher } from './publisher.js';
 import type { OutboxRepo, OutboxRow } from '../store/outbox.js';
+import type { RelayLeaseRepo } from '../store/relay-lease.js';
+
+/**
+ * The cross-process lease (store/relay-lease.ts): with it, the relay publishes
+ * only while it holds the lease, renewed before every batch and released when
+ * the outbox is empty or the relay stops. While another relay holds it, this
+ * one looks again after `retryMs` (the holder re-reads the outbox after each
+ * batch, so it usually publishes this process's rows first).
+ */
+export interface RelayLeaseOptions {
+  repo: RelayLeaseRepo;
+  /** Unique per relay (process), e.g. a random id. */
+  holder: string;
+  /** Lease length, ms; must exceed the publish timeout so a live holder never loses it mid-publish. */
+  leaseMs: number;
+  /** How soon a relay that found the lease taken looks again, ms. */
+  retryMs: number;
+  /** Clock, ms since the epoch. */
+  now: () => number;
+}
 
 export interface OutboxRelayOptions {
   /** Most rows per publish call. */
@@ -28,6 +48,8 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** Jitter source in [0, 1). Default `Math.random`. */
   random?: () => number;
+  /** Publish only while holding this lease (several app processes on one database). Default: no lease. */
+  lease?: RelayLeaseOptions;
 }
 
 /** Counters since the relay was built. */
@@ -52,6 +74,8 @@ export class OutboxRelay {
   private running: Promise<void> | null = null;
   private interval: NodeJS.Timeout | null = null;
   private wakeFromBackoff: (() => void) | null = null;
+  private leaseRetry: NodeJS.Timeout | null = null;
+  private leaseWaitCount = 0;
   private stopping = false;
   private readonly idleWaiters = new Set<Waiter>();
   private readonly counters: RelayStats = { published: 0, failures: 0 };
@@ -67,6 +91,11 @@ export class OutboxRelay {
   /** True between `start()` and `stop()`. */
   get started(): boolean {
     return this.publisher !== null && !this.stopping;
+  }
+
+  /** Times a run found another relay holding the lease (and looked again later). */
+  get leaseWaits(): number {
+    return this.leaseWaitCount;
   }
 
   get stats(): RelayStats {
@@ -130,8 +159,11 @@ export class OutboxRelay {
     this.stopping = true;
     if (this.interval) clearInterval(this.interval);
     this.interval = null;
+    if (this.leaseRetry) clearTimeout(this.leaseRetry);
+    this.leaseRetry = null;
     this.wakeFromBackoff?.();
     await this.running;
+    this.releaseLease();
     this.publisher?.close();
     for (const waiter of this.idleWaiters) waiter.reject(new RelayStoppedError('the relay stopped before the outbox was empty'));
     this.idleWaiters.clear();
@@ -142,8 +174,10 @@ export class OutboxRelay {
     let attempt = 0;
     while (!this.stopping && this.publisher) {
       try {
+        if (!this.holdLease()) return;
         batch ??= this.nextBatch();
         if (batch.length === 0) {
+          this.releaseLease();
           this.settleIdle();
           return;
         }
@@ -163,6 +197,33 @@ export class OutboxRelay {
         this.options.logger.warn({ err, attempt, delayMs, rows: batch?.length ?? 0 }, 'outbox publish failed, will retry');
         await this.sleep(delayMs);
       }
+    }
+  }
+
+  /** True without a lease; otherwise takes or renews it, or schedules another look and answers false. */
+  private holdLease(): boolean {
+    const lease = this.options.lease;
+    if (lease === undefined) return true;
+    if (lease.repo.acquire(lease.holder, lease.now(), lease.leaseMs)) return true;
+    this.leaseWaitCount++;
+    if (this.leaseRetry === null && !this.stopping) {
+      this.leaseRetry = setTimeout(() => {
+        this.leaseRetry = null;
+        this.nudge();
+      }, lease.retryMs);
+      this.leaseRetry.unref();
+    }
+    return false;
+  }
+
+  private releaseLease(): void {
+    const lease = this.options.lease;
+    if (lease === undefined) return;
+    try {
+      lease.repo.release(lease.holder);
+    } catch (err) {
+      // It expires by itself; another relay only waits longer.
+      this.options.logger.warn({ err }, 'could not release the relay lease');
     }
   }
 

@@ -74,6 +74,20 @@ export const MIGRATIONS: readonly Migration[] = [
       db.prepare('INSERT INTO rooms (name, created_at) VALUES (?, ?)').run('lobby', now);
     },
   },
+  {
+    version: 2,
+    description: 'relay_lease: one outbox relay publishes at a time when several app processes share the database',
+    up(db) {
+      db.exec(`
+        -- At most one row per lease name; the holder publishes until expires_at (ms since the epoch).
+        CREATE TABLE relay_lease (
+          name       TEXT    PRIMARY KEY,
+          holder     TEXT    NOT NULL,
+          expires_at INTEGER NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -6,6 +6,7 @@ import { ConnectionsRepo } from './connections.js';
 import { EventWriter } from './event-writer.js';
 import { EventsRepo } from './events.js';
 import { OutboxRepo } from './outbox.js';
+import { RelayLeaseRepo } from './relay-lease.js';
 import { RoomsRepo } from './rooms.js';
 import { SessionsRepo } from './sessions.js';
 
@@ -16,6 +17,8 @@ export interface Store {
   events: EventsRepo;
   connections: ConnectionsRepo;
   outbox: OutboxRepo;
+  /** The relay lease: one relay publishes at a time across processes sharing the database. */
+  relayLease: RelayLeaseRepo;
   /** The only way to add events (each with its outbox row). */
   eventWriter: EventWriter;
 }
@@ -31,6 +34,7 @@ export function createStore(db: Db): Store {
     events,
     connections: new ConnectionsRepo(db),
     outbox,
+    relayLease: new RelayLeaseRepo(db),
     eventWriter: new EventWriter(events, outbox),
   };
 }

@@ -1,0 +1,191 @@
+/**
+ * Connection queues, resync flags and closed-ID tombstones in Redis, shared by
+ * every proxy (docs/scaleout.md, docs/protocol.md §7.2–§7.3). Each operation is
+ * one Lua script, so the caps, the expiry and the resync flag change together
+ * however many proxies push and poll at once.
+ *
+ * Keys per connection ID (protocol/bus.ts): a list of entries
+ * `"<enqueuedAtMs> <bytes> <json>"`, a hash {bytes, resync}, and a tombstone
+ * string. List and hash live `queueTtlMs + resyncTtlMs` after the last push, so
+ * an expired queue still remembers its resync until the client is forgotten.
+ */
+import type { Redis } from 'ioredis';
+import { connectionKeys } from '../protocol/bus.js';
+import type { ResyncReason } from '../protocol/resync.js';
+import type { ItemResponse } from './response.js';
+import type { EnqueueResult, SharedConnections, TakeResult } from './shared-connections.js';
+
+export interface RedisConnectionLimits {
+  queueMaxItems: number;
+  queueMaxBytes: number;
+  queueTtlMs: number;
+  resyncTtlMs: number;
+  closedTtlMs: number;
+}
+
+const EXPIRE = `
+local function expire(now, ttl)
+  local dropped, bytes = 0, 0
+  while true do
+    local head = redis.call('LINDEX', KEYS[1], 0)
+    if not head then break end
+    local at, n = string.match(head, '^(%d+) (%d+) ')
+    if tonumber(at) > now - ttl then break end
+    redis.call('LPOP', KEYS[1])
+    dropped = dropped + 1
+    bytes = bytes + tonumber(n)
+  end
+  if dropped > 0 then
+    redis.call('HINCRBY', KEYS[2], 'bytes', -bytes)
+    redis.call('HSETNX', KEYS[2], 'resync', 'queue-expired')
+  end
+  return dropped
+end
+`;
+
+/** KEYS queue meta closed; ARGV now ttl entry bytes maxItems maxBytes keepMs -> {status, dropped}. */
+const ENQUEUE = `${EXPIRE}
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed', 0} end
+local expired = expire(now, ttl)
+local n = redis.call('LLEN', KEYS[1])
+local b = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
+local size = tonumber(ARGV[4])
+if n + 1 > tonumber(ARGV[5]) or b + size > tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'bytes', 0)
+  redis.call('HSETNX', KEYS[2], 'resync', 'queue-overflow')
+  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+  return {'overflow', n + 1 + expired}
+end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'bytes', size)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return {'queued', expired}
+`;
+
+/** KEYS queue meta closed; ARGV now ttl -> {'closed'} | {'resync', reason, dropped} | {'item', json} | {'none'}. */
+const TAKE = `${EXPIRE}
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed'} end
+expire(tonumber(ARGV[1]), tonumber(ARGV[2]))
+local reason = redis.call('HGET', KEYS[2], 'resync')
+if reason then
+  local n = redis.call('LLEN', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'resync', reason, n}
+end
+local e = redis.call('LPOP', KEYS[1])
+if not e then return {'none'} end
+local n, json = string.match(e, '^%d+ (%d+) (.*)$')
+redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(n))
+return {'item', json}
+`;
+
+/** KEYS queue meta; ARGV entry bytes keepMs. */
+const REQUEUE = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`;
+
+/** KEYS queue meta closed; ARGV closedTtlMs -> items dropped. */
+const CLOSE = `
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+local n = redis.call('LLEN', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return n
+`;
+
+type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
+
+interface WireItem {
+  c?: number;
+  r?: string;
+  h: Array<[string, string]>;
+  b: string;
+}
+
+function encode(item: ItemResponse): string {
+  const wire: WireItem = { h: item.headers, b: item.body.toString('base64') };
+  if (item.code !== undefined) wire.c = item.code;
+  if (item.reason !== undefined) wire.r = item.reason;
+  return JSON.stringify(wire);
+}
+
+function decode(json: string): ItemResponse {
+  const wire = JSON.parse(json) as WireItem;
+  const item: ItemResponse = { headers: wire.h, body: Buffer.from(wire.b, 'base64') };
+  if (wire.c !== undefined) item.code = wire.c;
+  if (wire.r !== undefined) item.reason = wire.r;
+  return item;
+}
+
+export class RedisConnections implements SharedConnections {
+  private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'close', ScriptFn>;
+  private readonly keepMs: number;
+
+  /** `redis` is a command connection (not the blocking reader); `now` is the proxy's clock, ms. */
+  constructor(
+    redis: Redis,
+    private readonly limits: RedisConnectionLimits,
+    private readonly now: () => number,
+  ) {
+    // defineCommand sends EVALSHA and falls back to EVAL, so a restarted Redis (empty script cache) just works.
+    redis.defineCommand('cometEnqueue', { numberOfKeys: 3, lua: ENQUEUE });
+    redis.defineCommand('cometTake', { numberOfKeys: 3, lua: TAKE });
+    redis.defineCommand('cometRequeue', { numberOfKeys: 2, lua: REQUEUE });
+    redis.defineCommand('cometClose', { numberOfKeys: 3, lua: CLOSE });
+    const r = redis as unknown as Record<string, ScriptFn>;
+    this.scripts = {
+      enqueue: r.cometEnqueue!.bind(redis),
+      take: r.cometTake!.bind(redis),
+      requeue: r.cometRequeue!.bind(redis),
+      close: r.cometClose!.bind(redis),
+    };
+    this.keepMs = limits.queueTtlMs + limits.resyncTtlMs;
+  }
+
+  async take(connectionId: string): Promise<TakeResult> {
+    const reply = (await this.scripts.take(...connectionKeys(connectionId), this.now(), this.limits.queueTtlMs)) as string[];
+    switch (reply[0]) {
+      case 'closed':
+        return { kind: 'closed' };
+      case 'resync':
+        return { kind: 'resync', reason: reply[1] as ResyncReason, dropped: Number(reply[2]) };
+      case 'item':
+        return { kind: 'item', item: decode(reply[1]!) };
+      default:
+        return { kind: 'none' };
+    }
+  }
+
+  async requeue(connectionId: string, item: ItemResponse): Promise<void> {
+    const [queue, meta] = connectionKeys(connectionId);
+    await this.scripts.requeue(queue, meta, `${this.now()} ${item.body.length} ${encode(item)}`, item.body.length, this.keepMs);
+  }
+
+  async enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult> {
+    const { queueTtlMs, queueMaxItems, queueMaxBytes } = this.limits;
+    const bytes = item.body.length;
+    const reply = (await this.scripts.enqueue(
+      ...connectionKeys(connectionId),
+      this.now(),
+      queueTtlMs,
+      `${this.now()} ${bytes} ${encode(item)}`,
+      bytes,
+      queueMaxItems,
+      queueMaxBytes,
+      this.keepMs,
+    )) as [string, number];
+    if (reply[0] === 'closed') return { kind: 'closed' };
+    if (reply[0] === 'overflow') return { kind: 'overflow', dropped: Number(reply[1]) };
+    return { kind: 'queued' };
+  }
+
+  async close(connectionId: string): Promise<number> {
+    return Number(await this.scripts.close(...connectionKeys(connectionId), this.limits.closedTtlMs));
+  }
+}
