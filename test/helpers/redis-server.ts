@@ -1,0 +1,77 @@
+/**
+ * A private redis-server for one test (never the machine's shared one on 6379):
+ * an ephemeral loopback port, no persistence, killed after the test. `restart()`
+ * kills it (SIGKILL: its data is gone, as after a crash) and starts a new one on
+ * the same port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer } from 'node:net';
+import type { TestContext } from 'node:test';
+
+export interface TestRedis {
+  port: number;
+  url: string;
+  /** SIGKILLs the server and waits for it to exit. */
+  kill(): Promise<void>;
+  /** Starts a server again on the same port (after `kill`). */
+  start(): Promise<void>;
+  /** kill() then start(). */
+  restart(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One PING over a raw socket; true on +PONG. */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (chunk) => done(chunk.toString().startsWith('+PONG')));
+  });
+}
+
+export async function startRedis(t: TestContext): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+
+  async function start(): Promise<void> {
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    child = proc;
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    for (let i = 0; i < 200; i++) {
+      if (await ping(port)) return;
+      if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode}) on port ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
+  }
+
+  async function kill(): Promise<void> {
+    const proc = child;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  t.after(kill);
+  await start();
+  return { port, url: `redis://127.0.0.1:${port}`, kill, start, restart: async () => (await kill(), start()) };
+}
