@@ -16,6 +16,11 @@ export const BUS_STREAM = 'comet:bus';
 export const BUS_STREAM_MAXLEN = 100_000;
 /** Random token set when absent; a different token means Redis lost its data (restart without persistence). */
 export const BUS_EPOCH_KEY = 'comet:epoch';
+/**
+ * When Redis lost its data (ms): set (NX) by the first proxy that sees the epoch change. For the queue TTL
+ * after it, a connection ID with no state in Redis is answered the `queue-lost` resync once.
+ */
+export const BUS_EPOCH_LOST_KEY = 'comet:epoch-lost-at';
 
 export type BusEntryType = 'publish' | 'push' | 'close';
 

@@ -10,6 +10,8 @@ export type ResyncReason =
   | 'queue-overflow'
   /** Queued items outlived the queue TTL before the client came back. */
   | 'queue-expired'
+  /** Redis (the shared queue store) lost its data; items queued for the connection may be gone (docs/scaleout.md). */
+  | 'queue-lost'
   /** The proxy re-asked the app and the re-ask failed (network error, body not retained). */
   | 'reask-failed'
   /** The request was re-asked too many times in a row. */

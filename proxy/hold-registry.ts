@@ -285,7 +285,7 @@ export class HoldRegistry {
    * A bus `push` entry (docs/scaleout.md): items were queued in the shared store for these IDs.
    * For each one parked here, take the oldest item (or the resync) and answer with it.
    */
-  pushNotified(ids: readonly string[]): void {
+  pushNotified(ids: readonly string[], queuesLost = false): void {
     const shared = this.options.shared;
     if (shared === undefined) return;
     for (const id of ids) {
@@ -310,7 +310,14 @@ export class HoldRegistry {
             this.finish(held, 'closed', errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
           }
         },
-        (err: unknown) => this.log.warn({ err, connectionId: id }, 'take after a push notification failed; the item waits for the next poll'),
+        (err: unknown) => {
+          if (queuesLost && this.connections.get(id)?.parked === held && held.state === 'parked') {
+            // Redis lost its data and cannot say whether this ID was told yet: tell it (maybe twice, never silently).
+            this.answerResync(held, 'queue-lost');
+            return;
+          }
+          this.log.warn({ err, connectionId: id }, 'take after a push notification failed; the item waits for the next poll');
+        },
       );
     }
   }
@@ -319,8 +326,10 @@ export class HoldRegistry {
    * The bus may have lost entries this proxy never applied (Redis restarted, or the stream was trimmed
    * past its position): re-ask every request parked on channels (docs §4.1; the app answers with news
    * past their cursors or holds again), and every request parked on a connection ID looks at its queue again.
+   * With `queuesLost` (Redis lost its data: a new epoch) that look answers the `queue-lost` resync once per
+   * ID (the shared take decides it, docs/scaleout.md).
    */
-  resyncAllParked(): number {
+  resyncAllParked(queuesLost = false): number {
     this.counters.busResyncs++;
     let n = 0;
     const ids: string[] = [];
@@ -333,7 +342,7 @@ export class HoldRegistry {
         ids.push(held.instruction.connectionId);
       }
     }
-    if (ids.length > 0) this.pushNotified(ids);
+    if (ids.length > 0) this.pushNotified(ids, queuesLost);
     this.log.warn({ reasked: n }, 'bus gap: re-asked every request parked on channels');
     return n;
   }

@@ -9,11 +9,14 @@
  * or the stream was trimmed past its position) it cannot know what it missed:
  * it re-asks every request parked on channels (docs §4.1) and counts
  * `busResyncs`. The cursor/prev-id protocol keeps delivery lossless either way.
+ * When the epoch changed, queued pushes were lost too: the time is recorded
+ * (`comet:epoch-lost-at`) and the queue scripts answer `queue-lost` once per
+ * connection ID for the queue TTL after it (redis-connections.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BUS_EPOCH_KEY, BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../protocol/bus.js';
+import { BUS_EPOCH_KEY, BUS_EPOCH_LOST_KEY, BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../protocol/bus.js';
 import type { ControlResult } from '../protocol/control-api.js';
 import { parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
 import type { HoldRegistry } from './hold-registry.js';
@@ -40,6 +43,17 @@ export interface RedisBusOptions extends RedisConnectionLimits {
   /** How often the reader checks for a gap although nothing failed, ms. Default 5000. */
   gapCheckIntervalMs?: number;
 }
+
+/**
+ * KEYS epoch lostAt; ARGV token now knownEpoch ('' on the first check) -> {epoch, lostAt or ''}.
+ * Creates the epoch if missing; a proxy that knew another epoch records when the data was lost (first one wins).
+ */
+const EPOCH = `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local e = redis.call('GET', KEYS[1])
+if ARGV[3] ~= '' and e ~= ARGV[3] then redis.call('SET', KEYS[2], ARGV[2], 'NX') end
+return {e, redis.call('GET', KEYS[2]) or ''}
+`;
 
 /** `a > b` for stream ids `ms-seq`. */
 function idAfter(a: string, b: string): boolean {
@@ -79,6 +93,7 @@ export class RedisBus implements ControlSink {
       this.needCheck = true;
     });
     this.connections = new RedisConnections(this.cmd, options, options.now);
+    this.cmd.defineCommand('cometEpoch', { numberOfKeys: 2, lua: EPOCH });
   }
 
   /** Starts applying the stream to `registry`; resolves after the first position check (or `waitMs`). */
@@ -191,8 +206,9 @@ export class RedisBus implements ControlSink {
    * way, parked requests are re-asked.
    */
   private async checkPosition(): Promise<void> {
-    await this.cmd.set(BUS_EPOCH_KEY, randomUUID(), 'NX');
-    const epoch = await this.cmd.get(BUS_EPOCH_KEY);
+    const epochScript = (this.cmd as unknown as Record<string, (...args: Array<string | number>) => Promise<[string, string]>>).cometEpoch!;
+    const [epoch, lostAt] = await epochScript.call(this.cmd, BUS_EPOCH_KEY, BUS_EPOCH_LOST_KEY, randomUUID(), this.options.now(), this.epoch ?? '');
+    this.connections.lostAt = lostAt === '' ? 0 : Number(lostAt);
     const first = (await this.cmd.xrange(BUS_STREAM, '-', '+', 'COUNT', 1))[0]?.[0];
     this.lastCheckMs = Date.now();
     if (this.epoch === null) {
@@ -204,8 +220,8 @@ export class RedisBus implements ControlSink {
     } else if (epoch !== this.epoch) {
       this.epoch = epoch;
       this.lastId = '0-0'; // everything in the new stream is news
-      this.log.warn('Redis lost its data (new epoch): resyncing parked requests');
-      this.registry?.resyncAllParked();
+      this.log.warn({ lostAt: this.connections.lostAt }, 'Redis lost its data (new epoch): resyncing parked requests');
+      this.registry?.resyncAllParked(true);
     } else if (first !== undefined && this.lastId !== '0-0' && idAfter(first, this.lastId)) {
       this.log.warn({ lastId: this.lastId, firstId: first }, 'bus stream trimmed past this proxy: resyncing parked requests');
       this.registry?.resyncAllParked();

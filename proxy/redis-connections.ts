@@ -43,10 +43,22 @@ local function expire(now, ttl)
 end
 `;
 
-/** KEYS queue meta closed; ARGV now ttl entry bytes maxItems maxBytes keepMs -> {status, dropped}. */
-const ENQUEUE = `${EXPIRE}
+/**
+ * Redis lost its data at \`lostAt\` (ms, 0 if not known) and \`now\` is within \`ttl\` of it: a connection
+ * with no state yet may have had queued items in the lost Redis (docs/scaleout.md).
+ */
+const LOST_WINDOW = `
+local function lostWindow(now, ttl, lostAt)
+  return lostAt > 0 and now < lostAt + ttl and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0
+end
+`;
+
+/** KEYS queue meta closed; ARGV now ttl entry bytes maxItems maxBytes keepMs lostAt -> {status, dropped}. */
+const ENQUEUE = `${EXPIRE}${LOST_WINDOW}
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed', 0} end
+-- First state since Redis lost its data: items queued before may be gone; the next take says so.
+if lostWindow(now, ttl, tonumber(ARGV[8])) then redis.call('HSET', KEYS[2], 'resync', 'queue-lost') end
 local expired = expire(now, ttl)
 local n = redis.call('LLEN', KEYS[1])
 local b = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
@@ -65,14 +77,29 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {'queued', expired}
 `;
 
-/** KEYS queue meta closed; ARGV now ttl -> {'closed'} | {'resync', reason, dropped} | {'item', json} | {'none'}. */
-const TAKE = `${EXPIRE}
+/**
+ * KEYS queue meta closed; ARGV now ttl lostAt keepMs -> {'closed'} | {'resync', reason, dropped} | {'item', json} | {'none'}.
+ * Within \`ttl\` of Redis losing its data (\`lostAt\`), a connection with no state answers \`queue-lost\` once:
+ * the state it leaves behind (an empty meta hash, kept \`keepMs\`) stops it from being told twice.
+ */
+const TAKE = `${EXPIRE}${LOST_WINDOW}
+local now, ttl, lostAt = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed'} end
-expire(tonumber(ARGV[1]), tonumber(ARGV[2]))
+if lostWindow(now, ttl, lostAt) then
+  redis.call('HSET', KEYS[2], 'bytes', 0)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return {'resync', 'queue-lost', 0}
+end
+expire(now, ttl)
 local reason = redis.call('HGET', KEYS[2], 'resync')
 if reason then
   local n = redis.call('LLEN', KEYS[1])
   redis.call('DEL', KEYS[1], KEYS[2])
+  if lostAt > 0 and now < lostAt + ttl then
+    -- Still in the window: keep (empty) state, so the next take does not answer queue-lost as well.
+    redis.call('HSET', KEYS[2], 'bytes', 0)
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
   return {'resync', reason, n}
 end
 local e = redis.call('LPOP', KEYS[1])
@@ -126,6 +153,11 @@ function decode(json: string): ItemResponse {
 export class RedisConnections implements SharedConnections {
   private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'close', ScriptFn>;
   private readonly keepMs: number;
+  /**
+   * When Redis lost its data (epoch changed), ms on the proxies' clocks, 0 if not known: shared through
+   * \`comet:epoch-lost-at\` and refreshed by the bus reader's position check (redis-bus.ts).
+   */
+  lostAt = 0;
 
   /** `redis` is a command connection (not the blocking reader); `now` is the proxy's clock, ms. */
   constructor(
@@ -149,7 +181,13 @@ export class RedisConnections implements SharedConnections {
   }
 
   async take(connectionId: string): Promise<TakeResult> {
-    const reply = (await this.scripts.take(...connectionKeys(connectionId), this.now(), this.limits.queueTtlMs)) as string[];
+    const reply = (await this.scripts.take(
+      ...connectionKeys(connectionId),
+      this.now(),
+      this.limits.queueTtlMs,
+      this.lostAt,
+      this.keepMs,
+    )) as string[];
     switch (reply[0]) {
       case 'closed':
         return { kind: 'closed' };
@@ -179,6 +217,7 @@ export class RedisConnections implements SharedConnections {
       queueMaxItems,
       queueMaxBytes,
       this.keepMs,
+      this.lostAt,
     )) as [string, number];
     if (reply[0] === 'closed') return { kind: 'closed' };
     if (reply[0] === 'overflow') return { kind: 'overflow', dropped: Number(reply[1]) };
