@@ -120,12 +120,13 @@ test('two app processes on one SQLite file and one Redis: clients get every mess
   });
   try {
     await waitFor(async () => (await Promise.all(controls.map((k) => k.stats()))).reduce((n, s) => n + s.parked, 0) === CLIENTS, 'every client parked', 15_000);
-    // Both processes commit concurrently; each relay publishes only while it holds the lease.
-    await Promise.all(
-      posters.map(async (p, i) => {
-        for (let k = i; k < MESSAGES; k += posters.length) await p.post(ROOMS[k % ROOMS.length]!, `message ${k}`);
-      }),
-    );
+    // Rounds: both processes commit at once (each relay publishes only while it holds the lease), then every
+    // client parks again, so the messages reach clients through the relays and proxies, not from history.
+    const parkedAll = async () => (await Promise.all(controls.map((k) => k.stats()))).reduce((n, s) => n + s.parked, 0) === CLIENTS;
+    for (let k = 0; k < MESSAGES; k += posters.length) {
+      await Promise.all(posters.map((p, i) => (k + i < MESSAGES ? p.post(ROOMS[(k + i) % ROOMS.length]!, `message ${k + i}`) : undefined)));
+      await waitFor(parkedAll, `every client parked again after round ${k / posters.length}`, 15_000);
+    }
     await waitFor(() => outboxRows(dbPath) === 0, 'both relays to empty the outbox', 15_000);
     const committed = committedEvents(dbPath);
     const expected = new Map(ROOMS.map((r) => [r, expectedAfter(committed, r, start.get(r)!)]));
@@ -142,6 +143,8 @@ test('two app processes on one SQLite file and one Redis: clients get every mess
     const stats = await Promise.all(controls.map((k) => k.stats()));
     t.diagnostic(`proxies: ${stats.map((s) => `${s.holds} holds/${s.deliveries} deliveries/${s.reasks} reasks`).join(', ')}`);
     assert.ok(stats.every((s) => s.holds > 0), 'both apps answered polls');
+    const deliveries = stats.reduce((n, s) => n + s.deliveries, 0);
+    assert.ok(deliveries >= MESSAGES, `messages reached parked clients through the relays (${deliveries} deliveries)`);
   } finally {
     stop.abort();
     await Promise.allSettled(loops);
