@@ -7,6 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import type { TestContext } from 'node:test';
+import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
+import { controlClient, TEST_SECRET } from './fault-stack.js';
 
 export interface TestRedis {
   port: number;
@@ -74,4 +76,24 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
   t.after(kill);
   await start();
   return { port, url: `redis://127.0.0.1:${port}`, kill, start, restart: async () => (await kill(), start()) };
+}
+
+/** An in-process hold proxy on the Redis bus, on ephemeral loopback ports, closed after the test. */
+export async function startRedisProxy(
+  t: TestContext,
+  upstreamUrl: string,
+  redisUrl: string,
+): Promise<{ proxy: HoldProxy; base: string; control: ReturnType<typeof controlClient> }> {
+  const proxy = createHoldProxy({
+    secret: TEST_SECRET,
+    upstreamUrl,
+    clientHost: '127.0.0.1',
+    clientPort: 0,
+    controlHost: '127.0.0.1',
+    controlPort: 0,
+    redisUrl,
+  });
+  t.after(() => proxy.close());
+  const { clientPort, controlPort } = await proxy.listen();
+  return { proxy, base: `http://127.0.0.1:${clientPort}`, control: controlClient(`http://127.0.0.1:${controlPort}`) };
 }

@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createHoldProxy } from '../../proxy/proxy.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, outboxRows, raceDeadline, TEST_SECRET } from '../helpers/fault-stack.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 const APP_MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 const ROOMS = ['red', 'blue', 'green'];
@@ -70,19 +69,9 @@ test('two app processes on one SQLite file and one Redis: clients get every mess
   const bases: string[] = [];
   const controls: ReturnType<typeof controlClient>[] = [];
   for (const upstreamUrl of appUrls) {
-    const proxy = createHoldProxy({
-      secret: TEST_SECRET,
-      upstreamUrl,
-      clientHost: '127.0.0.1',
-      clientPort: 0,
-      controlHost: '127.0.0.1',
-      controlPort: 0,
-      redisUrl: redis.url,
-    });
-    t.after(() => proxy.close());
-    const { clientPort, controlPort } = await proxy.listen();
-    bases.push(`http://127.0.0.1:${clientPort}`);
-    controls.push(controlClient(`http://127.0.0.1:${controlPort}`));
+    const { base, control } = await startRedisProxy(t, upstreamUrl, redis.url);
+    bases.push(base);
+    controls.push(control);
   }
 
   const clients: ChatClient[] = [];

@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createHoldProxy } from '../../proxy/proxy.js';
 import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { controlClient, faultDataDir, TEST_SECRET, within } from '../helpers/fault-stack.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 test('a push queued in Redis when it restarts is not lost silently: the next poll, on any proxy, gets queue-lost once', async (t) => {
   const redis = await startRedis(t);
@@ -29,19 +28,9 @@ test('a push queued in Redis when it restarts is not lost silently: the next pol
   const bases: string[] = [];
   const controls: ReturnType<typeof controlClient>[] = [];
   for (let i = 0; i < 2; i++) {
-    const proxy = createHoldProxy({
-      secret: TEST_SECRET,
-      upstreamUrl: appUrl,
-      clientHost: '127.0.0.1',
-      clientPort: 0,
-      controlHost: '127.0.0.1',
-      controlPort: 0,
-      redisUrl: redis.url,
-    });
-    t.after(() => proxy.close());
-    const { clientPort, controlPort } = await proxy.listen();
-    bases.push(`http://127.0.0.1:${clientPort}`);
-    controls.push(controlClient(`http://127.0.0.1:${controlPort}`));
+    const { base, control } = await startRedisProxy(t, appUrl, redis.url);
+    bases.push(base);
+    controls.push(control);
   }
   const at = (c: ChatClient, i: number) => ((c as { base: string }).base = bases[i]!);
 

@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
+import type { HoldProxy } from '../../proxy/proxy.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { ProxyStats } from '../../protocol/control-api.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_SECRET, within } from '../helpers/fault-stack.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startRedis, startRedisProxy, type TestRedis } from '../helpers/redis-server.js';
 
 const ROOMS = ['red', 'blue', 'green'];
 const CLIENTS = 9;
@@ -60,19 +60,9 @@ async function startCluster(t: TestContext, withChild: boolean): Promise<Cluster
   const controls: ReturnType<typeof controlClient>[] = [];
   const inProcess: HoldProxy[] = [];
   for (let i = 0; i < 2; i++) {
-    const proxy = createHoldProxy({
-      secret: TEST_SECRET,
-      upstreamUrl: appUrls[i % 2]!,
-      clientHost: '127.0.0.1',
-      clientPort: 0,
-      controlHost: '127.0.0.1',
-      controlPort: 0,
-      redisUrl: redis.url,
-    });
-    t.after(() => proxy.close());
-    const { clientPort, controlPort } = await proxy.listen();
-    bases.push(`http://127.0.0.1:${clientPort}`);
-    controls.push(controlClient(`http://127.0.0.1:${controlPort}`));
+    const { proxy, base, control } = await startRedisProxy(t, appUrls[i % 2]!, redis.url);
+    bases.push(base);
+    controls.push(control);
     inProcess.push(proxy);
   }
   const cluster: Cluster = { redis, apps, appUrls, bases, controls, inProcess, dbPath };
