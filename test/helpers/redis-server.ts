@@ -2,7 +2,9 @@
  * A private redis-server for one test (never the machine's shared one on 6379):
  * an ephemeral loopback port, no persistence, killed after the test. `restart()`
  * kills it (SIGKILL: its data is gone, as after a crash) and starts a new one on
- * the same port.
+ * the same port. `pause()`/`resume()` SIGSTOP/SIGCONT it: a Redis that is slow
+ * (connections stay open, nothing answers) rather than gone; teardown resumes
+ * it before killing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -19,6 +21,10 @@ export interface TestRedis {
   start(): Promise<void>;
   /** kill() then start(). */
   restart(): Promise<void>;
+  /** SIGSTOPs the server: sockets stay open, commands get no answer until `resume()`. */
+  pause(): void;
+  /** SIGCONTs a paused server (a no-op otherwise). */
+  resume(): void;
 }
 
 function freePort(): Promise<number> {
@@ -66,7 +72,22 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
     throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
   }
 
+  let paused = false;
+  function pause(): void {
+    const proc = child;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) throw new Error('redis-server is not running');
+    proc.kill('SIGSTOP');
+    paused = true;
+  }
+  function resume(): void {
+    const proc = child;
+    if (!paused) return;
+    paused = false;
+    if (proc !== null && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
+  }
+
   async function kill(): Promise<void> {
+    resume(); // a stopped server would still die of SIGKILL, but never leave it stopped for anyone else
     const proc = child;
     if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill('SIGKILL');
@@ -75,7 +96,7 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
 
   t.after(kill);
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, kill, start, restart: async () => (await kill(), start()) };
+  return { port, url: `redis://127.0.0.1:${port}`, kill, start, restart: async () => (await kill(), start()), pause, resume };
 }
 
 /** An in-process hold proxy on the Redis bus, on ephemeral loopback ports, closed after the test. */
