@@ -22,6 +22,9 @@ import { parseCloseBody, parsePublishBody, parsePushBody } from './control-valid
 import type { HoldRegistry } from './hold-registry.js';
 import { RedisConnections, type RedisConnectionLimits } from './redis-connections.js';
 
+/** How long one stream read blocks in Redis waiting for entries, ms. */
+const READ_BLOCK_MS = 1000;
+
 /** What the control API's write endpoints act on: the registry (embedded) or the bus. */
 export interface ControlSink {
   publish(body: unknown, receivedAt: number): ControlResult | Promise<ControlResult>;
@@ -86,7 +89,9 @@ export class RedisBus implements ControlSink {
     const timeout = options.commandTimeoutMs ?? 2000;
     const retryStrategy = (times: number) => Math.min(20 * times, 500);
     this.cmd = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: timeout, retryStrategy });
-    this.reader = new Redis(options.redisUrl, { maxRetriesPerRequest: 0, retryStrategy });
+    // The reader blocks up to READ_BLOCK_MS per read; a reply later than that plus the command timeout means a
+    // connection that hangs without breaking (no reset, no close). The read loop then reconnects it.
+    this.reader = new Redis(options.redisUrl, { maxRetriesPerRequest: 0, retryStrategy, commandTimeout: READ_BLOCK_MS + timeout });
     for (const conn of [this.cmd, this.reader]) conn.on('error', (err: Error) => this.log.debug({ err }, 'redis connection error'));
     this.reader.on('close', () => {
       this.generation++;
@@ -179,7 +184,7 @@ export class RedisBus implements ControlSink {
       try {
         if (this.needCheck || Date.now() - this.lastCheckMs >= interval) await this.checkPosition();
         const generation = this.generation;
-        const reply = (await this.reader.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', BUS_STREAM, this.lastId)) as
+        const reply = (await this.reader.xread('COUNT', 500, 'BLOCK', READ_BLOCK_MS, 'STREAMS', BUS_STREAM, this.lastId)) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
         // The connection dropped meanwhile: this batch may come from a restarted Redis. Check first, read again.
@@ -194,6 +199,8 @@ export class RedisBus implements ControlSink {
         if (this.stopped) return;
         this.needCheck = true;
         this.log.warn({ err: (err as Error).message }, 'bus read failed; will resume from the last applied entry');
+        // A timed-out read leaves its reply owed on this connection: start a fresh one.
+        if ((err as Error).message === 'Command timed out') this.reader.disconnect(true);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, TEST_SECRET } from '../helpers/fault-stack.js';
@@ -18,7 +18,6 @@ import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 const ROOMS = ['red', 'blue'];
 const CLIENTS = 6;
 /** The injected fault: how long Redis answers nothing. */
-const PAUSE_MS = 1500;
 
 interface Loop {
   networkErrors: number;
@@ -54,7 +53,8 @@ async function post(posters: ChatClient[], count: number, phase: string): Promis
   );
 }
 
-test('a slow Redis delays but loses nothing: clients switching proxy get every committed message once, in order', { timeout: 30_000 }, async (t) => {
+/** Posts before, during and after stopping Redis for `pauseMs`; every client must get every message once, in order. */
+async function stallScenario(t: TestContext, pauseMs: number): Promise<void> {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -121,7 +121,7 @@ test('a slow Redis delays but loses nothing: clients switching proxy get every c
     try {
       await post(posters, 20, 'while Redis is stopped'); // 201 = committed to SQLite
       pausedPosts = Date.now() - pausedAt;
-      const rest = PAUSE_MS - pausedPosts;
+      const rest = pauseMs - pausedPosts;
       if (rest > 0) await backoff(rest); // the bounded fault duration, not a wait for an outcome
     } finally {
       redis.resume();
@@ -158,4 +158,13 @@ test('a slow Redis delays but loses nothing: clients switching proxy get every c
     await Promise.allSettled(loops.map((l) => l.done));
   }
   for (const l of loops) await l.done; // surfaces an unexpected answer
-});
+}
+
+test('a slow Redis delays but loses nothing: clients switching proxy get every committed message once, in order', { timeout: 30_000 }, (t) =>
+  stallScenario(t, 1500),
+);
+
+// Longer than the bus reader's read timeout (1 s block + 2 s), so its blocked read may time out and reconnect.
+test('a Redis stalled for 4.5 s, past the bus reader\'s read timeout, loses nothing either', { timeout: 40_000 }, (t) =>
+  stallScenario(t, 4500),
+);
