@@ -18,6 +18,7 @@ import { OutboxRelay } from './outbox/relay.js';
 import { PollService } from './poll-service.js';
 import { openDatabase, type Db } from './store/database.js';
 import { createStore, type Store } from './store/store.js';
+import { BusyRetry, SYNC_BUSY_SLICE_MS } from './store/busy-retry.js';
 
 export interface ChatServer {
   app: express.Express;
@@ -26,6 +27,8 @@ export interface ChatServer {
   db: Db;
   store: Store;
   relay: OutboxRelay;
+  /** Waits for a busy database on timers; `busy.retries` counts the waits. */
+  busy: BusyRetry;
   /** The resolved options. */
   options: AppOptions;
   /** Listens on `options.host:options.port`; resolves with the bound port. Connects the relay if `options.controlUrl` is set. */
@@ -45,8 +48,9 @@ export interface ChatServerHooks {
 }
 
 /** Wires store, relay, services, app and HTTP server over an open database. */
-function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay'> {
+function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'> {
   const store = createStore(db);
+  const busy = new BusyRetry(options.sqliteBusyTimeoutMs);
   const relay = new OutboxRelay(store.outbox, {
     batchSize: options.relayBatchSize,
     batchMaxBytes: options.relayBatchMaxBytes,
@@ -62,12 +66,14 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     presenceWindowMs: options.presenceWindowMs,
     // After each commit that wrote events: publish them now rather than at the next sweep.
     onEventsCommitted: () => relay.nudge(),
+    busy,
   });
   const poll = new PollService(store, {
     now,
     pollBatchMax: options.pollBatchMax,
     maxConnectionsPerSession: options.maxConnectionsPerSession,
     connectionLiveMs: options.presenceWindowMs,
+    busy,
   });
   const app = createApp({ store, chat, poll, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
@@ -77,7 +83,7 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     { badRequest: 'APP_ERR_BAD_REQUEST', headersTooLarge: 'APP_ERR_HEADERS_TOO_LARGE', timeout: 'APP_ERR_REQUEST_TIMEOUT' },
     options.logger,
   );
-  return { app, server, store, relay };
+  return { app, server, store, relay, busy };
 }
 
 /** Builds the app (opening and migrating the database) without listening. Throws `AppOptionsError` on bad options. */
@@ -86,14 +92,17 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const now = hooks.now ?? Date.now;
 
   const db = openDatabase(options.dbPath, { busyTimeoutMs: options.sqliteBusyTimeoutMs, now });
-  let parts: Pick<ChatServer, 'app' | 'server' | 'store' | 'relay'>;
+  let parts: Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'>;
   try {
     parts = assemble(db, options, now);
   } catch (err) {
     db.close();
     throw err;
   }
-  const { app, server, store, relay } = parts;
+  // Migrations above waited the full timeout (start-up may contend with another app process);
+  // from now on SQLite only waits a short slice and writes wait on timers (store/busy-retry.ts).
+  db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
+  const { app, server, store, relay, busy } = parts;
   const logger = options.logger;
 
   let closing: Promise<void> | null = null;
@@ -139,5 +148,5 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
     return closing;
   };
 
-  return { app, server, db, store, relay, options, listen, connectProxy, connectBus, close };
+  return { app, server, db, store, relay, busy, options, listen, connectProxy, connectBus, close };
 }

@@ -10,6 +10,7 @@ import type { RoomRow } from './store/rooms.js';
 import type { SessionRow } from './store/sessions.js';
 import type { Store } from './store/store.js';
 import { LOBBY_ROOM } from './validation.js';
+import type { BusyRetry } from './store/busy-retry.js';
 
 export interface ChatServiceOptions {
   /** Clock, ms since the epoch. */
@@ -18,6 +19,8 @@ export interface ChatServiceOptions {
   presenceWindowMs: number;
   /** Called after a commit that wrote events (and so outbox rows). Must not throw. */
   onEventsCommitted: () => void;
+  /** Retries writes that find the database busy. */
+  busy: BusyRetry;
 }
 
 /** One page of a room's history. */
@@ -38,7 +41,7 @@ export class ChatService {
   ) {}
 
   /** Creates a user; they join `lobby`, where an `online` event announces them. */
-  createSession(nick: string): { session: SessionRow; event: ChatEvent } {
+  createSession(nick: string): Promise<{ session: SessionRow; event: ChatEvent }> {
     return this.write(() => {
       const now = this.options.now();
       const session = this.store.sessions.create(nick, now);
@@ -52,7 +55,7 @@ export class ChatService {
   }
 
   /** Creates an empty room. Nobody joins it and no event is written. */
-  createRoom(name: string): RoomView {
+  createRoom(name: string): Promise<RoomView> {
     return this.write(() => {
       const room = this.store.rooms.create(name, this.options.now());
       if (!room) throw new AppError('APP_ERR_ROOM_EXISTS', `room ${JSON.stringify(name)} already exists`);
@@ -70,7 +73,7 @@ export class ChatService {
    * `cursor` is the room's last event id (including that join event):
    * the client starts polling there, after loading history if it wants it.
    */
-  joinRoom(session: SessionRow, roomName: string): { room: RoomView; cursor: number; event: ChatEvent | null } {
+  joinRoom(session: SessionRow, roomName: string): Promise<{ room: RoomView; cursor: number; event: ChatEvent | null }> {
     return this.write(() => {
       const now = this.options.now();
       const room = this.room(roomName);
@@ -82,7 +85,7 @@ export class ChatService {
   }
 
   /** Leaves a room; the remaining members see a `leave` event. */
-  leaveRoom(session: SessionRow, roomName: string): { room: RoomView; event: ChatEvent } {
+  leaveRoom(session: SessionRow, roomName: string): Promise<{ room: RoomView; event: ChatEvent }> {
     return this.write(() => {
       const room = this.room(roomName);
       if (!this.store.rooms.removeMember(room.id, session.id)) throw notMember(roomName);
@@ -92,7 +95,7 @@ export class ChatService {
   }
 
   /** Posts a message (already validated text) in a room the session is a member of. */
-  postMessage(session: SessionRow, roomName: string, text: string): ChatEvent {
+  postMessage(session: SessionRow, roomName: string, text: string): Promise<ChatEvent> {
     return this.write(() => {
       const room = this.memberRoom(session, roomName);
       return this.append(room, session, 'message', this.options.now(), text);
@@ -144,16 +147,20 @@ export class ChatService {
 
   /**
    * Runs `fn` in an IMMEDIATE transaction (the write lock is taken up front,
-   * so the prev-id read inside `EventWriter` cannot race another writer) and
-   * nudges the relay once the commit is done.
+   * so the prev-id read inside `EventWriter` cannot race another writer),
+   * waiting for a busy database without blocking (busy-retry.ts), and nudges
+   * the relay once the commit is done.
    */
-  private write<T>(fn: () => T): T {
-    this.wroteEvents = false;
-    const result = this.store.db.transaction(fn).immediate();
-    if (this.wroteEvents) {
+  private async write<T>(fn: () => T): Promise<T> {
+    const { result, wrote } = await this.options.busy.run(() => {
       this.wroteEvents = false;
-      this.options.onEventsCommitted();
-    }
+      const result = this.store.db.transaction(fn).immediate();
+      // Read the flag in the same synchronous run: another write may start before this one resumes.
+      const wrote = this.wroteEvents;
+      this.wroteEvents = false;
+      return { result, wrote };
+    });
+    if (wrote) this.options.onEventsCommitted();
     return result;
   }
 

@@ -48,7 +48,7 @@ export interface AppOptions extends HttpServerLimits {
    * POSTing them to one proxy's control API. Default none (the embedded path).
    */
   redisUrl: string | undefined;
-  /** SQLite `busy_timeout`, ms. Default 5000. */
+  /** How long a write waits for another connection's write lock before `503 APP_ERR_DB_BUSY`, ms; waited on timers, so the app keeps serving meanwhile. Default 5000. */
   sqliteBusyTimeoutMs: number;
   /** Adds `Secure` to the `sid` cookie (set it when clients reach the proxy over HTTPS). Default false. */
   cookieSecure: boolean;

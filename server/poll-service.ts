@@ -10,6 +10,7 @@ import type { ChatEvent } from './model.js';
 import type { RoomRow } from './store/rooms.js';
 import type { SessionRow } from './store/sessions.js';
 import type { Store } from './store/store.js';
+import type { BusyRetry } from './store/busy-retry.js';
 
 export interface PollServiceOptions {
   /** Clock, ms since the epoch. */
@@ -20,6 +21,8 @@ export interface PollServiceOptions {
   maxConnectionsPerSession: number;
   /** A connection ID counts as in use while it polled within this window, ms (the presence window). */
   connectionLiveMs: number;
+  /** Retries the poll's write transaction when the database is busy. */
+  busy: BusyRetry;
 }
 
 export interface PollResult {
@@ -41,8 +44,9 @@ export class PollService {
    * `cid` must already be a well-formed connection ID (or undefined). Throws
    * 404/403 before writing anything, so a refused poll changes nothing.
    */
-  poll(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): PollResult {
-    return this.store.db.transaction(() => {
+  poll(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): Promise<PollResult> {
+    // A write transaction (presence, connection IDs): it waits for a busy database like every write.
+    return this.options.busy.run(() => this.store.db.transaction(() => {
       const rooms = cursors.map((c) => this.memberRoom(session, c.room));
 
       const now = this.options.now();
@@ -58,7 +62,7 @@ export class PollService {
         .slice(0, max);
       const lastIds = rooms.map((room) => ({ room: room.name, lastEventId: this.store.events.lastId(room.id) }));
       return { connectionId, events, lastIds };
-    }).immediate();
+    }).immediate());
   }
 
   private memberRoom(session: SessionRow, name: string): RoomRow {

@@ -6,6 +6,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { wireError } from '../../protocol/wire-error.js';
 import { AppError, type AppErrorCode } from '../errors.js';
+import { isBusyError } from '../store/busy-retry.js';
 
 /** body-parser / raw-body error `type` -> our code. */
 const BODY_ERROR_CODES: Record<string, AppErrorCode> = {
@@ -42,15 +43,14 @@ function fromLibrary(err: unknown): AppError | null {
 export const DB_BUSY_RETRY_AFTER_S = 1;
 
 /**
- * SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes): another
- * connection held the write lock for longer than `busy_timeout`, during which
- * SQLite already retried. The transaction was rolled back whole, so the request
- * changed nothing and can simply be sent again: a 503 with `Retry-After` says so,
- * where a 500 would say the app is broken.
+ * SQLite's SQLITE_BUSY / SQLITE_LOCKED that outlasted the app's patience
+ * (`sqliteBusyTimeoutMs`, waited on timers by store/busy-retry.ts): another
+ * connection held the write lock. The transaction was rolled back whole, so the
+ * request changed nothing and can simply be sent again: a 503 with
+ * `Retry-After` says so, where a 500 would say the app is broken.
  */
 function fromDatabase(err: unknown): AppError | null {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code)) return null;
+  if (!isBusyError(err)) return null;
   return new AppError('APP_ERR_DB_BUSY', 'the database is busy; nothing was changed, retry shortly', DB_BUSY_RETRY_AFTER_S);
 }
 

@@ -38,11 +38,11 @@ export function messagesRoutes(chat: ChatService, options: MessagesRoutesOptions
     res.json(chat.history(sessionOf(req), roomParam(req), before, limit));
   });
 
-  router.post('/rooms/:room/messages', requireSession, ...jsonBody(options.bodyMaxBytes), (req, res) => {
+  router.post('/rooms/:room/messages', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {
     const text = parseMessageText(objectBody(req.body), options.messageMaxChars);
     const session = sessionOf(req);
     if (!limits.exempt(req)) enforceRate(limits.posts, String(session.id), 'messages from this session');
-    const event = chat.postMessage(session, roomParam(req), text);
+    const event = await chat.postMessage(session, roomParam(req), text);
     res.status(201).json({ event });
   });
 

@@ -30,11 +30,11 @@ function parseCid(raw: unknown): string | undefined {
 export function pollRoutes(poll: PollService, options: PollRoutesOptions): Router {
   const router = Router();
 
-  router.get('/poll', requireSession, (req, res) => {
+  router.get('/poll', requireSession, async (req, res) => {
     // Parse everything before touching state: a refused poll changes nothing.
     const cursors = parseRoomCursors(req.query.rooms);
     const cid = parseCid(req.query.cid);
-    const { connectionId, events, lastIds } = poll.poll(sessionOf(req), cursors, cid);
+    const { connectionId, events, lastIds } = await poll.poll(sessionOf(req), cursors, cid);
 
     res.set(COMET_CONNECTION_ID, connectionId);
     if (events.length > 0 || req.viaProxy !== true) {

@@ -18,18 +18,18 @@ export function roomsRoutes(chat: ChatService, options: RoomsRoutesOptions): Rou
     res.json({ rooms: chat.listRooms() });
   });
 
-  router.post('/rooms', requireSession, ...jsonBody(options.bodyMaxBytes), (req, res) => {
-    const room = chat.createRoom(parseRoomName(objectBody(req.body)));
+  router.post('/rooms', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {
+    const room = await chat.createRoom(parseRoomName(objectBody(req.body)));
     res.status(201).json({ room });
   });
 
-  router.post('/rooms/:room/join', requireSession, (req, res) => {
-    const { room, cursor } = chat.joinRoom(sessionOf(req), roomParam(req));
+  router.post('/rooms/:room/join', requireSession, async (req, res) => {
+    const { room, cursor } = await chat.joinRoom(sessionOf(req), roomParam(req));
     res.json({ room, cursor });
   });
 
-  router.post('/rooms/:room/leave', requireSession, (req, res) => {
-    const { room } = chat.leaveRoom(sessionOf(req), roomParam(req));
+  router.post('/rooms/:room/leave', requireSession, async (req, res) => {
+    const { room } = await chat.leaveRoom(sessionOf(req), roomParam(req));
     res.json({ room });
   });
 

@@ -20,11 +20,11 @@ export interface SessionRoutesOptions {
 export function sessionRoutes(chat: ChatService, options: SessionRoutesOptions, limits: AppRateLimits): Router {
   const router = Router();
 
-  router.post('/session', ...jsonBody(options.bodyMaxBytes), (req, res) => {
+  router.post('/session', ...jsonBody(options.bodyMaxBytes), async (req, res) => {
     const nick = parseNick(objectBody(req.body));
     // Counted once the request is valid: only creations cost a row.
     if (!limits.exempt(req)) enforceRate(limits.sessions, clientAddressOf(req), 'sessions from this address');
-    const { session } = chat.createSession(nick);
+    const { session } = await chat.createSession(nick);
     res.cookie(SESSION_COOKIE, session.token, sessionCookieOptions(options.cookieSecure, options.cookieDomain));
     res.status(201).json({ user: { id: session.id, nick: session.nick } });
   });
