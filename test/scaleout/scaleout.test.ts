@@ -14,8 +14,9 @@ import type { HoldProxy } from '../../proxy/proxy.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { ProxyStats } from '../../protocol/control-api.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_SECRET, within } from '../helpers/fault-stack.js';
+import { committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_SECRET, within } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy, type TestRedis } from '../helpers/redis-server.js';
+import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
 const ROOMS = ['red', 'blue', 'green'];
 const CLIENTS = 9;
@@ -78,32 +79,6 @@ async function startCluster(t: TestContext, withChild: boolean): Promise<Cluster
   return cluster;
 }
 
-interface Loop {
-  networkErrors: number;
-  done: Promise<void>;
-}
-
-/** Long-polls like a tab behind a plain load balancer: each poll goes to the next proxy in `bases`. */
-function pollRotating(client: ChatClient, bases: string[], offset: number, stop: AbortSignal): Loop {
-  const loop: Loop = { networkErrors: 0, done: Promise.resolve() };
-  loop.done = (async () => {
-    for (let n = 0; n < 20_000 && !stop.aborted; n++) {
-      (client as { base: string }).base = bases[(n + offset) % bases.length]!;
-      try {
-        const r = await client.poll(stop);
-        if (r.status === 502 || r.status === 503) await backoff(10);
-        else if (r.status !== 200) throw new Error(`poll answered ${r.status}: ${JSON.stringify(r.body)}`);
-      } catch (err) {
-        if (stop.aborted) return;
-        if (!(err instanceof TypeError)) throw err; // fetch's network failures are TypeErrors
-        loop.networkErrors++;
-        await backoff(10);
-      }
-    }
-  })();
-  return loop;
-}
-
 async function setUpClients(cluster: Cluster): Promise<{ clients: ChatClient[]; posters: ChatClient[]; start: Map<string, number> }> {
   const clients: ChatClient[] = [];
   for (let i = 0; i < CLIENTS; i++) {
@@ -125,12 +100,8 @@ async function setUpClients(cluster: Cluster): Promise<{ clients: ChatClient[]; 
   return { clients, posters, start };
 }
 
-async function post(posters: ChatClient[], count: number, phase: string): Promise<void> {
-  await Promise.all(
-    posters.map(async (p, i) => {
-      for (let k = i; k < count; k += posters.length) await p.post(ROOMS[k % ROOMS.length]!, `${phase} ${k}`);
-    }),
-  );
+function post(posters: ChatClient[], count: number, phase: string): Promise<void> {
+  return postSpread(posters, ROOMS, count, phase);
 }
 
 async function totalStats(controls: ReturnType<typeof controlClient>[]): Promise<ProxyStats[]> {

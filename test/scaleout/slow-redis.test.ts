@@ -14,43 +14,13 @@ import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, TEST_SECRET } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
+import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
 const ROOMS = ['red', 'blue'];
 const CLIENTS = 6;
-/** The injected fault: how long Redis answers nothing. */
 
-interface Loop {
-  networkErrors: number;
-  done: Promise<void>;
-}
-
-/** Long-polls like a tab behind a plain load balancer: each poll goes to the next proxy in `bases`. */
-function pollRotating(client: ChatClient, bases: string[], offset: number, stop: AbortSignal): Loop {
-  const loop: Loop = { networkErrors: 0, done: Promise.resolve() };
-  loop.done = (async () => {
-    for (let n = 0; n < 20_000 && !stop.aborted; n++) {
-      (client as { base: string }).base = bases[(n + offset) % bases.length]!;
-      try {
-        const r = await client.poll(stop);
-        if (r.status === 502 || r.status === 503) await backoff(10);
-        else if (r.status !== 200) throw new Error(`poll answered ${r.status}: ${JSON.stringify(r.body)}`);
-      } catch (err) {
-        if (stop.aborted) return;
-        if (!(err instanceof TypeError)) throw err; // fetch's network failures are TypeErrors
-        loop.networkErrors++;
-        await backoff(10);
-      }
-    }
-  })();
-  return loop;
-}
-
-async function post(posters: ChatClient[], count: number, phase: string): Promise<void> {
-  await Promise.all(
-    posters.map(async (p, i) => {
-      for (let k = i; k < count; k += posters.length) await p.post(ROOMS[k % ROOMS.length]!, `${phase} ${k}`);
-    }),
-  );
+function post(posters: ChatClient[], count: number, phase: string): Promise<void> {
+  return postSpread(posters, ROOMS, count, phase);
 }
 
 /** Posts before, during and after stopping Redis for `pauseMs`; every client must get every message once, in order. */
