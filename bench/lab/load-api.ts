@@ -1,0 +1,87 @@
+/**
+ * What the orchestrator (bench/lab/main.ts) needs from the load generator
+ * (bench/lab/load-workers.ts, running clients in worker processes). Only
+ * types: the contract between the two halves of the harness.
+ */
+import type { ClientProtocol } from '../models/target.js';
+import type { PublisherTotals, SubscriberTotals } from './results.js';
+
+export interface SubscriberSpec {
+  protocol: ClientProtocol;
+  /** Target's `clientUrl`. */
+  clientUrl: string;
+  /** All rooms; subscriber i is in `roomOfClient(i, rooms)`. */
+  rooms: string[];
+  clients: number;
+  /** Worker processes to spread the subscribers over (each holds at most ~5,000 sockets). */
+  workers: number;
+  /** Short polling: wait between polls, ms. */
+  shortPollIntervalMs: number;
+  /** Longest a request may stay unanswered before the client gives up on it and retries, ms (> hold timeout). */
+  requestTimeoutMs: number;
+}
+
+export interface LoadProgress {
+  /** Subscribers with a session and a joined room (chat protocols), or ready (Nchan). */
+  ready: number;
+  /** Subscribers with a first poll or stream open. */
+  subscribed: number;
+  /** Requests sent so far. */
+  requests: number;
+  /** Stamped deliveries so far (duplicates included). */
+  deliveries: number;
+  errors: number;
+}
+
+export interface TrafficSnapshot {
+  requests: number;
+  bytes: number;
+  deliveries: number;
+}
+
+/** The subscribers, spread over worker processes. Every method has a deadline. */
+export interface Subscribers {
+  /** Sessions and joins (chat protocols); nothing for Nchan. Resolves when every subscriber is ready. */
+  setup(timeoutMs: number): Promise<void>;
+  /** Every subscriber opens its poll loop or stream; resolves once every first request was sent. */
+  subscribe(timeoutMs: number): Promise<void>;
+  /** Summed counters as last reported (workers report every ~250 ms). */
+  progress(): LoadProgress;
+  /** Counters now, for the measured window's deltas. */
+  snapshot(timeoutMs: number): Promise<TrafficSnapshot>;
+  /**
+   * Resolves true once every subscriber holds every seq up to `publishedPerRoom[room]` of its room,
+   * false at the deadline.
+   */
+  waitAllReceived(publishedPerRoom: Record<string, number>, timeoutMs: number): Promise<boolean>;
+  /**
+   * Stops every client (aborting open requests), then verifies every subscriber against `publishedPerRoom`
+   * and sums. Traffic counters are since `windowStart`.
+   */
+  finish(publishedPerRoom: Record<string, number>, windowStart: TrafficSnapshot, timeoutMs: number): Promise<SubscriberTotals>;
+  /** Kills the worker processes (after a failure or at the end). Idempotent. */
+  kill(): Promise<void>;
+}
+
+export interface PublisherSpec {
+  protocol: ClientProtocol;
+  /** Target's `publishUrl`. */
+  publishUrl: string;
+  rooms: string[];
+  /** Messages/s over all rooms, round robin; at most one publish in flight per room, so room order is seq order. */
+  ratePerS: number;
+}
+
+/** The publisher, in its own worker process. */
+export interface Publisher {
+  /** Chat protocols: a session, each room created (409 is fine) and joined. Nchan: nothing. */
+  setup(timeoutMs: number): Promise<void>;
+  /** Publishes for `durationMs`, then waits for in-flight publishes; resolves with what was accepted. */
+  run(durationMs: number, timeoutMs: number): Promise<PublisherTotals>;
+  kill(): Promise<void>;
+}
+
+export interface LoadGenerator {
+  startSubscribers(spec: SubscriberSpec): Promise<Subscribers>;
+  startPublisher(spec: PublisherSpec): Promise<Publisher>;
+}

@@ -1,0 +1,111 @@
+/**
+ * The raw JSON a lab run writes (`bench/results/<timestamp>/results.json`);
+ * the report (bench/lab/report/*) reads only this, so it can be regenerated.
+ */
+import type { ClientProtocol, TargetKind } from '../models/target.js';
+
+export interface LatencySummary {
+  /** Publish-to-receipt, ms: from the publisher sending the request to the subscriber reading the message. */
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+  /** Deliveries the figures are over. */
+  count: number;
+}
+
+export interface SubscriberTotals {
+  /** Σ over subscribers of their room's published count: what must arrive. */
+  expectedDeliveries: number;
+  /** Distinct (subscriber, seq) pairs received. */
+  deliveries: number;
+  /** Expected but never received. */
+  lost: number;
+  /** Received more than once (each extra copy counts one). */
+  duplicated: number;
+  /** Received after a higher seq of the same room. */
+  outOfOrder: number;
+  /** HTTP requests the subscribers sent during the measured window (polls; one per stream (re)connection). */
+  requests: number;
+  /** Bytes on the subscribers' sockets, both directions, headers included, during the measured window. */
+  bytes: number;
+  /** Failed requests or broken streams (each retried by the client). */
+  errors: number;
+  /** HTTP status codes seen other than 200, with counts (e.g. `{"502": 3}`). */
+  badStatuses: Record<string, number>;
+  latency: LatencySummary;
+  /** The merged latency histogram (hdr-histogram-js, compressed base64, microseconds). */
+  latencyHistogram: string;
+}
+
+export interface PublisherTotals {
+  /** Messages the server accepted, per room. */
+  publishedPerRoom: Record<string, number>;
+  published: number;
+  /** Publish requests that failed (and were retried). */
+  errors: number;
+  requests: number;
+  bytes: number;
+  /** Achieved publish rate over the window, messages/s. */
+  ratePerS: number;
+}
+
+export interface ProcessCost {
+  /** CPU seconds (user + system, descendants included) during the measured window. */
+  cpuS: number;
+  /** Resident memory, bytes, with every subscriber set up but no poll open yet. */
+  rssIdleBytes: number;
+  /** Resident memory, bytes, with every subscriber parked. */
+  rssParkedBytes: number;
+}
+
+export interface LoadPointResult {
+  target: string;
+  title: string;
+  kind: TargetKind;
+  protocol: ClientProtocol;
+  clients: number;
+  rooms: number;
+  /** Requested publish rate, messages/s over all rooms. */
+  ratePerS: number;
+  durationS: number;
+  /** `ok`: measured; `failed`: the run broke (see `error`); `unavailable`: the target cannot run here. */
+  status: 'ok' | 'failed' | 'unavailable';
+  error?: string;
+  /** Parked polls / open streams the target reported before publishing (`null`: it cannot tell). */
+  parkedReached: number | null;
+  subscribers?: SubscriberTotals;
+  publisher?: PublisherTotals;
+  /** Per role (`proxy`, `app`, `server`, `nginx`, ...) and `total`. */
+  cost?: Record<string, ProcessCost>;
+  /** Derived figures, the report's columns. */
+  derived?: {
+    deliveriesPerS: number;
+    cpuSPer1000Deliveries: number;
+    memoryPerParkedBytes: number;
+    requestsPerDelivery: number;
+    bytesPerDelivery: number;
+  };
+  /** Wall time of each phase, ms. */
+  phasesMs: Record<string, number>;
+}
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  os: string;
+  hostname: string;
+}
+
+export interface RunResult {
+  /** ISO time the run started. */
+  startedAt: string;
+  /** The command line, as typed. */
+  command: string;
+  machine: MachineInfo;
+  options: Record<string, unknown>;
+  points: LoadPointResult[];
+}

@@ -1,0 +1,65 @@
+/**
+ * The one interface of the models lab: every Comet model, baseline and
+ * external server (Pushpin, Nchan) is a `Target` the harness starts the same
+ * way, on loopback, in its own processes, and stops after one load point.
+ *
+ * A target serves one of a few client protocols (`ClientProtocol`); the load
+ * generator has one client per protocol (bench/lab/clients/*). All `chat-*`
+ * protocols, `sse` and `forever-iframe` speak the chat API subset described in
+ * docs/models.md ("The lab's client protocol"); `nchan-long-poll` is Nchan's own.
+ */
+
+/**
+ * - `chat-long-poll`: `GET /api/poll?rooms=r:cursor&cid=ID`, held until news or timeout (docs/chat-api.md).
+ * - `chat-short-poll`: the same request, answered at once; the client waits a fixed interval between polls.
+ * - `sse`: `GET /api/stream?rooms=r:cursor&transport=sse`, `text/event-stream`, one `id:`/`data:` event per chat
+ *   event; reconnects send `Last-Event-ID`.
+ * - `forever-iframe`: `GET /api/stream?rooms=r:cursor&transport=iframe`, `text/html` with padding, then one
+ *   `<script>parent.comet(EVENT_JSON)</script>` chunk per chat event; reconnects resume from the cursor.
+ * - `nchan-long-poll`: Nchan's long-poll subscriber `GET /sub/<room>` resumed with `If-Modified-Since` /
+ *   `If-None-Match`; publishing is `POST /pub/<room>` with the message text as body.
+ */
+export type ClientProtocol = 'chat-long-poll' | 'chat-short-poll' | 'sse' | 'forever-iframe' | 'nchan-long-poll';
+
+export type TargetKind = 'model' | 'baseline' | 'external';
+
+export interface TargetStartOptions {
+  /** Scratch directory of this load point (database file, generated configs, logs); exists and is empty. */
+  workDir: string;
+  /** Long-poll hold timeout, seconds: the longest a poll or Nchan subscriber waits before an empty answer. */
+  holdTimeoutS: number;
+  /** Subscribers the load point will open: targets raise their own limits (parked caps, open files) to fit. */
+  maxClients: number;
+  /** Repository root (where `dist/` and `node_modules/` are). */
+  root: string;
+}
+
+export interface RunningTarget {
+  /** Base URL subscribers use, e.g. `http://127.0.0.1:41234` (no trailing slash). */
+  clientUrl: string;
+  /** Base URL the publisher uses: the same server for chat protocols, Nchan's publisher location for Nchan. */
+  publishUrl: string;
+  /**
+   * The server's root processes. Their CPU and memory, with every descendant's
+   * (bench/lab/process-tree.ts), are the target's cost.
+   */
+  pids(): number[];
+  /** Named roles of the pids for per-process figures, e.g. `{ proxy: 123, app: 124 }`. */
+  roles(): Record<string, number>;
+  /** Long-polls parked plus streams open right now, when the target can tell; `undefined` when it cannot. */
+  parked(): Promise<number | undefined>;
+  /** Stops every process (SIGTERM, then SIGKILL after a deadline) and resolves when all have exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface Target {
+  /** Command-line name, kebab-case: `suspend-resume`, `pushpin`. */
+  name: string;
+  /** Display name: `Suspend & Resume`. */
+  title: string;
+  kind: TargetKind;
+  protocol: ClientProtocol;
+  /** `null` when the target can run here; otherwise why not (e.g. "pushpin is not installed"). */
+  unavailable(): Promise<string | null>;
+  start(options: TargetStartOptions): Promise<RunningTarget>;
+}
