@@ -28,6 +28,11 @@ export interface AppDeps {
   logger: Logger;
   /** Clock of the rate limits, ms. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Serves `GET /api/poll` instead of `pollRoutes(poll, options)`, behind the same session and CSRF middleware:
+   * the models lab (bench/models/) runs other ways of waiting on the same app. Default: the hold route.
+   */
+  pollRoutes?: express.Router;
 }
 
 /** The options the HTTP layer reads. */
@@ -79,7 +84,7 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   api.use(sessionRoutes(deps.chat, options, limits));
   api.use(roomsRoutes(deps.chat, options));
   api.use(messagesRoutes(deps.chat, options, limits));
-  api.use(pollRoutes(deps.poll, options));
+  api.use(deps.pollRoutes ?? pollRoutes(deps.poll, options));
   app.use('/api', api);
 
   app.use(notFound);
