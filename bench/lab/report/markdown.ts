@@ -1,0 +1,181 @@
+/**
+ * The lab's report as Markdown, from results.json alone: the command and
+ * machine, one table per client count (targets side by side at the same load
+ * is the comparison the lab exists for), lossy rows flagged with a footnote,
+ * and what every column means.
+ */
+import type { LoadPointResult, RunResult } from '../results.js';
+import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, targetOrder } from './format.js';
+
+export interface MarkdownOptions {
+  /** Chart files written next to the report (relative paths), embedded as images under the tables. */
+  charts?: ReadonlyArray<{ file: string; caption: string }>;
+}
+
+/** A table cell: pipes and newlines would break the row; `<` would start HTML. */
+function cell(text: string): string {
+  return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|').replace(/</g, '&lt;');
+}
+
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+/** "10" or "10 / 20" when points of one table differ (they should not, but the report must not hide it). */
+function distinct(values: readonly number[], format: (n: number) => string): string {
+  return [...new Set(values)].sort((a, b) => a - b).map(format).join(' / ');
+}
+
+function percent(part: number, whole: number): string {
+  return whole > 0 ? `${formatSig((part / whole) * 100)} %` : 'n/a';
+}
+
+interface Footnote {
+  label: string;
+  text: string;
+}
+
+function lossFootnote(p: LoadPointResult, label: string): Footnote {
+  const s = p.subscribers!;
+  return {
+    label,
+    text:
+      `${p.title}, ${formatCount(p.clients)} clients: ${formatCount(s.lost)} of ${formatCount(s.expectedDeliveries)} ` +
+      `expected deliveries lost (${percent(s.lost, s.expectedDeliveries)}), ${formatCount(s.duplicated)} duplicated, ` +
+      `${formatCount(s.outOfOrder)} out of order. Its other figures cover only what arrived.`,
+  };
+}
+
+export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
+  const out: string[] = [];
+  const m = run.machine;
+  out.push('# Models lab results', '');
+  out.push(`Run started ${run.startedAt}:`, '', '```sh', run.command, '```', '');
+  out.push(
+    `Machine: ${formatCount(m.cpus)} × ${m.cpuModel}, ${formatSig(m.memoryGiB)} GiB memory, Node ${m.node}, ${m.os}.`,
+    '',
+  );
+  if (Object.keys(run.options).length > 0) out.push(`Options: \`${JSON.stringify(run.options)}\``, '');
+
+  // One column set for the whole run, so tables line up: out-of-order only when some point saw any.
+  const showOutOfOrder = run.points.some((p) => p.status === 'ok' && (p.subscribers?.outOfOrder ?? 0) > 0);
+  const header = [
+    'Target',
+    'Kind',
+    'Deliveries/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'max ms',
+    'CPU s / 1,000 deliveries',
+    'KB / parked connection',
+    'Requests / delivery',
+    'Bytes / delivery',
+    'Lost',
+    'Duplicated',
+    ...(showOutOfOrder ? ['Out of order'] : []),
+    'Errors',
+  ];
+  const numericColumns = header.length - 2;
+
+  const order = new Map(targetOrder(run).map((t, i) => [t.target, i]));
+  const footnotes: Footnote[] = [];
+
+  if (run.points.length === 0) out.push('No load points were recorded.', '');
+  for (const clients of clientCounts(run.points)) {
+    const points = run.points
+      .filter((p) => p.clients === clients)
+      .sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+    out.push(`## ${formatCount(clients)} clients`, '');
+    out.push(
+      `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
+        `${distinct(points.map((p) => p.ratePerS), formatSig)} messages/s requested over all rooms, ` +
+        `${distinct(points.map((p) => p.durationS), formatSig)} s measured.`,
+      '',
+    );
+    out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
+
+    const badStatuses: string[] = [];
+    for (const p of points) {
+      const kind = cell(p.kind);
+      if (p.status !== 'ok') {
+        // The reason takes the first numeric cell; the rest stay empty so no number is implied.
+        const reason = `*${p.status}*: ${cell(p.error ?? 'no reason recorded')}`;
+        out.push(row([cell(p.title), kind, reason, ...Array<string>(numericColumns - 1).fill('')]));
+        continue;
+      }
+      const s = p.subscribers;
+      const d = p.derived;
+      const lossy = isLossy(p);
+      let title = cell(p.title);
+      if (lossy) {
+        const fn = lossFootnote(p, `loss-${footnotes.length + 1}`);
+        footnotes.push(fn);
+        title = `**${title}**[^${fn.label}]`;
+      }
+      const bold = (text: string, flag: boolean) => (flag ? `**${text}**` : text);
+      const errors = s === undefined && p.publisher === undefined ? undefined : (s?.errors ?? 0) + (p.publisher?.errors ?? 0);
+      out.push(
+        row([
+          title,
+          kind,
+          formatSig(d?.deliveriesPerS),
+          formatSig(s?.latency.p50),
+          formatSig(s?.latency.p95),
+          formatSig(s?.latency.p99),
+          formatSig(s?.latency.max),
+          formatSig(d?.cpuSPer1000Deliveries),
+          formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
+          formatSig(d?.requestsPerDelivery),
+          formatSig(d?.bytesPerDelivery),
+          bold(formatCount(s?.lost), (s?.lost ?? 0) > 0),
+          bold(formatCount(s?.duplicated), (s?.duplicated ?? 0) > 0),
+          ...(showOutOfOrder ? [bold(formatCount(s?.outOfOrder), (s?.outOfOrder ?? 0) > 0)] : []),
+          formatCount(errors),
+        ]),
+      );
+      const statuses = Object.entries(s?.badStatuses ?? {}).filter(([, n]) => n > 0);
+      if (statuses.length > 0) {
+        badStatuses.push(`${cell(p.title)}: ${statuses.map(([code, n]) => `${code} × ${formatCount(n)}`).join(', ')}`);
+      }
+    }
+    out.push('');
+    if (badStatuses.length > 0) out.push(`Answers other than 200 seen by subscribers: ${badStatuses.join('; ')}.`, '');
+  }
+
+  if (footnotes.length > 0) {
+    out.push('**Bold** rows lost or duplicated deliveries (see the notes at the end).', '');
+  }
+
+  for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');
+
+  out.push('## How to read this', '');
+  out.push(
+    '- **Target**: the server under test; **Kind**: `model` (a Comet model built in this repository), ' +
+      '`baseline` (a reference server with no Comet machinery) or `external` (a third-party server such as Pushpin or Nchan).',
+    '- **Deliveries/s**: distinct (subscriber, message) pairs received during the measured window, divided by its length.',
+    '- **p50 / p95 / p99 / max ms**: publish-to-receipt latency over every delivery, from the publisher sending the ' +
+      'publish request to the subscriber reading the message (one clock, loopback).',
+    "- **CPU s / 1,000 deliveries**: CPU seconds (user + system) of the server's processes, including all their " +
+      'descendants, during the measured window, per 1,000 deliveries. The load generator is not counted.',
+    "- **KB / parked connection**: (RSS of the server's processes with every subscriber parked − RSS with every " +
+      `subscriber set up but not polling) / clients, with 1 KB = ${formatCount(BYTES_PER_KB)} bytes. Small client counts make it noisy.`,
+    "- **Requests / delivery**: HTTP requests the subscribers sent during the measured window (each poll; one per " +
+      'stream connection or reconnection) per delivery.',
+    "- **Bytes / delivery**: bytes on the subscribers' sockets, both directions, HTTP headers included, during the " +
+      'measured window, per delivery.',
+    "- **Lost**: deliveries expected (each room's published messages × its subscribers) but never received; " +
+      '**Duplicated**: extra copies received' +
+      (showOutOfOrder ? '; **Out of order**: messages received after a later one of the same room' : '') +
+      '. Both must be 0.',
+    '- **Errors**: failed subscriber requests or broken streams plus failed publish requests; the clients retried each one.',
+    '- Rows marked *unavailable* (the target cannot run on this machine) or *failed* (the run broke) give the reason ' +
+      'instead of figures. Charts plot only measured points.',
+    '',
+  );
+
+  for (const fn of footnotes) out.push(`[^${fn.label}]: ${cell(fn.text)}`);
+  if (footnotes.length > 0) out.push('');
+
+  return out.join('\n');
+}

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import type { LoadPointResult, RunResult } from '../../../bench/lab/results.js';
+import { renderCharts } from '../../../bench/lab/report/charts.js';
+import { formatSig } from '../../../bench/lab/report/format.js';
+import { renderMarkdown } from '../../../bench/lab/report/markdown.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Measured {
+  deliveriesPerS: number;
+  p50: number;
+  p99: number;
+  cpuSPer1000Deliveries: number;
+  memoryPerParkedBytes: number;
+  requestsPerDelivery: number;
+  bytesPerDelivery: number;
+  lost?: number;
+  duplicated?: number;
+}
+
+const TARGETS = {
+  sr: { target: 'suspend-resume', title: 'Suspend & Resume', kind: 'model', protocol: 'chat-long-poll' },
+  bare: { target: 'bare-node', title: 'Bare node:http', kind: 'baseline', protocol: 'chat-long-poll' },
+  pushpin: { target: 'pushpin', title: 'Pushpin', kind: 'external', protocol: 'chat-long-poll' },
+} as const;
+
+function point(t: keyof typeof TARGETS, clients: number, outcome: Measured | { status: 'failed' | 'unavailable'; error: string }): LoadPointResult {
+  const common = { ...TARGETS[t], clients, rooms: 10, ratePerS: 100, durationS: 30, parkedReached: null, phasesMs: {} };
+  if ('status' in outcome) return { ...common, status: outcome.status, error: outcome.error };
+  const deliveries = outcome.deliveriesPerS * 30;
+  const lost = outcome.lost ?? 0;
+  return {
+    ...common,
+    status: 'ok',
+    parkedReached: clients,
+    subscribers: {
+      expectedDeliveries: deliveries + lost,
+      deliveries,
+      lost,
+      duplicated: outcome.duplicated ?? 0,
+      outOfOrder: 0,
+      requests: Math.round(deliveries * outcome.requestsPerDelivery),
+      bytes: Math.round(deliveries * outcome.bytesPerDelivery),
+      errors: 2,
+      badStatuses: lost > 0 ? { '502': 3 } : {},
+      latency: { p50: outcome.p50, p95: outcome.p99 * 0.8, p99: outcome.p99, max: outcome.p99 * 2, mean: outcome.p50, count: deliveries },
+      latencyHistogram: '',
+    },
+    publisher: { publishedPerRoom: {}, published: 3000, errors: 1, requests: 3000, bytes: 1e6, ratePerS: 100 },
+    derived: {
+      deliveriesPerS: outcome.deliveriesPerS,
+      cpuSPer1000Deliveries: outcome.cpuSPer1000Deliveries,
+      memoryPerParkedBytes: outcome.memoryPerParkedBytes,
+      requestsPerDelivery: outcome.requestsPerDelivery,
+      bytesPerDelivery: outcome.bytesPerDelivery,
+    },
+  };
+}
+
+// 3 targets × 2 client counts: Pushpin unavailable at both, the baseline failing at 1,000, Suspend & Resume lossy at 1,000.
+const RUN: RunResult = {
+  startedAt: '2025-01-02T03:04:05.000Z',
+  command: 'npm run bench:lab -- --clients 100,1000',
+  machine: { cpus: 2, cpuModel: 'Test CPU @ 2.0GHz', memoryGiB: 23.4567, node: 'v20.20.2', os: 'Linux 6.1.0', hostname: 'lab' },
+  options: { clients: [100, 1000] },
+  points: [
+    point('sr', 100, { deliveriesPerS: 1234.5678, p50: 0.81234, p99: 1.23456, cpuSPer1000Deliveries: 0.047123, memoryPerParkedBytes: 15_360, requestsPerDelivery: 1.0049, bytesPerDelivery: 1234.5 }),
+    point('bare', 100, { deliveriesPerS: 1250, p50: 0.5, p99: 0.9, cpuSPer1000Deliveries: 0.021, memoryPerParkedBytes: 10_240, requestsPerDelivery: 1, bytesPerDelivery: 400 }),
+    point('pushpin', 100, { status: 'unavailable', error: 'pushpin is not installed' }),
+    point('sr', 1000, { deliveriesPerS: 12_345.678, p50: 9.5, p99: 250.4, cpuSPer1000Deliveries: 0.05, memoryPerParkedBytes: 14_000, requestsPerDelivery: 0.5, bytesPerDelivery: 700, lost: 1234 }),
+    point('bare', 1000, { status: 'failed', error: 'server exited with code 1 | see log' }),
+    point('pushpin', 1000, { status: 'unavailable', error: 'pushpin is not installed' }),
+  ],
+};
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+describe('the lab report', () => {
+  test('numbers show 3 significant digits with thousands separators', () => {
+    assert.equal(formatSig(12_345.678), '12,300');
+    assert.equal(formatSig(1.23456), '1.23');
+    assert.equal(formatSig(0.047123), '0.0471');
+    assert.equal(formatSig(-0.0000001), '-0.0000001');
+    assert.equal(formatSig(NaN), '—');
+  });
+
+  test('the Markdown names the command and machine and has one table per client count with every target row', () => {
+    const md = renderMarkdown(RUN);
+    assert.match(md, /npm run bench:lab -- --clients 100,1000/);
+    assert.match(md, /2 × Test CPU @ 2\.0GHz, 23\.5 GiB memory, Node v20\.20\.2, Linux 6\.1\.0/);
+    assert.match(md, /^## 100 clients$/m);
+    assert.match(md, /^## 1,000 clients$/m);
+    const rows = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Target') && !l.startsWith('| ---'));
+    assert.equal(rows.length, 6);
+    for (const t of Object.values(TARGETS)) assert.equal(rows.filter((r) => r.includes(t.title)).length, 2, t.title);
+    assert.match(md, /## How to read this/);
+    assert.match(md, /publish-to-receipt latency/);
+  });
+
+  test('unavailable and failed rows give the reason instead of numbers', () => {
+    const md = renderMarkdown(RUN);
+    const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
+    assert.equal(pushpin.length, 2);
+    for (const r of pushpin) assert.match(r, /^\| Pushpin \| external \| \*unavailable\*: pushpin is not installed \|(\s*\|)+$/);
+    // A pipe in the reason is escaped so the row keeps its columns.
+    assert.match(md, /\| Bare node:http \| baseline \| \*failed\*: server exited with code 1 \\\| see log \|/);
+  });
+
+  test('a row that lost deliveries is bold with a footnote giving the counts', () => {
+    const md = renderMarkdown(RUN);
+    const lossy = md.split('\n').find((l) => l.startsWith('| **Suspend & Resume**'));
+    assert.ok(lossy, 'lossy row in bold');
+    assert.match(lossy, /\[\^loss-1\]/);
+    assert.match(lossy, /\| \*\*1,234\*\* \|/);
+    assert.match(lossy, /\| 12,300 \| 9\.5 \| 200 \| 250 \| 501 \|/);
+    assert.match(md, /^\[\^loss-1\]: Suspend & Resume, 1,000 clients: 1,234 of 371,604 expected deliveries lost \(0\.332 %\)/m);
+    assert.match(md, /502 × 3/);
+    // The clean row at 100 clients is not flagged; its figures are formatted.
+    const clean = md.split('\n').find((l) => l.startsWith('| Suspend & Resume |'));
+    assert.ok(clean);
+    assert.equal(clean, '| Suspend & Resume | model | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
+  });
+
+  test('each chart is an SVG naming the measured targets', async () => {
+    const charts = await renderCharts(RUN);
+    assert.deepEqual(
+      charts.map((c) => c.file),
+      ['latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg'],
+    );
+    for (const c of charts) {
+      assert.ok(c.svg.startsWith('<svg'), c.file);
+      assert.ok(c.svg.trimEnd().endsWith('</svg>'), c.file);
+      assert.ok(c.svg.includes(escapeXml('Suspend & Resume')), c.file);
+      assert.ok(c.svg.includes('Bare node:http'), c.file);
+      // Pushpin has no measured point: it is not plotted.
+      assert.ok(!c.svg.includes('Pushpin'), c.file);
+    }
+    assert.match(charts[0]!.svg, /Latency \(ms\)/);
+  });
+
+  test('the CLI writes results.md and the charts next to results.json, and exits 2 on a missing or invalid file', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-report-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'results.json'), JSON.stringify(RUN));
+    const cli = (arg: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'bench/lab/report/main.ts', arg], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+    const ok = cli(dir);
+    assert.equal(ok.status, 0, ok.stderr);
+    const files = ['results.md', 'latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg'];
+    assert.deepEqual(ok.stdout.trim().split('\n'), files.map((f) => join(dir, f)));
+    for (const f of files) assert.ok(existsSync(join(dir, f)), f);
+    assert.match(readFileSync(join(dir, 'results.md'), 'utf8'), /!\[.*\]\(latency-vs-clients\.svg\)/);
+
+    const missing = cli(join(dir, 'nope.json'));
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /nope\.json: no such file/);
+
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ command: 'x', points: [{ target: 'a' }] }));
+    const invalid = cli(join(dir, 'bad.json'));
+    assert.equal(invalid.status, 2);
+    assert.match(invalid.stderr, /not a lab results file: startedAt: expected a string/);
+  });
+});
