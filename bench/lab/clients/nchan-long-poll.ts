@@ -1,0 +1,52 @@
+/**
+ * `nchan-long-poll`: Nchan's long-poll subscriber, `GET <clientUrl>/sub/<room>`.
+ * A 200 is one message (its body is the stamp text); the client resumes from
+ * it by sending its `Last-Modified` back as `If-Modified-Since` and its `Etag`
+ * as `If-None-Match`, which Nchan answers with the next message, in order.
+ * 408 (or 304) is the hold timeout: poll again from the same point. The first
+ * request has neither header, so it waits for the next message published; the
+ * lab subscribes before the first publish, so that is seq 1.
+ */
+import { RETRY_MIN_MS, Subscriber } from './subscriber.js';
+
+/** A timeout answer sooner than this is not a hold timeout: pause a little rather than spin. */
+const QUICK_TIMEOUT_MS = 100;
+
+export class NchanLongPollSubscriber extends Subscriber {
+  private lastModified: string | undefined;
+  private etag: string | undefined;
+
+  /** Nothing to set up: Nchan channels need no session or join. */
+  async setup(_deadline: number): Promise<void> {
+    this.ready = true;
+  }
+
+  protected async round(): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (this.lastModified !== undefined) headers['if-modified-since'] = this.lastModified;
+    if (this.etag !== undefined) headers['if-none-match'] = this.etag;
+    const sentAt = performance.now();
+    let answer;
+    try {
+      answer = await this.http.request(`/sub/${encodeURIComponent(this.room)}`, { headers, onSent: this.sent });
+    } catch (err) {
+      await this.failed(err);
+      return;
+    }
+    if (answer.status === 200) {
+      this.sink.deliver(this.record, answer.body);
+      const lastModified = answer.headers['last-modified'];
+      const etag = answer.headers.etag;
+      if (typeof lastModified === 'string') this.lastModified = lastModified;
+      if (typeof etag === 'string') this.etag = etag;
+      this.succeeded();
+      return;
+    }
+    if (answer.status === 408 || answer.status === 304) {
+      this.succeeded();
+      if (performance.now() - sentAt < QUICK_TIMEOUT_MS) await this.pause(RETRY_MIN_MS);
+      return;
+    }
+    await this.badStatus(answer.status);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The lab's publisher: message k (k = 0, 1, 2, ...) is due at t0 + k/rate,
+ * round robin over the rooms, its text the stamp `{seq, sentAtMs}`
+ * (workload.ts) with seq counted per room. At most one publish is in flight
+ * per room, the others wait in that room's queue, so a room commits in seq
+ * order. A failed publish is sent again, same text (its sentAt stays, so the
+ * latency includes the retry), until accepted or the deadline.
+ *
+ * Falling behind (a slow server) does not turn into an unbounded burst: a
+ * room's queue holds at most MAX_QUEUE_PER_ROOM messages; messages due while it
+ * is full are skipped (never sent, no seq used), which the achieved rate shows.
+ */
+import type { ClientProtocol } from '../../models/target.js';
+import { HttpClient, RequestAbortedError } from '../http-client.js';
+import type { PublisherTotals } from '../results.js';
+import { formatStamp, nowMs } from '../workload.js';
+import { type CallContext, createRoom, joinRoom, signIn } from './chat-session.js';
+import { backoffMs, sleep } from './subscriber.js';
+
+export interface PublisherOptions {
+  protocol: ClientProtocol;
+  /** Target's `publishUrl`. */
+  publishUrl: string;
+  rooms: string[];
+  /** Messages/s over all rooms. */
+  ratePerS: number;
+  localAddress: string | undefined;
+}
+
+/** Messages waiting per room (behind the one in flight) before due messages are skipped. */
+export const MAX_QUEUE_PER_ROOM = 100;
+/** Longest wait for one publish answer, ms (also capped by the deadline). */
+const PUBLISH_TIMEOUT_MS = 10_000;
+/** Setup requests at once (rooms are created and joined in parallel). */
+const SETUP_CONCURRENCY = 8;
+/** Publish retries are quicker than a subscriber's: the room's queue waits on them. */
+const PUBLISH_RETRY_MAX_MS = 1_000;
+/** Bound on attempts of one publish next to the deadline. */
+const MAX_ATTEMPTS = 10_000;
+/** Check interval while draining the queues, ms. */
+const DRAIN_CHECK_MS = 10;
+
+interface RoomQueue {
+  room: string;
+  /** Seq of the next message to send. */
+  nextSeq: number;
+  /** Due messages not yet sent. */
+  waiting: number;
+  busy: boolean;
+  accepted: number;
+}
+
+export class LabPublisher {
+  private readonly http: HttpClient;
+  private readonly stopController = new AbortController();
+  private readonly chat: boolean;
+  /** Due messages never sent because their room's queue was full (not in PublisherTotals: the achieved rate shows it). */
+  skipped = 0;
+
+  constructor(private readonly options: PublisherOptions) {
+    if (options.rooms.length === 0) throw new Error('the publisher needs at least one room');
+    if (!(options.ratePerS > 0) || !Number.isFinite(options.ratePerS)) throw new Error(`ratePerS must be > 0, got ${options.ratePerS}`);
+    this.chat = options.protocol !== 'nchan-long-poll';
+    this.http = new HttpClient({
+      baseUrl: options.publishUrl,
+      localAddress: options.localAddress,
+      requestTimeoutMs: PUBLISH_TIMEOUT_MS,
+      // One socket per room: a room has at most one publish in flight.
+      maxSockets: options.rooms.length,
+    });
+  }
+
+  /** Chat protocols: a session, each room created (409 is fine) and joined. Nchan: nothing. */
+  async setup(deadline: number): Promise<void> {
+    if (!this.chat) return;
+    const ctx: CallContext = { http: this.http, deadline, signal: this.stopController.signal, requestTimeoutMs: PUBLISH_TIMEOUT_MS };
+    await signIn(ctx, 'publisher');
+    let next = 0;
+    const rooms = this.options.rooms;
+    await Promise.all(
+      Array.from({ length: Math.min(SETUP_CONCURRENCY, rooms.length) }, async () => {
+        while (next < rooms.length) {
+          const room = rooms[next++]!;
+          await createRoom(ctx, room);
+          await joinRoom(ctx, room);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Publishes for `durationMs`, then lets the queues drain; resolves at the
+   * latest at `deadline` (performance.now() ms), aborting what is in flight.
+   */
+  async run(durationMs: number, deadline: number): Promise<PublisherTotals> {
+    const { rooms, ratePerS } = this.options;
+    const startRequests = this.http.requests;
+    const startBytes = this.http.bytes();
+    const queues: RoomQueue[] = rooms.map((room) => ({ room, nextSeq: 1, waiting: 0, busy: false, accepted: 0 }));
+    let errors = 0;
+    let lastAcceptedAt = 0;
+    const t0 = performance.now();
+
+    const publish = async (room: string, seq: number): Promise<boolean> => {
+      const text = formatStamp({ seq, sentAtMs: nowMs() });
+      for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.stopped; attempt++) {
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        try {
+          const answer = await this.http.request(this.publishPath(room), { ...this.publishBody(text), timeoutMs: Math.min(PUBLISH_TIMEOUT_MS, left) });
+          if (answer.status >= 200 && answer.status < 300) return true;
+        } catch (err) {
+          if (err instanceof RequestAbortedError) return false;
+        }
+        errors++;
+        await sleep(Math.min(PUBLISH_RETRY_MAX_MS, backoffMs(attempt), deadline - performance.now()), this.stopController.signal);
+      }
+      return false;
+    };
+
+    const pump = (queue: RoomQueue): void => {
+      if (queue.busy || queue.waiting === 0 || this.stopped || performance.now() >= deadline) return;
+      queue.waiting--;
+      queue.busy = true;
+      const seq = queue.nextSeq++;
+      void publish(queue.room, seq).then((accepted) => {
+        queue.busy = false;
+        if (accepted) {
+          queue.accepted++;
+          lastAcceptedAt = performance.now();
+          pump(queue);
+        } else {
+          // Not accepted by the deadline: this room sends nothing more (a later seq would leave a gap).
+          queue.waiting = 0;
+        }
+      });
+    };
+
+    const total = Math.ceil((durationMs * ratePerS) / 1000);
+    const intervalMs = 1000 / ratePerS;
+    let k = 0;
+    // Bounded by time (deadline) and by `total`: every pass schedules all messages due by now.
+    while (k < total && !this.stopped && performance.now() < deadline) {
+      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
+      for (; k < due; k++) {
+        const queue = queues[k % queues.length]!;
+        if (queue.waiting >= MAX_QUEUE_PER_ROOM) {
+          this.skipped++;
+          continue;
+        }
+        queue.waiting++;
+        pump(queue);
+      }
+      if (k < total) await sleep(Math.max(1, t0 + k * intervalMs - performance.now()), this.stopController.signal);
+    }
+    // Drain: what is queued or in flight gets until the deadline.
+    while (!this.stopped && performance.now() < deadline && queues.some((q) => q.busy || q.waiting > 0)) {
+      await sleep(Math.min(DRAIN_CHECK_MS, deadline - performance.now()), this.stopController.signal);
+    }
+    // At the deadline: abort what is still in flight; it counts as not accepted.
+    if (queues.some((q) => q.busy)) this.stop();
+
+    const publishedPerRoom: Record<string, number> = {};
+    for (const q of queues) publishedPerRoom[q.room] = q.accepted;
+    const published = queues.reduce((sum, q) => sum + q.accepted, 0);
+    const windowMs = Math.max(durationMs, lastAcceptedAt - t0);
+    return {
+      publishedPerRoom,
+      published,
+      errors,
+      requests: this.http.requests - startRequests,
+      bytes: this.http.bytes() - startBytes,
+      ratePerS: windowMs > 0 ? (published * 1000) / windowMs : 0,
+    };
+  }
+
+  get stopped(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** Aborts everything in flight. Idempotent. */
+  stop(): void {
+    this.stopController.abort();
+    this.http.stop();
+  }
+
+  private publishPath(room: string): string {
+    const name = encodeURIComponent(room);
+    return this.chat ? `/api/rooms/${name}/messages` : `/pub/${name}`;
+  }
+
+  private publishBody(text: string): { method: 'POST'; json?: unknown; text?: { body: string; contentType: string } } {
+    return this.chat ? { method: 'POST', json: { text } } : { method: 'POST', text: { body: text, contentType: 'text/plain' } };
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * What every lab subscriber shares, whatever its protocol: its HTTP client,
+ * its `SeqRecord`, the worker's delivery sink (counters, latency histogram),
+ * the stop signal, the "first request sent" promise and a bounded back-off.
+ * One subclass per protocol (chat-long-poll.ts, sse.ts, ...).
+ */
+import type { Histogram } from 'hdr-histogram-js';
+import { HttpClient, RequestAbortedError } from '../http-client.js';
+import { nowMs, parseStamp } from '../workload.js';
+import { newLatencyHistogram, recordLatencyMs, SeqRecord } from '../verify.js';
+
+/** The worker's counters, shared by its subscribers. */
+export class DeliverySink {
+  /** Stamped deliveries, duplicates included. */
+  deliveries = 0;
+  /** Failed requests and broken streams (each retried). */
+  errors = 0;
+  readonly badStatuses: Record<string, number> = {};
+  readonly latency: Histogram = newLatencyHistogram();
+
+  /** A message text as parsed off the wire: counted if it carries a stamp; latency for a seq's first copy only. */
+  deliver(record: SeqRecord, text: unknown): void {
+    const stamp = parseStamp(text);
+    if (stamp === null) return;
+    const at = nowMs();
+    this.deliveries++;
+    if (record.receive(stamp.seq)) recordLatencyMs(this.latency, at - stamp.sentAtMs);
+  }
+
+  /** An answer with a status the protocol did not expect: an error, and its status counted. */
+  badStatus(status: number): void {
+    this.errors++;
+    this.badStatuses[String(status)] = (this.badStatuses[String(status)] ?? 0) + 1;
+  }
+}
+
+export interface SubscriberOptions {
+  /** Global index, across workers (nick `s<index>`). */
+  index: number;
+  room: string;
+  clientUrl: string;
+  localAddress: string | undefined;
+  requestTimeoutMs: number;
+  shortPollIntervalMs: number;
+  sink: DeliverySink;
+}
+
+/** Back-off after a failed request: 100 ms doubling to 2 s, with jitter so clients do not retry in lockstep. */
+export const RETRY_MIN_MS = 100;
+export const RETRY_MAX_MS = 2_000;
+
+export function backoffMs(attempt: number): number {
+  const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 10));
+  return base * (0.5 + Math.random() / 2);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Longest a subscriber's loop may run: far beyond any load point, so a lost `stop` cannot leave it running forever. */
+const MAX_LOOP_MS = 4 * 60 * 60 * 1000;
+/** Most iterations of a subscriber's loop (a second bound next to time). */
+const MAX_LOOP_ROUNDS = 10_000_000;
+
+export abstract class Subscriber {
+  readonly record = new SeqRecord();
+  readonly http: HttpClient;
+  readonly room: string;
+  /** Session and join done (chat), or nothing to do (Nchan). */
+  ready = false;
+  /** A first poll or stream request was written. */
+  subscribed = false;
+  protected readonly sink: DeliverySink;
+  protected readonly stopController = new AbortController();
+  private attempt = 0;
+  private loop: Promise<void> | null = null;
+  private markFirst: () => void = () => undefined;
+  /** Resolves once the first poll or stream request was written. */
+  readonly firstSent: Promise<void>;
+
+  constructor(protected readonly options: SubscriberOptions) {
+    this.firstSent = new Promise<void>((resolve) => {
+      this.markFirst = resolve;
+    });
+    this.room = options.room;
+    this.sink = options.sink;
+    this.http = new HttpClient({ baseUrl: options.clientUrl, localAddress: options.localAddress, requestTimeoutMs: options.requestTimeoutMs });
+  }
+
+  get stopped(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** Gets ready to subscribe (sessions, joins); retries until `deadline` (performance.now() ms). */
+  abstract setup(deadline: number): Promise<void>;
+
+  /** The room's current cursor (chat: asked of the server), to start past events nobody needs; null when not applicable. */
+  async roomCursor(_deadline: number): Promise<number | null> {
+    return null;
+  }
+
+  /** Starts from `cursor` if it is past the own one (chat protocols). */
+  skipTo(_cursor: number): void {}
+
+  /** Starts the poll loop or stream; the loop runs until `stop()`. */
+  start(): void {
+    if (this.loop !== null || this.stopped) return;
+    const started = performance.now();
+    this.loop = (async () => {
+      for (let round = 0; round < MAX_LOOP_ROUNDS && !this.stopped && performance.now() - started < MAX_LOOP_MS; round++) {
+        await this.round();
+      }
+    })().catch((err: unknown) => {
+      // A bug in a client must not take the worker down; it shows as an error count.
+      if (!(err instanceof RequestAbortedError)) this.sink.errors++;
+    });
+  }
+
+  /** Aborts the open request and ends the loop. Idempotent. */
+  stop(): void {
+    this.stopController.abort();
+    this.http.stop();
+  }
+
+  /** Resolves when the loop has ended (after `stop()`). */
+  finished(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  /** One poll, or one stream connection from open to end; handles its own errors (`failed()`). */
+  protected abstract round(): Promise<void>;
+
+  /** Pass as `onSent` of poll and stream requests. */
+  protected readonly sent = (): void => {
+    if (this.subscribed) return;
+    this.subscribed = true;
+    this.markFirst();
+  };
+
+  /** A request failed: count it (unless stopping) and back off before the next attempt. */
+  protected async failed(err: unknown): Promise<void> {
+    if (this.stopped || err instanceof RequestAbortedError) return;
+    this.sink.errors++;
+    await this.backOff();
+  }
+
+  /** An answer with an unexpected status: count it and back off. */
+  protected async badStatus(status: number): Promise<void> {
+    if (this.stopped) return;
+    this.sink.badStatus(status);
+    await this.backOff();
+  }
+
+  /** Waits `ms`, or less if the client stops. */
+  protected pause(ms: number): Promise<void> {
+    return sleep(ms, this.stopController.signal);
+  }
+
+  protected async backOff(): Promise<void> {
+    await sleep(backoffMs(this.attempt++), this.stopController.signal);
+  }
+
+  /** A request succeeded: the next failure starts the back-off from its minimum. */
+  protected succeeded(): void {
+    this.attempt = 0;
+  }
+}
