@@ -18,6 +18,7 @@ import { cpuSeconds, descendants, isAlive, processTree, rssBytes } from '../../.
 import { pushpinTarget } from '../../../bench/models/pushpin.js';
 import { suspendPushTarget } from '../../../bench/models/suspend-push.js';
 import type { RunningTarget, Target } from '../../../bench/models/target.js';
+import Database from 'better-sqlite3';
 import { ChatClient } from '../../helpers/chat-client.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -26,6 +27,9 @@ const HOLD_TIMEOUT_S = 2;
 const PROMPT_MS = 1500;
 /** Bound of one whole test (start, the flow, stop), ms; calls without their own deadline fall under it. */
 const TEST_TIMEOUT_MS = 60_000;
+
+/** Each running target's work directory (the app's database is there). */
+const workDirs = new WeakMap<RunningTarget, string>();
 
 /** Starts `target` in a fresh temp directory; stop and removal are registered on `t` at once. */
 async function startTarget(t: TestContext, target: Target): Promise<RunningTarget> {
@@ -37,6 +41,7 @@ async function startTarget(t: TestContext, target: Target): Promise<RunningTarge
     rmSync(workDir, { recursive: true, force: true });
   });
   running = await target.start({ workDir, holdTimeoutS: HOLD_TIMEOUT_S, maxClients: 10, root: ROOT });
+  workDirs.set(running, workDir);
   return running;
 }
 
@@ -50,6 +55,21 @@ async function waitParked(running: RunningTarget, expected: number, timeoutMs = 
     await sleep(20);
   }
   assert.fail(`parked() was ${last}, expected ${expected} within ${timeoutMs} ms`);
+}
+
+/** Resolves once the chat app's database holds a connection ID (a poll was handled); fails after `timeoutMs`. */
+async function waitPollHandled(dbPath: string, timeoutMs = PROMPT_MS * 4): Promise<void> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((db.prepare('SELECT count(*) AS n FROM connections').get() as { n: number }).n > 0) return;
+      await sleep(20);
+    }
+    assert.fail(`no poll reached the app within ${timeoutMs} ms`);
+  } finally {
+    db.close();
+  }
 }
 
 /** A promise with a flag saying whether it settled yet. */
@@ -91,7 +111,9 @@ async function chatPollIsAnsweredByAPost(running: RunningTarget, canCount: boole
   if (canCount) {
     await waitParked(running, 1);
   } else {
-    await sleep(300); // Pushpin cannot count parked polls: give the poll time to be answered if it were not held
+    // Pushpin cannot count parked polls. Wait instead until the app has handled the poll (its connection ID is
+    // in the database): from then on, only a publish through Pushpin can put the post below in its answer.
+    await waitPollHandled(join(workDirs.get(running)!, 'chat.db'));
   }
   // Held at all means the app believed the proxy's Grip-Sig: without one it answers at once, with a bad one 401.
   assert.equal(first.settled(), false, 'the poll is held while there is no news');

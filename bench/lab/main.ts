@@ -1,0 +1,95 @@
+/**
+ * The models lab: `npm run bench -- --models all --clients 1000,5000,10000
+ * --rooms 10 --rate 200 --duration 30`. Runs every load point (target ×
+ * clients) one after the other, each on a freshly started target, and writes
+ * `<out>/<timestamp>/results.json` plus the report (results.md, SVG charts).
+ * Exit code 0 when every available point ran and lost nothing, 1 otherwise,
+ * 2 on a usage error.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLoadGenerator } from './load-workers.js';
+import { LabUsageError, USAGE, parseLabOptions } from './options.js';
+import { createPhaseDisplay } from './phase-display.js';
+import { writeReport } from './report/write-report.js';
+import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
+import { runPoint } from './run-point.js';
+import { selectTargets } from '../models/registry.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    hostname: os.hostname(),
+  };
+}
+
+/** A point counts as passed when it ran and every expected delivery arrived exactly once. */
+function passed(point: LoadPointResult): boolean {
+  if (point.status === 'unavailable') return true;
+  const s = point.subscribers;
+  return point.status === 'ok' && s !== undefined && s.lost === 0 && s.duplicated === 0 && s.deliveries > 0;
+}
+
+async function main(): Promise<number> {
+  let options;
+  let targets;
+  try {
+    options = parseLabOptions(process.argv.slice(2), process.stderr.isTTY === true);
+    targets = selectTargets(options.models);
+  } catch (err) {
+    if (err instanceof LabUsageError || err instanceof Error) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const startedAt = new Date();
+  const dir = resolve(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(dir, { recursive: true });
+  const run: RunResult = {
+    startedAt: startedAt.toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: machineInfo(),
+    options: { ...options },
+    points: [],
+  };
+  const save = (): void => writeFileSync(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
+  const load = createLoadGenerator(ROOT);
+
+  for (const clients of options.clients) {
+    for (const target of targets) {
+      const display = createPhaseDisplay(`${target.name} × ${clients}`, options.progress);
+      const point = await runPoint(target, clients, { root: ROOT, options, load, display });
+      run.points.push(point);
+      save(); // after every point, so a long run interrupted late keeps what it measured
+      const s = point.subscribers;
+      process.stderr.write(
+        `[lab] ${target.name} × ${clients}: ${point.status}` +
+          (point.error ? ` (${point.error})` : '') +
+          (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
+          '\n',
+      );
+    }
+  }
+  const files = await writeReport(dir, run);
+  process.stdout.write(`${[join(dir, 'results.json'), ...files].join('\n')}\n`);
+  return run.points.every(passed) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,110 @@
+/**
+ * The models lab's command line:
+ * `npm run bench -- --models all --clients 1000,5000,10000 --rooms 10 --rate 200 --duration 30`.
+ * `--smoke` is the CI size (a few clients, a few seconds); explicit flags win over it.
+ */
+import { parseArgs } from 'node:util';
+
+export interface LabOptions {
+  /** Target list as given (`all`, a group or names; bench/models/registry.ts). */
+  models: string;
+  /** One load point per value, per target. */
+  clients: number[];
+  rooms: number;
+  /** Publish rate over all rooms, messages/s. */
+  ratePerS: number;
+  /** Publishing time per load point, seconds (setup, parking and drain come on top). */
+  durationS: number;
+  /** Long-poll hold timeout, seconds. */
+  holdTimeoutS: number;
+  /** Short-polling baseline: interval between polls, ms. */
+  shortPollIntervalMs: number;
+  /** Load-generator worker processes; `0` = one per 4,000 subscribers. */
+  workers: number;
+  /** After publishing, longest wait for every subscriber to hold every message, seconds. */
+  drainTimeoutS: number;
+  /** Results root; the run writes `<out>/<timestamp>/`. */
+  out: string;
+  /** Draw a progress bar (default: when stderr is a TTY). */
+  progress: boolean;
+  smoke: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
+  [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
+  [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress]`;
+
+/** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
+export const MAX_CLIENTS_PER_WORKER = 8_000;
+
+export class LabUsageError extends Error {
+  override name = 'LabUsageError';
+}
+
+function number(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    throw new LabUsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function list(name: string, text: string | undefined, fallback: number[]): number[] {
+  if (text === undefined) return fallback;
+  const values = text.split(',').map((part) => number(name, part.trim(), 0, 1));
+  if (values.length === 0 || values.length > 20) throw new LabUsageError(`--${name} takes 1 to 20 comma-separated counts`);
+  return values;
+}
+
+export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        models: { type: 'string' },
+        clients: { type: 'string' },
+        rooms: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        'hold-timeout': { type: 'string' },
+        'short-poll-interval-ms': { type: 'string' },
+        workers: { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        out: { type: 'string' },
+        smoke: { type: 'boolean' },
+        'no-progress': { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new LabUsageError((err as Error).message);
+  }
+  const smoke = values.smoke === true;
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const options: LabOptions = {
+    models: str('models') ?? 'all',
+    clients: list('clients', str('clients'), smoke ? [12] : [1000, 5000, 10000]),
+    rooms: number('rooms', str('rooms'), smoke ? 2 : 10, 1),
+    ratePerS: number('rate', str('rate'), smoke ? 20 : 200, 1),
+    durationS: number('duration', str('duration'), smoke ? 2 : 30, 1),
+    holdTimeoutS: number('hold-timeout', str('hold-timeout'), smoke ? 5 : 30, 1),
+    shortPollIntervalMs: number('short-poll-interval-ms', str('short-poll-interval-ms'), smoke ? 250 : 1000, 10),
+    workers: number('workers', str('workers'), 0, 0),
+    drainTimeoutS: number('drain-timeout', str('drain-timeout'), smoke ? 20 : 60, 1),
+    out: str('out') ?? 'bench/results',
+    progress: values['no-progress'] === true ? false : isTty,
+    smoke,
+  };
+  if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
+  if (options.clients.some((c) => c < options.rooms)) throw new LabUsageError('every --clients value must be >= --rooms');
+  return options;
+}
+
+/** Worker processes for `clients` subscribers. */
+export function workersFor(options: LabOptions, clients: number): number {
+  if (options.workers > 0) return Math.max(options.workers, Math.ceil(clients / MAX_CLIENTS_PER_WORKER));
+  return Math.max(1, Math.ceil(clients / 4_000));
+}

@@ -1,0 +1,236 @@
+/**
+ * One load point: one target, one client count. Phases, each with a deadline:
+ *
+ *  1. start   the target in a fresh work directory;
+ *  2. setup   the publisher (session, rooms) and every subscriber (session, join);
+ *             then memory is read ("idle": state set up, no poll open);
+ *  3. park    every subscriber opens its poll or stream; wait until the target
+ *             reports them all parked (or, if it cannot tell, until traffic settles);
+ *             memory is read again ("parked");
+ *  4. publish for `durationS` at `ratePerS`; CPU and traffic counters start here;
+ *  5. drain   until every subscriber holds every published message (or the deadline);
+ *             CPU stops here;
+ *  6. verify  stop the clients, count lost / duplicated / out-of-order, stop the target.
+ *
+ * A failure in any phase makes the point `failed` with the reason; it never
+ * hides a model's losses: those are counted, not thrown.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
+import type { LabOptions } from './options.js';
+import { workersFor } from './options.js';
+import type { PhaseDisplay } from './phase-display.js';
+import type { LoadPointResult, ProcessCost } from './results.js';
+import { roomNames } from './workload.js';
+import { cpuSeconds, rssBytes } from '../models/process-tree.js';
+import type { RunningTarget, Target } from '../models/target.js';
+
+export interface PointContext {
+  root: string;
+  options: LabOptions;
+  load: LoadGenerator;
+  display: PhaseDisplay;
+}
+
+/** How long each waiting phase may take, ms: generous, since 10,000 clients on 2 cores are slow to set up. */
+function setupTimeoutMs(clients: number): number {
+  return 30_000 + clients * 10;
+}
+
+/** Polls `check` every 100 ms until it returns true or the deadline passes; resolves with the last answer. */
+async function pollUntil(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** CPU seconds and RSS per role, plus `total`. */
+function sampleCpu(target: RunningTarget): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, pid] of Object.entries(target.roles())) out[role] = cpuSeconds([pid]);
+  out.total = cpuSeconds(target.pids());
+  return out;
+}
+
+function sampleRss(target: RunningTarget): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, pid] of Object.entries(target.roles())) out[role] = rssBytes([pid]);
+  out.total = rssBytes(target.pids());
+  return out;
+}
+
+export async function runPoint(target: Target, clients: number, ctx: PointContext): Promise<LoadPointResult> {
+  const { options, load, display } = ctx;
+  const rooms = roomNames(options.rooms);
+  const result: LoadPointResult = {
+    target: target.name,
+    title: target.title,
+    kind: target.kind,
+    protocol: target.protocol,
+    clients,
+    rooms: options.rooms,
+    ratePerS: options.ratePerS,
+    durationS: options.durationS,
+    status: 'ok',
+    parkedReached: null,
+    phasesMs: {},
+  };
+  const reason = await target.unavailable();
+  if (reason !== null) return { ...result, status: 'unavailable', error: reason };
+
+  const workDir = mkdtempSync(join(tmpdir(), `lab-${target.name}-${clients}-`));
+  let running: RunningTarget | null = null;
+  let subscribers: Subscribers | null = null;
+  let publisher: Publisher | null = null;
+  let phaseStart = Date.now();
+  const endPhase = (name: string): void => {
+    result.phasesMs[name] = Date.now() - phaseStart;
+    phaseStart = Date.now();
+  };
+  try {
+    display.phase('start', 1);
+    running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root });
+    endPhase('start');
+
+    display.phase('setup', clients);
+    publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS: options.ratePerS });
+    await publisher.setup(60_000);
+    subscribers = await load.startSubscribers({
+      protocol: target.protocol,
+      clientUrl: running.clientUrl,
+      rooms,
+      clients,
+      workers: workersFor(options, clients),
+      shortPollIntervalMs: options.shortPollIntervalMs,
+      requestTimeoutMs: (options.holdTimeoutS + 15) * 1000,
+    });
+    const setupTicker = setInterval(() => display.update(subscribers!.progress().ready), 250);
+    try {
+      await subscribers.setup(setupTimeoutMs(clients));
+    } finally {
+      clearInterval(setupTicker);
+    }
+    endPhase('setup');
+    const rssIdle = sampleRss(running);
+
+    display.phase('park', clients);
+    await subscribers.subscribe(setupTimeoutMs(clients));
+    const parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
+    result.parkedReached = parkedAll;
+    endPhase('park');
+    const rssParked = sampleRss(running);
+
+    display.phase('publish', options.durationS);
+    const windowStart = await subscribers.snapshot(10_000);
+    const cpuStart = sampleCpu(running);
+    const publishStartedAt = Date.now();
+    const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
+    let published;
+    try {
+      published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000);
+    } finally {
+      clearInterval(publishTicker);
+    }
+    endPhase('publish');
+
+    const expected = rooms.reduce((sum, room, i) => sum + (published.publishedPerRoom[room] ?? 0) * countInRoom(i, rooms.length, clients), 0);
+    display.phase('drain', expected);
+    const drainTicker = setInterval(() => display.update(Math.min(expected, subscribers!.progress().deliveries - windowStart.deliveries)), 250);
+    try {
+      await subscribers.waitAllReceived(published.publishedPerRoom, options.drainTimeoutS * 1000);
+    } finally {
+      clearInterval(drainTicker);
+    }
+    const cpuEnd = sampleCpu(running);
+    const windowS = (Date.now() - publishStartedAt) / 1000;
+    endPhase('drain');
+
+    display.phase('verify', 1);
+    const totals = await subscribers.finish(published.publishedPerRoom, windowStart, 60_000);
+    endPhase('verify');
+
+    const cost: Record<string, ProcessCost> = {};
+    for (const role of Object.keys(cpuEnd)) {
+      cost[role] = {
+        cpuS: (cpuEnd[role] ?? 0) - (cpuStart[role] ?? 0),
+        rssIdleBytes: rssIdle[role] ?? 0,
+        rssParkedBytes: rssParked[role] ?? 0,
+      };
+    }
+    const deliveries = Math.max(1, totals.deliveries);
+    result.subscribers = totals;
+    result.publisher = published;
+    result.cost = cost;
+    result.derived = {
+      deliveriesPerS: totals.deliveries / windowS,
+      cpuSPer1000Deliveries: (cost.total!.cpuS / deliveries) * 1000,
+      memoryPerParkedBytes: (cost.total!.rssParkedBytes - cost.total!.rssIdleBytes) / clients,
+      requestsPerDelivery: totals.requests / deliveries,
+      bytesPerDelivery: totals.bytes / deliveries,
+    };
+    return result;
+  } catch (err) {
+    return { ...result, status: 'failed', error: (err as Error).message };
+  } finally {
+    display.stop();
+    await subscribers?.kill().catch(() => undefined);
+    await publisher?.kill().catch(() => undefined);
+    await running?.stop().catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Subscribers in room `roomIndex` when `clients` are spread round robin over `roomCount` rooms. */
+function countInRoom(roomIndex: number, roomCount: number, clients: number): number {
+  return Math.floor(clients / roomCount) + (roomIndex < clients % roomCount ? 1 : 0);
+}
+
+/**
+ * Waits until the target reports every subscriber parked. Short polling never
+ * parks, and a target that cannot tell (Pushpin) is waited for until the
+ * subscribers' request count stays still for a second. Returns what the target
+ * reported last (`null` when it cannot tell).
+ */
+async function waitParked(
+  running: RunningTarget,
+  target: Target,
+  subscribers: Subscribers,
+  clients: number,
+  display: PhaseDisplay,
+  timeoutMs: number,
+): Promise<number | null> {
+  if (target.protocol === 'chat-short-poll') {
+    display.update(clients);
+    return (await running.parked()) ?? null;
+  }
+  let last: number | undefined;
+  const known = await pollUntil(async () => {
+    last = await running.parked();
+    if (last === undefined) return true;
+    display.update(last);
+    return last >= clients;
+  }, timeoutMs);
+  if (last !== undefined) {
+    if (!known) throw new Error(`only ${last} of ${clients} subscribers parked within ${timeoutMs} ms`);
+    return last;
+  }
+  // The target cannot count: wait for the initial catch-up polls to stop.
+  let previous = -1;
+  let stillSince = Date.now();
+  const settled = await pollUntil(() => {
+    const now = subscribers.progress().requests;
+    if (now !== previous) {
+      previous = now;
+      stillSince = Date.now();
+    }
+    return Date.now() - stillSince >= 1000;
+  }, timeoutMs);
+  if (!settled) throw new Error(`subscriber traffic did not settle within ${timeoutMs} ms`);
+  display.update(clients);
+  return null;
+}

@@ -1,0 +1,80 @@
+/**
+ * The models lab's smoke run (`npm run bench -- --smoke`): every target on a
+ * few subscribers for a few seconds, through the real harness as a user runs
+ * it (a child process, worker processes, real servers, Pushpin and Nginx when
+ * installed). It keeps the harness from rotting; speed is not asserted here
+ * (figures belong in bench/results and docs/models.md).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TARGETS } from '../../../bench/models/registry.js';
+import type { RunResult } from '../../../bench/lab/results.js';
+
+const RUN_TIMEOUT_MS = 600_000;
+
+describe('models lab smoke run', { timeout: RUN_TIMEOUT_MS + 60_000 }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'lab-smoke-'));
+  let exitCode: number | null = null;
+  let stderr = '';
+  let run: RunResult;
+  let runDir: string;
+
+  before(async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lab/main.ts', '--smoke', '--models', 'all', '--out', out, '--no-progress'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    exitCode = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    clearTimeout(timer);
+    const dirs = readdirSync(out);
+    assert.equal(dirs.length, 1, `one run directory expected; stderr:\n${stderr}`);
+    runDir = join(out, dirs[0]!);
+    run = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as RunResult;
+  }, { timeout: RUN_TIMEOUT_MS + 30_000 });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  test('the run exits 0: every available target delivered everything exactly once', () => {
+    assert.equal(exitCode, 0, stderr);
+  });
+
+  for (const target of TARGETS) {
+    test(`${target.name} delivers every published message once, in order, and reports its costs`, async () => {
+      const point = run.points.find((p) => p.target === target.name);
+      assert.ok(point, `no result for ${target.name}`);
+      const reason = await target.unavailable();
+      // CI installs Pushpin and Nginx/Nchan (.ci/run): there, nothing may be left out.
+      if (reason !== null && process.env.CI !== 'true') {
+        assert.equal(point.status, 'unavailable');
+        return;
+      }
+      assert.equal(point.status, 'ok', point.error);
+      const s = point.subscribers!;
+      assert.ok(point.publisher!.published > 0, 'something was published');
+      assert.equal(s.expectedDeliveries, s.deliveries);
+      assert.equal(s.lost, 0);
+      assert.equal(s.duplicated, 0);
+      assert.equal(s.outOfOrder, 0);
+      assert.ok(s.latency.count > 0 && s.latency.p50 > 0 && s.latency.max >= s.latency.p99);
+      assert.ok(s.requests > 0 && s.bytes > 0);
+      assert.ok(point.cost!.total!.rssParkedBytes > 0, 'server memory was read');
+      assert.ok(point.derived!.deliveriesPerS > 0);
+      assert.ok(point.derived!.bytesPerDelivery > 0);
+    });
+  }
+
+  test('the report is written: a Markdown table with every target and the four SVG charts', () => {
+    const md = readFileSync(join(runDir, 'results.md'), 'utf8');
+    for (const target of TARGETS) assert.ok(md.includes(target.title), `results.md lacks ${target.title}`);
+    for (const chart of ['latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg']) {
+      assert.ok(existsSync(join(runDir, chart)), `${chart} missing`);
+      assert.match(readFileSync(join(runDir, chart), 'utf8'), /^<svg/);
+    }
+  });
+});
