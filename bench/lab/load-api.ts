@@ -61,6 +61,8 @@ export interface Subscribers {
   finish(publishedPerRoom: Record<string, number>, windowStart: TrafficSnapshot, timeoutMs: number): Promise<SubscriberTotals>;
   /** Kills the worker processes (after a failure or at the end). Idempotent. */
   kill(): Promise<void>;
+  /** The worker processes, for the load generator's own CPU figure. */
+  pids(): number[];
 }
 
 export interface PublisherSpec {
@@ -79,6 +81,8 @@ export interface Publisher {
   /** Publishes for `durationMs`, then waits for in-flight publishes; resolves with what was accepted. */
   run(durationMs: number, timeoutMs: number): Promise<PublisherTotals>;
   kill(): Promise<void>;
+  /** The worker process, for the load generator's own CPU figure. */
+  pids(): number[];
 }
 
 export interface LoadGenerator {

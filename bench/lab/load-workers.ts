@@ -62,6 +62,11 @@ class WorkerProcess {
   private helloSeen = false;
   private readonly exited: Promise<void>;
 
+  /** The worker's process id (for the harness's CPU reading of the load generator). */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
   constructor(
     readonly label: string,
     root: string,
@@ -266,6 +271,10 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
 class LabSubscribers implements Subscribers {
   constructor(private readonly workers: WorkerProcess[]) {}
 
+  pids(): number[] {
+    return this.workers.map((w) => w.pid);
+  }
+
   async setup(timeoutMs: number): Promise<void> {
     await Promise.all(this.workers.map((w) => w.call('setup', { timeoutMs }, timeoutMs)));
   }
@@ -311,6 +320,10 @@ class LabSubscribers implements Subscribers {
 
 class LabPublisherHandle implements Publisher {
   constructor(private readonly worker: WorkerProcess) {}
+
+  pids(): number[] {
+    return [this.worker.pid];
+  }
 
   async setup(timeoutMs: number): Promise<void> {
     await this.worker.call('setup', { timeoutMs }, timeoutMs);

@@ -79,6 +79,14 @@ export interface LoadPointResult {
   publisher?: PublisherTotals;
   /** Per role (`proxy`, `app`, `server`, `nginx`, ...) and `total`. */
   cost?: Record<string, ProcessCost>;
+  /**
+   * CPU seconds of the load generator's subscriber processes in the same window (the publisher is light). On a
+   * machine where client and server share the cores, a generator near `cores × window` seconds means the
+   * figures measure the generator as much as the target.
+   */
+  loadGeneratorCpuS?: number;
+  /** Length of the measured window (publishing plus drain), seconds. */
+  windowS?: number;
   /** Derived figures, the report's columns. */
   derived?: {
     deliveriesPerS: number;

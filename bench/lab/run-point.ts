@@ -128,6 +128,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     display.phase('publish', options.durationS);
     const windowStart = await subscribers.snapshot(10_000);
     const cpuStart = sampleCpu(running);
+    // The subscriber workers only: the publisher's worker exits when its run ends, taking its reading with it.
+    const generatorPids = subscribers.pids();
+    const generatorCpuStart = cpuSeconds(generatorPids);
     const publishStartedAt = Date.now();
     const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
     let published;
@@ -147,6 +150,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       clearInterval(drainTicker);
     }
     const cpuEnd = sampleCpu(running);
+    const generatorCpuS = cpuSeconds(generatorPids) - generatorCpuStart;
     const windowS = (Date.now() - publishStartedAt) / 1000;
     endPhase('drain');
 
@@ -166,6 +170,8 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     result.subscribers = totals;
     result.publisher = published;
     result.cost = cost;
+    result.loadGeneratorCpuS = generatorCpuS;
+    result.windowS = windowS;
     result.derived = {
       deliveriesPerS: totals.deliveries / windowS,
       cpuSPer1000Deliveries: (cost.total!.cpuS / deliveries) * 1000,

@@ -10,6 +10,7 @@
  * room's queue holds at most MAX_QUEUE_PER_ROOM messages; messages due while it
  * is full are skipped (never sent, no seq used), which the achieved rate shows.
  */
+import { setMaxListeners } from 'node:events';
 import type { ClientProtocol } from '../../models/target.js';
 import { HttpClient, RequestAbortedError } from '../http-client.js';
 import type { PublisherTotals } from '../results.js';
@@ -61,6 +62,8 @@ export class LabPublisher {
     if (options.rooms.length === 0) throw new Error('the publisher needs at least one room');
     if (!(options.ratePerS > 0) || !Number.isFinite(options.ratePerS)) throw new Error(`ratePerS must be > 0, got ${options.ratePerS}`);
     this.chat = options.protocol !== 'nchan-long-poll';
+    // Every room's queue waits on the stop signal at once: more than Node's default 10 listeners is expected, not a leak.
+    setMaxListeners(options.rooms.length + 10, this.stopController.signal);
     this.http = new HttpClient({
       baseUrl: options.publishUrl,
       localAddress: options.localAddress,

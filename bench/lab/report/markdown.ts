@@ -46,6 +46,11 @@ function lossFootnote(p: LoadPointResult, label: string): Footnote {
   };
 }
 
+/** CPU seconds over a window of `windowS` seconds, as cores kept busy; undefined when either is unknown. */
+function busyCores(cpuS: number | undefined, windowS: number | undefined): number | undefined {
+  return cpuS === undefined || windowS === undefined || windowS <= 0 ? undefined : cpuS / windowS;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -62,12 +67,15 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   const header = [
     'Target',
     'Kind',
+    'Published msg/s',
     'Deliveries/s',
     'p50 ms',
     'p95 ms',
     'p99 ms',
     'max ms',
     'CPU s / 1,000 deliveries',
+    'Server cores busy',
+    'Load generator cores busy',
     'KB / parked connection',
     'Requests / delivery',
     'Bytes / delivery',
@@ -119,12 +127,15 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
         row([
           title,
           kind,
+          formatSig(p.publisher?.ratePerS),
           formatSig(d?.deliveriesPerS),
           formatSig(s?.latency.p50),
           formatSig(s?.latency.p95),
           formatSig(s?.latency.p99),
           formatSig(s?.latency.max),
           formatSig(d?.cpuSPer1000Deliveries),
+          formatSig(busyCores(p.cost?.total?.cpuS, p.windowS)),
+          formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
           formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
           formatSig(d?.requestsPerDelivery),
           formatSig(d?.bytesPerDelivery),
@@ -152,7 +163,13 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   out.push('## How to read this', '');
   out.push(
     '- **Target**: the server under test; **Kind**: `model` (a Comet model built in this repository), ' +
-      '`baseline` (a reference server with no Comet machinery) or `external` (a third-party server such as Pushpin or Nchan).',
+      '`baseline` (another transport on the event-driven server: short polling, SSE, forever iframe) or `external` (a third-party server such as Pushpin or Nchan).',
+    '- **Published msg/s**: messages the target accepted per second of publishing. Below the requested rate, the ' +
+      'target fell behind: the publisher keeps one publish in flight per room and skips messages that come due while ' +
+      "a room's queue is full, so a slow target is offered less, and this column shows how much less.",
+    "- **Server cores busy** / **Load generator cores busy**: CPU seconds of the target's processes / of the " +
+      "load generator's subscriber processes during the measured window, divided by its length. Client and server " +
+      'share the machine: when the two add up to the core count, the figures measure the machine as much as the target.',
     '- **Deliveries/s**: distinct (subscriber, message) pairs received during the measured window, divided by its length.',
     '- **p50 / p95 / p99 / max ms**: publish-to-receipt latency over every delivery, from the publisher sending the ' +
       'publish request to the subscriber reading the message (one clock, loopback).',

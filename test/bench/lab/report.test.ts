@@ -53,6 +53,10 @@ function point(t: keyof typeof TARGETS, clients: number, outcome: Measured | { s
       latencyHistogram: '',
     },
     publisher: { publishedPerRoom: {}, published: 3000, errors: 1, requests: 3000, bytes: 1e6, ratePerS: 100 },
+    // A 32 s window: the server kept 0.75 of a core busy, the load generator 1.5 cores.
+    windowS: 32,
+    cost: { total: { cpuS: 24, rssIdleBytes: 1e8, rssParkedBytes: 2e8 } },
+    loadGeneratorCpuS: 48,
     derived: {
       deliveriesPerS: outcome.deliveriesPerS,
       cpuSPer1000Deliveries: outcome.cpuSPer1000Deliveries,
@@ -124,7 +128,7 @@ describe('the lab report', () => {
     // The clean row at 100 clients is not flagged; its figures are formatted.
     const clean = md.split('\n').find((l) => l.startsWith('| Suspend & Resume |'));
     assert.ok(clean);
-    assert.equal(clean, '| Suspend & Resume | model | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
+    assert.equal(clean, '| Suspend & Resume | model | 100 | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 0.75 | 1.5 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
   });
 
   test('each chart is an SVG naming the measured targets', async () => {
