@@ -85,6 +85,8 @@ export interface LoadPointResult {
    * figures measure the generator as much as the target.
    */
   loadGeneratorCpuS?: number;
+  /** False when the drain deadline passed before every subscriber held every published message. */
+  drainedAll?: boolean;
   /** Length of the measured window (publishing plus drain), seconds. */
   windowS?: number;
   /** Derived figures, the report's columns. */

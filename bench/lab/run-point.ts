@@ -145,7 +145,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     display.phase('drain', expected);
     const drainTicker = setInterval(() => display.update(Math.min(expected, subscribers!.progress().deliveries - windowStart.deliveries)), 250);
     try {
-      await subscribers.waitAllReceived(published.publishedPerRoom, options.drainTimeoutS * 1000);
+      result.drainedAll = await subscribers.waitAllReceived(published.publishedPerRoom, options.drainTimeoutS * 1000);
     } finally {
       clearInterval(drainTicker);
     }

@@ -69,6 +69,7 @@ http {
       nchan_subscriber longpoll;
       nchan_channel_id $1;
       nchan_subscriber_timeout ${Math.max(1, Math.ceil(input.holdTimeoutS))}s;
+      nchan_longpoll_multipart_response on;
     }
 
     location ~ ^/pub/(.+)$ {

@@ -1,6 +1,10 @@
 /**
  * `nchan-long-poll`: Nchan's long-poll subscriber, `GET <clientUrl>/sub/<room>`.
- * A 200 is one message (its body is the stamp text); the client resumes from
+ * A 200 is one message (its body is the stamp text) or, with
+ * `nchan_longpoll_multipart_response on` (bench/models/nchan.ts) and several
+ * messages waiting, a `multipart/mixed` body with one part per message, in
+ * order: like our servers' batched answers, a subscriber that fell behind
+ * catches up in one request instead of one per message. The client resumes from
  * it by sending its `Last-Modified` back as `If-Modified-Since` and its `Etag`
  * as `If-None-Match`, which Nchan answers with the next message, in order.
  * 408 (or 304) is the hold timeout: poll again from the same point. The first
@@ -34,7 +38,9 @@ export class NchanLongPollSubscriber extends Subscriber {
       return;
     }
     if (answer.status === 200) {
-      this.sink.deliver(this.record, answer.body);
+      const boundary = multipartBoundary(answer.headers['content-type']);
+      if (boundary === null) this.sink.deliver(this.record, answer.body);
+      else for (const part of multipartBodies(answer.body, boundary)) this.sink.deliver(this.record, part);
       const lastModified = answer.headers['last-modified'];
       const etag = answer.headers.etag;
       if (typeof lastModified === 'string') this.lastModified = lastModified;
@@ -49,4 +55,31 @@ export class NchanLongPollSubscriber extends Subscriber {
     }
     await this.badStatus(answer.status);
   }
+}
+
+/** The boundary of a `multipart/mixed` content type, or null for any other type. */
+export function multipartBoundary(contentType: unknown): string | null {
+  if (typeof contentType !== 'string' || !/^multipart\/mixed\s*;/i.test(contentType)) return null;
+  const match = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  return match ? (match[1] ?? match[2] ?? null) : null;
+}
+
+/**
+ * The bodies of a `multipart/mixed` message (RFC 2046 §5.1.1), in order: each part's
+ * headers end at the first blank line, its body at the CRLF before the next delimiter.
+ */
+export function multipartBodies(body: string, boundary: string): string[] {
+  const delimiter = `--${boundary}`;
+  const out: string[] = [];
+  // Everything before the first delimiter is preamble; "--" right after a delimiter closes the message.
+  const sections = body.split(delimiter).slice(1);
+  for (const section of sections) {
+    if (section.startsWith('--')) break;
+    const headersEnd = section.indexOf('\r\n\r\n');
+    if (headersEnd < 0) continue;
+    let part = section.slice(headersEnd + 4);
+    if (part.endsWith('\r\n')) part = part.slice(0, -2);
+    out.push(part);
+  }
+  return out;
 }

@@ -36,6 +36,8 @@ const PUBLISH_TIMEOUT_MS = 10_000;
 const SETUP_CONCURRENCY = 8;
 /** Publish retries are quicker than a subscriber's: the room's queue waits on them. */
 const PUBLISH_RETRY_MAX_MS = 1_000;
+/** Latest messages read to learn whether a publish with an unknown outcome was committed (one is in flight per room). */
+const HISTORY_CHECK_LIMIT = 20;
 /** Bound on attempts of one publish next to the deadline. */
 const MAX_ATTEMPTS = 10_000;
 /** Check interval while draining the queues, ms. */
@@ -109,13 +111,20 @@ export class LabPublisher {
       for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.stopped; attempt++) {
         const left = deadline - performance.now();
         if (left <= 0) return false;
+        let outcomeUnknown = false;
         try {
           const answer = await this.http.request(this.publishPath(room), { ...this.publishBody(text), timeoutMs: Math.min(PUBLISH_TIMEOUT_MS, left) });
           if (answer.status >= 200 && answer.status < 300) return true;
+          // A 5xx from a proxy in front of the app (Pushpin's 502) may come after the app committed.
+          outcomeUnknown = answer.status >= 500;
         } catch (err) {
           if (err instanceof RequestAbortedError) return false;
+          outcomeUnknown = true; // timed out or cut off: the post may have been committed
         }
         errors++;
+        // Retrying a post that was committed would publish the seq twice, and every subscriber would count a
+        // duplicate the target never made: first look for the stamp in the room's latest messages.
+        if (outcomeUnknown && this.chat && (await this.committed(room, text, deadline))) return true;
         await sleep(Math.min(PUBLISH_RETRY_MAX_MS, backoffMs(attempt), deadline - performance.now()), this.stopController.signal);
       }
       return false;
@@ -185,6 +194,29 @@ export class LabPublisher {
   stop(): void {
     this.stopController.abort();
     this.http.stop();
+  }
+
+  /**
+   * True when `text` is among the room's latest messages (one publish is in flight per room, so it is one of the
+   * last few). Asks until it gets an answer or the deadline passes; false then, and the caller retries.
+   */
+  private async committed(room: string, text: string, deadline: number): Promise<boolean> {
+    const path = `/api/rooms/${encodeURIComponent(room)}/messages?limit=${HISTORY_CHECK_LIMIT}`;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.stopped; attempt++) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      try {
+        const answer = await this.http.request(path, { timeoutMs: Math.min(PUBLISH_TIMEOUT_MS, left) });
+        if (answer.status === 200) {
+          const events = (JSON.parse(answer.body) as { events?: Array<{ text?: unknown }> }).events ?? [];
+          return events.some((e) => e.text === text);
+        }
+      } catch (err) {
+        if (err instanceof RequestAbortedError) return false;
+      }
+      await sleep(Math.min(PUBLISH_RETRY_MAX_MS, backoffMs(attempt), deadline - performance.now()), this.stopController.signal);
+    }
+    return false;
   }
 
   private publishPath(room: string): string {

@@ -42,8 +42,20 @@ function lossFootnote(p: LoadPointResult, label: string): Footnote {
     text:
       `${p.title}, ${formatCount(p.clients)} clients: ${formatCount(s.lost)} of ${formatCount(s.expectedDeliveries)} ` +
       `expected deliveries lost (${percent(s.lost, s.expectedDeliveries)}), ${formatCount(s.duplicated)} duplicated, ` +
-      `${formatCount(s.outOfOrder)} out of order. Its other figures cover only what arrived.`,
+      `${formatCount(s.outOfOrder)} out of order. Its other figures cover only what arrived.` +
+      (p.drainedAll === false
+        ? ` The drain deadline passed before every subscriber had caught up${errorsNote(p)}: "lost" here means not ` +
+          'received by the deadline, and some of it may have been late rather than lost.'
+        : ''),
   };
+}
+
+/** ", with N failed requests (HTTP 502 × N, ...)" when the point saw errors, else "". */
+function errorsNote(p: LoadPointResult): string {
+  const s = p.subscribers!;
+  if (s.errors === 0) return '';
+  const statuses = Object.entries(s.badStatuses).map(([code, n]) => `${code} × ${formatCount(n)}`);
+  return `, while subscribers saw ${formatCount(s.errors)} failed requests${statuses.length > 0 ? ` (HTTP ${statuses.join(', ')})` : ''}`;
 }
 
 /** CPU seconds over a window of `windowS` seconds, as cores kept busy; undefined when either is unknown. */
