@@ -8,6 +8,7 @@
  * Every call has a deadline; a worker that exits while a call waits on it
  * makes that call reject with a message naming the worker and the call.
  */
+import os from 'node:os';
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ClientProtocol } from '../models/target.js';
@@ -339,6 +340,22 @@ class LabPublisherHandle implements Publisher {
   }
 }
 
+/**
+ * The publisher is the workload's clock: starved of CPU by the subscriber
+ * processes on a saturated machine, it would offer the target fewer messages
+ * and the run would measure the generator. A higher scheduling priority keeps
+ * its offered rate steady (root may raise it; otherwise it runs as it is).
+ */
+const PUBLISHER_NICE = -10;
+
+function raisePriority(pid: number): void {
+  try {
+    os.setPriority(pid, PUBLISHER_NICE);
+  } catch {
+    process.stderr.write(`lab: could not raise the publisher's priority (nice ${PUBLISHER_NICE}); it runs at normal priority\n`);
+  }
+}
+
 /** The lab's load generator; `root` is the repository root (the workers' cwd, where `node_modules/tsx` is). */
 export function createLoadGenerator(root: string): LoadGenerator {
   return {
@@ -385,6 +402,7 @@ export function createLoadGenerator(root: string): LoadGenerator {
         localAddress,
       });
       await startAll([handle]);
+      raisePriority(handle.pid);
       return new LabPublisherHandle(handle);
     },
   };

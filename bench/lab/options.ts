@@ -28,11 +28,13 @@ export interface LabOptions {
   /** Draw a progress bar (default: when stderr is a TTY). */
   progress: boolean;
   smoke: boolean;
+  /** Write V8 CPU profiles of the targets' Node processes under this directory (one folder per point). */
+  cpuProfDir: string | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
-  [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress]`;
+  [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
 export const MAX_CLIENTS_PER_WORKER = 8_000;
@@ -75,6 +77,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         out: { type: 'string' },
         smoke: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
+        'cpu-prof': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -97,6 +100,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     out: str('out') ?? 'bench/results',
     progress: values['no-progress'] === true ? false : isTty,
     smoke,
+    cpuProfDir: str('cpu-prof'),
   };
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
   if (options.clients.some((c) => c < options.rooms)) throw new LabUsageError('every --clients value must be >= --rooms');

@@ -17,7 +17,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
@@ -94,7 +94,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   };
   try {
     display.phase('start', 1);
-    running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root });
+    const nodeArgs =
+      options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`];
+    running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root, nodeArgs });
     endPhase('start');
 
     display.phase('setup', clients);
@@ -165,6 +167,12 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
         rssIdleBytes: rssIdle[role] ?? 0,
         rssParkedBytes: rssParked[role] ?? 0,
       };
+    }
+    if (published.published === 0) {
+      // Nothing to deliver is no measurement: the target refused or dropped every publish (kept in the JSON).
+      result.status = 'failed';
+      result.error = `the target accepted no publish in ${Math.round(windowS)} s (${published.errors} failed publish requests` +
+        `${Object.keys(totals.badStatuses).length > 0 ? `; subscribers saw ${Object.entries(totals.badStatuses).map(([c, n]) => `HTTP ${c} × ${n}`).join(', ')}` : ''})`;
     }
     const deliveries = Math.max(1, totals.deliveries);
     result.subscribers = totals;

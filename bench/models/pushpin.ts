@@ -172,7 +172,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
     const app = await spawnChild({
       name: 'app',
       command: process.execPath,
-      args: [join(options.root, 'dist/server/main.js')],
+      args: [...(options.nodeArgs ?? []), join(options.root, 'dist/server/main.js')],
       cwd: options.root,
       env: serverEnv({
         GRIP_SECRET: secret,

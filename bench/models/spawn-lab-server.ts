@@ -40,6 +40,7 @@ function listeningPort(line: string): number | undefined {
 
 async function start(spec: LabServerTargetSpec, options: TargetStartOptions): Promise<RunningTarget> {
   const args = [
+    ...(options.nodeArgs ?? []),
     join(options.root, SERVE_JS),
     '--model',
     spec.model,

@@ -42,7 +42,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
     const app = await spawnChild({
       name: 'app',
       command: node,
-      args: [join(options.root, 'dist/server/main.js')],
+      args: [...(options.nodeArgs ?? []), join(options.root, 'dist/server/main.js')],
       cwd: options.root,
       env: serverEnv({
         ...common,
@@ -61,7 +61,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
     const proxy = await spawnChild({
       name: 'proxy',
       command: node,
-      args: [join(options.root, 'dist/proxy/main.js')],
+      args: [...(options.nodeArgs ?? []), join(options.root, 'dist/proxy/main.js')],
       cwd: options.root,
       env: serverEnv({
         ...common,

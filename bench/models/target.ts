@@ -32,6 +32,11 @@ export interface TargetStartOptions {
   maxClients: number;
   /** Repository root (where `dist/` and `node_modules/` are). */
   root: string;
+  /**
+   * Extra flags for the target's own Node processes (ours, never Pushpin's or nginx's), given before the
+   * script: the harness's `--cpu-prof DIR` passes `--cpu-prof --cpu-prof-dir=...` here.
+   */
+  nodeArgs?: string[];
 }
 
 export interface RunningTarget {

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { nchanTarget } from '../../../bench/models/nchan.js';
 import { cpuSeconds, descendants, isAlive, processTree, rssBytes } from '../../../bench/models/process-tree.js';
@@ -19,7 +18,7 @@ import { pushpinTarget } from '../../../bench/models/pushpin.js';
 import { suspendPushTarget } from '../../../bench/models/suspend-push.js';
 import type { RunningTarget, Target } from '../../../bench/models/target.js';
 import Database from 'better-sqlite3';
-import { ChatClient } from '../../helpers/chat-client.js';
+import { ChatClient, waitFor } from '../../helpers/chat-client.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const HOLD_TIMEOUT_S = 2;
@@ -47,26 +46,16 @@ async function startTarget(t: TestContext, target: Target): Promise<RunningTarge
 
 /** Resolves once `parked()` reports `expected`; throws with the last value after `timeoutMs`. */
 async function waitParked(running: RunningTarget, expected: number, timeoutMs = PROMPT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last: number | undefined;
-  while (Date.now() < deadline) {
-    last = await running.parked();
-    if (last === expected) return;
-    await sleep(20);
-  }
-  assert.fail(`parked() was ${last}, expected ${expected} within ${timeoutMs} ms`);
+  await waitFor(async () => (last = await running.parked()) === expected, `parked() to reach ${expected} (last ${last})`, timeoutMs);
 }
 
 /** Resolves once the chat app's database holds a connection ID (a poll was handled); fails after `timeoutMs`. */
 async function waitPollHandled(dbPath: string, timeoutMs = PROMPT_MS * 4): Promise<void> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if ((db.prepare('SELECT count(*) AS n FROM connections').get() as { n: number }).n > 0) return;
-      await sleep(20);
-    }
-    assert.fail(`no poll reached the app within ${timeoutMs} ms`);
+    const count = db.prepare('SELECT count(*) AS n FROM connections');
+    await waitFor(() => (count.get() as { n: number }).n > 0, 'a poll to reach the app', timeoutMs);
   } finally {
     db.close();
   }
