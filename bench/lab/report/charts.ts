@@ -87,7 +87,8 @@ function latencyChart(run: RunResult): TopLevelSpec {
         type: 'quantitative',
         title: 'Clients (parked subscribers)',
         scale: logX ? { type: 'log' } : { zero: false },
-        axis: { values: clients, format: ',' },
+        // labelExpr, not format: on a log x axis with explicit values Vega printed "1e+3".
+        axis: { values: clients, labelExpr: "format(datum.value, ',')" },
       },
       y: {
         field: 'latencyMs',
@@ -127,14 +128,18 @@ function groupedBars(
     .map((p) => ({ target: p.title, group: label(p.clients), value: value(p) }))
     .filter((r) => Number.isFinite(r.value));
   const c = colours(run);
+  // Targets differ by orders of magnitude (Nchan vs Pushpin): on a linear axis the cheap ones vanish.
+  const positive = rows.map((r) => r.value).filter((v) => v > 0);
+  const logY = positive.length > 1 && Math.max(...positive) / Math.min(...positive) >= LOG_SCALE_RATIO;
   return {
-    ...base(title, subtitle),
-    data: { values: rows },
+    ...base(title, logY ? `${subtitle}; log scale` : subtitle),
+    data: { values: logY ? rows.filter((r) => r.value > 0) : rows },
     mark: { type: 'bar' },
     encoding: {
       x: { field: 'group', type: 'ordinal', title: null, sort: groups, axis: { labelAngle: 0 } },
       xOffset: { field: 'target', type: 'nominal', sort: c.scale.domain },
-      y: { field: 'value', type: 'quantitative', title: yTitle, axis: { format: ',' } },
+      // stack: null, or Vega-Lite stacks the bars from 0, which a log scale cannot place (no bars at all).
+      y: { field: 'value', type: 'quantitative', title: yTitle, stack: null, scale: logY ? { type: 'log' } : { zero: true }, axis: { format: ',' } },
       color: c,
     },
   };

@@ -47,5 +47,9 @@ export function isLossy(point: LoadPointResult): boolean {
 
 /** Measured points with their derived figures: the only ones charts plot. */
 export function plottable(run: RunResult): Array<LoadPointResult & { derived: NonNullable<LoadPointResult['derived']> }> {
-  return run.points.filter((p): p is LoadPointResult & { derived: NonNullable<LoadPointResult['derived']> } => p.status === 'ok' && p.derived !== undefined);
+  // A point that delivered nothing has no per-delivery figures worth drawing (they divide by zero).
+  return run.points.filter(
+    (p): p is LoadPointResult & { derived: NonNullable<LoadPointResult['derived']> } =>
+      p.status === 'ok' && p.derived !== undefined && (p.subscribers?.deliveries ?? 0) > 0,
+  );
 }
