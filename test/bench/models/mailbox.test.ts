@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { LAB_STATS_PATH, type LabServer } from '../../../bench/models/lab-server.js';
 import { createMailboxServer, type MailboxServerOptions } from '../../../bench/models/mailbox.js';
 import { adaAndBob, ChatClient, waitFor, type ChatEvent } from '../../helpers/chat-client.js';
+import { countingScenario } from './chat-lab-counting.js';
 
 interface Lab {
   lab: LabServer;
@@ -204,57 +205,7 @@ test('a parked poll gets its own leave event, and the next poll naming the room 
 
 test('20 clients in 2 rooms polling in loops receive every one of 200 concurrent posts of their room once, in order', async (t) => {
   const { base } = await startLab(t, { holdTimeoutS: 5 });
-  const rooms = ['alpha', 'beta'];
-  const posters = await Promise.all(
-    rooms.map(async (room, i) => {
-      const poster = new ChatClient(base);
-      await poster.login(`poster${i}`);
-      await poster.call('POST', '/api/rooms', { name: room });
-      await poster.join(room);
-      return poster;
-    }),
-  );
-  const clients = await Promise.all(
-    Array.from({ length: 20 }, async (_, i) => {
-      const client = new ChatClient(base);
-      await client.login(`reader${i}`);
-      await client.join(rooms[i % 2]!);
-      return client;
-    }),
-  );
-  const perRoom = 100;
-  const posterIds = new Set(await Promise.all(posters.map(userId)));
-  const messagesOf = (c: ChatClient): ChatEvent[] => c.received.filter((e) => e.type === 'message' && posterIds.has(e.user.id));
-
-  const deadline = Date.now() + 45_000;
-  const loops = clients.map(async (client) => {
-    while (messagesOf(client).length < perRoom) {
-      if (Date.now() > deadline) throw new Error(`client got ${messagesOf(client).length} of ${perRoom} messages`);
-      const res = await client.poll();
-      if (res.status !== 200) throw new Error(`poll answered ${res.status} ${JSON.stringify(res.body)}`);
-    }
-  });
-
-  // 200 posts, 10 in flight at a time, alternating rooms.
-  const posted = new Map<string, number[]>(rooms.map((r) => [r, []]));
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 10 }, async () => {
-      while (next < 2 * perRoom) {
-        const n = next++;
-        const room = rooms[n % 2]!;
-        const event = await posters[n % 2]!.post(room, `m${n}`);
-        posted.get(room)!.push(event.id);
-      }
-    }),
-  );
-  await Promise.all(loops);
-
-  for (const [i, client] of clients.entries()) {
-    const room = rooms[i % 2]!;
-    const expected = [...posted.get(room)!].sort((a, b) => a - b);
-    assert.deepEqual(messagesOf(client).map((e) => e.id), expected, `client ${i} (${room})`);
-  }
+  await countingScenario(base);
   assert.equal(await parked(base), 0);
 });
 
