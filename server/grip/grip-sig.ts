@@ -4,7 +4,7 @@
  * the raw instruction instead of a parked request.
  */
 import type { RequestHandler } from 'express';
-import { verifyGripSig } from '../../protocol/grip-sig.js';
+import { GripSigVerifier } from '../../protocol/grip-sig.js';
 import { GRIP_SIG } from '../../protocol/headers.js';
 import { AppError } from '../errors.js';
 
@@ -14,13 +14,14 @@ import { AppError } from '../errors.js';
  * app disagree on the secret, which should fail loudly, not degrade to polling.
  */
 export function gripSig(secret: string): RequestHandler {
+  const verifier = new GripSigVerifier(secret);
   return async (req, _res, next) => {
     const token = req.headers[GRIP_SIG];
     if (token === undefined) {
       req.viaProxy = false;
       return next();
     }
-    if (typeof token !== 'string' || !(await verifyGripSig(token, secret))) {
+    if (typeof token !== 'string' || !(await verifier.verify(token))) {
       throw new AppError('APP_ERR_BAD_GRIP_SIG', 'Grip-Sig is not a valid signature for this app');
     }
     req.viaProxy = true;
