@@ -47,6 +47,14 @@ export interface ChatServerHooks {
   now?: () => number;
 }
 
+/**
+ * How stale presence may get before a poll writes it again: a seventh of the
+ * window, at most 10 s (70 s window → 10 s). Re-polls within it only read.
+ */
+export function presenceRefreshMs(presenceWindowMs: number): number {
+  return Math.min(10_000, Math.floor(presenceWindowMs / 7));
+}
+
 /** Wires store, relay, services, app and HTTP server over an open database. */
 function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'> {
   const store = createStore(db);
@@ -74,6 +82,7 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     maxConnectionsPerSession: options.maxConnectionsPerSession,
     connectionLiveMs: options.presenceWindowMs,
     busy,
+    presenceRefreshMs: presenceRefreshMs(options.presenceWindowMs),
   });
   const app = createApp({ store, chat, poll, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.

@@ -23,6 +23,12 @@ export interface PollServiceOptions {
   connectionLiveMs: number;
   /** Retries the poll's write transaction when the database is busy. */
   busy: BusyRetry;
+  /**
+   * A poll writes presence and its connection's liveness only when the last
+   * write is older than this, ms; younger, it only reads. Default 0: every poll
+   * writes. Presence ("online") is then up to this much older than the last poll.
+   */
+  presenceRefreshMs?: number;
 }
 
 export interface PollResult {
@@ -45,24 +51,51 @@ export class PollService {
    * 404/403 before writing anything, so a refused poll changes nothing.
    */
   poll(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): Promise<PollResult> {
-    // A write transaction (presence, connection IDs): it waits for a busy database like every write.
-    return this.options.busy.run(() => this.store.db.transaction(() => {
-      const rooms = cursors.map((c) => this.memberRoom(session, c.room));
+    return this.options.busy.run(() => {
+      // Most polls are re-polls of a known connection moments after the last one: presence and the
+      // connection's liveness are fresh, so they read only (a deferred transaction: one snapshot, no
+      // write lock). A write per poll was the app's largest cost under load (docs/performance.md).
+      const readOnly = this.store.db.transaction(() => this.readIfFresh(session, cursors, cid)).deferred();
+      if (readOnly !== null) return readOnly;
+      // A write transaction (presence, connection IDs): it waits for a busy database like every write.
+      return this.store.db.transaction(() => {
+        const rooms = cursors.map((c) => this.memberRoom(session, c.room));
+        const now = this.options.now();
+        const connectionId = this.resolveConnection(session, cid, now);
+        this.store.sessions.touchPoll(session.id, now);
+        return { connectionId, ...this.read(rooms, cursors) };
+      }).immediate();
+    });
+  }
 
-      const now = this.options.now();
-      const connectionId = this.resolveConnection(session, cid, now);
-      this.store.sessions.touchPoll(session.id, now);
+  /**
+   * The poll's answer without writing, when the session's presence and the
+   * connection's liveness were both refreshed within `presenceRefreshMs`;
+   * `null` when something must be written (or checked by the write path).
+   */
+  private readIfFresh(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): PollResult | null {
+    if (cid === undefined) return null;
+    const now = this.options.now();
+    const refreshMs = this.options.presenceRefreshMs ?? 0;
+    const fresh = (at: number | null): boolean => at !== null && now - at < refreshMs;
+    if (!fresh(session.lastPollAt)) return null;
+    const known = this.store.connections.find(cid);
+    if (!known || known.sessionId !== session.id || !fresh(known.lastSeenAt)) return null;
+    const rooms = cursors.map((c) => this.memberRoom(session, c.room));
+    return { connectionId: cid, ...this.read(rooms, cursors) };
+  }
 
-      const max = this.options.pollBatchMax;
-      // Each room's query is an index range scan; merging by id keeps the
-      // global order, and the cut at `max` leaves later events for the next poll.
-      const events = rooms
-        .flatMap((room, i) => this.store.events.after(room.id, cursors[i]!.cursor, max))
-        .sort((a, b) => a.id - b.id)
-        .slice(0, max);
-      const lastIds = rooms.map((room) => ({ room: room.name, lastEventId: this.store.events.lastId(room.id) }));
-      return { connectionId, events, lastIds };
-    }).immediate());
+  /** Events past the cursors and each room's last id, from one snapshot (the caller's transaction). */
+  private read(rooms: RoomRow[], cursors: readonly RoomCursor[]): Pick<PollResult, 'events' | 'lastIds'> {
+    const max = this.options.pollBatchMax;
+    // Each room's query is an index range scan; merging by id keeps the
+    // global order, and the cut at `max` leaves later events for the next poll.
+    const events = rooms
+      .flatMap((room, i) => this.store.events.after(room.id, cursors[i]!.cursor, max))
+      .sort((a, b) => a.id - b.id)
+      .slice(0, max);
+    const lastIds = rooms.map((room) => ({ room: room.name, lastEventId: this.store.events.lastId(room.id) }));
+    return { events, lastIds };
   }
 
   private memberRoom(session: SessionRow, name: string): RoomRow {

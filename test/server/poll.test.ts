@@ -143,7 +143,7 @@ test('a poll with its own cid reuses it and records when it was seen', async (t)
   const ada = await h.signIn('ada');
   const first = await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
   const cid = first.body.connectionId as string;
-  clock.advance(5000);
+  clock.advance(11_000); // past the presence refresh (10 s for the default 70 s window)
   const res = await ada.agent.get(`/api/poll?rooms=lobby:1&cid=${cid}`).set('Grip-Sig', await h.gripSig()).expect(200);
   assert.equal(res.headers['comet-connection-id'], cid);
   assert.equal(res.headers['grip-connection-id'], cid);
@@ -151,6 +151,24 @@ test('a poll with its own cid reuses it and records when it was seen', async (t)
   const row = h.chat.db.prepare('SELECT last_seen_at AS t FROM connections WHERE id = ?').get(cid) as { t: number };
   assert.equal(row.t, clock.now());
   assert.equal(lastPollAt(h, ada.id), clock.now());
+});
+
+test('a re-poll within the presence refresh only reads: same answer and cid, presence and liveness left as they were', async (t) => {
+  const clock = testClock();
+  const h = await startApp(t, { clock });
+  const ada = await h.signIn('ada');
+  const first = await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
+  const cid = first.body.connectionId as string;
+  const seenAt = clock.now();
+  const changesBefore = h.chat.db.prepare('SELECT total_changes() AS n').get() as { n: number };
+  clock.advance(5000);
+  const res = await ada.agent.get(`/api/poll?rooms=lobby:0&cid=${cid}`).expect(200);
+  assert.equal(res.body.connectionId, cid);
+  assert.deepEqual(res.body.events, first.body.events);
+  const row = h.chat.db.prepare('SELECT last_seen_at AS t FROM connections WHERE id = ?').get(cid) as { t: number };
+  assert.equal(row.t, seenAt);
+  assert.equal(lastPollAt(h, ada.id), seenAt);
+  assert.deepEqual(h.chat.db.prepare('SELECT total_changes() AS n').get(), changesBefore, 'the poll wrote nothing');
 });
 
 test("a poll naming another session's cid is 403 APP_ERR_FOREIGN_CONNECTION_ID and changes nothing", async (t) => {
