@@ -9,16 +9,14 @@ import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import { answerClientErrors, httpServerOptions } from '../common/http-limits.js';
 import { createApp } from './app.js';
-import { ChatService } from './chat-service.js';
+import { createChatCore } from './chat-core.js';
 import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
-import { randomUUID } from 'node:crypto';
 import { HttpPublisher } from './outbox/publisher.js';
 import { RedisPublisher } from './outbox/redis-publisher.js';
-import { OutboxRelay } from './outbox/relay.js';
-import { PollService } from './poll-service.js';
+import type { OutboxRelay } from './outbox/relay.js';
 import { openDatabase, type Db } from './store/database.js';
-import { createStore, type Store } from './store/store.js';
-import { BusyRetry, SYNC_BUSY_SLICE_MS } from './store/busy-retry.js';
+import type { Store } from './store/store.js';
+import { SYNC_BUSY_SLICE_MS, type BusyRetry } from './store/busy-retry.js';
 
 export interface ChatServer {
   app: express.Express;
@@ -47,43 +45,10 @@ export interface ChatServerHooks {
   now?: () => number;
 }
 
-/**
- * How stale presence may get before a poll writes it again: a seventh of the
- * window, at most 10 s (70 s window → 10 s). Re-polls within it only read.
- */
-export function presenceRefreshMs(presenceWindowMs: number): number {
-  return Math.min(10_000, Math.floor(presenceWindowMs / 7));
-}
-
-/** Wires store, relay, services, app and HTTP server over an open database. */
+/** Wires the core (store, relay, services), app and HTTP server over an open database. */
 function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'> {
-  const store = createStore(db);
-  const busy = new BusyRetry(options.sqliteBusyTimeoutMs);
-  const relay = new OutboxRelay(store.outbox, {
-    batchSize: options.relayBatchSize,
-    batchMaxBytes: options.relayBatchMaxBytes,
-    retryMinMs: options.relayRetryMinMs,
-    retryMaxMs: options.relayRetryMaxMs,
-    intervalMs: options.relayIntervalMs,
-    logger: options.logger,
-    // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
-    lease: { repo: store.relayLease, holder: randomUUID(), leaseMs: options.relayLeaseMs, retryMs: options.relayLeaseRetryMs, now },
-  });
-  const chat = new ChatService(store, {
-    now,
-    presenceWindowMs: options.presenceWindowMs,
-    // After each commit that wrote events: publish them now rather than at the next sweep.
-    onEventsCommitted: () => relay.nudge(),
-    busy,
-  });
-  const poll = new PollService(store, {
-    now,
-    pollBatchMax: options.pollBatchMax,
-    maxConnectionsPerSession: options.maxConnectionsPerSession,
-    connectionLiveMs: options.presenceWindowMs,
-    busy,
-    presenceRefreshMs: presenceRefreshMs(options.presenceWindowMs),
-  });
+  // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
+  const { store, busy, relay, chat, poll } = createChatCore(db, options, now, { relayLease: true });
   const app = createApp({ store, chat, poll, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
   const server = http.createServer(httpServerOptions(options), app);

@@ -12,6 +12,8 @@ export interface LabServerOptions {
   holdTimeoutS: number;
   /** Server variant, for servers that have several (the event-driven core: `long-poll` or `short-poll`). */
   mode?: string;
+  /** Clock, ms since the epoch, for servers built on the chat app (tests move it instead of waiting). Default `Date.now`. */
+  now?: () => number;
 }
 
 export interface LabServer {

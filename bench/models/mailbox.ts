@@ -42,8 +42,6 @@ export interface MailboxServerOptions extends LabServerOptions {
   mailboxTtlMs?: number;
   /** Events one mailbox holds; on overflow that client's next poll reads SQLite. Default 1000 (two poll batches). */
   mailboxMaxEvents?: number;
-  /** Clock of mailbox expiry, ms since the epoch (tests move it instead of waiting). Default the app's clock. */
-  mailboxClock?: () => number;
 }
 
 export const DEFAULT_MAILBOX_MAX_EVENTS = 1000;
@@ -70,7 +68,7 @@ export const createMailboxServer = ((options: MailboxServerOptions): LabServer =
         // The app polls presence only on its own path: often enough that a session stays online through one more
         // hold (the real app records it on every poll, at most a hold timeout apart; the presence window is wider).
         appRefreshMs: Math.max(MIN_APP_REFRESH_MS, core.options.presenceWindowMs - holdTimeoutMs),
-        now: options.mailboxClock ?? now,
+        now,
       },
       reads,
     );

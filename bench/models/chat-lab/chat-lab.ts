@@ -1,7 +1,8 @@
 /**
- * The real chat app, assembled for the models lab the way server/chat-server.ts
- * assembles it (same store, BusyRetry, ChatService, PollService, EventWriter +
- * outbox + OutboxRelay, same Express app and HTTP limits), with two things left
+ * The real chat app, assembled for the models lab from the same core as
+ * server/chat-server.ts (server/chat-core.ts: store, BusyRetry, ChatService,
+ * PollService, EventWriter + outbox + OutboxRelay; same Express app and HTTP
+ * limits), with two things left
  * to the model plugged in:
  *
  * - how `GET /api/poll` waits (`LabModel.pollRoutes`, through the app's one
@@ -18,13 +19,13 @@ import type express from 'express';
 import { pino, type Logger } from 'pino';
 import { answerClientErrors, httpServerOptions } from '../../../common/http-limits.js';
 import { createApp } from '../../../server/app.js';
-import { ChatService } from '../../../server/chat-service.js';
+import { createChatCore } from '../../../server/chat-core.js';
+import type { ChatService } from '../../../server/chat-service.js';
 import { resolveAppOptions, type AppOptions } from '../../../server/options.js';
-import { OutboxRelay } from '../../../server/outbox/relay.js';
-import { PollService } from '../../../server/poll-service.js';
-import { BusyRetry, SYNC_BUSY_SLICE_MS } from '../../../server/store/busy-retry.js';
+import type { PollService } from '../../../server/poll-service.js';
+import { SYNC_BUSY_SLICE_MS } from '../../../server/store/busy-retry.js';
 import { openDatabase } from '../../../server/store/database.js';
-import { createStore, type Store } from '../../../server/store/store.js';
+import type { Store } from '../../../server/store/store.js';
 import { LAB_STATS_PATH, type LabServer, type LabServerOptions } from '../lab-server.js';
 import { InProcessPublisher, type PublishedEvent } from './in-process-publisher.js';
 import { RoomHeads } from './room-heads.js';
@@ -68,37 +69,15 @@ function labLogger(): Logger {
 /** Builds the app and the model; not listening (the caller listens). */
 export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabCore) => LabModel): LabServer {
   const logger = labLogger();
-  const now = Date.now;
+  const now = lab.now ?? Date.now;
   // A fresh random secret: nothing signs Grip-Sig here (no proxy), so no request is ever "via proxy".
   const options = resolveAppOptions({ secret: randomBytes(24).toString('hex'), dbPath: lab.dbPath, holdTimeoutS: lab.holdTimeoutS, logger });
 
   const db = openDatabase(options.dbPath, { busyTimeoutMs: options.sqliteBusyTimeoutMs, now });
   // As server/chat-server.ts: after migrations, SQLite only waits a short slice; writes wait on timers.
   db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
-  const store = createStore(db);
-  const busy = new BusyRetry(options.sqliteBusyTimeoutMs);
-  // No relay lease: one lab process owns its database, so the lease's two writes per batch would buy nothing.
-  const relay = new OutboxRelay(store.outbox, {
-    batchSize: options.relayBatchSize,
-    batchMaxBytes: options.relayBatchMaxBytes,
-    retryMinMs: options.relayRetryMinMs,
-    retryMaxMs: options.relayRetryMaxMs,
-    intervalMs: options.relayIntervalMs,
-    logger,
-  });
-  const chat = new ChatService(store, {
-    now,
-    presenceWindowMs: options.presenceWindowMs,
-    onEventsCommitted: () => relay.nudge(),
-    busy,
-  });
-  const poll = new PollService(store, {
-    now,
-    pollBatchMax: options.pollBatchMax,
-    maxConnectionsPerSession: options.maxConnectionsPerSession,
-    connectionLiveMs: options.presenceWindowMs,
-    busy,
-  });
+  // The app's own core; no relay lease: one lab process owns its database, so the lease's writes would buy nothing.
+  const { store, relay, chat, poll } = createChatCore(db, options, now, { relayLease: false });
   const heads = new RoomHeads();
 
   let model: LabModel;

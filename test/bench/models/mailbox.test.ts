@@ -152,7 +152,7 @@ test('a client that stops polling while its mailbox lives gets everything past i
 test('a client whose mailbox expired still gets everything past its cursor, read from SQLite', async (t) => {
   const ttlMs = 100;
   let skewMs = 0;
-  const lab = await startLab(t, { holdTimeoutS: 30, mailboxTtlMs: ttlMs, mailboxClock: () => Date.now() + skewMs });
+  const lab = await startLab(t, { holdTimeoutS: 30, mailboxTtlMs: ttlMs, now: () => Date.now() + skewMs });
   const { base } = lab;
   const { ada, bob } = await adaAndBob(base);
   await openMailbox(base, ada, bob);
@@ -161,7 +161,9 @@ test('a client whose mailbox expired still gets everything past its cursor, read
 
   const posted: ChatEvent[] = [];
   for (let i = 0; i < 5; i++) posted.push(await bob.post('general', `while away ${i}`));
-  skewMs = 3 * ttlMs; // the mailbox has now gone unread for three TTLs
+  // The mailbox has now gone unread for far longer than its TTL, and the session's presence is older than
+  // the app's refresh (10 s), so the app's answer also records the poll.
+  skewMs = 11_000;
   const res = await ada.poll();
   assert.deepEqual(res.body.events, posted);
   assert.ok((lab.lastPollAt(adaId) ?? 0) > (presence ?? 0), 'answered by the app');

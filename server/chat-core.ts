@@ -1,0 +1,72 @@
+/**
+ * The chat app's parts below HTTP, wired once: store, busy-wait, outbox relay
+ * and the two services. server/chat-server.ts builds the app on them, and so do
+ * the models lab's chat-app models (bench/models/chat-lab), so both run the
+ * same write path, poll path and relay settings.
+ */
+import { randomUUID } from 'node:crypto';
+import { ChatService } from './chat-service.js';
+import type { AppOptions } from './options.js';
+import { OutboxRelay } from './outbox/relay.js';
+import { PollService } from './poll-service.js';
+import { BusyRetry } from './store/busy-retry.js';
+import type { Db } from './store/database.js';
+import { createStore, type Store } from './store/store.js';
+
+export interface ChatCore {
+  store: Store;
+  /** Waits for a busy database on timers; `busy.retries` counts the waits. */
+  busy: BusyRetry;
+  relay: OutboxRelay;
+  chat: ChatService;
+  poll: PollService;
+}
+
+export interface ChatCoreOptions {
+  /**
+   * Publish only while holding the relay lease (several app processes on one
+   * database, docs/scaleout.md). A process that owns its database alone may
+   * skip it and save the lease's writes per batch.
+   */
+  relayLease: boolean;
+}
+
+/**
+ * How stale presence may get before a poll writes it again: a seventh of the
+ * window, at most 10 s (70 s window → 10 s). Re-polls within it only read.
+ */
+export function presenceRefreshMs(presenceWindowMs: number): number {
+  return Math.min(10_000, Math.floor(presenceWindowMs / 7));
+}
+
+export function createChatCore(db: Db, options: AppOptions, now: () => number, core: ChatCoreOptions): ChatCore {
+  const store = createStore(db);
+  const busy = new BusyRetry(options.sqliteBusyTimeoutMs);
+  const relay = new OutboxRelay(store.outbox, {
+    batchSize: options.relayBatchSize,
+    batchMaxBytes: options.relayBatchMaxBytes,
+    retryMinMs: options.relayRetryMinMs,
+    retryMaxMs: options.relayRetryMaxMs,
+    intervalMs: options.relayIntervalMs,
+    logger: options.logger,
+    ...(core.relayLease
+      ? { lease: { repo: store.relayLease, holder: randomUUID(), leaseMs: options.relayLeaseMs, retryMs: options.relayLeaseRetryMs, now } }
+      : {}),
+  });
+  const chat = new ChatService(store, {
+    now,
+    presenceWindowMs: options.presenceWindowMs,
+    // After each commit that wrote events: publish them now rather than at the next sweep.
+    onEventsCommitted: () => relay.nudge(),
+    busy,
+  });
+  const poll = new PollService(store, {
+    now,
+    pollBatchMax: options.pollBatchMax,
+    maxConnectionsPerSession: options.maxConnectionsPerSession,
+    connectionLiveMs: options.presenceWindowMs,
+    busy,
+    presenceRefreshMs: presenceRefreshMs(options.presenceWindowMs),
+  });
+  return { store, busy, relay, chat, poll };
+}
