@@ -33,7 +33,7 @@ function secondsToMs(name: string, text: string): number {
  * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
  * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
- * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `MAX_PARKED`,
+ * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
@@ -94,6 +94,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
     maxParked: read(null, 'MAX_PARKED', integer),
+    listenBacklog: read(null, 'LISTEN_BACKLOG', integer),
     maxParkedPerAddress: read(null, 'MAX_PARKED_PER_ADDRESS', integer),
     parkedRetryAfterS: read(null, 'PARKED_RETRY_AFTER_S', integer),
     maxHeaderBytes: read(null, 'MAX_HEADER_BYTES', integer),

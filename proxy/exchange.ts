@@ -16,6 +16,12 @@ export interface Exchange {
   readonly clientAddress?: string;
   /** The request body if it was retained completely, else null (too large, or not fully received). */
   retainedBody(): Buffer | null;
+  /**
+   * Drops what the first forwarding left on the client request (http-proxy's listeners, which keep its upstream
+   * request and response alive) once the app's answer is fully read: a parked request should cost no more than
+   * its client socket. Set by the forwarder; a no-op otherwise.
+   */
+  releaseUpstream: () => void;
 }
 
 /**
@@ -47,6 +53,7 @@ export function createExchange(req: IncomingMessage, res: ServerResponse, maxBod
     res,
     sentSeq: 0,
     reasks: 0,
+    releaseUpstream: () => undefined,
     ...(clientAddress === undefined ? {} : { clientAddress }),
     retainedBody() {
       if (!hasBody) return Buffer.alloc(0);

@@ -31,6 +31,8 @@ export interface ForwarderDeps {
 /** The client server's request handler. */
 export type Forwarder = (req: IncomingMessage, res: ServerResponse) => void;
 
+function ignoreError(): void {}
+
 export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse }: ForwarderDeps): Forwarder {
   const log = options.logger;
   const proxy = httpProxy.createProxyServer({
@@ -111,7 +113,20 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     const exchange = createExchange(req, res, options.reaskBodyMaxBytes, clientAddress);
     exchange.sentSeq = publishSeq();
     exchanges.set(req, exchange);
+    const errorListeners = req.listenerCount('error');
+    const abortedListeners = req.listenerCount('aborted');
     proxy.web(req, res, {}, (err, errReq, errRes) => onProxyError(err, errReq, errRes as ServerResponse));
+    // http-proxy adds these synchronously; each closes over its upstream request, which holds the app's response.
+    const added = [
+      ...req.listeners('error').slice(errorListeners).map((fn) => ['error', fn] as const),
+      ...req.listeners('aborted').slice(abortedListeners).map((fn) => ['aborted', fn] as const),
+    ];
+    exchange.releaseUpstream = () => {
+      for (const [event, fn] of added) req.off(event, fn as (...args: unknown[]) => void);
+      added.length = 0;
+      // A request error with no listener would be thrown; after the app answered it means nothing more.
+      if (req.listenerCount('error') === 0) req.on('error', ignoreError);
+    };
   }
 
   return (req, res) => {

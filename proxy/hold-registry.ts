@@ -23,7 +23,7 @@ import type { HoldInstruction } from './instruction.js';
 import type { ProxyOptions, ProxyTimers } from './options.js';
 import { requestIdOf } from './request-id.js';
 import type { SharedConnections, TakeResult } from './shared-connections.js';
-import { isResponseClosed, mergeItemResponse, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
+import { isResponseClosed, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
 
 /**
  * How a re-ask ended: `dispatched` when the app's answer was handled (written to
@@ -595,7 +595,9 @@ export class HoldRegistry {
 
   /** Delivers an item merged onto the held response (docs §6). False if the client was gone. */
   private deliver(held: Held, item: ItemResponse, source?: ItemSource): boolean {
-    const written = this.finish(held, 'delivered', mergeItemResponse(held.instruction.timeoutResponse, item));
+    // Prepared once per item (remembered per item object): a publish to N parked requests merges headers N times, not N objects.
+    const ready = prepareItem(item);
+    const written = this.end(held, 'delivered', (res) => writeItem(res, held.instruction.timeoutResponse, ready), ready.code);
     if (written) this.counters.deliveries++;
     if (written && source !== undefined) this.options.observer?.itemWritten(source.kind, performance.now() - source.receivedAt);
     return written;
@@ -613,16 +615,22 @@ export class HoldRegistry {
    * Returns whether a response was written; idempotent.
    */
   private finish(held: Held, outcome: HoldOutcome, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
+    if (response === null) return this.end(held, outcome, null);
+    return this.end(held, outcome, (res) => writeResponse(res, response, extraHeaders), response.code);
+  }
+
+  /** `finish` with the write as a function (deliveries write a prepared item without a merged copy). */
+  private end(held: Held, outcome: HoldOutcome, write: ((res: ServerResponse) => boolean) | null, status?: number): boolean {
     if (held.state === 'done') return false;
     this.unindex(held);
     held.state = 'done';
     held.exchange.res.off('close', held.onClose);
-    const written = response !== null && writeResponse(held.exchange.res, response, extraHeaders);
+    const written = write !== null && write(held.exchange.res);
     const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
     if (heldMs !== null) this.options.observer?.holdEnded(outcome, heldMs);
     // Guarded: this runs for every answer, thousands per publish; the fields cost even when not logged.
     if (this.log.isLevelEnabled('debug')) this.log.debug(
-      { requestId: requestIdOf(held.exchange.req), outcome, connectionId: held.instruction.connectionId, heldMs, status: written ? response!.code : null },
+      { requestId: requestIdOf(held.exchange.req), outcome, connectionId: held.instruction.connectionId, heldMs, status: written ? status : null },
       'hold answered',
     );
     return written;

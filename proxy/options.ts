@@ -54,6 +54,12 @@ export interface ProxyOptions extends HttpServerLimits {
   upstreamTimeoutMs: number;
   /** Keep-alive sockets to the app; further requests wait in the agent's queue (never 502). Default 256. */
   upstreamMaxSockets: number;
+  /**
+   * Accept queue of the client port (`listen()` backlog; the kernel caps it at `net.core.somaxconn`). Default
+   * 4096: Node's 511 overflows when thousands of clients reconnect at once, and the overflowed connections
+   * stall for SYN retransmits or fail.
+   */
+  listenBacklog: number;
   /** Largest held-response body; a larger one is a bad instruction. Default 1 MiB. */
   heldResponseMaxBytes: number;
   /** Request bodies up to this size are retained so the request can be re-asked. Default 64 KiB. */
@@ -112,6 +118,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxHoldTimeoutMs: 300_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
+  listenBacklog: 4096,
   heldResponseMaxBytes: MiB,
   reaskBodyMaxBytes: 64 * 1024,
   maxReasks: 5,
@@ -281,6 +288,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxHoldTimeoutMs: ms('maxHoldTimeoutMs', 0),
     upstreamTimeoutMs: ms('upstreamTimeoutMs', 1),
     upstreamMaxSockets: count('upstreamMaxSockets'),
+    listenBacklog: count('listenBacklog'),
     heldResponseMaxBytes: count('heldResponseMaxBytes'),
     reaskBodyMaxBytes: integerAtLeast('reaskBodyMaxBytes', o.reaskBodyMaxBytes, 0),
     maxReasks: integerAtLeast('maxReasks', o.maxReasks, 0),

@@ -142,7 +142,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
 
   async function listen(): Promise<{ clientPort: number; controlPort: number }> {
     await bus?.start(registry);
-    await listenOn(clientServer, options.clientPort, options.clientHost);
+    await listenOn(clientServer, options.clientPort, options.clientHost, options.listenBacklog);
     try {
       await listenOn(controlServer, options.controlPort, options.controlHost);
     } catch (err) {
@@ -176,10 +176,10 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   };
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<void> {
+function listenOn(server: Server, port: number, host: string, backlog?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.off('error', reject);
       resolve();
     });

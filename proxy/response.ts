@@ -64,6 +64,68 @@ export function mergeItemResponse(held: HeldResponse, item: ItemResponse): HeldR
   return merged;
 }
 
+/**
+ * An item as every subscriber gets it (docs/protocol.md §6): status, reason, its own headers filtered and
+ * lower-cased, and its body with the `Content-Length`. Built once per item, not once per subscriber: a publish
+ * to 10,000 parked requests writes 10,000 responses from one of these.
+ */
+export interface PreparedItem {
+  code: number;
+  reason: string;
+  /** The item's headers minus framing, hop-by-hop and `Grip-*`, in order (repeats kept: they add values). */
+  headers: ReadonlyArray<readonly [string, string]>;
+  /** The names in `headers`: these replace the held response's. */
+  names: ReadonlySet<string>;
+  body: Buffer;
+  contentLength: string;
+}
+
+const prepared = new WeakMap<ItemResponse, PreparedItem>();
+
+/** The prepared form of `item`, made on first use and remembered for as long as the item lives. */
+export function prepareItem(item: ItemResponse): PreparedItem {
+  let ready = prepared.get(item);
+  if (ready !== undefined) return ready;
+  const headers: Array<readonly [string, string]> = [];
+  const names = new Set<string>();
+  for (const [name, value] of item.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower)) continue;
+    headers.push([lower, value]);
+    names.add(lower);
+  }
+  const code = item.code ?? 200;
+  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, body: item.body, contentLength: String(item.body.length) };
+  prepared.set(item, ready);
+  return ready;
+}
+
+/**
+ * Writes `item` merged onto `held` (the same response as `writeResponse(res, mergeItemResponse(held, item))`)
+ * as a flat header list, without building a merged copy per subscriber. False, writing nothing, when the
+ * client is gone or answered; never throws.
+ */
+export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
+  if (isResponseClosed(res)) return false;
+  const raw: string[] = [];
+  for (const name in held.headers) {
+    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name)) continue;
+    const value = held.headers[name]!;
+    if (typeof value === 'string') raw.push(name, value);
+    else for (const one of value) raw.push(name, one);
+  }
+  for (const [name, value] of item.headers) raw.push(name, value);
+  raw.push('content-length', item.contentLength);
+  try {
+    res.writeHead(item.code, item.reason, raw);
+    res.end(item.body);
+    return true;
+  } catch {
+    res.destroy();
+    return false;
+  }
+}
+
 /** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */
 const written = new WeakMap<ServerResponse, HeldResponse>();
 

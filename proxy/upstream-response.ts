@@ -81,6 +81,7 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
       return;
     }
     if (isResponseClosed(res)) return; // client went away while the body was read
+    exchange.releaseUpstream();
 
     let instruction: HoldInstruction | null;
     try {

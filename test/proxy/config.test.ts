@@ -32,6 +32,7 @@ describe('proxyOptionsFromEnv', () => {
         QUEUE_MAX_ITEMS: '50',
         QUEUE_MAX_BYTES: '2048',
         QUEUE_TTL_S: '1.5',
+        LISTEN_BACKLOG: '8192',
         LOG_LEVEL: 'warn',
       },
       [],
@@ -45,6 +46,7 @@ describe('proxyOptionsFromEnv', () => {
     assert.equal(options.queueMaxItems, 50);
     assert.equal(options.queueMaxBytes, 2048);
     assert.equal(options.queueTtlMs, 1_500);
+    assert.equal(options.listenBacklog, 8192);
     assert.equal(options.logger?.level, 'warn');
   });
 
