@@ -37,14 +37,19 @@ export interface TrafficSnapshot {
   requests: number;
   bytes: number;
   deliveries: number;
+  /** Failed requests and broken streams so far. */
+  errors: number;
 }
 
 /** The subscribers, spread over worker processes. Every method has a deadline. */
 export interface Subscribers {
   /** Sessions and joins (chat protocols); nothing for Nchan. Resolves when every subscriber is ready. */
   setup(timeoutMs: number): Promise<void>;
-  /** Every subscriber opens its poll loop or stream; resolves once every first request was sent. */
-  subscribe(timeoutMs: number): Promise<void>;
+  /**
+   * Every subscriber opens its poll loop or stream; resolves once every first request was sent. `burst`: every
+   * worker starts all its subscribers in one tick (a connection storm) instead of ramping.
+   */
+  subscribe(timeoutMs: number, burst?: boolean): Promise<void>;
   /** Summed counters as last reported (workers report every ~250 ms). */
   progress(): LoadProgress;
   /** Counters now, for the measured window's deltas. */
@@ -78,8 +83,11 @@ export interface PublisherSpec {
 export interface Publisher {
   /** Chat protocols: a session, each room created (409 is fine) and joined. Nchan: nothing. */
   setup(timeoutMs: number): Promise<void>;
-  /** Publishes for `durationMs`, then waits for in-flight publishes; resolves with what was accepted. */
-  run(durationMs: number, timeoutMs: number): Promise<PublisherTotals>;
+  /**
+   * Publishes for `durationMs`, then waits for in-flight publishes; resolves with what was accepted. With
+   * `final: false` the publisher stays up for another run, its seqs continuing; the totals are this run's.
+   */
+  run(durationMs: number, timeoutMs: number, final?: boolean): Promise<PublisherTotals>;
   kill(): Promise<void>;
   /** The worker process, for the load generator's own CPU figure. */
   pids(): number[];

@@ -110,12 +110,14 @@ class SubscriberRole {
       return {};
     },
 
-    subscribe: async ({ timeoutMs }) => {
+    subscribe: async ({ timeoutMs, burst }) => {
       const deadline = deadlineOf(timeoutMs);
       await this.skipPastJoins(deadline);
-      for (let i = 0; i < this.clients.length && performance.now() < deadline; i += SUBSCRIBE_BATCH) {
-        for (const client of this.clients.slice(i, i + SUBSCRIBE_BATCH)) client.start();
-        if (i + SUBSCRIBE_BATCH < this.clients.length) await sleep(SUBSCRIBE_STEP_MS);
+      // A burst starts every client in this tick: the requests go out as fast as this process can write them.
+      const batch = burst === true ? this.clients.length : SUBSCRIBE_BATCH;
+      for (let i = 0; i < this.clients.length && performance.now() < deadline; i += batch) {
+        for (const client of this.clients.slice(i, i + batch)) client.start();
+        if (i + batch < this.clients.length) await sleep(SUBSCRIBE_STEP_MS);
       }
       await Promise.race([Promise.all(this.clients.map((c) => c.firstSent)), sleep(deadline - performance.now())]);
       const late = this.clients.filter((c) => !c.subscribed).length;
@@ -165,6 +167,7 @@ class SubscriberRole {
         errors: this.sink.errors,
         badStatuses: { ...this.sink.badStatuses },
         latencyHistogram: encodeLatency(this.sink.latency),
+        lastDeliveryMsBySeq: Object.fromEntries([...this.sink.lastDeliveryMsBySeq].map(([seq, ms]) => [String(seq), ms])),
       };
       return { totals };
     },
@@ -208,7 +211,7 @@ class SubscriberRole {
       requests += client.http.requests;
       bytes += client.http.bytes();
     }
-    return { requests, bytes, deliveries: this.sink.deliveries };
+    return { requests, bytes, deliveries: this.sink.deliveries, errors: this.sink.errors };
   }
 }
 
@@ -225,6 +228,7 @@ class PublisherRole {
       return {};
     },
     run: async ({ durationMs, timeoutMs }) => {
+      // `final: false` (keep running) only changes whether the worker exits after the reply: see isFinal.
       const totals = await this.publisher.run(durationMs, deadlineOf(timeoutMs));
       if (this.publisher.skipped > 0) {
         process.stderr.write(`lab publisher: ${this.publisher.skipped} due messages skipped (room queues full: the target fell behind)\n`);
@@ -234,8 +238,10 @@ class PublisherRole {
   };
 }
 
-/** Replies after which the worker has nothing left to do. */
-const FINAL: ReadonlySet<CallType> = new Set<CallType>(['finish', 'run']);
+/** Replies after which the worker has nothing left to do: `finish`, and `run` unless told `final: false`. */
+function isFinal(request: ToWorker): boolean {
+  return request.type === 'finish' || (request.type === 'run' && request.final !== false);
+}
 
 const config = JSON.parse(process.argv[2] ?? 'null') as WorkerConfig | null;
 if (config === null || (config.role !== 'subscriber' && config.role !== 'publisher')) {
@@ -253,7 +259,7 @@ async function handle(request: ToWorker): Promise<unknown> {
 process.on('message', (request: ToWorker) => {
   handle(request).then(
     (result) => send({ type: 'reply', id: request.id, ok: true, result }, () => {
-      if (FINAL.has(request.type)) process.exit(0);
+      if (isFinal(request)) process.exit(0);
     }),
     (err: unknown) => send({ type: 'reply', id: request.id, ok: false, message: messageOf(err) }),
   );

@@ -36,12 +36,15 @@ const KILL_WAIT_MS = 5_000;
 const FIRST_SUBSCRIBER_HOST = 10;
 const PUBLISHER_HOST = 9;
 const MAX_WORKERS = 254 - FIRST_SUBSCRIBER_HOST + 1;
-/** Calls after whose reply the worker exits (load-worker.ts). */
-const FINAL_CALLS: ReadonlySet<CallType> = new Set<CallType>(['finish', 'run']);
+/** Calls after whose reply the worker exits (load-worker.ts); `run` only when not told `final: false`. */
+function isFinalCall(type: CallType, request: unknown): boolean {
+  return type === 'finish' || (type === 'run' && (request as { final?: boolean }).final !== false);
+}
 const PROTOCOLS: readonly ClientProtocol[] = ['chat-long-poll', 'chat-short-poll', 'sse', 'forever-iframe', 'nchan-long-poll'];
 
 interface Pending {
   type: CallType;
+  final: boolean;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -130,7 +133,7 @@ class WorkerProcess {
         if (onTimeout !== undefined) resolve(onTimeout());
         else reject(new Error(`load worker ${this.label} did not answer "${type}" within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { type, resolve: resolve as (result: unknown) => void, reject, timer });
+      this.pending.set(id, { type, final: isFinalCall(type, request), resolve: resolve as (result: unknown) => void, reject, timer });
       this.child.send({ ...request, type, id } as ToWorker, (err) => {
         if (err) this.settle(id, new Error(`load worker ${this.label}: cannot send "${type}": ${err.message}`));
       });
@@ -173,7 +176,7 @@ class WorkerProcess {
     if (pending === undefined) return; // its caller gave up already
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    if (err === null && FINAL_CALLS.has(pending.type)) this.finalReplied = true;
+    if (err === null && pending.final) this.finalReplied = true;
     if (err !== null) pending.reject(err);
     else pending.resolve(result);
   }
@@ -242,7 +245,11 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
   let requests = 0;
   let bytes = 0;
   let errors = 0;
+  const lastDeliveryMsBySeq: Record<string, number> = {};
   for (const p of parts) {
+    for (const [seq, ms] of Object.entries(p.lastDeliveryMsBySeq ?? {})) {
+      lastDeliveryMsBySeq[seq] = Math.max(lastDeliveryMsBySeq[seq] ?? 0, ms);
+    }
     expectedDeliveries += p.expectedDeliveries;
     deliveries += p.deliveries;
     lost += p.lost;
@@ -266,6 +273,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     badStatuses,
     latency: summarizeLatency(histogram),
     latencyHistogram: encodeLatency(histogram),
+    lastDeliveryMsBySeq,
   };
 }
 
@@ -280,8 +288,8 @@ class LabSubscribers implements Subscribers {
     await Promise.all(this.workers.map((w) => w.call('setup', { timeoutMs }, timeoutMs)));
   }
 
-  async subscribe(timeoutMs: number): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.call('subscribe', { timeoutMs }, timeoutMs)));
+  async subscribe(timeoutMs: number, burst = false): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.call('subscribe', { timeoutMs, burst }, timeoutMs)));
   }
 
   progress(): LoadProgress {
@@ -290,11 +298,12 @@ class LabSubscribers implements Subscribers {
 
   async snapshot(timeoutMs: number): Promise<TrafficSnapshot> {
     const parts = await Promise.all(this.workers.map((w) => w.call('snapshot', {}, timeoutMs)));
-    const sum: TrafficSnapshot = { requests: 0, bytes: 0, deliveries: 0 };
+    const sum: TrafficSnapshot = { requests: 0, bytes: 0, deliveries: 0, errors: 0 };
     for (const { snapshot } of parts) {
       sum.requests += snapshot.requests;
       sum.bytes += snapshot.bytes;
       sum.deliveries += snapshot.deliveries;
+      sum.errors += snapshot.errors;
     }
     return sum;
   }
@@ -330,8 +339,8 @@ class LabPublisherHandle implements Publisher {
     await this.worker.call('setup', { timeoutMs }, timeoutMs);
   }
 
-  async run(durationMs: number, timeoutMs: number): Promise<PublisherTotals> {
-    const { totals } = await this.worker.call('run', { durationMs, timeoutMs }, timeoutMs);
+  async run(durationMs: number, timeoutMs: number, final = true): Promise<PublisherTotals> {
+    const { totals } = await this.worker.call('run', { durationMs, timeoutMs, final }, timeoutMs);
     return totals;
   }
 

@@ -5,7 +5,21 @@
  */
 import { parseArgs } from 'node:util';
 
+/**
+ * What a load point measures (docs/performance.md):
+ * - `chat`: publishing at `ratePerS` over `rooms` for `durationS`: latency, CPU per delivery, loss;
+ * - `park`: a connection storm: every subscriber opens its first poll in the same tick; errors, time to all
+ *   parked, and memory per parked request once memory has settled; nothing is published;
+ * - `fanout`: `rounds` times, with every subscriber parked, ONE message to the room(s): publish to the last
+ *   subscriber's receipt.
+ */
+export type Scenario = 'chat' | 'park' | 'fanout';
+export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout'];
+
 export interface LabOptions {
+  scenario: Scenario;
+  /** Fan-out rounds per load point. */
+  rounds: number;
   /** Target list as given (`all`, a group or names; bench/models/registry.ts). */
   models: string;
   /** One load point per value, per target. */
@@ -32,7 +46,8 @@ export interface LabOptions {
   cpuProfDir: string | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
+export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout] [--rounds N]
+  [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
@@ -65,6 +80,8 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     ({ values } = parseArgs({
       args: [...argv],
       options: {
+        scenario: { type: 'string' },
+        rounds: { type: 'string' },
         models: { type: 'string' },
         clients: { type: 'string' },
         rooms: { type: 'string' },
@@ -87,10 +104,15 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
   }
   const smoke = values.smoke === true;
   const str = (k: string): string | undefined => values[k] as string | undefined;
+  const scenario = (str('scenario') ?? 'chat') as Scenario;
+  if (!SCENARIOS.includes(scenario)) throw new LabUsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(scenario)}`);
   const options: LabOptions = {
+    scenario,
+    rounds: number('rounds', str('rounds'), 3, 1),
     models: str('models') ?? 'all',
     clients: list('clients', str('clients'), smoke ? [12] : [1000, 5000, 10000]),
-    rooms: number('rooms', str('rooms'), smoke ? 2 : 10, 1),
+    // One channel is what a fan-out measures.
+    rooms: number('rooms', str('rooms'), scenario === 'fanout' ? 1 : smoke ? 2 : 10, 1),
     ratePerS: number('rate', str('rate'), smoke ? 20 : 200, 1),
     durationS: number('duration', str('duration'), smoke ? 2 : 30, 1),
     holdTimeoutS: number('hold-timeout', str('hold-timeout'), smoke ? 5 : 30, 1),
@@ -102,6 +124,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     smoke,
     cpuProfDir: str('cpu-prof'),
   };
+  if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
   if (options.clients.some((c) => c < options.rooms)) throw new LabUsageError('every --clients value must be >= --rooms');
   return options;

@@ -37,6 +37,8 @@ export interface SubscriberTotals {
   latency: LatencySummary;
   /** The merged latency histogram (hdr-histogram-js, compressed base64, microseconds). */
   latencyHistogram: string;
+  /** Per seq (over all rooms): publish to the receipt of its last subscriber, ms (the fan-out scenario's figure). */
+  lastDeliveryMsBySeq?: Record<string, number>;
 }
 
 export interface PublisherTotals {
@@ -70,6 +72,10 @@ export interface LoadPointResult {
   /** Requested publish rate, messages/s over all rooms. */
   ratePerS: number;
   durationS: number;
+  /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
+  scenario?: 'chat' | 'park' | 'fanout';
+  /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
+  park?: { ms: number; errors: number; requests: number };
   /** `ok`: measured; `failed`: the run broke (see `error`); `unavailable`: the target cannot run here. */
   status: 'ok' | 'failed' | 'unavailable';
   error?: string;
@@ -94,6 +100,8 @@ export interface LoadPointResult {
     deliveriesPerS: number;
     cpuSPer1000Deliveries: number;
     memoryPerParkedBytes: number;
+    /** The same per role (`proxy`, `app`, `nginx`, ...): (RSS parked - RSS idle) / clients. */
+    memoryPerParkedByRole?: Record<string, number>;
     requestsPerDelivery: number;
     bytesPerDelivery: number;
   };

@@ -22,7 +22,7 @@ import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
 import type { PhaseDisplay } from './phase-display.js';
-import type { LoadPointResult, ProcessCost } from './results.js';
+import type { LoadPointResult, ProcessCost, PublisherTotals } from './results.js';
 import { roomNames } from './workload.js';
 import { cpuSeconds, rssBytes } from '../models/process-tree.js';
 import type { RunningTarget, Target } from '../models/target.js';
@@ -40,12 +40,12 @@ function setupTimeoutMs(clients: number): number {
 }
 
 /** Polls `check` every 100 ms until it returns true or the deadline passes; resolves with the last answer. */
-async function pollUntil(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+async function pollUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
 }
 
@@ -76,6 +76,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     rooms: options.rooms,
     ratePerS: options.ratePerS,
     durationS: options.durationS,
+    scenario: options.scenario,
     status: 'ok',
     parkedReached: null,
     phasesMs: {},
@@ -100,7 +101,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     endPhase('start');
 
     display.phase('setup', clients);
-    publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS: options.ratePerS });
+    // A fan-out round is one message: rate 1/s over a 1 s run (fanOutRounds).
+    const ratePerS = options.scenario === 'fanout' ? 1 : options.ratePerS;
+    publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS });
     await publisher.setup(60_000);
     subscribers = await load.startSubscribers({
       protocol: target.protocol,
@@ -121,40 +124,52 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     const rssIdle = sampleRss(running);
 
     display.phase('park', clients);
-    await subscribers.subscribe(setupTimeoutMs(clients));
+    const parkStart = await subscribers.snapshot(10_000);
+    await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park');
     const parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
     result.parkedReached = parkedAll;
     endPhase('park');
-    const rssParked = sampleRss(running);
+    const parkEnd = await subscribers.snapshot(10_000);
+    result.park = { ms: result.phasesMs.park!, errors: parkEnd.errors - parkStart.errors, requests: parkEnd.requests - parkStart.requests };
+    // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
+    const rssParked = options.scenario === 'park' ? await settledRss(running) : sampleRss(running);
 
-    display.phase('publish', options.durationS);
     const windowStart = await subscribers.snapshot(10_000);
     const cpuStart = sampleCpu(running);
     // The subscriber workers only: the publisher's worker exits when its run ends, taking its reading with it.
     const generatorPids = subscribers.pids();
     const generatorCpuStart = cpuSeconds(generatorPids);
     const publishStartedAt = Date.now();
-    const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
-    let published;
-    try {
-      published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000);
-    } finally {
-      clearInterval(publishTicker);
-    }
-    endPhase('publish');
-
-    const expected = rooms.reduce((sum, room, i) => sum + (published.publishedPerRoom[room] ?? 0) * countInRoom(i, rooms.length, clients), 0);
-    display.phase('drain', expected);
-    const drainTicker = setInterval(() => display.update(Math.min(expected, subscribers!.progress().deliveries - windowStart.deliveries)), 250);
-    try {
-      result.drainedAll = await subscribers.waitAllReceived(published.publishedPerRoom, options.drainTimeoutS * 1000);
-    } finally {
-      clearInterval(drainTicker);
+    let published: PublisherTotals;
+    if (options.scenario === 'chat') {
+      display.phase('publish', options.durationS);
+      const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
+      try {
+        published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000);
+      } finally {
+        clearInterval(publishTicker);
+      }
+      endPhase('publish');
+      const expected = rooms.reduce((sum, room, i) => sum + (published.publishedPerRoom[room] ?? 0) * countInRoom(i, rooms.length, clients), 0);
+      display.phase('drain', expected);
+      const drainTicker = setInterval(() => display.update(Math.min(expected, subscribers!.progress().deliveries - windowStart.deliveries)), 250);
+      try {
+        result.drainedAll = await subscribers.waitAllReceived(published.publishedPerRoom, options.drainTimeoutS * 1000);
+      } finally {
+        clearInterval(drainTicker);
+      }
+    } else if (options.scenario === 'fanout') {
+      display.phase('fan-out', options.rounds);
+      published = await fanOutRounds(running, target, subscribers, publisher, clients, options, display);
+      result.drainedAll = true;
+      endPhase('fan-out');
+    } else {
+      published = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
     }
     const cpuEnd = sampleCpu(running);
     const generatorCpuS = cpuSeconds(generatorPids) - generatorCpuStart;
     const windowS = (Date.now() - publishStartedAt) / 1000;
-    endPhase('drain');
+    if (options.scenario === 'chat') endPhase('drain');
 
     display.phase('verify', 1);
     const totals = await subscribers.finish(published.publishedPerRoom, windowStart, 60_000);
@@ -168,7 +183,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
         rssParkedBytes: rssParked[role] ?? 0,
       };
     }
-    if (published.published === 0) {
+    if (published.published === 0 && options.scenario !== 'park') {
       // Nothing to deliver is no measurement: the target refused or dropped every publish (kept in the JSON).
       result.status = 'failed';
       result.error = `the target accepted no publish in ${Math.round(windowS)} s (${published.errors} failed publish requests` +
@@ -180,10 +195,13 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     result.cost = cost;
     result.loadGeneratorCpuS = generatorCpuS;
     result.windowS = windowS;
+    const memoryPerParkedByRole: Record<string, number> = {};
+    for (const [role, c] of Object.entries(cost)) memoryPerParkedByRole[role] = (c.rssParkedBytes - c.rssIdleBytes) / clients;
     result.derived = {
       deliveriesPerS: totals.deliveries / windowS,
       cpuSPer1000Deliveries: (cost.total!.cpuS / deliveries) * 1000,
-      memoryPerParkedBytes: (cost.total!.rssParkedBytes - cost.total!.rssIdleBytes) / clients,
+      memoryPerParkedBytes: memoryPerParkedByRole.total!,
+      memoryPerParkedByRole,
       requestsPerDelivery: totals.requests / deliveries,
       bytesPerDelivery: totals.bytes / deliveries,
     };
@@ -197,6 +215,59 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     await running?.stop().catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** RSS is read every SETTLE_STEP_MS until it moved less than SETTLE_TOLERANCE over SETTLE_SAMPLES readings, or SETTLE_MAX_MS. */
+const SETTLE_STEP_MS = 500;
+const SETTLE_SAMPLES = 4;
+const SETTLE_TOLERANCE = 0.01;
+const SETTLE_MAX_MS = 20_000;
+
+/** Memory per role once the target's total RSS stopped moving (a GC after a storm, freed buffers), or at the cap. */
+async function settledRss(target: RunningTarget): Promise<Record<string, number>> {
+  const totals: number[] = [];
+  let last = sampleRss(target);
+  await pollUntil(() => {
+    last = sampleRss(target);
+    totals.push(last.total ?? 0);
+    if (totals.length < SETTLE_SAMPLES) return false;
+    const recent = totals.slice(-SETTLE_SAMPLES);
+    const high = Math.max(...recent);
+    return high === 0 || (high - Math.min(...recent)) / high < SETTLE_TOLERANCE;
+  }, SETTLE_MAX_MS, SETTLE_STEP_MS);
+  return last;
+}
+
+/**
+ * The fan-out scenario: `rounds` times, wait until every subscriber is parked again, publish ONE message (a 1 s
+ * run at 1 msg/s) and wait until every subscriber has it. Publish to last receipt is read per seq at `finish`.
+ */
+async function fanOutRounds(
+  running: RunningTarget,
+  target: Target,
+  subscribers: Subscribers,
+  publisher: Publisher,
+  clients: number,
+  options: LabOptions,
+  display: PhaseDisplay,
+): Promise<PublisherTotals> {
+  const sum: PublisherTotals = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
+  const quiet: PhaseDisplay = { ...display, update: () => undefined };
+  for (let round = 0; round < options.rounds; round++) {
+    if (round > 0) await waitParked(running, target, subscribers, clients, quiet, setupTimeoutMs(clients));
+    const run = await publisher.run(1000, 60_000, round === options.rounds - 1);
+    for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
+    sum.published += run.published;
+    sum.errors += run.errors;
+    sum.requests += run.requests;
+    sum.bytes += run.bytes;
+    if (run.published === 0) break;
+    if (!(await subscribers.waitAllReceived(sum.publishedPerRoom, options.drainTimeoutS * 1000))) {
+      throw new Error(`fan-out round ${round + 1}: not every subscriber had the message within ${options.drainTimeoutS} s`);
+    }
+    display.update(round + 1);
+  }
+  return sum;
 }
 
 /** Subscribers in room `roomIndex` when `clients` are spread round robin over `roomCount` rooms. */

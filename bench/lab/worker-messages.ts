@@ -53,20 +53,28 @@ export interface WorkerSubscriberTotals {
   badStatuses: Record<string, number>;
   /** hdr-histogram-js, compressed base64, microseconds; first copies only. */
   latencyHistogram: string;
+  /** Per seq (over all rooms): the latest first-copy publish-to-receipt, ms: when its last subscriber had it. */
+  lastDeliveryMsBySeq: Record<string, number>;
 }
 
 /** Requests and what each one's reply carries. */
 export interface Calls {
   /** Subscribers: sessions and joins. Publisher: session, rooms created and joined. */
   setup: { request: { timeoutMs: number }; reply: Record<string, never> };
-  /** Subscribers: every poll loop or stream started; replies once every first request was sent. */
-  subscribe: { request: { timeoutMs: number }; reply: Record<string, never> };
+  /**
+   * Subscribers: every poll loop or stream started; replies once every first request was sent. `burst`: all at
+   * once, in one tick (the connection-storm scenario), instead of ramping a batch per few ms.
+   */
+  subscribe: { request: { timeoutMs: number; burst?: boolean }; reply: Record<string, never> };
   snapshot: { request: Record<string, never>; reply: { snapshot: TrafficSnapshot } };
   'wait-received': { request: { publishedPerRoom: Record<string, number>; timeoutMs: number }; reply: { received: boolean } };
   /** Subscribers: stop, verify, report. The worker exits after this reply. */
   finish: { request: { publishedPerRoom: Record<string, number>; timeoutMs: number }; reply: { totals: WorkerSubscriberTotals } };
-  /** Publisher: publish for `durationMs`, drain. The worker exits after this reply. */
-  run: { request: { durationMs: number; timeoutMs: number }; reply: { totals: PublisherTotals } };
+  /**
+   * Publisher: publish for `durationMs`, drain. The worker exits after this reply unless `final` is false (the
+   * fan-out scenario publishes round after round; seqs continue across runs).
+   */
+  run: { request: { durationMs: number; timeoutMs: number; final?: boolean }; reply: { totals: PublisherTotals } };
 }
 
 export type CallType = keyof Calls;

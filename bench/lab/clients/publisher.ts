@@ -59,6 +59,8 @@ export class LabPublisher {
   private readonly chat: boolean;
   /** Due messages never sent because their room's queue was full (not in PublisherTotals: the achieved rate shows it). */
   skipped = 0;
+  /** Next seq per room, kept across runs (the fan-out scenario publishes one message per run). */
+  private readonly nextSeq = new Map<string, number>();
 
   constructor(private readonly options: PublisherOptions) {
     if (options.rooms.length === 0) throw new Error('the publisher needs at least one room');
@@ -101,7 +103,7 @@ export class LabPublisher {
     const { rooms, ratePerS } = this.options;
     const startRequests = this.http.requests;
     const startBytes = this.http.bytes();
-    const queues: RoomQueue[] = rooms.map((room) => ({ room, nextSeq: 1, waiting: 0, busy: false, accepted: 0 }));
+    const queues: RoomQueue[] = rooms.map((room) => ({ room, nextSeq: this.nextSeq.get(room) ?? 1, waiting: 0, busy: false, accepted: 0 }));
     let errors = 0;
     let lastAcceptedAt = 0;
     const t0 = performance.now();
@@ -173,7 +175,11 @@ export class LabPublisher {
     if (queues.some((q) => q.busy)) this.stop();
 
     const publishedPerRoom: Record<string, number> = {};
-    for (const q of queues) publishedPerRoom[q.room] = q.accepted;
+    for (const q of queues) {
+      publishedPerRoom[q.room] = q.accepted;
+      // A message not accepted by the deadline leaves its seq unused: the next run goes on after the last accepted.
+      this.nextSeq.set(q.room, (this.nextSeq.get(q.room) ?? 1) + q.accepted);
+    }
     const published = queues.reduce((sum, q) => sum + q.accepted, 0);
     const windowMs = Math.max(durationMs, lastAcceptedAt - t0);
     return {

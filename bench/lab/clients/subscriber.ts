@@ -17,6 +17,8 @@ export class DeliverySink {
   errors = 0;
   readonly badStatuses: Record<string, number> = {};
   readonly latency: Histogram = newLatencyHistogram();
+  /** Per seq (over all rooms): the latest first-copy latency, ms: when this worker's last subscriber had it. */
+  readonly lastDeliveryMsBySeq = new Map<number, number>();
 
   /** A message text as parsed off the wire: counted if it carries a stamp; latency for a seq's first copy only. */
   deliver(record: SeqRecord, text: unknown): void {
@@ -24,7 +26,11 @@ export class DeliverySink {
     if (stamp === null) return;
     const at = nowMs();
     this.deliveries++;
-    if (record.receive(stamp.seq)) recordLatencyMs(this.latency, at - stamp.sentAtMs);
+    if (record.receive(stamp.seq)) {
+      const ms = at - stamp.sentAtMs;
+      recordLatencyMs(this.latency, ms);
+      if (ms > (this.lastDeliveryMsBySeq.get(stamp.seq) ?? -Infinity)) this.lastDeliveryMsBySeq.set(stamp.seq, ms);
+    }
   }
 
   /** An answer with a status the protocol did not expect: an error, and its status counted. */

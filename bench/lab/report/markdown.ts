@@ -63,6 +63,56 @@ function busyCores(cpuS: number | undefined, windowS: number | undefined): numbe
   return cpuS === undefined || windowS === undefined || windowS <= 0 ? undefined : cpuS / windowS;
 }
 
+/** Median of a non-empty list. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The park (connection storm, memory at rest) and fan-out scenarios' own figures (docs/performance.md), one
+ * row per point; nothing when the run has only chat points.
+ */
+function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): string[] {
+  const points = run.points
+    .filter((p) => p.status === 'ok' && (p.scenario === 'park' || p.scenario === 'fanout'))
+    .sort((a, b) => a.clients - b.clients || order.get(a.target)! - order.get(b.target)!);
+  if (points.length === 0) return [];
+  const out = ['## Park and fan-out figures', ''];
+  out.push(
+    row(['Target', 'Scenario', 'Clients', 'Park s', 'Park errors', 'KB / parked, per process role', 'Fan-out: last delivery ms per round', 'Median last delivery ms']),
+    row(['---', '---', '---:', '---:', '---:', '---', '---', '---:'])
+  );
+  for (const p of points) {
+    const roles = Object.entries(p.derived?.memoryPerParkedByRole ?? {})
+      .map(([role, bytes]) => `${role} ${formatSig(bytes / BYTES_PER_KB)}`)
+      .join(', ');
+    const rounds = p.scenario === 'fanout' ? Object.values(p.subscribers?.lastDeliveryMsBySeq ?? {}) : [];
+    out.push(
+      row([
+        cell(p.title),
+        p.scenario!,
+        formatCount(p.clients),
+        formatSig(p.park === undefined ? undefined : p.park.ms / 1000),
+        formatCount(p.park?.errors),
+        cell(roles),
+        rounds.map((ms) => formatSig(ms)).join(', '),
+        rounds.length > 0 ? formatSig(median(rounds)) : '',
+      ]),
+    );
+  }
+  out.push(
+    '',
+    '**Park s**: from the first poll sent to every subscriber parked (the target\'s own count; Pushpin cannot tell, so ' +
+      'until the subscribers\' requests stopped for a second). In the `park` scenario every subscriber sends its first ' +
+      'poll in one burst, and memory is read once RSS has settled. **Fan-out**: per round, one message to every ' +
+      'subscriber of one channel, from the publisher sending it to the last subscriber reading it.',
+    '',
+  );
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -169,6 +219,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   if (footnotes.length > 0) {
     out.push('**Bold** rows lost or duplicated deliveries (see the notes at the end).', '');
   }
+
+  out.push(...scenarioSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');
 
