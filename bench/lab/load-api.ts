@@ -10,6 +10,8 @@ export interface SubscriberSpec {
   protocol: ClientProtocol;
   /** Target's `clientUrl`. */
   clientUrl: string;
+  /** Target's `clientUrls` when it has several front doors: subscriber i uses `clientUrls[i % length]`. */
+  clientUrls?: string[];
   /** All rooms; subscriber i is in `roomOfClient(i, rooms)`. */
   rooms: string[];
   clients: number;

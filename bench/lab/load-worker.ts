@@ -89,7 +89,7 @@ class SubscriberRole {
         createSubscriber(config.protocol, {
           index: i,
           room: roomOfClient(i, config.rooms),
-          clientUrl: config.clientUrl,
+          clientUrl: config.clientUrls === undefined || config.clientUrls.length === 0 ? config.clientUrl : config.clientUrls[i % config.clientUrls.length]!,
           localAddress: config.localAddress,
           requestTimeoutMs: config.requestTimeoutMs,
           shortPollIntervalMs: config.shortPollIntervalMs,
@@ -166,6 +166,7 @@ class SubscriberRole {
         bytes: traffic.bytes,
         errors: this.sink.errors,
         badStatuses: { ...this.sink.badStatuses },
+        errorKinds: { ...this.sink.errorKinds },
         latencyHistogram: encodeLatency(this.sink.latency),
         lastDeliveryMsBySeq: Object.fromEntries([...this.sink.lastDeliveryMsBySeq].map(([seq, ms]) => [String(seq), ms])),
       };

@@ -237,6 +237,7 @@ function sumProgress(workers: readonly WorkerProcess[]): LoadProgress {
 /** Sums the workers' finish reports; traffic since `windowStart`. */
 export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], windowStart: TrafficSnapshot): SubscriberTotals {
   const badStatuses: Record<string, number> = {};
+  const errorKinds: Record<string, number> = {};
   let expectedDeliveries = 0;
   let deliveries = 0;
   let lost = 0;
@@ -259,6 +260,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     bytes += p.bytes;
     errors += p.errors;
     for (const [status, count] of Object.entries(p.badStatuses)) badStatuses[status] = (badStatuses[status] ?? 0) + count;
+    for (const [kind, count] of Object.entries(p.errorKinds ?? {})) errorKinds[kind] = (errorKinds[kind] ?? 0) + count;
   }
   const histogram = mergeLatency(parts.map((p) => p.latencyHistogram));
   return {
@@ -271,6 +273,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     bytes: Math.max(0, bytes - windowStart.bytes),
     errors,
     badStatuses,
+    errorKinds,
     latency: summarizeLatency(histogram),
     latencyHistogram: encodeLatency(histogram),
     lastDeliveryMsBySeq,
@@ -388,6 +391,7 @@ export function createLoadGenerator(root: string): LoadGenerator {
           clients: spec.clients,
           protocol: spec.protocol,
           clientUrl: spec.clientUrl,
+          ...(spec.clientUrls === undefined ? {} : { clientUrls: [...spec.clientUrls] }),
           rooms: [...spec.rooms],
           shortPollIntervalMs: spec.shortPollIntervalMs,
           requestTimeoutMs: spec.requestTimeoutMs,

@@ -80,6 +80,7 @@ async function main(): Promise<number> {
           (point.error ? ` (${point.error})` : '') +
           (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
           (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
+          (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
           (point.derived?.memoryPerParkedByRole
             ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
             : '') +

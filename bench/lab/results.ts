@@ -34,6 +34,8 @@ export interface SubscriberTotals {
   errors: number;
   /** HTTP status codes seen other than 200, with counts (e.g. `{"502": 3}`). */
   badStatuses: Record<string, number>;
+  /** Failed requests without an answer, by kind (socket error code such as `ECONNRESET`, or the error's name). */
+  errorKinds?: Record<string, number>;
   latency: LatencySummary;
   /** The merged latency histogram (hdr-histogram-js, compressed base64, microseconds). */
   latencyHistogram: string;

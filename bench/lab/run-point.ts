@@ -108,6 +108,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     subscribers = await load.startSubscribers({
       protocol: target.protocol,
       clientUrl: running.clientUrl,
+      ...(running.clientUrls === undefined ? {} : { clientUrls: running.clientUrls }),
       rooms,
       clients,
       workers: workersFor(options, clients),

@@ -18,6 +18,8 @@ export interface SubscriberWorkerConfig {
   clients: number;
   protocol: ClientProtocol;
   clientUrl: string;
+  /** Several front doors: subscriber i uses `clientUrls[i % length]` (else `clientUrl`). */
+  clientUrls?: string[];
   rooms: string[];
   shortPollIntervalMs: number;
   requestTimeoutMs: number;
@@ -51,6 +53,8 @@ export interface WorkerSubscriberTotals {
   bytes: number;
   errors: number;
   badStatuses: Record<string, number>;
+  /** Failed requests without an answer, by kind (socket error code or error name). */
+  errorKinds: Record<string, number>;
   /** hdr-histogram-js, compressed base64, microseconds; first copies only. */
   latencyHistogram: string;
   /** Per seq (over all rooms): the latest first-copy publish-to-receipt, ms: when its last subscriber had it. */

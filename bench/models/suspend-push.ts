@@ -1,12 +1,17 @@
 /**
  * Model 3, Suspend & Push: this repository's hold proxy and chat app as
- * shipped (`dist/proxy/main.js`, `dist/server/main.js`), two processes on
- * loopback. Clients and the publisher both talk to the proxy, like browsers;
- * the app publishes through the proxy's control API.
+ * shipped (`dist/proxy/main.js`, `dist/server/main.js`), on loopback. Clients
+ * and the publisher both talk to the proxy, like browsers.
+ *
+ * - `suspend-push`: one proxy and the app, two processes; the app publishes through the proxy's control API.
+ * - `suspend-push-x2`, `suspend-push-x3`: scaled out as docs/scaleout.md deploys it: N proxies and the app on a
+ *   private `redis-server` (the bus); subscriber i polls proxy i mod N, the publisher posts through the first.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import {
+  findExecutable,
   freePort,
   httpGet,
   jsonLine,
@@ -28,17 +33,57 @@ const STATS_TIMEOUT_MS = 2000;
 /** Parked-request caps at least this multiple of the load point's subscribers, so the proxy never refuses one. */
 const PARKED_HEADROOM = 2;
 
-async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
-  const [appPort, proxyPort, controlPort] = [await freePort(), await freePort(), await freePort()];
+/** Resolves once `redis-server` on `port` answers PING, or rejects at the deadline. */
+async function waitForRedis(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(500, () => socket.destroy());
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data.toString().startsWith('+PONG'));
+      });
+      socket.once('close', () => resolve(false));
+      socket.once('error', () => resolve(false));
+    });
+    if (answered) return;
+    if (Date.now() >= deadline) throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function startOnce(options: TargetStartOptions, proxies: number): Promise<RunningTarget> {
+  const appPort = await freePort();
+  const ports: Array<{ client: number; control: number }> = [];
+  for (let i = 0; i < proxies; i++) ports.push({ client: await freePort(), control: await freePort() });
   const secret = randomBytes(32).toString('hex');
   const node = process.execPath;
+  const scaled = proxies > 1;
+  const redisPort = scaled ? await freePort() : 0;
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const common = {
     GRIP_SECRET: secret,
     // info, not warn: the "listening" lines are at info, and neither process logs per request at info.
     LOG_LEVEL: 'info',
+    ...(scaled ? { REDIS_URL: redisUrl } : {}),
   };
   const children: ManagedChild[] = [];
   try {
+    let redis: ManagedChild | null = null;
+    if (scaled) {
+      redis = await spawnChild({
+        name: 'redis',
+        command: 'redis-server',
+        args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '1000'],
+        cwd: options.workDir,
+        env: serverEnv({}),
+        logPath: join(options.workDir, 'redis.log'),
+      });
+      children.push(redis);
+      await waitForRedis(redisPort, READY_TIMEOUT_MS);
+    }
     const app = await spawnChild({
       name: 'app',
       command: node,
@@ -49,7 +94,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
         APP_HOST: '127.0.0.1',
         APP_PORT: String(appPort),
         DB_PATH: join(options.workDir, 'chat.db'),
-        PROXY_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
+        PROXY_CONTROL_URL: `http://127.0.0.1:${ports[0]!.control}`,
         HOLD_TIMEOUT_S: String(options.holdTimeoutS),
         // The publisher posts far beyond a person's 60/min; a load point creates many sessions from one address.
         POSTS_PER_MINUTE: '0',
@@ -58,45 +103,60 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
       logPath: join(options.workDir, 'app.log'),
     });
     children.push(app);
-    const proxy = await spawnChild({
-      name: 'proxy',
-      command: node,
-      args: [...(options.nodeArgs ?? []), join(options.root, 'dist/proxy/main.js')],
-      cwd: options.root,
-      env: serverEnv({
-        ...common,
-        PROXY_HOST: '127.0.0.1',
-        PROXY_PORT: String(proxyPort),
-        CONTROL_HOST: '127.0.0.1',
-        CONTROL_PORT: String(controlPort),
-        APP_URL: `http://127.0.0.1:${appPort}`,
-        HOLD_TIMEOUT_MAX_S: String(Math.max(300, options.holdTimeoutS)),
-        MAX_PARKED: String(Math.max(15_000, PARKED_HEADROOM * options.maxClients)),
-        // Every load client comes from 127.0.0.1: one address holds them all.
-        MAX_PARKED_PER_ADDRESS: String(Math.max(1000, PARKED_HEADROOM * options.maxClients)),
-      }),
-      logPath: join(options.workDir, 'proxy.log'),
-    });
-    children.push(proxy);
+    const proxyChildren: ManagedChild[] = [];
+    for (const [i, port] of ports.entries()) {
+      const proxy = await spawnChild({
+        name: scaled ? `proxy${i + 1}` : 'proxy',
+        command: node,
+        args: [...(options.nodeArgs ?? []), join(options.root, 'dist/proxy/main.js')],
+        cwd: options.root,
+        env: serverEnv({
+          ...common,
+          PROXY_HOST: '127.0.0.1',
+          PROXY_PORT: String(port.client),
+          CONTROL_HOST: '127.0.0.1',
+          CONTROL_PORT: String(port.control),
+          APP_URL: `http://127.0.0.1:${appPort}`,
+          HOLD_TIMEOUT_MAX_S: String(Math.max(300, options.holdTimeoutS)),
+          MAX_PARKED: String(Math.max(15_000, PARKED_HEADROOM * options.maxClients)),
+          // Every load client comes from 127.0.0.1: one address holds them all.
+          MAX_PARKED_PER_ADDRESS: String(Math.max(1000, PARKED_HEADROOM * options.maxClients)),
+        }),
+        logPath: join(options.workDir, scaled ? `proxy${i + 1}.log` : 'proxy.log'),
+      });
+      children.push(proxy);
+      proxyChildren.push(proxy);
+    }
     await Promise.all([
       waitForLogLine(app, jsonLine('chat app listening'), READY_TIMEOUT_MS),
-      waitForLogLine(proxy, jsonLine('listening'), READY_TIMEOUT_MS),
+      ...proxyChildren.map((proxy) => waitForLogLine(proxy, jsonLine('listening'), READY_TIMEOUT_MS)),
     ]);
 
-    const clientUrl = `http://127.0.0.1:${proxyPort}`;
+    const clientUrls = ports.map((port) => `http://127.0.0.1:${port.client}`);
+    const roles: Record<string, number> = {};
+    for (const proxy of proxyChildren) roles[proxy.name] = proxy.pid;
+    roles.app = app.pid;
+    if (redis !== null) roles.redis = redis.pid;
     return {
-      clientUrl,
-      publishUrl: clientUrl,
-      pids: () => [proxy.pid, app.pid],
-      roles: () => ({ proxy: proxy.pid, app: app.pid }),
+      clientUrl: clientUrls[0]!,
+      clientUrls,
+      publishUrl: clientUrls[0]!,
+      pids: () => children.map((c) => c.pid),
+      roles: () => roles,
       async parked() {
-        try {
-          const { status, text } = await httpGet(`http://127.0.0.1:${controlPort}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${secret}` });
-          const parked = status === 200 ? (JSON.parse(text) as { parked?: unknown }).parked : undefined;
-          return typeof parked === 'number' ? parked : undefined;
-        } catch {
-          return undefined;
+        // Every proxy's own count: a proxy that cannot tell makes the sum unknown.
+        let sum = 0;
+        for (const port of ports) {
+          try {
+            const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${secret}` });
+            const parked = status === 200 ? (JSON.parse(text) as { parked?: unknown }).parked : undefined;
+            if (typeof parked !== 'number') return undefined;
+            sum += parked;
+          } catch {
+            return undefined;
+          }
         }
+        return sum;
       },
       stop: () => stopAll(children),
     };
@@ -114,5 +174,21 @@ export const suspendPushTarget: Target = {
   async unavailable() {
     return missingBuild(['dist/server/main.js', 'dist/proxy/main.js']);
   },
-  start: (options) => retryOnPortClash(() => startOnce(options)),
+  start: (options) => retryOnPortClash(() => startOnce(options, 1)),
 };
+
+/** Suspend & Push scaled out: `proxies` hold proxies and the app over a private Redis (docs/scaleout.md). */
+export function scaledSuspendPushTarget(proxies: number): Target {
+  if (!Number.isInteger(proxies) || proxies < 2) throw new Error(`a scaled-out target has at least 2 proxies, got ${proxies}`);
+  return {
+    name: `suspend-push-x${proxies}`,
+    title: `Suspend & Push, ${proxies} proxies + Redis`,
+    kind: 'model',
+    protocol: 'chat-long-poll',
+    async unavailable() {
+      if (findExecutable('redis-server') === null) return 'redis-server is not installed (apt-get install -y redis-server)';
+      return missingBuild(['dist/server/main.js', 'dist/proxy/main.js']);
+    },
+    start: (options) => retryOnPortClash(() => startOnce(options, proxies)),
+  };
+}

@@ -42,6 +42,11 @@ export interface TargetStartOptions {
 export interface RunningTarget {
   /** Base URL subscribers use, e.g. `http://127.0.0.1:41234` (no trailing slash). */
   clientUrl: string;
+  /**
+   * Several front doors (a scaled-out target's proxies): subscriber i uses `clientUrls[i % length]`. Default:
+   * `[clientUrl]`.
+   */
+  clientUrls?: string[];
   /** Base URL the publisher uses: the same server for chat protocols, Nchan's publisher location for Nchan. */
   publishUrl: string;
   /**

@@ -16,6 +16,8 @@ export class DeliverySink {
   /** Failed requests and broken streams (each retried). */
   errors = 0;
   readonly badStatuses: Record<string, number> = {};
+  /** Failed requests by kind: the socket error's code (`ECONNRESET`), else the error's name or message. */
+  readonly errorKinds: Record<string, number> = {};
   readonly latency: Histogram = newLatencyHistogram();
   /** Per seq (over all rooms): the latest first-copy latency, ms: when this worker's last subscriber had it. */
   readonly lastDeliveryMsBySeq = new Map<number, number>();
@@ -31,6 +33,14 @@ export class DeliverySink {
       recordLatencyMs(this.latency, ms);
       if (ms > (this.lastDeliveryMsBySeq.get(stamp.seq) ?? -Infinity)) this.lastDeliveryMsBySeq.set(stamp.seq, ms);
     }
+  }
+
+  /** A request that failed without an answer: an error, counted by kind. */
+  failure(err: unknown): void {
+    this.errors++;
+    const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+    const kind = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' && e.name !== 'Error' ? e.name : String(e?.message ?? err).slice(0, 60);
+    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
   }
 
   /** An answer with a status the protocol did not expect: an error, and its status counted. */
@@ -157,7 +167,7 @@ export abstract class Subscriber {
   /** A request failed: count it (unless stopping) and back off before the next attempt. */
   protected async failed(err: unknown): Promise<void> {
     if (this.stopped || err instanceof RequestAbortedError) return;
-    this.sink.errors++;
+    this.sink.failure(err);
     await this.backOff();
   }
 
