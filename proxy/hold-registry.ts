@@ -236,11 +236,11 @@ export class HoldRegistry {
       for (const held of [...subscribers]) {
         if (held.state !== 'parked') continue;
         const prevId = held.instruction.channels.find((c) => c.name === command.channel)?.prevId;
-        if (command.action === 'hint') {
+        if (command.id !== undefined && command.id === prevId) {
+          // The client already has this item (a re-published item is harmless, a stale hint costs no re-ask).
+        } else if (command.action === 'hint') {
           this.reask(held);
           result.reasked++;
-        } else if (command.id !== undefined && command.id === prevId) {
-          // The client already has this item (a re-published item is harmless).
         } else if (command.prevId !== undefined && prevId !== undefined && command.prevId !== prevId) {
           // The client is not at the item's predecessor: it would miss or repeat items. Ask the app.
           this.reask(held);

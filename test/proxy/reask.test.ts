@@ -76,6 +76,24 @@ describe('re-asking on a prev-id mismatch', { timeout: 10_000 }, () => {
     assert.equal((await h.app.waitForRequest(2)).headers['grip-last'], 'room:a; last-id=2');
   });
 
+  test('a hint for the item the parked request already has (its prev-id) re-asks nothing', async (t) => {
+    const h = await startHarness(t);
+    h.app.handle = (req, res) => {
+      if (req.headers['grip-last'] === undefined) writeHold(res, { channel: 'room:a; prev-id=2' });
+      else answerJson(res, { hinted: true });
+    };
+    const poll = h.get('/poll');
+    await h.waitParked(1);
+    const stale = await h.control('/publish/', { items: [{ channel: 'room:a', id: '2', formats: { 'http-response': { action: 'hint' } } }] });
+    assert.deepEqual(stale.json(), { delivered: 0, queued: 0, dropped: 0, reasked: 0 });
+    assert.equal(h.proxy.stats().parked, 1);
+    // The next one is news: re-asked.
+    const fresh = await h.control('/publish/', { items: [{ channel: 'room:a', id: '3', formats: { 'http-response': { action: 'hint' } } }] });
+    assert.deepEqual(fresh.json(), { delivered: 0, queued: 0, dropped: 0, reasked: 1 });
+    assert.deepEqual((await poll).json(), { hinted: true });
+    assert.equal(h.app.requests.length, 2);
+  });
+
   test('past maxReasks the client gets the reask-limit resync answer', async (t) => {
     const h = await startHarness(t, { maxReasks: 1 });
     h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a; prev-id=1' });
