@@ -10,6 +10,13 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { sendError } from './errors.js';
+import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
+
+/** `X-Request-Id` for a client answer (proxy/request-id.ts), or nothing. */
+function requestIdHeader(res: ServerResponse): Record<string, string> {
+  const id = responseRequestId(res);
+  return id === undefined ? {} : { [REQUEST_ID_HEADER]: id };
+}
 
 export const BRIDGE_PATH = '/bridge.html';
 
@@ -36,6 +43,7 @@ export function createBridgePage(options: BridgePageOptions): (req: IncomingMess
           'cache-control': 'no-cache',
           'origin-agent-cluster': options.originAgentCluster,
           'x-content-type-options': 'nosniff',
+          ...requestIdHeader(res),
         });
         res.end(req.method === 'HEAD' ? undefined : body);
       },

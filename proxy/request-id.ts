@@ -10,12 +10,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../protocol/request-id.js';
 
+export { REQUEST_ID_HEADER };
+
+const responseIds = new WeakMap<ServerResponse, string>();
+
 /** Assigns (or accepts) the request's id, in place; returns it. */
 export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
   const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   req.headers[REQUEST_ID_HEADER] = id;
-  res.setHeader(REQUEST_ID_HEADER, id);
+  responseIds.set(res, id);
   return id;
+}
+
+/** The id every answer on `res` must carry in `X-Request-Id`; undefined for responses of unassigned requests (control port). */
+export function responseRequestId(res: ServerResponse): string | undefined {
+  return responseIds.get(res);
 }
 
 /** The id `assignRequestId` gave this request (undefined for requests it never saw). */

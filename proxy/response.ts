@@ -7,6 +7,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { HttpResponseFormat } from '../protocol/control-api.js';
 import { isGripHeader } from '../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from './header-filter.js';
+import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
 
 /** A complete response the proxy can write: status, optional reason, headers (lower-case names), body. */
 export interface HeldResponse {
@@ -108,13 +109,18 @@ export function prepareItem(item: ItemResponse): PreparedItem {
 export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
   if (isResponseClosed(res)) return false;
   const raw: string[] = [];
+  const requestId = responseRequestId(res);
   for (const name in held.headers) {
     if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name)) continue;
+    if (requestId !== undefined && name === REQUEST_ID_HEADER) continue;
     const value = held.headers[name]!;
     if (typeof value === 'string') raw.push(name, value);
     else for (const one of value) raw.push(name, one);
   }
-  for (const [name, value] of item.headers) raw.push(name, value);
+  for (const [name, value] of item.headers) {
+    if (requestId === undefined || name !== REQUEST_ID_HEADER) raw.push(name, value);
+  }
+  if (requestId !== undefined) raw.push(REQUEST_ID_HEADER, requestId);
   raw.push('content-length', item.contentLength);
   try {
     res.writeHead(item.code, item.reason, raw);
@@ -147,6 +153,8 @@ export function isResponseClosed(res: ServerResponse): boolean {
 export function writeResponse(res: ServerResponse, response: HeldResponse, extraHeaders: HeaderMap = {}): boolean {
   if (isResponseClosed(res)) return false;
   const headers: HeaderMap = { ...response.headers, ...extraHeaders, 'content-length': String(response.body.length) };
+  const requestId = responseRequestId(res);
+  if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
   try {
     res.writeHead(response.code, response.reason ?? STATUS_CODES[response.code] ?? '', headers);
     res.end(response.body);

@@ -14,7 +14,7 @@ import type { HoldRegistry } from './hold-registry.js';
 import { InstructionError, parseHoldInstruction, type HoldInstruction } from './instruction.js';
 import type { ProxyOptions } from './options.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
-import { requestIdOf } from './request-id.js';
+import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from './request-id.js';
 import { isResponseClosed } from './response.js';
 
 export interface UpstreamResponseDeps {
@@ -34,6 +34,8 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
     const { res } = exchange;
     const headers = endToEndHeaders(upstreamRes.headers);
     if (isClosing()) headers.connection = 'close';
+    const requestId = responseRequestId(res);
+    if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
     try {
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
     } catch (err) {
