@@ -4,6 +4,8 @@
  */
 import express from 'express';
 import type { Logger } from 'pino';
+import type { BayeuxService } from './bayeux/bayeux-service.js';
+import { bayeuxRoutes } from './bayeux/route.js';
 import type { ChatService } from './chat-service.js';
 import { gripSig, requireGripSig } from './grip/grip-sig.js';
 import { csrfGuard } from './http/csrf.js';
@@ -33,6 +35,8 @@ export interface AppDeps {
    * the models lab (bench/models/) runs other ways of waiting on the same app. Default: the hold route.
    */
   pollRoutes?: express.Router;
+  /** Serves the Bayeux endpoint `POST /cometd` (docs/bayeux.md) when given. */
+  bayeux?: BayeuxService;
 }
 
 /** The options the HTTP layer reads. */
@@ -69,16 +73,20 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   app.use(gripSig(options.secret));
   app.use(staticFiles({ originAgentCluster: options.originAgentCluster }));
 
-  const api = express.Router();
-  api.use((_req, res, next) => {
+  // The guards every API answer passes, shared by /api and the Bayeux endpoint.
+  const guards = express.Router();
+  guards.use((_req, res, next) => {
     // API answers are per-user and live; no cache may keep them. JSON is never to be sniffed as HTML.
     res.set('Cache-Control', 'no-store');
     res.set('X-Content-Type-Options', 'nosniff');
     next();
   });
-  if (options.requireGripSig) api.use(requireGripSig);
-  api.use(csrfGuard({ baseDomain: options.baseDomain }));
+  if (options.requireGripSig) guards.use(requireGripSig);
+  guards.use(csrfGuard({ baseDomain: options.baseDomain }));
   const limits = createRateLimits(options, deps.now ?? Date.now);
+
+  const api = express.Router();
+  api.use(guards);
   api.use(configRoutes(options));
   api.use(loadSession(deps.store.sessions));
   api.use(sessionRoutes(deps.chat, options, limits));
@@ -86,6 +94,23 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   api.use(messagesRoutes(deps.chat, options, limits));
   api.use(deps.pollRoutes ?? pollRoutes(deps.poll, options));
   app.use('/api', api);
+
+  if (deps.bayeux !== undefined) {
+    const cometd = express.Router();
+    cometd.use(guards);
+    // A handshake may take its identity from the session cookie.
+    cometd.use(loadSession(deps.store.sessions));
+    cometd.use(
+      bayeuxRoutes(deps.bayeux, {
+        holdTimeoutS: options.holdTimeoutS,
+        messageMaxChars: options.messageMaxChars,
+        bodyMaxBytes: options.bodyMaxBytes,
+        limits,
+        logger: deps.logger,
+      }),
+    );
+    app.use('/cometd', cometd);
+  }
 
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -5,10 +5,12 @@
  * same write path, poll path and relay settings.
  */
 import { randomUUID } from 'node:crypto';
+import { BayeuxService, bayeuxHintChannelFor } from './bayeux/bayeux-service.js';
 import { ChatService } from './chat-service.js';
 import type { AppOptions } from './options.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { PollService } from './poll-service.js';
+import { BayeuxClientsRepo } from './store/bayeux-clients.js';
 import { BusyRetry } from './store/busy-retry.js';
 import type { Db } from './store/database.js';
 import { createStore, type Store } from './store/store.js';
@@ -20,6 +22,8 @@ export interface ChatCore {
   relay: OutboxRelay;
   chat: ChatService;
   poll: PollService;
+  /** The Bayeux endpoint's state (docs/bayeux.md); `createApp` serves it when given. */
+  bayeux: BayeuxService;
 }
 
 export interface ChatCoreOptions {
@@ -39,9 +43,13 @@ export function presenceRefreshMs(presenceWindowMs: number): number {
   return Math.min(10_000, Math.floor(presenceWindowMs / 7));
 }
 
+/** How long past its hold a Bayeux client may take to connect again before it is forgotten (402), ms. */
+export const BAYEUX_CLIENT_GRACE_MS = 60_000;
+
 export function createChatCore(db: Db, options: AppOptions, now: () => number, core: ChatCoreOptions): ChatCore {
   const store = createStore(db);
   const busy = new BusyRetry(options.sqliteBusyTimeoutMs);
+  const bayeuxClients = new BayeuxClientsRepo(db);
   const relay = new OutboxRelay(store.outbox, {
     batchSize: options.relayBatchSize,
     batchMaxBytes: options.relayBatchMaxBytes,
@@ -49,6 +57,8 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     retryMaxMs: options.relayRetryMaxMs,
     intervalMs: options.relayIntervalMs,
     logger: options.logger,
+    // A room event also hints the rooms' Bayeux holds, for rooms some CometD client subscribes to.
+    hintChannel: (channel) => bayeuxHintChannelFor(bayeuxClients, channel),
     ...(core.relayLease
       ? { lease: { repo: store.relayLease, holder: randomUUID(), leaseMs: options.relayLeaseMs, retryMs: options.relayLeaseRetryMs, now } }
       : {}),
@@ -68,5 +78,18 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     busy,
     presenceRefreshMs: presenceRefreshMs(options.presenceWindowMs),
   });
-  return { store, busy, relay, chat, poll };
+  const refreshMs = presenceRefreshMs(options.presenceWindowMs);
+  const bayeux = new BayeuxService(store, bayeuxClients, chat, {
+    now,
+    busy,
+    batchMax: options.pollBatchMax,
+    // A connect may stay held for the whole hold timeout, then the client has its interval
+    // and network delay to come back; a minute of slack on top of both.
+    clientTtlMs: options.holdTimeoutS * 1000 + refreshMs + BAYEUX_CLIENT_GRACE_MS,
+    refreshMs,
+    connectionLiveMs: options.presenceWindowMs,
+    maxConnectionsPerSession: options.maxConnectionsPerSession,
+    onOutboxWritten: () => relay.nudge(),
+  });
+  return { store, busy, relay, chat, poll, bayeux };
 }

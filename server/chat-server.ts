@@ -48,8 +48,8 @@ export interface ChatServerHooks {
 /** Wires the core (store, relay, services), app and HTTP server over an open database. */
 function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'> {
   // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
-  const { store, busy, relay, chat, poll } = createChatCore(db, options, now, { relayLease: true });
-  const app = createApp({ store, chat, poll, logger: options.logger, now }, options);
+  const { store, busy, relay, chat, poll, bayeux } = createChatCore(db, options, now, { relayLease: true });
+  const app = createApp({ store, chat, poll, bayeux, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
   const server = http.createServer(httpServerOptions(options), app);
   answerClientErrors(

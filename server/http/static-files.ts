@@ -12,9 +12,13 @@ export interface StaticFilesOptions {
 
 /**
  * Serves `public/` (index.html at `/`); misses fall through to the JSON 404.
- * API paths skip it: `express.static` would `stat()` the disk for every poll
- * (about 5% of the app's CPU under load) only to find nothing.
+ * API paths (`/api/`, and the Bayeux endpoint `/cometd`) skip it: `express.static` would `stat()` the disk
+ * for every poll (about 5% of the app's CPU under load) only to find nothing.
  */
+function isDynamic(path: string): boolean {
+  return path.startsWith('/api/') || path === '/cometd' || path.startsWith('/cometd/');
+}
+
 export function staticFiles(options: StaticFilesOptions): RequestHandler {
   const serve = express.static(options.publicDir ?? findPublicDir(), {
     index: 'index.html',
@@ -26,5 +30,5 @@ export function staticFiles(options: StaticFilesOptions): RequestHandler {
       if (path.endsWith('.html')) res.setHeader('Origin-Agent-Cluster', options.originAgentCluster);
     },
   });
-  return (req, res, next) => (req.path.startsWith('/api/') ? next() : serve(req, res, next));
+  return (req, res, next) => (isDynamic(req.path) ? next() : serve(req, res, next));
 }

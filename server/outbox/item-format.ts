@@ -1,6 +1,7 @@
 /**
  * How an event becomes a GRIP publish item (docs/protocol.md §7.1, §10): the
- * `http-response` a parked poll receives, and the outbox row carrying it.
+ * `http-response` a parked poll receives, the outbox row carrying it, and the
+ * hint items the relay adds for Bayeux holds at publish time.
  */
 import type { HttpResponseFormat, PublishItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
@@ -26,4 +27,31 @@ export function toPublishItem(row: OutboxRow): PublishItem {
     'prev-id': row.prevId,
     formats: { 'http-response': JSON.parse(row.payload) as HttpResponseFormat },
   };
+}
+
+/** An item that makes the proxy re-ask every request parked on `channel` (docs/protocol.md §7.1). */
+export function hintItem(channel: string, id: string, prevId: string): PublishItem {
+  return { channel, id, 'prev-id': prevId, formats: { 'http-response': { action: 'hint' } } };
+}
+
+/**
+ * The publish items of a batch of rows, in order: each row's item, followed by a
+ * hint with the same id and prev-id on `hintChannel(row.channel)` when that names
+ * one (a Bayeux hold's channel, docs/bayeux.md). One outbox row per event either way;
+ * `hintChannel` is asked once per channel per batch.
+ */
+export function toPublishItems(rows: readonly OutboxRow[], hintChannel?: (channel: string) => string | null): PublishItem[] {
+  if (hintChannel === undefined) return rows.map(toPublishItem);
+  const hints = new Map<string, string | null>();
+  const items: PublishItem[] = [];
+  for (const row of rows) {
+    items.push(toPublishItem(row));
+    let hint = hints.get(row.channel);
+    if (hint === undefined) {
+      hint = hintChannel(row.channel);
+      hints.set(row.channel, hint);
+    }
+    if (hint !== null) items.push(hintItem(hint, row.itemId, row.prevId));
+  }
+  return items;
 }

@@ -10,7 +10,7 @@
  * (docs/protocol.md §7.1).
  */
 import type { Logger } from 'pino';
-import { toPublishItem } from './item-format.js';
+import { toPublishItems } from './item-format.js';
 import type { Publisher } from './publisher.js';
 import type { OutboxRepo, OutboxRow } from '../store/outbox.js';
 import type { RelayLeaseRepo } from '../store/relay-lease.js';
@@ -50,6 +50,11 @@ export interface OutboxRelayOptions {
   random?: () => number;
   /** Publish only while holding this lease (several app processes on one database). Default: no lease. */
   lease?: RelayLeaseOptions;
+  /**
+   * A channel whose items should also be hinted on another channel (`action: "hint"`, same id
+   * and prev-id), or null. Asked at each publish attempt, after the rows committed. Default: none.
+   */
+  hintChannel?: (channel: string) => string | null;
 }
 
 /** Counters since the relay was built. */
@@ -181,7 +186,7 @@ export class OutboxRelay {
           this.settleIdle();
           return;
         }
-        await this.publisher.publish(batch.map(toPublishItem));
+        await this.publisher.publish(toPublishItems(batch, this.options.hintChannel));
         // Delete even if stop() was called meanwhile: the proxy has these rows.
         this.outbox.deleteRange(batch[0]!.id, batch[batch.length - 1]!.id);
         this.counters.published += batch.length;

@@ -88,6 +88,38 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'bayeux_clients, bayeux_subscriptions: CometD clients and their per-room cursors (docs/bayeux.md)',
+    up(db) {
+      db.exec(`
+        -- One row per handshaken Bayeux client. id is the clientId: 32 random bytes, the client's only credential.
+        CREATE TABLE bayeux_clients (
+          id            TEXT    PRIMARY KEY,
+          session_id    INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+          connection_id TEXT    NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+          ack           INTEGER NOT NULL CHECK (ack IN (0, 1)),  -- the ack extension was negotiated
+          batch         INTEGER NOT NULL DEFAULT 0,              -- last ack batch sent, 0 for none
+          wake_id       INTEGER NOT NULL DEFAULT 0,              -- last item id on its wake channel
+          connected     INTEGER NOT NULL DEFAULT 0 CHECK (connected IN (0, 1)),
+          created_at    INTEGER NOT NULL,
+          last_seen_at  INTEGER NOT NULL
+        );
+        CREATE INDEX bayeux_clients_by_last_seen ON bayeux_clients (last_seen_at);
+
+        -- cursor: the last event id the client has for sure (acked, or sent without ack);
+        -- sent: the last event id in its unacknowledged batch (= cursor when there is none).
+        CREATE TABLE bayeux_subscriptions (
+          client_id TEXT    NOT NULL REFERENCES bayeux_clients(id) ON DELETE CASCADE,
+          room_id   INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+          cursor    INTEGER NOT NULL,
+          sent      INTEGER NOT NULL,
+          PRIMARY KEY (client_id, room_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX bayeux_subscriptions_by_room ON bayeux_subscriptions (room_id);
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
