@@ -88,13 +88,14 @@ export class PollService {
   /** Events past the cursors and each room's last id, from one snapshot (the caller's transaction). */
   private read(rooms: RoomRow[], cursors: readonly RoomCursor[]): Pick<PollResult, 'events' | 'lastIds'> {
     const max = this.options.pollBatchMax;
-    // Each room's query is an index range scan; merging by id keeps the
-    // global order, and the cut at `max` leaves later events for the next poll.
+    const lastIds = rooms.map((room) => ({ room: room.name, lastEventId: this.store.events.lastId(room.id) }));
+    // Each room's query is an index range scan; merging by id keeps the global order, and the cut at `max`
+    // leaves later events for the next poll. A room whose cursor is at its last id has nothing to read: most
+    // polls are re-polls right after a delivery, and this skips their events query (the app's largest cost).
     const events = rooms
-      .flatMap((room, i) => this.store.events.after(room.id, cursors[i]!.cursor, max))
+      .flatMap((room, i) => (cursors[i]!.cursor >= lastIds[i]!.lastEventId ? [] : this.store.events.after(room.id, cursors[i]!.cursor, max)))
       .sort((a, b) => a.id - b.id)
       .slice(0, max);
-    const lastIds = rooms.map((room) => ({ room: room.name, lastEventId: this.store.events.lastId(room.id) }));
     return { events, lastIds };
   }
 
