@@ -8,7 +8,7 @@
 export interface HttpResponseFormat {
   /** `send` (default) writes this response; `hint` makes the proxy re-ask the app instead. */
   action?: 'send' | 'hint';
-  /** Status code, default 200. */
+  /** Status code, default 200. On the wire a string of three digits is accepted too (GRIP libraries send `"404"`). */
   code?: number;
   /** Reason phrase, default the standard one for `code`. */
   reason?: string;
@@ -22,7 +22,7 @@ export interface HttpResponseFormat {
 
 export interface ItemFormats {
   'http-response'?: HttpResponseFormat;
-  /** Other GRIP formats (`http-stream`, `ws-message`) are accepted when `http-response` is present, and ignored. */
+  /** Other GRIP formats (`http-stream`, `ws-message`) are ignored; a publish item with only those is accepted and skipped. */
   [other: string]: unknown;
 }
 

@@ -8,8 +8,11 @@ export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{21}$/;
 /** Channel names: 1-128 characters from a header-safe set (no `;`, `,`, `=`, quotes or whitespace). */
 export const CHANNEL_NAME_PATTERN = /^[A-Za-z0-9_.:@/+!#$%&*^|~-]{1,128}$/;
 
-/** Item ids and prev-ids (cursors): 1-128 characters from the same header-safe set. */
-export const ITEM_ID_PATTERN = /^[A-Za-z0-9_.:@/+!#$%&*^|~-]{1,128}$/;
+/**
+ * Item ids and prev-ids (cursors): 1-128 characters from the same set plus `=`, so base64 ids work as in
+ * Pushpin. `=` is safe in `prev-id=ID` / `last-id=ID`: parameters split at their first `=`.
+ */
+export const ITEM_ID_PATTERN = /^[A-Za-z0-9_.:@/+!#$%&*^|~=-]{1,128}$/;
 
 export function isConnectionId(value: unknown): value is string {
   return typeof value === 'string' && CONNECTION_ID_PATTERN.test(value);

@@ -17,6 +17,8 @@ export class ItemValidationError extends Error {
 
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const REASON_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A status code written as text, as GRIP libraries do: exactly three digits. */
+const CODE_TEXT_PATTERN = /^\d{3}$/;
 
 type Json = Record<string, unknown>;
 
@@ -36,7 +38,7 @@ function itemsOf(body: unknown): unknown[] {
 function optionalItemId(item: Json, key: string, path: string): string | undefined {
   const value = item[key];
   if (value === undefined) return undefined;
-  if (!isItemId(value)) fail(`${path}.${key}`, 'must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -');
+  if (!isItemId(value)) fail(`${path}.${key}`, 'must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ - =');
   return value;
 }
 
@@ -68,6 +70,18 @@ function headerPairs(value: unknown, path: string): Array<[string, string]> {
 }
 
 /**
+ * A publish item for GRIP formats this proxy has no subscribers for (`http-stream`, `ws-message`): valid GRIP
+ * (Pushpin accepts it, and `Publisher.publishHttpStream` sends one), so it is accepted and skipped. It needs
+ * at least one format, as in Pushpin.
+ */
+function isOtherFormatsOnly(formats: unknown, path: string): boolean {
+  if (!isObject(formats)) fail(path, 'must be an object');
+  if (formats['http-response'] !== undefined) return false;
+  if (Object.keys(formats).length === 0) fail(`${path}.http-response`, 'is required (the item names no format)');
+  return true;
+}
+
+/**
  * Checks an `http-response` format. With `allowHint`, `action: "hint"` is
  * accepted (publish only) and needs no body; `send` needs `body` or `body-bin`.
  */
@@ -82,8 +96,10 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
   if (action !== 'send' && !(allowHint && action === 'hint')) {
     fail(`${at}.action`, allowHint ? 'must be "send" or "hint"' : 'must be "send"');
   }
-  const { code, reason, body } = format;
+  const { reason, body } = format;
   const bodyBin = format['body-bin'];
+  // @fanoutio/grip types `code` as a string and sends it as one ("code": "404"); Pushpin converts it.
+  const code = typeof format.code === 'string' && CODE_TEXT_PATTERN.test(format.code) ? Number(format.code) : format.code;
   if (code !== undefined && (typeof code !== 'number' || !Number.isInteger(code) || code < 100 || code > 999)) {
     fail(`${at}.code`, 'must be an integer 100-999');
   }
@@ -108,21 +124,29 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
   return { action: 'send', response: decodeItemResponse(checked) };
 }
 
-/** Validates a `POST /publish/` body. Throws `ItemValidationError`. */
+/**
+ * Validates a `POST /publish/` body. Throws `ItemValidationError`. Items with
+ * no `http-response` format (stream or WebSocket items only) are checked and
+ * left out: nothing parked here can receive them, and they do not move the
+ * channel's last id (a later item's prev-id that skips them re-asks, losslessly).
+ */
 export function parsePublishBody(body: unknown): PublishCommand[] {
-  return itemsOf(body).map((item, i) => {
+  const commands: PublishCommand[] = [];
+  itemsOf(body).forEach((item, i) => {
     const path = `items[${i}]`;
     if (!isObject(item)) fail(path, 'must be an object');
     if (!isChannelName(item.channel)) {
       fail(`${path}.channel`, 'must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ -');
     }
-    const command: PublishCommand = { channel: item.channel, ...httpResponseOf(item.formats, `${path}.formats`, true) };
     const id = optionalItemId(item, 'id', path);
     const prevId = optionalItemId(item, 'prev-id', path);
+    if (isOtherFormatsOnly(item.formats, `${path}.formats`)) return;
+    const command: PublishCommand = { channel: item.channel, ...httpResponseOf(item.formats, `${path}.formats`, true) };
     if (id !== undefined) command.id = id;
     if (prevId !== undefined) command.prevId = prevId;
-    return command;
+    commands.push(command);
   });
+  return commands;
 }
 
 /** Validates a `POST /push/` body. Throws `ItemValidationError`. */

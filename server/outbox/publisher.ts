@@ -1,5 +1,6 @@
 /**
- * Publishing to the proxy's control API (docs/protocol.md §7.1).
+ * Publishing to the proxy's control API (docs/protocol.md §7.1), or to
+ * Pushpin's publish endpoint, which takes the same items (§12).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -39,16 +40,31 @@ export interface HttpPublisherOptions {
 /** Longest control API answer read, bytes (it is a small JSON object; the cap guards memory). */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-function toControlResult(text: string): ControlResult {
+/** Pushpin's whole answer to an accepted `POST /publish/` (text/plain, with or without a final newline). */
+const PUSHPIN_ACCEPTED = 'Published';
+
+const COUNT_KEYS = ['delivered', 'queued', 'dropped', 'reasked'] as const;
+
+/**
+ * Reads a 2xx answer. Our proxy answers JSON counts (docs/protocol.md §7), and
+ * only a whole, well-formed count object is taken from it. Pushpin (and other
+ * GRIP proxies built on it) answers the text `Published` and counts nothing:
+ * accepted, with zero counts. Anything else (an HTML page, `{}`, a truncated
+ * body) is refused, so a control URL that points at the wrong server fails
+ * loudly and the relay keeps its rows instead of deleting them as published.
+ */
+function toControlResult(text: string): ControlResult | null {
+  if (text.trim() === PUSHPIN_ACCEPTED) return { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    parsed = {};
+    return null;
   }
-  const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  const n = (k: string): number => (typeof o[k] === 'number' ? (o[k] as number) : 0);
-  return { delivered: n('delivered'), queued: n('queued'), dropped: n('dropped'), reasked: n('reasked') };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const o = parsed as Record<string, unknown>;
+  if (!COUNT_KEYS.every((k) => Number.isSafeInteger(o[k]) && (o[k] as number) >= 0)) return null;
+  return { delivered: o.delivered as number, queued: o.queued as number, dropped: o.dropped as number, reasked: o.reasked as number };
 }
 
 /** `POST {controlUrl}/publish/` over HTTP(S), one keep-alive agent per publisher. */
@@ -103,7 +119,9 @@ export class HttpPublisher implements Publisher {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) {
-            resolve(toControlResult(text));
+            const result = toControlResult(text);
+            if (result !== null) resolve(result);
+            else reject(new PublishError(`control API answered ${status} with neither counts nor "Published": ${text.slice(0, 200)}`, status));
           } else {
             reject(new PublishError(`control API answered ${status}: ${text.slice(0, 200)}`, status));
           }
