@@ -55,6 +55,12 @@ export interface ProxyOptions extends HttpServerLimits {
   /** Keep-alive sockets to the app; further requests wait in the agent's queue (never 502). Default 256. */
   upstreamMaxSockets: number;
   /**
+   * An idle keep-alive socket to the app is closed after this long, ms (or one second before the app's announced
+   * `Keep-Alive: timeout=`, if sooner). It must be shorter than the app's own keep-alive timeout: a socket the
+   * app closes while the proxy reuses it resets the request, and the client gets 502. Default 30 000.
+   */
+  upstreamIdleTimeoutMs: number;
+  /**
    * Accept queue of the client port (`listen()` backlog; the kernel caps it at `net.core.somaxconn`). Default
    * 4096: Node's 511 overflows when thousands of clients reconnect at once, and the overflowed connections
    * stall for SYN retransmits or fail.
@@ -118,6 +124,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxHoldTimeoutMs: 300_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
+  upstreamIdleTimeoutMs: 30_000,
   listenBacklog: 4096,
   heldResponseMaxBytes: MiB,
   reaskBodyMaxBytes: 64 * 1024,
@@ -288,6 +295,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxHoldTimeoutMs: ms('maxHoldTimeoutMs', 0),
     upstreamTimeoutMs: ms('upstreamTimeoutMs', 1),
     upstreamMaxSockets: count('upstreamMaxSockets'),
+    upstreamIdleTimeoutMs: ms('upstreamIdleTimeoutMs', 1),
     listenBacklog: count('listenBacklog'),
     heldResponseMaxBytes: count('heldResponseMaxBytes'),
     reaskBodyMaxBytes: integerAtLeast('reaskBodyMaxBytes', o.reaskBodyMaxBytes, 0),

@@ -55,7 +55,9 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
 
   // Grip-Sig is a JWT: its iat/exp need wall-clock time, not the injectable clock.
   const signer = new GripSigSigner(options.secret);
-  const agent = new Agent({ keepAlive: true, maxSockets: options.upstreamMaxSockets });
+  // `timeout` is the idle timeout of a kept-alive socket (each request sets its own while it runs); Node's agent
+  // also honours the app's `Keep-Alive: timeout=N` hint, closing a free socket a second before the app would.
+  const agent = new Agent({ keepAlive: true, maxSockets: options.upstreamMaxSockets, timeout: options.upstreamIdleTimeoutMs });
   const metrics = createProxyMetrics(() => registry.stats());
   // Scaled out (docs/scaleout.md): publishes, pushes and connection queues go through Redis.
   const bus = options.redisUrl === undefined ? null : new RedisBus({ ...options, redisUrl: options.redisUrl, now: options.timers.now });

@@ -133,7 +133,9 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   maxHeaderBytes: 17 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
+  // The app's only client is the proxy, whose upstream sockets idle out after 30 s (upstreamIdleTimeoutMs):
+  // the app must keep them longer, or a reused socket the app just closed resets a poll (a 502 for the client).
+  keepAliveTimeoutMs: 65_000,
 });
 
 export const SECRET_MIN_CHARS = 16;

@@ -141,7 +141,7 @@ describe('slow clients', { timeout: 20_000 }, () => {
       [16 * 1024, 10_000, 30_000, 5_000],
     );
     const app = resolveAppOptions({ secret: TEST_SECRET });
-    assert.deepEqual([app.maxHeaderBytes, app.headersTimeoutMs, app.requestTimeoutMs, app.keepAliveTimeoutMs], [17 * 1024, 10_000, 30_000, 5_000]);
+    assert.deepEqual([app.maxHeaderBytes, app.headersTimeoutMs, app.requestTimeoutMs, app.keepAliveTimeoutMs], [17 * 1024, 10_000, 30_000, 65_000]);
     assert.throws(
       () => resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, headersTimeoutMs: 5000, requestTimeoutMs: 1000 }),
       /headersTimeoutMs \(5000\) must not exceed requestTimeoutMs \(1000\)/,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, get } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { signGripSig, verifyGripSig } from '../../protocol/grip-sig.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
@@ -184,6 +184,24 @@ describe('upstream failures', { timeout: 10_000 }, () => {
     assert.equal(res.status, 502);
     assert.equal((res.json() as { code: string }).code, 'PROXY_ERR_BAD_INSTRUCTION');
     assert.equal(h.proxy.stats().parked, 0);
+  });
+
+  test('an idle upstream socket is closed by the proxy after upstreamIdleTimeoutMs, before the app would close it', async (t) => {
+    const h = await startHarness(t, { upstreamIdleTimeoutMs: 200 });
+    const appSockets: Socket[] = [];
+    h.app.handle = (_req, res, raw) => {
+      appSockets.push(raw.socket);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    };
+    assert.equal((await h.get('/a')).status, 200);
+    let closed = false;
+    appSockets[0]!.once('close', () => (closed = true));
+    // The scripted app keeps idle sockets for Node's default 5 s: a close well before that is the proxy's.
+    await waitFor(() => closed, { timeoutMs: 3_000, message: 'the proxy closes its idle upstream socket' });
+    assert.equal((await h.get('/b')).status, 200);
+    assert.equal(appSockets.length, 2);
+    assert.notEqual(appSockets[1], appSockets[0], 'the next request opened a new upstream connection');
   });
 
   test('more requests than upstreamMaxSockets wait for a socket instead of failing', async (t) => {
