@@ -111,6 +111,16 @@ export class HttpClient {
     return this.send(path, init, onChunk);
   }
 
+  /**
+   * Closes the kept-alive sockets no request uses, so the next request opens a new connection. A socket left idle
+   * longer than the server's keep-alive timeout may be closing under us: a request written to it meets a reset
+   * (browsers retry such a request; counting it as an error would blame the server for the generator's stale
+   * socket).
+   */
+  dropIdleSockets(): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+  }
+
   /** Aborts every open request (they reject with `RequestAbortedError`) and closes the sockets. Idempotent. */
   stop(): void {
     if (this.stopped) return;

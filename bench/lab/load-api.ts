@@ -19,6 +19,8 @@ export interface SubscriberSpec {
   workers: number;
   /** Short polling: wait between polls, ms. */
   shortPollIntervalMs: number;
+  /** Long polling: pause after an answer with messages before the next poll, ms (fan-out scenario; default 0). */
+  repollDelayMs?: number;
   /** Longest a request may stay unanswered before the client gives up on it and retries, ms (> hold timeout). */
   requestTimeoutMs: number;
 }

@@ -93,6 +93,7 @@ class SubscriberRole {
           localAddress: config.localAddress,
           requestTimeoutMs: config.requestTimeoutMs,
           shortPollIntervalMs: config.shortPollIntervalMs,
+          ...(config.repollDelayMs === undefined ? {} : { repollDelayMs: config.repollDelayMs }),
           sink: this.sink,
         }),
       );

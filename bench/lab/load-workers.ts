@@ -394,6 +394,7 @@ export function createLoadGenerator(root: string): LoadGenerator {
           ...(spec.clientUrls === undefined ? {} : { clientUrls: [...spec.clientUrls] }),
           rooms: [...spec.rooms],
           shortPollIntervalMs: spec.shortPollIntervalMs,
+          ...(spec.repollDelayMs === undefined ? {} : { repollDelayMs: spec.repollDelayMs }),
           requestTimeoutMs: spec.requestTimeoutMs,
           localAddress,
         });

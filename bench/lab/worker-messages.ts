@@ -22,6 +22,8 @@ export interface SubscriberWorkerConfig {
   clientUrls?: string[];
   rooms: string[];
   shortPollIntervalMs: number;
+  /** Long polling: pause after an answer with messages, ms (load-api.ts). */
+  repollDelayMs?: number;
   requestTimeoutMs: number;
   /** Source address of every client socket (`127.0.0.(10+worker)`), or none when the target is not on IPv4 loopback. */
   localAddress: string | undefined;

@@ -126,6 +126,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
     publishUrl: base,
     pids: () => [nginx.pid],
     roles: () => ({ nginx: nginx.pid }),
+    countsParked: true,
     async parked() {
       try {
         const { status, text } = await httpGet(statusUrl, STATUS_TIMEOUT_MS);

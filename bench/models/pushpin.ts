@@ -129,6 +129,7 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
       publishUrl: clientUrl,
       pids: () => [pushpin.pid, app.pid],
       roles: () => ({ pushpin: pushpin.pid, app: app.pid }),
+      countsParked: false,
       parked: async () => undefined,
       stop: cleanUp,
     };

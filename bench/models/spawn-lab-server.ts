@@ -71,6 +71,7 @@ async function start(spec: LabServerTargetSpec, options: TargetStartOptions): Pr
     publishUrl: clientUrl,
     pids: () => [server.pid],
     roles: () => ({ server: server.pid }),
+    countsParked: true,
     async parked() {
       try {
         const { status, text } = await httpGet(`${clientUrl}${LAB_STATS_PATH}`, STATS_TIMEOUT_MS);

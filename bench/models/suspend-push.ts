@@ -143,6 +143,7 @@ async function startOnce(options: TargetStartOptions, proxies: number): Promise<
       publishUrl: clientUrls[0]!,
       pids: () => children.map((c) => c.pid),
       roles: () => roles,
+      countsParked: true,
       async parked() {
         // Every proxy's own count: a proxy that cannot tell makes the sum unknown.
         let sum = 0;

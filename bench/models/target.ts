@@ -56,7 +56,12 @@ export interface RunningTarget {
   pids(): number[];
   /** Named roles of the pids for per-process figures, e.g. `{ proxy: 123, app: 124 }`. */
   roles(): Record<string, number>;
-  /** Long-polls parked plus streams open right now, when the target can tell; `undefined` when it cannot. */
+  /**
+   * Whether the target counts its parked polls and open streams at all. When it does, a `parked()` that gives
+   * `undefined` only failed this time (a stats request that timed out while the server was busy) and is asked again.
+   */
+  countsParked: boolean;
+  /** Long-polls parked plus streams open right now; `undefined` when it cannot tell (now, or ever: `countsParked`). */
   parked(): Promise<number | undefined>;
   /** Stops every process (SIGTERM, then SIGKILL after a deadline) and resolves when all have exited. Idempotent. */
   stop(): Promise<void>;

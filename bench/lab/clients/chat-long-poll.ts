@@ -63,6 +63,7 @@ export class ChatLongPollSubscriber extends ChatSubscriber {
     if (cid !== undefined) this.cid = cid;
     for (const event of body.events) this.event(event);
     this.succeeded();
+    if (body.events.length > 0) await this.afterMessages();
     const pause = this.pauseMs();
     if (pause > 0) await this.pause(pause);
     else if (body.events.length === 0 && performance.now() - sentAt < QUICK_EMPTY_MS) await this.pause(RETRY_MIN_MS);

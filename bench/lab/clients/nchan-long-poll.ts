@@ -46,6 +46,7 @@ export class NchanLongPollSubscriber extends Subscriber {
       if (typeof lastModified === 'string') this.lastModified = lastModified;
       if (typeof etag === 'string') this.etag = etag;
       this.succeeded();
+      await this.afterMessages();
       return;
     }
     if (answer.status === 408 || answer.status === 304) {

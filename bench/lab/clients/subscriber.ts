@@ -58,6 +58,12 @@ export interface SubscriberOptions {
   localAddress: string | undefined;
   requestTimeoutMs: number;
   shortPollIntervalMs: number;
+  /**
+   * Long polling: wait this long after an answer that carried messages before polling again (0: at once). The
+   * fan-out scenario sets it so a subscriber's receipt time is the server's doing, not held up by the generator
+   * re-polling for the subscribers that got the message first.
+   */
+  repollDelayMs?: number;
   sink: DeliverySink;
 }
 
@@ -132,6 +138,9 @@ export abstract class Subscriber {
   /** Starts the poll loop or stream; the loop runs until `stop()`. */
   start(): void {
     if (this.loop !== null || this.stopped) return;
+    // The first poll is a new poll on a new connection: the setup's socket has sat idle, maybe past the
+    // server's keep-alive timeout, while the other subscribers were set up.
+    this.http.dropIdleSockets();
     const started = performance.now();
     this.loop = (async () => {
       for (let round = 0; round < MAX_LOOP_ROUNDS && !this.stopped && performance.now() - started < MAX_LOOP_MS; round++) {
@@ -176,6 +185,12 @@ export abstract class Subscriber {
     if (this.stopped) return;
     this.sink.badStatus(status);
     await this.backOff();
+  }
+
+  /** After an answer that carried messages: the fan-out scenario's pause before the next poll (repollDelayMs). */
+  protected async afterMessages(): Promise<void> {
+    const delay = this.options.repollDelayMs ?? 0;
+    if (delay > 0) await this.pause(delay);
   }
 
   /** Waits `ms`, or less if the client stops. */
