@@ -8,57 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient } from '../helpers/chat-client.js';
+import { startHoldGate } from '../helpers/hold-gate.js';
 import { TEST_SECRET } from '../helpers/stack.js';
 import { connectReply, deliveredEvents, RawBayeux } from './bayeux-helpers.js';
-
-/** Pass-through between proxy and app that holds back the first hold instruction until released. */
-function startGate(appPort: number) {
-  const cometdRequests: http.IncomingHttpHeaders[] = [];
-  let holdNext = false;
-  let release: (() => void) | null = null;
-  let onHeld: (() => void) | null = null;
-  const server = http.createServer((req, res) => {
-    if (req.url?.startsWith('/cometd')) cometdRequests.push(req.headers);
-    const upstream = http.request({ host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-      const forward = () => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      };
-      if (holdNext && upRes.headers['grip-hold']) {
-        holdNext = false;
-        release = forward;
-        onHeld?.();
-      } else {
-        forward();
-      }
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  return {
-    cometdRequests,
-    /** Holds back the next hold instruction; resolves when it arrived. */
-    armed(): Promise<void> {
-      holdNext = true;
-      return new Promise<void>((resolve) => (onHeld = resolve));
-    },
-    release: () => release?.(),
-    listen: () => new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port))),
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 test('a message committed while the proxy has not yet parked a held connect is delivered: the hint’s id makes the proxy re-ask', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'comet-bayeux-race-'));
@@ -66,7 +24,7 @@ test('a message committed while the proxy has not yet parked a held connect is d
   const chat = createChatServer({ secret: TEST_SECRET, port: 0, dbPath: join(dir, 'chat.db'), holdTimeoutS: 20 });
   const appPort = await chat.listen();
   t.after(() => chat.close());
-  const gate = startGate(appPort);
+  const gate = startHoldGate(appPort, '/cometd');
   const gatePort = await gate.listen();
   t.after(() => gate.close());
   const proxy = createHoldProxy({ secret: TEST_SECRET, upstreamUrl: `http://127.0.0.1:${gatePort}`, clientPort: 0, controlPort: 0 });
@@ -88,7 +46,7 @@ test('a message committed while the proxy has not yet parked a held connect is d
   const held = gate.armed();
   const pending = ada.connect();
   await held; // the app answered "hold" with the room's last id; the proxy has not seen it yet
-  const before = gate.cometdRequests.length;
+  const before = gate.seen.length;
   const posted = await bob.post('general', 'slipped in');
   await chat.relay.waitIdle(5000); // room item + hint published while the connect is in flight
   gate.release();
@@ -96,8 +54,8 @@ test('a message committed while the proxy has not yet parked a held connect is d
 
   assert.deepEqual(deliveredEvents(answer.body).map((e) => e.id), [posted.id]);
   assert.equal(connectReply(answer.body).successful, true);
-  assert.equal(gate.cometdRequests.length, before + 1, 'the proxy re-sent the connect to the app once');
-  assert.match(String(gate.cometdRequests.at(-1)?.['grip-last']), new RegExp(`bayeux:room:general; last-id=${posted.id}`));
+  assert.equal(gate.seen.length, before + 1, 'the proxy re-sent the connect to the app once');
+  assert.match(String(gate.seen.at(-1)?.['grip-last']), new RegExp(`bayeux:room:general; last-id=${posted.id}`));
   const stats = proxy.stats();
   assert.equal(stats.reasks, 1);
   assert.equal(stats.parked, 0);

@@ -7,55 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChatServer } from '../../server/chat-server.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
+import { startHoldGate } from '../helpers/hold-gate.js';
 import { startStack, TEST_SECRET } from '../helpers/stack.js';
 import { adaAndBob, ChatClient, waitFor } from '../helpers/chat-client.js';
-
-/**
- * A pass-through HTTP server between proxy and app that can hold back the
- * app's first hold instruction until the test releases it.
- */
-function startGate(appPort: number) {
-  const seen: http.IncomingHttpHeaders[] = [];
-  let holdNext = true;
-  let release: (() => void) | null = null;
-  let onHeld: (() => void) | null = null;
-  const server = http.createServer((req, res) => {
-    if (req.url?.startsWith('/api/poll')) seen.push(req.headers);
-    const upstream = http.request(
-      { host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers: req.headers },
-      (upRes) => {
-        const forward = () => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-        };
-        if (holdNext && upRes.headers['grip-hold']) {
-          holdNext = false;
-          release = forward;
-          onHeld?.();
-        } else {
-          forward();
-        }
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  return {
-    server,
-    seen,
-    held: new Promise<void>((resolve) => (onHeld = resolve)),
-    release: () => release?.(),
-    listen: () => new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port))),
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
 
 test('a message committed after the app decided to hold, before the proxy parked, is not lost: the proxy re-asks', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'comet-race-'));
@@ -63,7 +22,8 @@ test('a message committed after the app decided to hold, before the proxy parked
   const chat = createChatServer({ secret: TEST_SECRET, port: 0, dbPath: join(dir, 'chat.db') });
   const appPort = await chat.listen();
   t.after(() => chat.close());
-  const gate = startGate(appPort);
+  const gate = startHoldGate(appPort, '/api/poll');
+  const held = gate.armed();
   const gatePort = await gate.listen();
   t.after(() => gate.close());
   const proxy = createHoldProxy({
@@ -80,7 +40,7 @@ test('a message committed after the app decided to hold, before the proxy parked
   const { ada, bob } = await adaAndBob(base);
 
   const pending = ada.poll();
-  await gate.held; // the app has answered "hold" with ada's cursor; the proxy has not seen it yet
+  await held; // the app has answered "hold" with ada's cursor; the proxy has not seen it yet
   const posted = await bob.post('general', 'slipped in');
   await chat.relay.waitIdle(); // published to the proxy while ada's request is still in flight
   gate.release();
