@@ -11,6 +11,7 @@ import type { SessionRow } from './store/sessions.js';
 import type { Store } from './store/store.js';
 import { LOBBY_ROOM } from './validation.js';
 import type { BusyRetry } from './store/busy-retry.js';
+import { WriteTransactions } from './store/write-transaction.js';
 
 export interface ChatServiceOptions {
   /** Clock, ms since the epoch. */
@@ -33,12 +34,14 @@ export interface HistoryPage {
 }
 
 export class ChatService {
-  private wroteEvents = false;
+  private readonly writes: WriteTransactions;
 
   constructor(
     private readonly store: Store,
     private readonly options: ChatServiceOptions,
-  ) {}
+  ) {
+    this.writes = new WriteTransactions(store.db, options.busy, options.onEventsCommitted);
+  }
 
   /** Creates a user; they join `lobby`, where an `online` event announces them. */
   createSession(nick: string): Promise<{ session: SessionRow; event: ChatEvent }> {
@@ -140,28 +143,14 @@ export class ChatService {
   }
 
   private append(room: RoomRow, session: SessionRow, type: ChatEvent['type'], at: number, text?: string): ChatEvent {
-    this.wroteEvents = true;
+    this.writes.outboxWritten(); // every event has its outbox row (EventWriter)
     const user = { id: session.id, nick: session.nick };
     return this.store.eventWriter.append(text === undefined ? { room, type, user, at } : { room, type, user, at, text });
   }
 
-  /**
-   * Runs `fn` in an IMMEDIATE transaction (the write lock is taken up front,
-   * so the prev-id read inside `EventWriter` cannot race another writer),
-   * waiting for a busy database without blocking (busy-retry.ts), and nudges
-   * the relay once the commit is done.
-   */
-  private async write<T>(fn: () => T): Promise<T> {
-    const { result, wrote } = await this.options.busy.run(() => {
-      this.wroteEvents = false;
-      const result = this.store.db.transaction(fn).immediate();
-      // Read the flag in the same synchronous run: another write may start before this one resumes.
-      const wrote = this.wroteEvents;
-      this.wroteEvents = false;
-      return { result, wrote };
-    });
-    if (wrote) this.options.onEventsCommitted();
-    return result;
+  /** One write transaction (store/write-transaction.ts); the relay is nudged after a commit that appended events. */
+  private write<T>(fn: () => T): Promise<T> {
+    return this.writes.run(fn);
   }
 
   /** Runs reads in one transaction so they see one snapshot (e.g. a page and its cursor). */

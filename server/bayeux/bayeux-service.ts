@@ -12,6 +12,7 @@ import { AppError, roomNotFound } from '../errors.js';
 import type { ChatEvent } from '../model.js';
 import type { BayeuxClientRow, BayeuxClientsRepo } from '../store/bayeux-clients.js';
 import type { BusyRetry } from '../store/busy-retry.js';
+import { WriteTransactions } from '../store/write-transaction.js';
 import type { SessionRow } from '../store/sessions.js';
 import type { Store } from '../store/store.js';
 import { bayeuxHintChannel, bayeuxRoomChannel, bayeuxWakeChannel, roomOfGripChannel } from './channels.js';
@@ -78,15 +79,16 @@ export function bayeuxHintChannelFor(clients: BayeuxClientsRepo, gripChannel: st
 }
 
 export class BayeuxService {
-  /** Set by `wake()` inside a transaction, read right after its commit. */
-  private wroteOutbox = false;
+  private readonly writes: WriteTransactions;
 
   constructor(
     private readonly store: Store,
     private readonly clients: BayeuxClientsRepo,
     private readonly chat: ChatService,
     private readonly options: BayeuxServiceOptions,
-  ) {}
+  ) {
+    this.writes = new WriteTransactions(store.db, options.busy, options.onOutboxWritten);
+  }
 
   /**
    * A new client for `session`: a clientId and a connection ID issued by the app,
@@ -251,20 +253,11 @@ export class BayeuxService {
       payload: JSON.stringify(WAKE_FORMAT),
       createdAt: this.options.now(),
     });
-    this.wroteOutbox = true;
+    this.writes.outboxWritten();
   }
 
-  /** One IMMEDIATE transaction, retried while the database is busy; nudges the relay after a commit with wakes. */
-  private async write<T>(fn: () => T): Promise<T> {
-    const { result, wrote } = await this.options.busy.run(() => {
-      this.wroteOutbox = false;
-      const result = this.store.db.transaction(fn).immediate();
-      // Read in the same synchronous run: another write may start before this one resumes.
-      const wrote = this.wroteOutbox;
-      this.wroteOutbox = false;
-      return { result, wrote };
-    });
-    if (wrote) this.options.onOutboxWritten();
-    return result;
+  /** One write transaction (store/write-transaction.ts); the relay is nudged after a commit with wakes. */
+  private write<T>(fn: () => T): Promise<T> {
+    return this.writes.run(fn);
   }
 }
