@@ -7,7 +7,7 @@
  */
 import type { LoggerOptions } from 'pino';
 
-const HEADERS = ['authorization', 'cookie', 'set-cookie', 'grip-sig', 'proxy-authorization'];
+const HEADERS = ['authorization', 'cookie', 'set-cookie', 'grip-sig', 'grip-lease', 'proxy-authorization'];
 
 export const LOG_REDACT: NonNullable<LoggerOptions['redact']> = {
   paths: [
@@ -17,6 +17,8 @@ export const LOG_REDACT: NonNullable<LoggerOptions['redact']> = {
     ...HEADERS.map((h) => `err.headers["${h}"]`),
     'secret',
     '*.secret',
+    'leaseKey',
+    '*.leaseKey',
   ],
   censor: '[redacted]',
 };

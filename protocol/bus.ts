@@ -7,7 +7,8 @@
  * a JSON field `d`:
  *   - `publish`: `d` is `{"items": [PublishItem, ...]}` (the `/publish/` body);
  *   - `push`:    `d` is `["connection-id", ...]`: items were queued for these IDs;
- *   - `close`:   `d` is `{"items": [CloseItem, ...]}` (the `/close/` body).
+ *   - `close`:   `d` is `{"items": [CloseItem, ...]}` (the `/close/` body);
+ *   - `revoke`:  `d` is `{"items": [RevokeItem, ...]}` (the `/revoke/` body, `issued-before` filled in).
  */
 
 /** The stream every proxy reads from its last applied id. */
@@ -22,7 +23,7 @@ export const BUS_EPOCH_KEY = 'comet:epoch';
  */
 export const BUS_EPOCH_LOST_KEY = 'comet:epoch-lost-at';
 
-export type BusEntryType = 'publish' | 'push' | 'close';
+export type BusEntryType = 'publish' | 'push' | 'close' | 'revoke';
 
 /** Per-connection keys: queue (list), meta (hash: bytes, resync, resyncAt) and closed tombstone. */
 export function connectionKeys(connectionId: string): [queue: string, meta: string, closed: string] {

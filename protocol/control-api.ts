@@ -34,6 +34,8 @@ export interface PublishItem {
   /** The id of the item before this one on the channel; parked requests whose prev-id differs are re-asked. */
   'prev-id'?: string;
   formats: ItemFormats;
+  /** Extension (docs/protocol.md §13.4): leases to end before this item reaches anyone. */
+  'comet-revoke'?: RevokeItem[];
 }
 
 /** `POST /push/` item: one response for one connection ID, queued if it is not parked. */
@@ -67,6 +69,20 @@ export interface ControlResult {
   reasked: number;
 }
 
+/** `POST /revoke/` item (docs/protocol.md §13.4): ends re-poll leases. At least one of `subject`, `connection-id`. */
+export interface RevokeItem {
+  /** The lease's `sub` claim (the app's session handle). */
+  subject?: string;
+  'connection-id'?: string;
+  /** Leases issued at or before this time (ms since the epoch) end; default: when the proxy received the call. */
+  'issued-before'?: number;
+}
+
+/** Answer of `/revoke/`: leases this proxy ended (0 with the Redis bus: every proxy applies it afterwards). */
+export interface RevokeResult {
+  revoked: number;
+}
+
 /** `GET /stats`. */
 export interface ProxyStats {
   /** Requests parked right now. */
@@ -97,4 +113,11 @@ export interface ProxyStats {
    * its position) and re-asked every request parked on channels (docs/scaleout.md). Always 0 without Redis.
    */
   busResyncs: number;
+  /** Re-poll leases held now, and items in the channel buffer (docs/protocol.md §13). */
+  leases: number;
+  bufferedItems: number;
+  /** Re-polls the proxy answered from its buffer, parked without the app, or sent to the app although of a leased shape. */
+  repollAnswers: number;
+  repollParks: number;
+  repollToApp: number;
 }

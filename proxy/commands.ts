@@ -16,6 +16,16 @@ export interface PublishCommand {
   action: 'send' | 'hint';
   /** The item's response; null for `hint`. */
   response: ItemResponse | null;
+  /** Leases to end before the item goes out (`comet-revoke`, docs/protocol.md §13.4): a leave event ends the lease it affects. */
+  revoke?: RevokeCommand[];
+}
+
+/** One `POST /revoke/` item (docs/protocol.md §13.4): ends leases of a subject or a connection ID. */
+export interface RevokeCommand {
+  subject?: string;
+  connectionId?: string;
+  /** Leases issued at or before this time (ms since the epoch) are refused from now on. */
+  issuedBeforeMs: number;
 }
 
 /** One `POST /push/` item. */

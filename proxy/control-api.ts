@@ -1,6 +1,6 @@
 /**
  * The control API (docs/protocol.md §7) on its own port: `POST /publish/`,
- * `/push/`, `/close/` (with or without the trailing slash), `GET /stats` and
+ * `/push/`, `/close/`, `/revoke/` (with or without the trailing slash), `GET /stats` and
  * `GET /health`, plus `GET /metrics` (Prometheus text, same Bearer auth) and
  * `GET /status` (the status page, docs/operations.md). Plain node:http: a few
  * fixed routes need no framework.
@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { httpServerOptions } from '../common/http-limits.js';
-import type { ControlResult } from '../protocol/control-api.js';
+import type { ControlResult, RevokeResult } from '../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
 import { errorCodeOf, sendError } from './errors.js';
 import type { HoldRegistry } from './hold-registry.js';
@@ -19,7 +19,8 @@ import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from './options.js';
 import { BusUnavailableError, type ControlSink } from './redis-bus.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
-import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
+import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
+import type { Repolls } from './repoll/repolls.js';
 import { writeResponse } from './response.js';
 
 export interface ControlServerDeps {
@@ -36,15 +37,19 @@ export interface ControlServerDeps {
   metrics?: ProxyMetrics;
   /** Served at `GET /status` (no authentication: the page holds no data) when given. */
   statusPage?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Leases to end on `/revoke/` (embedded); without a lease key there are none, and `/revoke/` ends nothing. */
+  repolls?: Repolls | null;
 }
 
 type Route =
   | { method: 'GET'; auth: boolean; answer: () => unknown }
   | { method: 'GET'; auth: boolean; serve: (req: IncomingMessage, res: ServerResponse) => void | Promise<void> }
-  | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => ControlResult | Promise<ControlResult> };
+  | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => Answer | Promise<Answer> };
+
+type Answer = ControlResult | RevokeResult;
 
 /** Builds (does not start) the control server. */
-export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage }: ControlServerDeps): Server {
+export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
   const log = options.logger;
   const authorize = createControlAuth(options.secret);
 
@@ -52,10 +57,15 @@ export function createControlServer({ options, registry, sink, isClosing, metric
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
     push: (body, at) => registry.push(parsePushBody(body), at),
     close: (body) => registry.close(parseCloseBody(body)),
+    revoke: (body) => {
+      const commands = parseRevokeBody(body);
+      return { revoked: repolls?.revoke(commands) ?? 0 };
+    },
   };
   const publish: Route = { method: 'POST', auth: true, act: (body, at) => target.publish(body, at) };
   const push: Route = { method: 'POST', auth: true, act: (body, at) => target.push(body, at) };
   const close: Route = { method: 'POST', auth: true, act: (body) => target.close(body) };
+  const revoke: Route = { method: 'POST', auth: true, act: (body) => target.revoke(body) };
   const routes = new Map<string, Route>([
     ['/publish/', publish],
     ['/publish', publish],
@@ -63,6 +73,8 @@ export function createControlServer({ options, registry, sink, isClosing, metric
     ['/push', push],
     ['/close/', close],
     ['/close', close],
+    ['/revoke/', revoke],
+    ['/revoke', revoke],
     ['/stats', { method: 'GET', auth: true, answer: () => registry.stats() }],
     ['/health', { method: 'GET', auth: false, answer: () => ({ ok: true }) }],
   ]);
@@ -146,7 +158,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
       sendError(res, 'PROXY_ERR_BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
       return;
     }
-    let result: ControlResult;
+    let result: Answer;
     try {
       result = await route.act(body, receivedAt);
     } catch (err) {

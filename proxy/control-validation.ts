@@ -7,7 +7,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { HttpResponseFormat } from '../protocol/control-api.js';
 import { isChannelName, isConnectionId, isItemId } from '../protocol/ids.js';
-import type { CloseCommand, PublishCommand, PushCommand } from './commands.js';
+import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand } from './commands.js';
 import { decodeItemResponse, type ItemResponse } from './response.js';
 
 /** A body that is valid JSON but not a valid request; answered 400 `PROXY_ERR_INVALID_ITEM`. */
@@ -130,7 +130,7 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
  * left out: nothing parked here can receive them, and they do not move the
  * channel's last id (a later item's prev-id that skips them re-asks, losslessly).
  */
-export function parsePublishBody(body: unknown): PublishCommand[] {
+export function parsePublishBody(body: unknown, now: () => number = Date.now): PublishCommand[] {
   const commands: PublishCommand[] = [];
   itemsOf(body).forEach((item, i) => {
     const path = `items[${i}]`;
@@ -142,6 +142,11 @@ export function parsePublishBody(body: unknown): PublishCommand[] {
     const prevId = optionalItemId(item, 'prev-id', path);
     if (isOtherFormatsOnly(item.formats, `${path}.formats`)) return;
     const command: PublishCommand = { channel: item.channel, ...httpResponseOf(item.formats, `${path}.formats`, true) };
+    if (item['comet-revoke'] !== undefined) {
+      const revokes = item['comet-revoke'];
+      if (!Array.isArray(revokes) || revokes.length > 100) fail(`${path}.comet-revoke`, 'must be a list of at most 100 revoke items');
+      command.revoke = revokes.map((r, j) => revokeCommandOf(r, `${path}.comet-revoke[${j}]`, now));
+    }
     if (id !== undefined) command.id = id;
     if (prevId !== undefined) command.prevId = prevId;
     commands.push(command);
@@ -178,4 +183,32 @@ export function parseCloseBody(body: unknown): CloseCommand[] {
     }
     return command;
   });
+}
+
+/** Largest `issued-before`: a revocation far in the future would refuse every lease of a subject for good. */
+const MAX_FUTURE_MS = 24 * 3600 * 1000;
+
+/** One revoke item: `subject` and/or `connection-id`, optional `issued-before` (ms, default now). */
+function revokeCommandOf(item: unknown, path: string, now: () => number): RevokeCommand {
+  if (!isObject(item)) fail(path, 'must be an object');
+  const command: RevokeCommand = { issuedBeforeMs: now() };
+  if (item.subject !== undefined) {
+    if (typeof item.subject !== 'string' || item.subject === '' || item.subject.length > 128) fail(`${path}.subject`, 'must be a string of 1-128 characters');
+    command.subject = item.subject;
+  }
+  if (item['connection-id'] !== undefined) command.connectionId = connectionIdOf(item, path);
+  if (command.subject === undefined && command.connectionId === undefined) fail(path, 'needs subject or connection-id');
+  const before = item['issued-before'];
+  if (before !== undefined) {
+    if (typeof before !== 'number' || !Number.isSafeInteger(before) || before < 0 || before > now() + MAX_FUTURE_MS) {
+      fail(`${path}.issued-before`, 'must be a time in ms since the epoch, at most a day ahead');
+    }
+    command.issuedBeforeMs = before;
+  }
+  return command;
+}
+
+/** Validates a `POST /revoke/` body (docs/protocol.md §13.4). Throws `ItemValidationError`. */
+export function parseRevokeBody(body: unknown, now: () => number = Date.now): RevokeCommand[] {
+  return itemsOf(body).map((item, i) => revokeCommandOf(item, `items[${i}]`, now));
 }

@@ -15,6 +15,7 @@ import { createExchange, type Exchange } from './exchange.js';
 import { stripRequestHeaders } from './header-filter.js';
 import type { ProxyOptions } from './options.js';
 import { requestIdOf } from './request-id.js';
+import type { Repolls } from './repoll/repolls.js';
 import { isResponseClosed } from './response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
@@ -26,6 +27,8 @@ export interface ForwarderDeps {
   /** The global publish sequence, captured as each request is sent (race check, docs §4 step 3). */
   publishSeq: () => number;
   handleUpstreamResponse: UpstreamResponseHandler;
+  /** Answers re-polls the app leased to the proxy (docs §13); null without a lease key. */
+  repolls?: Repolls | null;
 }
 
 /** The client server's request handler. */
@@ -33,7 +36,7 @@ export type Forwarder = (req: IncomingMessage, res: ServerResponse) => void;
 
 function ignoreError(): void {}
 
-export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse }: ForwarderDeps): Forwarder {
+export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls }: ForwarderDeps): Forwarder {
   const log = options.logger;
   const proxy = httpProxy.createProxyServer({
     target: options.upstreamUrl,
@@ -132,6 +135,7 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   return (req, res) => {
     const forged = stripRequestHeaders(req.headers);
     if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* headers; removed');
+    if (repolls && repolls.tryAnswer(req, res, clientAddressOf(req, options.trustForwardedFor))) return;
     const token = signer.peek();
     if (token !== null) {
       forward(req, res, token);

@@ -15,6 +15,7 @@ import type { ControlResult, ProxyStats } from '../protocol/control-api.js';
 import { resyncResponse, type ResyncReason } from '../protocol/resync.js';
 import { ChannelCursors } from './channel-cursors.js';
 import type { CloseCommand, PublishCommand, PushCommand } from './commands.js';
+import type { RepollStats } from './repoll/repolls.js';
 import { ConnectionTable } from './connection-table.js';
 import { errorResponse } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -43,7 +44,8 @@ export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>)
  * How a held request left the registry: `delivered` (publish, push, queued item),
  * `timeout`, `aborted` (client went away), `superseded` (a newer hold for its
  * connection ID), `resync`, `pipelined`, `drained` (shutdown), `closed` (/close/),
- * `refused` (closed connection ID, or a parking cap reached), `app` (a re-ask's answer went straight to the client).
+ * `refused` (closed connection ID, or a parking cap reached), `app` (a re-ask's answer went straight to the client),
+ * `revoked` (its lease was revoked: the client polls the app again).
  */
 export type HoldOutcome =
   | 'delivered'
@@ -55,7 +57,8 @@ export type HoldOutcome =
   | 'drained'
   | 'closed'
   | 'refused'
-  | 'app';
+  | 'app'
+  | 'revoked';
 
 /** Told about holds and deliveries as they happen, for metrics (proxy/metrics.ts). */
 export interface HoldObserver {
@@ -95,7 +98,25 @@ export type HoldRegistryOptions = Pick<
    * (the embedded default) they live in this registry's ConnectionTable.
    */
   shared?: SharedConnections;
+  /** Told what the registry applies, to keep the re-poll buffer and leases current (proxy/repoll/). */
+  listener?: RegistryListener;
 };
+
+/** What the re-poll side (proxy/repoll/repolls.ts) must hear from the registry. */
+export interface RegistryListener {
+  /** A publish item, after the channel cursor moved; `seq` is the global publish sequence it got. */
+  published(command: PublishCommand, seq: number): void;
+  /** `/close/` of a connection ID: its lease ends too. */
+  connectionClosed(connectionId: string): void;
+  /** The registry may have missed publishes (bus gap). */
+  busGap(): void;
+  /** The registry's sweep ran. */
+  sweep(): void;
+  /** Its part of `/stats`. */
+  stats(): RepollStats;
+}
+
+const NO_REPOLLS: RepollStats = { leases: 0, bufferedItems: 0, repollAnswers: 0, repollParks: 0, repollToApp: 0 };
 
 /** A request the registry owns, from its first hold instruction to its answer. */
 interface Held {
@@ -231,6 +252,7 @@ export class HoldRegistry {
     for (const command of commands) {
       this.counters.publishes++;
       this.cursors.record(command.channel, command.id);
+      this.options.listener?.published(command, this.cursors.seq);
       const subscribers = this.byChannel.get(command.channel);
       if (subscribers === undefined) continue;
       for (const held of [...subscribers]) {
@@ -331,6 +353,7 @@ export class HoldRegistry {
    */
   resyncAllParked(queuesLost = false): number {
     this.counters.busResyncs++;
+    this.options.listener?.busGap();
     let n = 0;
     const ids: string[] = [];
     for (const held of [...this.parked]) {
@@ -357,6 +380,7 @@ export class HoldRegistry {
   close(commands: readonly CloseCommand[]): ControlResult {
     const result = emptyResult();
     for (const command of commands) {
+      this.options.listener?.connectionClosed(command.connectionId);
       const parked = this.connections.get(command.connectionId)?.parked;
       if (parked) {
         const response = command.response
@@ -398,6 +422,7 @@ export class HoldRegistry {
       queuedBytes: queued.bytes,
       channels: this.cursors.knownChannels,
       ...this.counters,
+      ...(this.options.listener?.stats() ?? NO_REPOLLS),
     };
   }
 
@@ -405,6 +430,30 @@ export class HoldRegistry {
   sweep(): void {
     this.connections.sweep();
     this.cursors.sweep();
+    this.options.listener?.sweep();
+  }
+
+  /**
+   * Was `channel` published on after the global sequence was `sentSeq`, to an id other than `lastId`?
+   * Then an answer the app built from a snapshot taken after `sentSeq` may be stale (docs §4 step 3).
+   */
+  raced(channel: string, sentSeq: number, lastId: string): boolean {
+    return this.cursors.publishedSince(channel, sentSeq) && this.cursors.lastId(channel) !== lastId;
+  }
+
+  /** Is `connectionId` closed here (docs §7.3)? With Redis the shared tombstone is checked when a hold decides. */
+  isClosed(connectionId: string): boolean {
+    return this.connections.isClosed(connectionId);
+  }
+
+  /**
+   * Answers the request parked under `connectionId`, if any, with its timeout response: the client
+   * polls again at once and the app decides (a revoked lease, docs §13.4).
+   */
+  releaseConnection(connectionId: string): boolean {
+    const parked = this.connections.get(connectionId)?.parked;
+    if (!parked) return false;
+    return this.finish(parked, 'revoked', parked.instruction.timeoutResponse);
   }
 
   // --- decisions ---------------------------------------------------------
@@ -486,7 +535,7 @@ export class HoldRegistry {
     // other than the app's prev-id, means the answer may be stale. Re-ask instead of parking.
     for (const sub of instruction.channels) {
       if (sub.prevId === undefined) continue;
-      if (this.cursors.publishedSince(sub.name, exchange.sentSeq) && this.cursors.lastId(sub.name) !== sub.prevId) {
+      if (this.raced(sub.name, exchange.sentSeq, sub.prevId)) {
         this.log.debug(
           { requestId: requestIdOf(exchange.req), channel: sub.name, prevId: sub.prevId, lastId: this.cursors.lastId(sub.name) },
           'publish raced the hold; re-asking',

@@ -23,7 +23,10 @@ const HOLD_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 /** Seconds from a publish/push reaching the control API to the client's response being written. */
 const WRITE_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-type CounterKey = Exclude<keyof ProxyStats, 'parked' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels'>;
+type CounterKey = Exclude<
+  keyof ProxyStats,
+  'parked' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels' | 'leases' | 'bufferedItems'
+>;
 type GaugeKey = Exclude<keyof ProxyStats, CounterKey>;
 
 const GAUGES: ReadonlyArray<[GaugeKey, string, string]> = [
@@ -33,6 +36,8 @@ const GAUGES: ReadonlyArray<[GaugeKey, string, string]> = [
   ['queuedItems', 'queue_items', 'Items queued for connection IDs that are not parked'],
   ['queuedBytes', 'queue_bytes', 'Body bytes of the queued items'],
   ['channels', 'channels', 'Channels with a known last id'],
+  ['leases', 'leases', 'Re-poll leases held'],
+  ['bufferedItems', 'buffered_items', 'Items in the channel buffer'],
 ];
 
 const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
@@ -47,6 +52,9 @@ const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
   ['clientAborts', 'client_aborts_total', 'Held requests whose client went away before the answer'],
   ['pipelineReleases', 'pipeline_releases_total', 'Held requests answered early because a request was pipelined behind them'],
   ['busResyncs', 'bus_resyncs_total', 'Times the proxy may have missed Redis bus entries and re-asked every request parked on channels'],
+  ['repollAnswers', 'repoll_answers_total', 'Re-polls answered by the proxy from its channel buffer'],
+  ['repollParks', 'repoll_parks_total', 'Re-polls parked by the proxy without asking the app'],
+  ['repollToApp', 'repoll_to_app_total', 'Requests of a leased shape the proxy could not decide alone and sent to the app'],
 ];
 
 export interface ProxyMetrics extends HoldObserver {

@@ -102,6 +102,23 @@ export interface ProxyOptions extends HttpServerLimits {
   redisUrl: string | undefined;
   /** `Origin-Agent-Cluster` of the bridge page: `?0` (default) allows `document.domain`, `?1` forbids it. */
   bridgeOriginAgentCluster: '?0' | '?1';
+  /**
+   * Key that verifies the app's re-poll leases (`Grip-Lease`, docs/protocol.md §13). At least 16 characters and
+   * not the `secret`: each credential does one job. Default none: no leases, every poll goes to the app.
+   */
+  leaseKey: string | undefined;
+  /** Channel buffer bounds per channel: items, body bytes, item age. Defaults 100, 256 KiB, 300 000 ms. */
+  bufferMaxItems: number;
+  bufferMaxBytes: number;
+  bufferMaxAgeMs: number;
+  /** Body bytes buffered over all channels; the least recently published channel goes first. Default 64 MiB. */
+  bufferMaxTotalBytes: number;
+  /** Leases kept (one per connection ID); past it the least recently granted is dropped. Default 100 000. */
+  maxLeases: number;
+  /** A lease may live at most this long (`exp - iat`); revocations are kept this long. Default 3 600 000 ms. */
+  leaseMaxLifetimeMs: number;
+  /** Revocations remembered one by one; past it every lease issued until then is refused. Default 100 000. */
+  maxRevocations: number;
   /** Default: a silent pino logger. */
   logger: Logger;
   /** Default: the global timers and `Date.now`. */
@@ -148,10 +165,17 @@ export const DEFAULT_PROXY_OPTIONS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  bufferMaxItems: 100,
+  bufferMaxBytes: 256 * 1024,
+  bufferMaxAgeMs: 300_000,
+  bufferMaxTotalBytes: 64 * MiB,
+  maxLeases: 100_000,
+  leaseMaxLifetimeMs: 3_600_000,
+  maxRevocations: 100_000,
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
-const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl'];
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey'];
 
 /** Lower-case DNS name of two or more labels (`chat.test`). */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -323,6 +347,14 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     headersTimeoutMs: ms('headersTimeoutMs', 1),
     requestTimeoutMs: ms('requestTimeoutMs', 0),
     keepAliveTimeoutMs: ms('keepAliveTimeoutMs', 1),
+    leaseKey: leaseKey(o.leaseKey, secret),
+    bufferMaxItems: count('bufferMaxItems'),
+    bufferMaxBytes: count('bufferMaxBytes'),
+    bufferMaxAgeMs: ms('bufferMaxAgeMs', 1),
+    bufferMaxTotalBytes: count('bufferMaxTotalBytes'),
+    maxLeases: count('maxLeases'),
+    leaseMaxLifetimeMs: ms('leaseMaxLifetimeMs', 1000),
+    maxRevocations: count('maxRevocations'),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
     timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
   };
@@ -341,6 +373,18 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     );
   }
   return resolved;
+}
+
+/** The lease key: none, or a string of at least 16 characters that is not the control secret (never echoed). */
+function leaseKey(value: unknown, secret: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) {
+    throw new ProxyOptionsError(`leaseKey must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  if (value === secret) {
+    throw new ProxyOptionsError('leaseKey must differ from secret: a lease key must not open the control API (LEASE_KEY, GRIP_SECRET)');
+  }
+  return value;
 }
 
 /** A `redis://` or `rediss://` URL. */

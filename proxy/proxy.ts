@@ -20,6 +20,7 @@ import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './reask.js';
 import { RedisBus } from './redis-bus.js';
+import { Repolls } from './repoll/repolls.js';
 import { trackRequestlessSockets } from './requestless-sockets.js';
 import { assignRequestId, requestIdOf } from './request-id.js';
 import { createStatusPage } from './status-page.js';
@@ -31,6 +32,8 @@ export interface HoldProxy {
   /** Control API server (publish/push/close/stats/health). Not listening until `listen()`. */
   readonly controlServer: Server;
   readonly registry: HoldRegistry;
+  /** Leases and the channel buffer; null without a lease key. */
+  readonly repolls: Repolls | null;
   /** This proxy's Prometheus metrics (own registry), served at `GET /metrics` on the control port. */
   readonly metrics: ProxyMetrics;
   /** The resolved options, defaults filled in. */
@@ -61,16 +64,20 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const metrics = createProxyMetrics(() => registry.stats());
   // Scaled out (docs/scaleout.md): publishes, pushes and connection queues go through Redis.
   const bus = options.redisUrl === undefined ? null : new RedisBus({ ...options, redisUrl: options.redisUrl, now: options.timers.now });
+  // Re-polls answered without the app (docs/protocol.md §13): only with a lease key to trust the app's leases.
+  const leaseKey = options.leaseKey;
+  const repolls = leaseKey === undefined ? null : new Repolls({ ...options, leaseKey }, () => registry);
   const registry: HoldRegistry = new HoldRegistry({
     ...options,
     ...(bus === null ? {} : { shared: bus.connections }),
+    ...(repolls === null ? {} : { listener: repolls }),
     reask: (exchange, lastIds) => reask(exchange, lastIds),
     observer: metrics,
   });
   const publishSeq = () => registry.publishSeq;
-  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing });
+  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing, repolls });
   const reask = createReasker({ options, agent, signer, publishSeq, handleUpstreamResponse });
-  const forward = createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse });
+  const forward = createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls });
 
   const serveBridge = createBridgePage({
     path: options.bridgePagePath,
@@ -115,6 +122,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     isClosing,
     metrics,
     statusPage: createStatusPage({ logger: log }),
+    repolls,
   });
 
   // Every answer: count {code, message} errors by code; one debug line per client request.
@@ -143,7 +151,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const closeRequestless = [clientServer, controlServer].map(trackRequestlessSockets);
 
   async function listen(): Promise<{ clientPort: number; controlPort: number }> {
-    await bus?.start(registry);
+    await bus?.start(registry, repolls === null ? undefined : (commands) => repolls.revoke(commands));
     await listenOn(clientServer, options.clientPort, options.clientHost, options.listenBacklog);
     try {
       await listenOn(controlServer, options.controlPort, options.controlHost);
@@ -170,6 +178,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     clientServer,
     controlServer,
     registry,
+    repolls,
     metrics,
     options,
     listen,

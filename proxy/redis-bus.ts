@@ -17,8 +17,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BUS_EPOCH_KEY, BUS_EPOCH_LOST_KEY, BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../protocol/bus.js';
-import type { ControlResult } from '../protocol/control-api.js';
-import { parseCloseBody, parsePublishBody, parsePushBody } from './control-validation.js';
+import type { ControlResult, RevokeResult } from '../protocol/control-api.js';
+import type { RevokeCommand } from './commands.js';
+import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
 import type { HoldRegistry } from './hold-registry.js';
 import { RedisConnections, type RedisConnectionLimits } from './redis-connections.js';
 
@@ -30,6 +31,7 @@ export interface ControlSink {
   publish(body: unknown, receivedAt: number): ControlResult | Promise<ControlResult>;
   push(body: unknown, receivedAt: number): ControlResult | Promise<ControlResult>;
   close(body: unknown): ControlResult | Promise<ControlResult>;
+  revoke(body: unknown): RevokeResult | Promise<RevokeResult>;
 }
 
 /** A control call the bus could not take (Redis unreachable or too slow): 503 `PROXY_ERR_BUS_UNAVAILABLE`. */
@@ -72,6 +74,7 @@ export class RedisBus implements ControlSink {
   private readonly reader: Redis;
   readonly connections: RedisConnections;
   private registry: HoldRegistry | null = null;
+  private applyRevoke: ((commands: RevokeCommand[]) => void) | null = null;
   private lastId = '0-0';
   private epoch: string | null = null;
   private needCheck = true;
@@ -102,8 +105,9 @@ export class RedisBus implements ControlSink {
   }
 
   /** Starts applying the stream to `registry`; resolves after the first position check (or `waitMs`). */
-  async start(registry: HoldRegistry, waitMs = 5000): Promise<void> {
+  async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void, waitMs = 5000): Promise<void> {
     this.registry = registry;
+    this.applyRevoke = revoke ?? null;
     this.loop = this.readLoop();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.checked, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
@@ -166,6 +170,17 @@ export class RedisBus implements ControlSink {
     // Every proxy answers the request it has parked under these IDs when it applies the entry.
     await this.append('close', JSON.stringify({ items: (body as { items: unknown[] }).items }));
     return result;
+  }
+
+  async revoke(body: unknown): Promise<RevokeResult> {
+    // `issued-before` is fixed here, once, so every proxy applies the same revocation.
+    const items = parseRevokeBody(body).map((c) => ({
+      ...(c.subject === undefined ? {} : { subject: c.subject }),
+      ...(c.connectionId === undefined ? {} : { 'connection-id': c.connectionId }),
+      'issued-before': c.issuedBeforeMs,
+    }));
+    await this.append('revoke', JSON.stringify({ items }));
+    return { revoked: 0 };
   }
 
   private async append(type: BusEntryType, data: string): Promise<void> {
@@ -251,6 +266,7 @@ export class RedisBus implements ControlSink {
       if (type === 'publish') registry.publish(parsePublishBody(body));
       else if (type === 'push') registry.pushNotified(body as string[]);
       else if (type === 'close') registry.close(parseCloseBody(body));
+      else if (type === 'revoke') this.applyRevoke?.(parseRevokeBody(body));
     } catch (err) {
       // An entry no proxy can apply (written by a broken pusher): skip it rather than stall the bus.
       this.log.error({ err, type }, 'bad bus entry skipped');

@@ -15,6 +15,7 @@ import { InstructionError, parseHoldInstruction, type HoldInstruction } from './
 import type { ProxyOptions } from './options.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from './request-id.js';
+import type { Repolls } from './repoll/repolls.js';
 import { isResponseClosed } from './response.js';
 
 export interface UpstreamResponseDeps {
@@ -22,12 +23,14 @@ export interface UpstreamResponseDeps {
   options: Pick<ProxyOptions, 'heldResponseMaxBytes' | 'defaultHoldTimeoutMs' | 'minHoldTimeoutMs' | 'maxHoldTimeoutMs' | 'logger'>;
   /** True once the proxy is shutting down: pass-through answers then close their connection. */
   isClosing: () => boolean;
+  /** Takes the leases the app grants (`Grip-Lease`); null without a lease key. */
+  repolls?: Repolls | null;
 }
 
 /** Handles one app answer for `exchange`; resolves once it is written, streaming, parked or discarded. Never rejects. */
 export type UpstreamResponseHandler = (exchange: Exchange, upstreamRes: IncomingMessage) => Promise<void>;
 
-export function createUpstreamResponseHandler({ registry, options, isClosing }: UpstreamResponseDeps): UpstreamResponseHandler {
+export function createUpstreamResponseHandler({ registry, options, isClosing, repolls }: UpstreamResponseDeps): UpstreamResponseHandler {
   const log = options.logger;
 
   function passThrough(exchange: Exchange, upstreamRes: IncomingMessage): void {
@@ -108,6 +111,8 @@ export function createUpstreamResponseHandler({ registry, options, isClosing }: 
         upstreamRes.resume();
         return;
       }
+      // Before the answer goes out or parks: the client's next poll may be answered by its lease.
+      repolls?.granted(exchange, upstreamRes.headers);
       if (upstreamRes.headers[GRIP_HOLD] === undefined) passThrough(exchange, upstreamRes);
       else await hold(exchange, upstreamRes);
     } catch (err) {

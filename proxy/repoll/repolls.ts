@@ -1,0 +1,289 @@
+/**
+ * Re-polls the proxy answers by itself (docs/protocol.md §13). For a client
+ * request of the shape a lease names, from the client the lease is bound to,
+ * on channels the lease covers, with cursors the channel buffer can place:
+ * the items past the cursors go out at once in one answer, or, with none, the
+ * request parks as if the app had held it. Anything it cannot decide alone
+ * goes to the app exactly as before (`tryAnswer` returns false).
+ *
+ * It also keeps the buffer and the leases current: every publish the registry
+ * applies, every `/close/` and bus gap, every lease the app grants.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ChannelSubscription } from '../../protocol/grip-channel.js';
+import { isItemId } from '../../protocol/ids.js';
+import { GRIP_LEASE } from '../../protocol/lease.js';
+import type { PublishCommand, RevokeCommand } from '../commands.js';
+import { createExchange, type Exchange } from '../exchange.js';
+import type { HoldRegistry } from '../hold-registry.js';
+import type { HoldInstruction } from '../instruction.js';
+import type { ProxyOptions } from '../options.js';
+import { requestIdOf } from '../request-id.js';
+import { mergeItemResponse, prepareItem, writeItem, writeResponse } from '../response.js';
+import { ChannelBuffer, type BufferedItem } from './channel-buffer.js';
+import { LeaseTable, type Lease } from './lease-table.js';
+
+export type RepollOptions = Pick<
+  ProxyOptions,
+  | 'bufferMaxItems'
+  | 'bufferMaxBytes'
+  | 'bufferMaxAgeMs'
+  | 'bufferMaxTotalBytes'
+  | 'maxChannels'
+  | 'maxLeases'
+  | 'leaseMaxLifetimeMs'
+  | 'maxRevocations'
+  | 'reaskBodyMaxBytes'
+  | 'minHoldTimeoutMs'
+  | 'maxHoldTimeoutMs'
+  | 'logger'
+  | 'timers'
+> & { leaseKey: string };
+
+/** Why a request of a leased shape went to the app. */
+export type RepollFallback = 'shape' | 'no-lease' | 'binding' | 'channel' | 'cursor' | 'closed' | 'format';
+
+export interface RepollStats {
+  leases: number;
+  bufferedItems: number;
+  /** Re-polls answered with buffered items. */
+  repollAnswers: number;
+  /** Re-polls parked without asking the app. */
+  repollParks: number;
+  /** Requests of a leased shape that went to the app. */
+  repollToApp: number;
+}
+
+export class Repolls {
+  readonly buffer: ChannelBuffer;
+  readonly leases: LeaseTable;
+  private readonly log: Logger;
+  private readonly counters = { repollAnswers: 0, repollParks: 0, repollToApp: 0 };
+
+  constructor(
+    private readonly options: RepollOptions,
+    /** The registry that parks re-polls; a getter because it is built with this object as its listener. */
+    private readonly registry: () => HoldRegistry,
+  ) {
+    this.log = options.logger;
+    // Leases carry wall-clock times (the app's clock); the buffer's ages use the injected clock.
+    this.buffer = new ChannelBuffer(
+      {
+        maxItems: options.bufferMaxItems,
+        maxBytes: options.bufferMaxBytes,
+        maxAgeMs: options.bufferMaxAgeMs,
+        maxChannels: options.maxChannels,
+        maxTotalBytes: options.bufferMaxTotalBytes,
+      },
+      options.timers.now,
+    );
+    this.leases = new LeaseTable({
+      leaseKey: options.leaseKey,
+      maxLeases: options.maxLeases,
+      maxLifetimeMs: options.leaseMaxLifetimeMs,
+      maxRevocations: options.maxRevocations,
+      now: Date.now,
+      logger: options.logger,
+    });
+  }
+
+  stats(): RepollStats {
+    return { leases: this.leases.size, bufferedItems: this.buffer.items, ...this.counters };
+  }
+
+  // --- kept current by the registry and the upstream side ------------------
+
+  /** A publish item the registry applied; `seq` is its place in the proxy's publish order. */
+  published(command: PublishCommand, seq: number): void {
+    // Before the item reaches anyone: the client the item tells to leave must not re-poll with its old lease.
+    if (command.revoke !== undefined) this.revoke(command.revoke);
+    if (command.action === 'hint' || command.response === null) {
+      // "Ask the app": the buffer does not know what changed.
+      this.buffer.forget(command.channel);
+      return;
+    }
+    this.buffer.record(command.channel, command.id, command.prevId, command.response, seq);
+  }
+
+  /** `/close/`: the connection ID's lease ends with it. */
+  connectionClosed(connectionId: string): void {
+    this.leases.revoke({ connectionId, issuedBeforeMs: Date.now() });
+  }
+
+  /** The proxy may have missed publishes (bus gap): nothing buffered can be trusted. */
+  busGap(): void {
+    this.buffer.clear();
+  }
+
+  /**
+   * The app answered `exchange` (first answer or re-ask): take its lease, if it sent one, and learn the
+   * channels' heads from it where no publish raced the answer (the same rule as the race check, docs §4 step 3).
+   */
+  granted(exchange: Exchange, headers: IncomingMessage['headers']): void {
+    const token = headers[GRIP_LEASE];
+    if (typeof token !== 'string') return;
+    const lease = this.leases.grant(token, exchange.req);
+    if (typeof lease === 'string') {
+      this.log.debug({ requestId: requestIdOf(exchange.req), refused: lease }, 'lease not taken');
+      return;
+    }
+    const registry = this.registry();
+    for (const [channel, lastId] of lease.claims.ch) {
+      if (!registry.raced(channel, exchange.sentSeq, lastId)) this.buffer.seedHead(channel, lastId);
+    }
+  }
+
+  /** Ends leases and answers their parked requests with the timeout response: the next poll goes to the app. */
+  revoke(commands: readonly RevokeCommand[]): number {
+    let ended = 0;
+    for (const command of commands) {
+      for (const cid of this.leases.revoke(command)) {
+        ended++;
+        this.registry().releaseConnection(cid);
+      }
+    }
+    if (ended > 0) this.log.debug({ ended }, 'leases revoked');
+    return ended;
+  }
+
+  sweep(): void {
+    this.buffer.sweep();
+    this.leases.sweep();
+  }
+
+  // --- the client side ------------------------------------------------------
+
+  /**
+   * Answers or parks `req` by itself when its lease allows; returns false (having written
+   * nothing and changed nothing) when the app must answer.
+   */
+  tryAnswer(req: IncomingMessage, res: ServerResponse, clientAddress: string | undefined): boolean {
+    if (req.method !== 'GET') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (q === -1) return false;
+    const route = this.leases.routeFor(url.slice(0, q));
+    if (route === undefined) return false;
+
+    const params = parseQuery(url.slice(q + 1));
+    const cid = params?.get(route.cid);
+    const cursorText = params?.get(route.cursors);
+    if (params === null || params.size !== 2 || cid === undefined || cursorText === undefined) return this.toApp('shape');
+    const lease = this.leases.lookup(cid);
+    if (lease === undefined) return this.toApp('no-lease');
+    const spec = lease.claims.req;
+    if (spec.cid !== route.cid || spec.cursors !== route.cursors) return this.toApp('shape');
+    if (!this.leases.bound(lease.claims, req)) return this.toApp('binding');
+    const cursors = parseCursors(cursorText, spec.prefix, lease);
+    if (typeof cursors === 'string') return this.toApp(cursors);
+    const registry = this.registry();
+    if (registry.isClosed(cid)) return this.toApp('closed');
+
+    const lists: Array<readonly BufferedItem[]> = [];
+    for (const sub of cursors) {
+      const items = this.buffer.after(sub.name, sub.prevId!);
+      if (items === null) return this.toApp('cursor');
+      if (items.length > 0) lists.push(items);
+    }
+    if (lists.length > 0) return this.answer(req, res, lease, lists);
+
+    // Nothing new: park as the app would have held it, cursors as prev-ids.
+    req.headers['x-forwarded-for'] = clientAddress ?? req.socket.remoteAddress ?? '';
+    const exchange = createExchange(req, res, this.options.reaskBodyMaxBytes, clientAddress);
+    exchange.sentSeq = registry.publishSeq;
+    const instruction: HoldInstruction = {
+      channels: cursors,
+      connectionId: cid,
+      timeoutMs: Math.min(this.options.maxHoldTimeoutMs, Math.max(this.options.minHoldTimeoutMs, Math.round(lease.claims.hold.timeout * 1000))),
+      timeoutResponse: lease.held,
+    };
+    this.counters.repollParks++;
+    registry.hold(exchange, instruction);
+    return true;
+  }
+
+  /** One answer with every buffered item past the cursors, in publish order, up to the lease's batch size. */
+  private answer(req: IncomingMessage, res: ServerResponse, lease: Lease, lists: Array<readonly BufferedItem[]>): boolean {
+    const items = lists.length === 1 ? lists[0]!.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
+    if (items.length === 1) {
+      // Exactly what a parked request gets for this item (docs §6).
+      writeItem(res, lease.held, prepareItem(items[0]!.response));
+      this.counters.repollAnswers++;
+      return true;
+    }
+    const body = batchBody(items, lease);
+    if (body === null) {
+      this.log.debug({ requestId: requestIdOf(req) }, 'buffered items do not fit the lease batch envelope; asking the app');
+      return this.toApp('format');
+    }
+    const first = items[0]!.response;
+    writeResponse(res, mergeItemResponse(lease.held, { ...first, body }));
+    this.counters.repollAnswers++;
+    return true;
+  }
+
+  private toApp(reason: RepollFallback): false {
+    this.counters.repollToApp++;
+    if (this.log.isLevelEnabled('trace')) this.log.trace({ reason }, 're-poll goes to the app');
+    return false;
+  }
+}
+
+/** `a=1&b=2` -> map; null when a name repeats or an escape is malformed (the app decides those). */
+function parseQuery(query: string): Map<string, string> | null {
+  const params = new Map<string, string>();
+  if (query === '') return params;
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const rawName = eq === -1 ? pair : pair.slice(0, eq);
+    const rawValue = eq === -1 ? '' : pair.slice(eq + 1);
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      value = decodeURIComponent(rawValue.replace(/\+/g, ' '));
+    } catch {
+      return null;
+    }
+    if (params.has(name)) return null;
+    params.set(name, value);
+  }
+  return params;
+}
+
+/** `key:id,key:id` -> subscriptions on the lease's channels; a reason when the proxy cannot use them. */
+function parseCursors(text: string, prefix: string, lease: Lease): ChannelSubscription[] | 'shape' | 'channel' {
+  const subs: ChannelSubscription[] = [];
+  const seen = new Set<string>();
+  for (const entry of text.split(',')) {
+    const colon = entry.lastIndexOf(':');
+    if (colon <= 0) return 'shape';
+    const name = prefix + entry.slice(0, colon);
+    const prevId = entry.slice(colon + 1);
+    if (!isItemId(prevId) || seen.has(name)) return 'shape';
+    if (!lease.channels.has(name)) return 'channel';
+    seen.add(name);
+    subs.push({ name, prevId });
+  }
+  return subs;
+}
+
+/** The first `max` items of several per-channel lists, in global publish order. */
+function mergeBySeq(lists: Array<readonly BufferedItem[]>, max: number): BufferedItem[] {
+  return lists.flat().sort((a, b) => a.seq - b.seq).slice(0, max);
+}
+
+/** The lease's envelope around every item's part; null if an item is not `prefix part suffix` or statuses differ. */
+function batchBody(items: readonly BufferedItem[], lease: Lease): Buffer | null {
+  const { prefix, sep, suffix } = lease.claims.batch;
+  const code = items[0]!.response.code ?? 200;
+  const parts: string[] = [];
+  for (const item of items) {
+    if ((item.response.code ?? 200) !== code) return null;
+    const text = item.response.body.toString('utf8');
+    if (text.length < prefix.length + suffix.length || !text.startsWith(prefix) || !text.endsWith(suffix)) return null;
+    parts.push(text.slice(prefix.length, text.length - suffix.length));
+  }
+  return Buffer.from(prefix + parts.join(sep) + suffix, 'utf8');
+}
