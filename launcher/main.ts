@@ -21,6 +21,10 @@ if (!env.GRIP_SECRET) {
   env.GRIP_SECRET = randomBytes(32).toString('base64url');
   logger.info('GRIP_SECRET not set: generated a secret for this run');
 }
+if (!env.LEASE_KEY) {
+  // Its own key (docs/protocol.md §13): re-poll leases on by default, and no credential doing two jobs.
+  env.LEASE_KEY = randomBytes(32).toString('base64url');
+}
 
 let running: Awaited<ReturnType<typeof startEmbedded>>;
 try {

@@ -8,6 +8,7 @@ import type { BayeuxService } from './bayeux/bayeux-service.js';
 import { bayeuxRoutes } from './bayeux/route.js';
 import type { ChatService } from './chat-service.js';
 import { gripSig, requireGripSig } from './grip/grip-sig.js';
+import { LeaseIssuer } from './grip/lease.js';
 import { csrfGuard } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLog } from './http/request-log.js';
@@ -55,6 +56,9 @@ export type AppHttpOptions = Pick<
   | 'postsPerMinute'
   | 'sessionsPerMinutePerAddress'
   | 'rateLimitLoopback'
+  | 'leaseKey'
+  | 'leaseTtlS'
+  | 'pollBatchMax'
 >;
 
 export function createApp(deps: AppDeps, options: AppHttpOptions): express.Express {
@@ -92,7 +96,11 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   api.use(sessionRoutes(deps.chat, options, limits));
   api.use(roomsRoutes(deps.chat, options));
   api.use(messagesRoutes(deps.chat, options, limits));
-  api.use(deps.pollRoutes ?? pollRoutes(deps.poll, options));
+  const leases =
+    options.leaseKey === undefined
+      ? undefined
+      : new LeaseIssuer({ ...options, leaseKey: options.leaseKey, now: deps.now ?? Date.now });
+  api.use(deps.pollRoutes ?? pollRoutes(deps.poll, { holdTimeoutS: options.holdTimeoutS, ...(leases === undefined ? {} : { leases }) }));
   app.use('/api', api);
 
   if (deps.bayeux !== undefined) {

@@ -69,6 +69,7 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     // After each commit that wrote events: publish them now rather than at the next sweep.
     onEventsCommitted: () => relay.nudge(),
     busy,
+    revokeLeases: options.leaseKey !== undefined,
   });
   const poll = new PollService(store, {
     now,

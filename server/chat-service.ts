@@ -4,7 +4,9 @@
  * event and its outbox row commit together. After a commit that added events,
  * `onEventsCommitted` wakes the relay. Route handlers never publish.
  */
+import type { RevokeItem } from '../protocol/control-api.js';
 import { AppError, notMember, roomNotFound } from './errors.js';
+import { leaseSubject } from './grip/lease.js';
 import type { ChatEvent, MemberView, RoomView } from './model.js';
 import type { RoomRow } from './store/rooms.js';
 import type { SessionRow } from './store/sessions.js';
@@ -22,6 +24,11 @@ export interface ChatServiceOptions {
   onEventsCommitted: () => void;
   /** Retries writes that find the database busy. */
   busy: BusyRetry;
+  /**
+   * The app grants re-poll leases (docs/protocol.md §13): a leave event then ends the leaving session's
+   * leases on every proxy before anyone receives it, so no lease keeps reading the room. Default false.
+   */
+  revokeLeases?: boolean;
 }
 
 /** One page of a room's history. */
@@ -92,7 +99,10 @@ export class ChatService {
     return this.write(() => {
       const room = this.room(roomName);
       if (!this.store.rooms.removeMember(room.id, session.id)) throw notMember(roomName);
-      const event = this.append(room, session, 'leave', this.options.now());
+      const now = this.options.now();
+      // Every lease this session holds may name the room; the next polls go to the app, which knows it left.
+      const revoke = this.options.revokeLeases === true ? [{ subject: leaseSubject(session.id), 'issued-before': now }] : undefined;
+      const event = this.append(room, session, 'leave', now, undefined, revoke);
       return { room: this.store.rooms.view(room.id), event };
     });
   }
@@ -142,10 +152,17 @@ export class ChatService {
     return room;
   }
 
-  private append(room: RoomRow, session: SessionRow, type: ChatEvent['type'], at: number, text?: string): ChatEvent {
+  private append(room: RoomRow, session: SessionRow, type: ChatEvent['type'], at: number, text?: string, revoke?: RevokeItem[]): ChatEvent {
     this.writes.outboxWritten(); // every event has its outbox row (EventWriter)
     const user = { id: session.id, nick: session.nick };
-    return this.store.eventWriter.append(text === undefined ? { room, type, user, at } : { room, type, user, at, text });
+    return this.store.eventWriter.append({
+      room,
+      type,
+      user,
+      at,
+      ...(text === undefined ? {} : { text }),
+      ...(revoke === undefined ? {} : { revoke }),
+    });
   }
 
   /** One write transaction (store/write-transaction.ts); the relay is nudged after a commit that appended events. */

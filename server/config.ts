@@ -91,6 +91,9 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[
     rateLimitLoopback: booleanFrom('RATE_LIMIT_LOOPBACK', env.RATE_LIMIT_LOOPBACK),
     maxConnectionsPerSession: integerFrom('MAX_CONNECTIONS_PER_SESSION', env.MAX_CONNECTIONS_PER_SESSION),
     redisUrl: env.REDIS_URL || undefined,
+    // Like GRIP_SECRET, only from the environment.
+    leaseKey: env.LEASE_KEY || undefined,
+    leaseTtlS: integerFrom('LEASE_TTL_S', env.LEASE_TTL_S),
     logger: pino({ name: 'chat-app', level, redact: LOG_REDACT }),
   };
 }

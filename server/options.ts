@@ -86,6 +86,14 @@ export interface AppOptions extends HttpServerLimits {
    * beyond it gets 503 `APP_ERR_TOO_MANY_CONNECTIONS` with `Retry-After`. Default 20.
    */
   maxConnectionsPerSession: number;
+  /**
+   * Key that signs re-poll leases (`Grip-Lease`, docs/protocol.md §13): the proxy then answers a client's
+   * re-polls by itself while the lease holds. The proxy's `LEASE_KEY`; at least 16 characters and not the
+   * secret. Default none: no leases, every poll comes to the app.
+   */
+  leaseKey: string | undefined;
+  /** How long a lease holds, seconds; the client's first poll after it comes to the app. Default 300. */
+  leaseTtlS: number;
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -129,6 +137,8 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   sessionsPerMinutePerAddress: 20,
   rateLimitLoopback: false,
   maxConnectionsPerSession: 20,
+  leaseKey: undefined,
+  leaseTtlS: 300,
   // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
   maxHeaderBytes: 17 * 1024,
   headersTimeoutMs: 10_000,
@@ -206,6 +216,13 @@ function isLogger(value: unknown): value is Logger {
   return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((k) => typeof l[k] === 'function');
 }
 
+/** A lease key: at least as long as a secret, and not the secret (one credential, one job). Never echoed. */
+function leaseKey(value: unknown, secret: string): string {
+  if (typeof value !== 'string' || value.length < SECRET_MIN_CHARS) fail(`leaseKey must be at least ${SECRET_MIN_CHARS} characters`);
+  if (value === secret) fail('leaseKey must differ from secret (LEASE_KEY, GRIP_SECRET): a lease key must not sign Grip-Sig or publishes');
+  return value;
+}
+
 /** Merges `input` over the defaults and validates every field. Throws `AppOptionsError`. */
 export function resolveAppOptions(input: AppOptionsInput): AppOptions {
   if (typeof input !== 'object' || input === null) fail('options must be an object');
@@ -263,6 +280,8 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     headersTimeoutMs: integer('headersTimeoutMs', o.headersTimeoutMs, 1, 3_600_000),
     requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs, 0, 3_600_000),
     keepAliveTimeoutMs: integer('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 1, 3_600_000),
+    leaseKey: o.leaseKey === undefined ? undefined : leaseKey(o.leaseKey, o.secret),
+    leaseTtlS: integer('leaseTtlS', o.leaseTtlS, 1, 3600),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
   if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {

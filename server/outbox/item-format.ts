@@ -3,7 +3,7 @@
  * `http-response` a parked poll receives, the outbox row carrying it, and the
  * hint items the relay adds for Bayeux holds at publish time.
  */
-import type { HttpResponseFormat, PublishItem } from '../../protocol/control-api.js';
+import type { HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
 import type { OutboxRow } from '../store/outbox.js';
 
@@ -21,12 +21,14 @@ export function eventResponseFormat(event: ChatEvent): HttpResponseFormat {
 
 /** The publish item stored in an outbox row. */
 export function toPublishItem(row: OutboxRow): PublishItem {
-  return {
+  const item: PublishItem = {
     channel: row.channel,
     id: row.itemId,
     'prev-id': row.prevId,
     formats: { 'http-response': JSON.parse(row.payload) as HttpResponseFormat },
   };
+  if (row.revoke) item['comet-revoke'] = JSON.parse(row.revoke) as RevokeItem[];
+  return item;
 }
 
 /** An item that makes the proxy re-ask every request parked on `channel` (docs/protocol.md §7.1). */

@@ -9,6 +9,8 @@ import { isConnectionId } from '../../protocol/ids.js';
 import { parseRoomCursors } from '../cursors.js';
 import { AppError } from '../errors.js';
 import { buildHold } from '../grip/hold.js';
+import type { LeaseIssuer } from '../grip/lease.js';
+import { GRIP_LEASE } from '../../protocol/lease.js';
 import { sessionOf } from '../http/request-context.js';
 import { requireSession } from '../http/session.js';
 import type { PollService } from '../poll-service.js';
@@ -16,6 +18,8 @@ import type { PollService } from '../poll-service.js';
 export interface PollRoutesOptions {
   /** `Grip-Timeout` of holds, seconds. */
   holdTimeoutS: number;
+  /** Grants re-poll leases to polls that came through the proxy (docs/protocol.md §13); none: no leases. */
+  leases?: LeaseIssuer;
 }
 
 /** `cid` absent or empty: the client has none yet. Anything else must be a well-formed ID, given once. */
@@ -34,9 +38,14 @@ export function pollRoutes(poll: PollService, options: PollRoutesOptions): Route
     // Parse everything before touching state: a refused poll changes nothing.
     const cursors = parseRoomCursors(req.query.rooms);
     const cid = parseCid(req.query.cid);
-    const { connectionId, events, lastIds } = await poll.poll(sessionOf(req), cursors, cid);
+    const session = sessionOf(req);
+    const { connectionId, events, lastIds } = await poll.poll(session, cursors, cid);
 
     res.set(COMET_CONNECTION_ID, connectionId);
+    if (options.leases !== undefined && req.viaProxy === true) {
+      // With the answer or the hold: the proxy answers this client's next polls of these rooms itself.
+      res.set(GRIP_LEASE, options.leases.issue({ sessionId: session.id, sessionToken: session.token, connectionId, rooms: lastIds }));
+    }
     if (events.length > 0 || req.viaProxy !== true) {
       res.json({ events, connectionId });
       return;

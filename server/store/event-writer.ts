@@ -3,6 +3,7 @@
  * row (the push to the proxy) in the same transaction, so a committed event is
  * always eventually published and a rolled-back one never is.
  */
+import type { RevokeItem } from '../../protocol/control-api.js';
 import { roomChannel } from '../grip/channels.js';
 import type { ChatEvent, EventType, UserView } from '../model.js';
 import { eventResponseFormat } from '../outbox/item-format.js';
@@ -18,6 +19,8 @@ export interface AppendEvent {
   text?: string;
   /** ms since the epoch. */
   at: number;
+  /** Leases to end when the event is published, before anyone receives it (docs/protocol.md §13.4). */
+  revoke?: RevokeItem[];
 }
 
 export class EventWriter {
@@ -54,6 +57,7 @@ export class EventWriter {
       prevId: String(prevId),
       payload: JSON.stringify(eventResponseFormat(event)),
       createdAt: input.at,
+      revoke: input.revoke === undefined ? null : JSON.stringify(input.revoke),
     });
     return event;
   }

@@ -120,6 +120,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'outbox.revoke: leases a published item ends (docs/protocol.md §13.4)',
+    up(db) {
+      // JSON list of revoke items carried by the row's publish item, or NULL.
+      db.exec('ALTER TABLE outbox ADD COLUMN revoke TEXT');
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -16,16 +16,18 @@ export interface NewOutboxRow {
   payload: string;
   /** ms since the epoch. */
   createdAt: number;
+  /** JSON list of revoke items the publish carries (`comet-revoke`), or null. */
+  revoke?: string | null;
 }
 
 export interface OutboxRow extends NewOutboxRow {
   id: number;
 }
 
-const COLUMNS = 'id, channel, item_id AS itemId, prev_id AS prevId, payload, created_at AS createdAt';
+const COLUMNS = 'id, channel, item_id AS itemId, prev_id AS prevId, payload, created_at AS createdAt, revoke';
 
 export class OutboxRepo {
-  private readonly insertStmt: Statement<[string, string, string, string, number], void>;
+  private readonly insertStmt: Statement<[string, string, string, string, number, string | null], void>;
   private readonly oldestStmt: Statement<[number], OutboxRow>;
   private readonly allStmt: Statement<[], OutboxRow>;
   private readonly deleteRangeStmt: Statement<[number, number], void>;
@@ -33,7 +35,7 @@ export class OutboxRepo {
 
   constructor(db: Database) {
     this.insertStmt = db.prepare(
-      'INSERT INTO outbox (channel, item_id, prev_id, payload, created_at) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO outbox (channel, item_id, prev_id, payload, created_at, revoke) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.oldestStmt = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY id LIMIT ?`);
     this.allStmt = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY id`);
@@ -43,7 +45,7 @@ export class OutboxRepo {
 
   /** Call through `EventWriter`, inside the event's transaction. */
   insert(row: NewOutboxRow): number {
-    const info = this.insertStmt.run(row.channel, row.itemId, row.prevId, row.payload, row.createdAt);
+    const info = this.insertStmt.run(row.channel, row.itemId, row.prevId, row.payload, row.createdAt, row.revoke ?? null);
     return Number(info.lastInsertRowid);
   }
 

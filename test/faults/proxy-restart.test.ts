@@ -25,6 +25,7 @@ import {
   raceDeadline,
   rawGet,
   spawnProxy,
+  TEST_LEASE_KEY,
   TEST_SECRET,
   within,
   type PollLoopReport,
@@ -44,6 +45,7 @@ const POSTERS = 3;
 async function survivesProxyLoss(t: TestContext, stopProxy: (proxy: ProxyChild) => Promise<void>): Promise<PollLoopReport[]> {
   const chat = createChatServer({
     secret: TEST_SECRET,
+    leaseKey: TEST_LEASE_KEY,
     host: '127.0.0.1',
     port: 0,
     dbPath: join(faultDataDir(t), 'chat.db'),

@@ -24,9 +24,9 @@ import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { AppOptions } from '../../server/options.js';
 import type { ChatClient } from './chat-client.js';
-import { TEST_SECRET } from './stack.js';
+import { TEST_LEASE_KEY, TEST_SECRET } from './stack.js';
 
-export { TEST_SECRET };
+export { TEST_LEASE_KEY, TEST_SECRET };
 
 const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
 
@@ -190,6 +190,7 @@ export async function startRestartableStack(t: TestContext, overrides: Restartab
   const dbPath = join(faultDataDir(t), 'chat.db');
   const appOptions = {
     secret: TEST_SECRET,
+    leaseKey: TEST_LEASE_KEY,
     host: '127.0.0.1',
     dbPath,
     // A restart must cost milliseconds of relay latency, not seconds.
@@ -206,6 +207,7 @@ export async function startRestartableStack(t: TestContext, overrides: Restartab
   const appPort = await chat.listen();
   proxy = createHoldProxy({
     secret: TEST_SECRET,
+    leaseKey: TEST_LEASE_KEY,
     upstreamUrl: `http://127.0.0.1:${appPort}`,
     clientHost: '127.0.0.1',
     clientPort: 0,
@@ -255,7 +257,7 @@ export interface ProxyChild {
  */
 export async function spawnProxy(t: TestContext, env: Record<string, string>, timeoutMs = 15_000): Promise<ProxyChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', PROXY_MAIN], {
-    env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, LEASE_KEY: TEST_LEASE_KEY, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => {

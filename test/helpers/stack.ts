@@ -12,6 +12,8 @@ import type { ProxyOptions } from '../../proxy/options.js';
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
+/** Re-poll leases (docs/protocol.md §13) are on in every test stack, as under `npm start`. */
+export const TEST_LEASE_KEY = 'test-lease-key-fedcba9876543210';
 
 export interface TestStack extends EmbeddedStack {
   /** Base URL clients use (the proxy), without trailing slash. */
@@ -33,9 +35,10 @@ export async function startStack(t: TestContext, overrides: StackOverrides = {})
   if (!overrides.dataDir) t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const dbPath = join(dataDir, 'chat.db');
   const stack = await startEmbedded({
-    app: { secret: TEST_SECRET, host: '127.0.0.1', port: 0, dbPath, ...overrides.app },
+    app: { secret: TEST_SECRET, leaseKey: TEST_LEASE_KEY, host: '127.0.0.1', port: 0, dbPath, ...overrides.app },
     proxy: {
       secret: TEST_SECRET,
+      leaseKey: TEST_LEASE_KEY,
       clientHost: '127.0.0.1',
       clientPort: 0,
       controlHost: '127.0.0.1',

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, outboxRows, raceDeadline, TEST_SECRET } from '../helpers/fault-stack.js';
+import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, outboxRows, raceDeadline, TEST_LEASE_KEY, TEST_SECRET } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 const APP_MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
@@ -25,6 +25,7 @@ async function spawnApp(t: TestContext, env: Record<string, string>): Promise<nu
     env: {
       PATH: process.env.PATH,
       GRIP_SECRET: TEST_SECRET,
+      LEASE_KEY: TEST_LEASE_KEY,
       APP_PORT: '0',
       LOG_LEVEL: 'info',
       HOLD_TIMEOUT_S: '5',

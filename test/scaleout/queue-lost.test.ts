@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { controlClient, faultDataDir, TEST_SECRET, within } from '../helpers/fault-stack.js';
+import { controlClient, faultDataDir, TEST_LEASE_KEY, TEST_SECRET, within } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 test('a push queued in Redis when it restarts is not lost silently: the next poll, on any proxy, gets queue-lost once', async (t) => {
   const redis = await startRedis(t);
   const app = createChatServer({
     secret: TEST_SECRET,
+    leaseKey: TEST_LEASE_KEY,
     host: '127.0.0.1',
     port: 0,
     dbPath: join(faultDataDir(t), 'chat.db'),

@@ -14,7 +14,7 @@ import type { HoldProxy } from '../../proxy/proxy.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { ProxyStats } from '../../protocol/control-api.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_SECRET, within } from '../helpers/fault-stack.js';
+import { committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_LEASE_KEY, TEST_SECRET, within } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy, type TestRedis } from '../helpers/redis-server.js';
 import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
@@ -42,6 +42,7 @@ async function startCluster(t: TestContext, withChild: boolean): Promise<Cluster
   for (let i = 0; i < 2; i++) {
     const app = createChatServer({
       secret: TEST_SECRET,
+      leaseKey: TEST_LEASE_KEY,
       host: '127.0.0.1',
       port: 0,
       dbPath,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, TEST_SECRET } from '../helpers/fault-stack.js';
+import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, TEST_LEASE_KEY, TEST_SECRET } from '../helpers/fault-stack.js';
 import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
@@ -37,6 +37,7 @@ async function stallScenario(t: TestContext, pauseMs: number): Promise<void> {
   for (let i = 0; i < 2; i++) {
     const app = createChatServer({
       secret: TEST_SECRET,
+      leaseKey: TEST_LEASE_KEY,
       host: '127.0.0.1',
       port: 0,
       dbPath,
