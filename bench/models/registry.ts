@@ -5,13 +5,14 @@
 import { nchanTarget } from './nchan.js';
 import { pushpinTarget } from './pushpin.js';
 import { labServerTarget } from './spawn-lab-server.js';
-import { scaledSuspendPushTarget, suspendPushTarget } from './suspend-push.js';
+import { plainSuspendPushTarget, scaledSuspendPushTarget, suspendPushTarget } from './suspend-push.js';
 import type { Target } from './target.js';
 
 export const TARGETS: readonly Target[] = [
   labServerTarget({ name: 'suspend-resume', title: 'Suspend & Resume', kind: 'model', protocol: 'chat-long-poll', model: 'suspend-resume' }),
   labServerTarget({ name: 'mailbox', title: 'Queue / mailbox', kind: 'model', protocol: 'chat-long-poll', model: 'mailbox' }),
   suspendPushTarget,
+  plainSuspendPushTarget,
   scaledSuspendPushTarget(2),
   scaledSuspendPushTarget(3),
   labServerTarget({ name: 'event-driven', title: 'Event-driven (node:http)', kind: 'model', protocol: 'chat-long-poll', model: 'event-driven' }),

@@ -3,7 +3,10 @@
  * shipped (`dist/proxy/main.js`, `dist/server/main.js`), on loopback. Clients
  * and the publisher both talk to the proxy, like browsers.
  *
- * - `suspend-push`: one proxy and the app, two processes; the app publishes through the proxy's control API.
+ * - `suspend-push`: one proxy and the app, two processes; the app publishes through the proxy's control API and
+ *   grants re-poll leases, so the proxy answers a client's re-polls from its channel buffer (docs/protocol.md §13).
+ * - `suspend-push-plain`: the same without leases: every re-poll crosses the proxy to the app, as the model was
+ *   first described (and as this repository ran before leases).
  * - `suspend-push-x2`, `suspend-push-x3`: scaled out as docs/scaleout.md deploys it: N proxies and the app on a
  *   private `redis-server` (the bus); subscriber i polls proxy i mod N, the publisher posts through the first.
  */
@@ -54,7 +57,7 @@ async function waitForRedis(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-async function startOnce(options: TargetStartOptions, proxies: number): Promise<RunningTarget> {
+async function startOnce(options: TargetStartOptions, proxies: number, leases = true): Promise<RunningTarget> {
   const appPort = await freePort();
   const ports: Array<{ client: number; control: number }> = [];
   for (let i = 0; i < proxies; i++) ports.push({ client: await freePort(), control: await freePort() });
@@ -65,6 +68,7 @@ async function startOnce(options: TargetStartOptions, proxies: number): Promise<
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const common = {
     GRIP_SECRET: secret,
+    ...(leases ? { LEASE_KEY: randomBytes(32).toString('hex') } : {}),
     // info, not warn: the "listening" lines are at info, and neither process logs per request at info.
     LOG_LEVEL: 'info',
     ...(scaled ? { REDIS_URL: redisUrl } : {}),
@@ -176,6 +180,15 @@ export const suspendPushTarget: Target = {
     return missingBuild(['dist/server/main.js', 'dist/proxy/main.js']);
   },
   start: (options) => retryOnPortClash(() => startOnce(options, 1)),
+};
+
+export const plainSuspendPushTarget: Target = {
+  name: 'suspend-push-plain',
+  title: 'Suspend & Push, no leases',
+  kind: 'model',
+  protocol: 'chat-long-poll',
+  unavailable: suspendPushTarget.unavailable,
+  start: (options) => retryOnPortClash(() => startOnce(options, 1, false)),
 };
 
 /** Suspend & Push scaled out: `proxies` hold proxies and the app over a private Redis (docs/scaleout.md). */

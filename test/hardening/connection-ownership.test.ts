@@ -7,7 +7,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { startStack } from '../helpers/stack.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+import type { ProxyStats } from '../../protocol/control-api.js';
+
+/**
+ * The proxy's state, less `repollToApp`: mallory's poll names ada's connection ID, whose lease the proxy holds,
+ * so the proxy counts it as a leased re-poll it sent to the app (the binding did not match). That count is the
+ * one thing that may move.
+ */
+async function proxyState(stack: TestStack): Promise<Omit<ProxyStats, 'repollToApp'>> {
+  const { repollToApp: _counted, ...state } = await stack.stats();
+  return state;
+}
 
 test('a poll with another session\'s connection ID is 403 and leaves the owner\'s parked poll parked, stats unchanged', { timeout: 15_000 }, async (t) => {
   const stack = await startStack(t);
@@ -22,7 +33,7 @@ test('a poll with another session\'s connection ID is 403 and leaves the owner\'
 
   const parked = ada.poll();
   await waitFor(async () => (await stack.stats()).parked === 1, 'ada\'s poll to park');
-  const before = await stack.stats();
+  const before = await proxyState(stack);
 
   mallory.cursors.set('lobby', 0);
   mallory.connectionId = cid;
@@ -30,7 +41,7 @@ test('a poll with another session\'s connection ID is 403 and leaves the owner\'
   assert.equal(stolen.status, 403);
   assert.deepEqual(stolen.body, { code: 'APP_ERR_FOREIGN_CONNECTION_ID', message: 'this connection ID belongs to another session' });
   assert.equal(stolen.headers.get('comet-connection-id'), null, 'the refusal names no connection ID');
-  assert.deepEqual(await stack.stats(), before, 'nothing in the proxy moved: no hold, no supersession, no release');
+  assert.deepEqual(await proxyState(stack), before, 'nothing in the proxy moved: no hold, no supersession, no release');
 
   // Ada's poll is still parked under her ID and gets the next message.
   const sent = await mallory.post('lobby', 'hello ada');
@@ -55,12 +66,12 @@ test('a poll with another session\'s connection ID leaves the owner\'s queue alo
     items: [{ 'connection-id': cid, formats: { 'http-response': { headers: { 'content-type': 'application/json' }, body: '{"events":[],"pushed":true}' } } }],
   });
   assert.deepEqual(pushed.body, { delivered: 0, queued: 1, dropped: 0, reasked: 0 });
-  const before = await stack.stats();
+  const before = await proxyState(stack);
 
   mallory.cursors.set('lobby', 0);
   mallory.connectionId = cid;
   assert.equal((await mallory.poll()).status, 403);
-  assert.deepEqual(await stack.stats(), before, 'the queued item is still there, for ada only');
+  assert.deepEqual(await proxyState(stack), before, 'the queued item is still there, for ada only');
 
   const next = await ada.poll();
   assert.equal(next.status, 200);

@@ -52,8 +52,9 @@ describe('control API authentication', { timeout: 10_000 }, () => {
     const stats = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
     assert.equal(stats.status, 200);
     assert.deepEqual(Object.keys(stats.json() as object).sort(), [
-      'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'holds', 'parked', 'pipelineReleases', 'publishes',
-      'pushes', 'queuedBytes', 'queuedItems', 'reasking', 'reasks', 'resyncs', 'timeouts',
+      'bufferedItems', 'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'holds', 'leases', 'parked',
+      'pipelineReleases', 'publishes', 'pushes', 'queuedBytes', 'queuedItems', 'reasking', 'reasks', 'repollAnswers', 'repollParks',
+      'repollToApp', 'resyncs', 'timeouts',
     ]);
   });
 });
@@ -65,6 +66,22 @@ describe('control API requests', { timeout: 10_000 }, () => {
       const res = await h.control(path, { items: [] });
       assert.equal(res.status, 200, path);
       assert.deepEqual(res.json(), { delivered: 0, queued: 0, dropped: 0, reasked: 0 });
+    }
+  });
+
+  test('/revoke/ answers how many leases it ended, needs the control credential, and refuses an item naming nobody', async (t) => {
+    const h = await startHarness(t);
+    for (const path of ['/revoke/', '/revoke']) {
+      const res = await h.control(path, { items: [{ subject: 's1' }, { 'connection-id': 'A'.repeat(21), 'issued-before': Date.now() }] });
+      assert.equal(res.status, 200, path);
+      assert.deepEqual(res.json(), { revoked: 0 });
+    }
+    const anonymous = await request(`${h.controlUrl}/revoke/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items":[]}' });
+    assert.equal(anonymous.status, 401);
+    for (const item of [{}, { subject: '' }, { 'connection-id': 'short' }, { subject: 's1', 'issued-before': Date.now() + 3 * 86_400_000 }]) {
+      const res = await h.control('/revoke/', { items: [item] });
+      assert.equal(res.status, 400, JSON.stringify(item));
+      assert.equal(codeOf(res), 'PROXY_ERR_INVALID_ITEM');
     }
   });
 
