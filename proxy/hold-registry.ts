@@ -35,7 +35,7 @@ export type ReaskOutcome = 'dispatched' | 'failed';
 
 /**
  * Sends the exchange's request to the app again with `Grip-Last` built from
- * `lastIds` (channel -> last published id) and handles the answer like a
+ * `lastIds` (channel -> the prev-id it was held with) and handles the answer like a
  * first one. Provided by the upstream side (reask.ts).
  */
 export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>) => Promise<ReaskOutcome>;
@@ -615,10 +615,11 @@ export class HoldRegistry {
     const attempt = {};
     held.reaskAttempt = attempt;
 
+    // Grip-Last as Pushpin sends it: each channel's prev-id, the client's position, which an app may answer from
+    // (fastly/pushpin handler/httpsession.cpp). The channel's last id would be past items the client never got.
     const lastIds = new Map<string, string>();
     for (const sub of instruction.channels) {
-      const lastId = this.cursors.lastId(sub.name);
-      if (lastId !== undefined) lastIds.set(sub.name, lastId);
+      if (sub.prevId !== undefined) lastIds.set(sub.name, sub.prevId);
     }
     let outcome: Promise<ReaskOutcome>;
     try {

@@ -55,7 +55,8 @@ test('a message committed while the proxy has not yet parked a held connect is d
   assert.deepEqual(deliveredEvents(answer.body).map((e) => e.id), [posted.id]);
   assert.equal(connectReply(answer.body).successful, true);
   assert.equal(gate.seen.length, before + 1, 'the proxy re-sent the connect to the app once');
-  assert.match(String(gate.seen.at(-1)?.['grip-last']), new RegExp(`bayeux:room:general; last-id=${posted.id}`));
+  // The prev-id the stale hold named: the room's last event before the message (its only room), as Pushpin sends it.
+  assert.match(String(gate.seen.at(-1)?.['grip-last']), new RegExp(`bayeux:room:general; last-id=${posted.id - 1}(,|$)`));
   const stats = proxy.stats();
   assert.equal(stats.reasks, 1);
   assert.equal(stats.parked, 0);

@@ -39,6 +39,7 @@ test('a message committed after the app decided to hold, before the proxy parked
 
   const { ada, bob } = await adaAndBob(base);
 
+  const heldAt = ada.cursors.get('general'); // she joined last: the room's last event, the hold's prev-id
   const pending = ada.poll();
   await held; // the app has answered "hold" with ada's cursor; the proxy has not seen it yet
   const posted = await bob.post('general', 'slipped in');
@@ -49,7 +50,8 @@ test('a message committed after the app decided to hold, before the proxy parked
   assert.deepEqual(answer.body.events.map((e: { id: number }) => e.id), [posted.id]);
   const pollsSeenByApp = gate.seen.length;
   assert.equal(pollsSeenByApp, 2, 'the proxy re-sent the poll to the app once');
-  assert.match(String(gate.seen[1]?.['grip-last']), new RegExp(`room:general; last-id=${posted.id}`));
+  // The prev-id the stale hold named (Pushpin's re-ask of a hold behind its channel sends the same), not posted.id.
+  assert.equal(gate.seen[1]?.['grip-last'], `room:general; last-id=${heldAt}`);
   const stats = proxy.stats();
   assert.equal(stats.reasks, 1);
   assert.equal(stats.parked, 0);

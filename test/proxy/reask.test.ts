@@ -17,10 +17,10 @@ function gate(): { open: () => void; opened: Promise<void> } {
 }
 
 describe('re-asking on a prev-id mismatch', { timeout: 10_000 }, () => {
-  test('an item whose prev-id differs from the request prev-id re-asks the app with Grip-Last and a fresh Grip-Sig', async (t) => {
+  test('an item whose prev-id differs from the request prev-id re-asks the app with a fresh Grip-Sig and Grip-Last at the prev-ids it was held with', async (t) => {
     const h = await startHarness(t);
     h.app.handle = (req, res) => {
-      if (req.headers['grip-last'] === undefined) writeHold(res, { channel: 'room:general; prev-id=1, room:other; prev-id=9' });
+      if (req.headers['grip-last'] === undefined) writeHold(res, { channel: 'room:general; prev-id=1, room:other; prev-id=9, room:plain' });
       else answerJson(res, { events: [2, 3], from: 'reask' });
     };
     const poll = h.get('/poll?rooms=general:1');
@@ -36,7 +36,8 @@ describe('re-asking on a prev-id mismatch', { timeout: 10_000 }, () => {
     const reask = await h.app.waitForRequest(2);
     assert.equal(reask.method, 'GET');
     assert.equal(reask.url, '/poll?rooms=general:1');
-    assert.equal(reask.headers['grip-last'], 'room:general; last-id=3', 'only channels with a known last id');
+    // The client's position, as Pushpin sends it (not the channel's last id 3); a channel held without prev-id has none.
+    assert.equal(reask.headers['grip-last'], 'room:general; last-id=1, room:other; last-id=9');
     assert.equal(await verifyGripSig(reask.headers['grip-sig'] as string, TEST_SECRET), true);
     assert.ok(reask.headers['x-forwarded-for'], 'the re-ask carries the forwarding headers too');
     const stats = h.proxy.stats();
@@ -73,7 +74,7 @@ describe('re-asking on a prev-id mismatch', { timeout: 10_000 }, () => {
     });
     assert.deepEqual(published.json(), { delivered: 0, queued: 0, dropped: 0, reasked: 1 });
     assert.deepEqual((await poll).json(), { hinted: true });
-    assert.equal((await h.app.waitForRequest(2)).headers['grip-last'], 'room:a; last-id=2');
+    assert.equal((await h.app.waitForRequest(2)).headers['grip-last'], 'room:a; last-id=1', "the request's prev-id, not the hint's id");
   });
 
   test('a hint for the item the parked request already has (its prev-id) re-asks nothing', async (t) => {
@@ -189,7 +190,7 @@ describe('the race check', { timeout: 10_000 }, () => {
 
     assert.deepEqual((await poll).json(), { events: [2] });
     const reask = await h.app.waitForRequest(2);
-    assert.equal(reask.headers['grip-last'], 'room:a; last-id=2');
+    assert.equal(reask.headers['grip-last'], 'room:a; last-id=1', "the hold's prev-id, as Pushpin's re-ask of a stale hold sends it");
     assert.equal(h.proxy.stats().reasks, 1);
     assert.equal(h.proxy.stats().parked, 0);
   });
