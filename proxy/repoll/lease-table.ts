@@ -41,6 +41,8 @@ export interface Lease {
   readonly channels: ReadonlySet<string>;
   /** The hold response of a parked re-poll (docs §6: also the base of every delivery). */
   readonly held: HeldResponse;
+  /** The last Cookie header that carried the binding. */
+  matchedCookie?: string;
 }
 
 /** Why a granted lease was not kept: counted in metrics, logged at debug. */
@@ -113,10 +115,18 @@ export class LeaseTable {
     return lease;
   }
 
-  /** Does `req` carry the lease's binding? */
-  bound(claims: LeaseClaims, req: IncomingMessage): boolean {
-    const value = cookieValue(req.headers.cookie, claims.bind.cookie);
-    return value !== undefined && bindingDigest(value) === claims.bind.sha256;
+  /**
+   * Does `req` carry the lease's binding? A client sends the same Cookie header poll after poll, so the last
+   * header that matched is remembered per lease (a string compare instead of a parse and a SHA-256 per re-poll).
+   */
+  bound(lease: Lease | LeaseClaims, req: IncomingMessage): boolean {
+    const header = req.headers.cookie;
+    if ('claims' in lease && header !== undefined && header === lease.matchedCookie) return true;
+    const claims = 'claims' in lease ? lease.claims : lease;
+    const value = cookieValue(header, claims.bind.cookie);
+    const ok = value !== undefined && bindingDigest(value) === claims.bind.sha256;
+    if (ok && 'claims' in lease && typeof header === 'string') lease.matchedCookie = header;
+    return ok;
   }
 
   /** Ends the matching leases and remembers the revocation. Returns the connection IDs whose lease ended. */

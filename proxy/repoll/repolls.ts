@@ -174,7 +174,7 @@ export class Repolls {
     if (lease === undefined) return this.toApp('no-lease');
     const spec = lease.claims.req;
     if (spec.cid !== route.cid || spec.cursors !== route.cursors) return this.toApp('shape');
-    if (!this.leases.bound(lease.claims, req)) return this.toApp('binding');
+    if (!this.leases.bound(lease, req)) return this.toApp('binding');
     const cursors = parseCursors(cursorText, spec.prefix, lease);
     if (typeof cursors === 'string') return this.toApp(cursors);
     const registry = this.registry();
@@ -230,23 +230,25 @@ export class Repolls {
   }
 }
 
+/** Form-decodes a query component; undefined for a malformed escape. Most components need nothing decoded. */
+function decodeComponent(text: string): string | undefined {
+  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `a=1&b=2` -> map; null when a name repeats or an escape is malformed (the app decides those). */
 function parseQuery(query: string): Map<string, string> | null {
   const params = new Map<string, string>();
   if (query === '') return params;
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=');
-    const rawName = eq === -1 ? pair : pair.slice(0, eq);
-    const rawValue = eq === -1 ? '' : pair.slice(eq + 1);
-    let name: string;
-    let value: string;
-    try {
-      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
-      value = decodeURIComponent(rawValue.replace(/\+/g, ' '));
-    } catch {
-      return null;
-    }
-    if (params.has(name)) return null;
+    const name = decodeComponent(eq === -1 ? pair : pair.slice(0, eq));
+    const value = decodeComponent(eq === -1 ? '' : pair.slice(eq + 1));
+    if (name === undefined || value === undefined || params.has(name)) return null;
     params.set(name, value);
   }
   return params;
