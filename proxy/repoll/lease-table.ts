@@ -150,6 +150,15 @@ export class LeaseTable {
     return ended;
   }
 
+  /**
+   * The proxy may have missed revocations (a bus gap): refuse every lease issued until now and drop those held.
+   * Each client's next re-poll goes to the app once, which grants a fresh lease if the client may still have one.
+   */
+  refuseAllIssuedUntilNow(): void {
+    this.watermarkMs = Math.max(this.watermarkMs, this.options.now());
+    for (const cid of [...this.byCid.keys()]) this.drop(cid);
+  }
+
   /** Forgets revocations older than any lease can be. Runs on the proxy's sweep timer. */
   sweep(): void {
     const cutoff = this.options.now() - this.options.maxLifetimeMs;
@@ -172,9 +181,9 @@ export class LeaseTable {
     this.revoked.set(key, { before: Math.max(before, previous?.before ?? 0), at: this.options.now() });
     if (this.revoked.size > this.options.maxRevocations) {
       // Too many to remember one by one: refuse every lease issued until now, and drop those held.
-      this.watermarkMs = Math.max(this.watermarkMs, before, this.options.now());
+      this.watermarkMs = Math.max(this.watermarkMs, before);
       this.revoked.clear();
-      for (const cid of [...this.byCid.keys()]) this.drop(cid);
+      this.refuseAllIssuedUntilNow();
       this.options.logger.warn({ maxRevocations: this.options.maxRevocations }, 'too many lease revocations: every lease issued until now is refused');
     }
   }

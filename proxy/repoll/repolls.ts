@@ -111,9 +111,13 @@ export class Repolls {
     this.leases.revoke({ connectionId, issuedBeforeMs: Date.now() });
   }
 
-  /** The proxy may have missed publishes (bus gap): nothing buffered can be trusted. */
+  /**
+   * The proxy may have missed bus entries: nothing buffered can be trusted, and a missed revocation must not
+   * leave a lease working, so every lease held goes back to the app once.
+   */
   busGap(): void {
     this.buffer.clear();
+    this.leases.refuseAllIssuedUntilNow();
   }
 
   /**

@@ -40,7 +40,7 @@ async function cluster(t: Parameters<typeof startRedis>[0]) {
     bases.push(base);
     controls.push(control);
   }
-  return { bases, controls, appPolls: () => appPolls };
+  return { redis, bases, controls, appPolls: () => appPolls };
 }
 
 /** `client` polls through proxy `i` while `poster` posts: one message, parked then delivered. */
@@ -77,6 +77,36 @@ test('a revocation sent to one proxy ends the lease on all three within 1 s; the
 
   for (let i = 0; i < PROXIES; i++) await roundTrip(ada, bob, bases[i]!, controls[i]!, `after ${i}`);
   assert.equal(appPolls(), granted + PROXIES, 'each proxy asked the app once, then had a fresh lease');
+});
+
+test('a proxy that resyncs after Redis lost its data drops every lease: a revocation it may have missed cannot be outlived', async (t) => {
+  const { redis, bases, controls, appPolls } = await cluster(t);
+  const ada = new ChatClient(bases[0]!);
+  const bob = new ChatClient(bases[0]!);
+  await ada.login('ada');
+  await bob.login('bob');
+  await ada.join('lobby');
+  for (let i = 0; i < PROXIES; i++) await roundTrip(ada, bob, bases[i]!, controls[i]!, `lease ${i}`);
+  for (const control of controls) assert.equal((await control.stats()).leases, 1);
+
+  // The revocations XADDed before the crash are gone with the stream; no proxy can know what it missed.
+  await redis.restart();
+  await waitFor(async () => (await Promise.all(controls.map((c) => c.stats()))).every((s) => s.busResyncs >= 1), 'every proxy to resync', 10_000);
+  for (const control of controls) assert.equal((await control.stats()).leases, 0, 'no lease survives a resync');
+
+  // The first poll on each proxy reaches the app (it may answer at once: the queue-lost resync of §8).
+  for (let i = 0; i < PROXIES; i++) {
+    (ada as { base: string }).base = bases[i]!;
+    const before = appPolls();
+    const parked = (await controls[i]!.stats()).parked;
+    let answered = false;
+    const answer = ada.poll().finally(() => (answered = true));
+    await waitFor(async () => answered || (await controls[i]!.stats()).parked > parked, `a poll answered or parked on proxy ${i}`, 5000);
+    if (!answered) await bob.post('lobby', `after resync ${i}`);
+    assert.equal((await within(answer, 5000, 'the poll')).status, 200);
+    assert.ok(appPolls() > before, `proxy ${i} asked the app: its lease was dropped`);
+  }
+  for (const control of controls) assert.equal((await control.stats()).leases, 1, 'and holds a fresh lease from that answer');
 });
 
 test('a revocation that names nobody is refused with 400 and changes nothing', async (t) => {
