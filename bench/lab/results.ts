@@ -49,6 +49,8 @@ export interface PublisherTotals {
   published: number;
   /** Publish requests that failed (and were retried). */
   errors: number;
+  /** `errors` by cause: `HTTP <status>`, or the error's code or name (`RequestTimeoutError`, `ECONNRESET`). */
+  errorKinds?: Record<string, number>;
   requests: number;
   bytes: number;
   /** Achieved publish rate over the window, messages/s. */

@@ -267,6 +267,7 @@ async function fanOutRounds(
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
     sum.published += run.published;
     sum.errors += run.errors;
+    for (const [kind, n] of Object.entries(run.errorKinds ?? {})) (sum.errorKinds ??= {})[kind] = (sum.errorKinds[kind] ?? 0) + n;
     sum.requests += run.requests;
     sum.bytes += run.bytes;
     if (run.published === 0) break;

@@ -105,6 +105,11 @@ export class LabPublisher {
     const startBytes = this.http.bytes();
     const queues: RoomQueue[] = rooms.map((room) => ({ room, nextSeq: this.nextSeq.get(room) ?? 1, waiting: 0, busy: false, accepted: 0 }));
     let errors = 0;
+    const errorKinds: Record<string, number> = {};
+    const failed = (kind: string): void => {
+      errors++;
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+    };
     let lastAcceptedAt = 0;
     const t0 = performance.now();
 
@@ -119,11 +124,13 @@ export class LabPublisher {
           if (answer.status >= 200 && answer.status < 300) return true;
           // A 5xx from a proxy in front of the app (Pushpin's 502) may come after the app committed.
           outcomeUnknown = answer.status >= 500;
+          failed(`HTTP ${answer.status}`);
         } catch (err) {
           if (err instanceof RequestAbortedError) return false;
           outcomeUnknown = true; // timed out or cut off: the post may have been committed
+          const e = err as { code?: unknown; name?: unknown } | null;
+          failed(typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'Error');
         }
-        errors++;
         // Retrying a post that was committed would publish the seq twice, and every subscriber would count a
         // duplicate the target never made: first look for the stamp in the room's latest messages.
         if (outcomeUnknown && this.chat && (await this.committed(room, text, deadline))) return true;
@@ -186,6 +193,7 @@ export class LabPublisher {
       publishedPerRoom,
       published,
       errors,
+      errorKinds,
       requests: this.http.requests - startRequests,
       bytes: this.http.bytes() - startBytes,
       ratePerS: windowMs > 0 ? (published * 1000) / windowMs : 0,

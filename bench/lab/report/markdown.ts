@@ -166,6 +166,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
 
     const badStatuses: string[] = [];
+    const publishErrors: string[] = [];
     for (const p of points) {
       const kind = cell(p.kind);
       if (p.status !== 'ok') {
@@ -211,9 +212,12 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       if (statuses.length > 0) {
         badStatuses.push(`${cell(p.title)}: ${statuses.map(([code, n]) => `${code} × ${formatCount(n)}`).join(', ')}`);
       }
+      const kinds = Object.entries(p.publisher?.errorKinds ?? {}).filter(([, n]) => n > 0);
+      if (kinds.length > 0) publishErrors.push(`${cell(p.title)}: ${kinds.map(([kind, n]) => `${kind} × ${formatCount(n)}`).join(', ')}`);
     }
     out.push('');
     if (badStatuses.length > 0) out.push(`Answers other than 200 seen by subscribers: ${badStatuses.join('; ')}.`, '');
+    if (publishErrors.length > 0) out.push(`Failed publish requests (each retried): ${publishErrors.join('; ')}.`, '');
   }
 
   if (footnotes.length > 0) {
