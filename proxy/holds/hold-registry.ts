@@ -11,20 +11,20 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ControlResult, ProxyStats } from '../protocol/control-api.js';
-import { resyncResponse, type ResyncReason } from '../protocol/resync.js';
+import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
+import { resyncResponse, type ResyncReason } from '../../protocol/resync.js';
 import { ChannelCursors } from './channel-cursors.js';
-import type { CloseCommand, PublishCommand, PushCommand } from './commands.js';
-import type { RepollStats } from './repoll/repolls.js';
+import type { CloseCommand, PublishCommand, PushCommand } from '../control/commands.js';
+import type { RepollStats } from '../repoll/repolls.js';
 import { ConnectionTable } from './connection-table.js';
-import { errorResponse } from './errors.js';
-import type { Exchange } from './exchange.js';
-import type { HeaderMap } from './header-filter.js';
-import type { HoldInstruction } from './instruction.js';
-import type { ProxyOptions, ProxyTimers } from './options.js';
-import { requestIdOf } from './request-id.js';
+import { errorResponse } from '../errors.js';
+import type { Exchange } from '../forward/exchange.js';
+import type { HeaderMap } from '../http/header-filter.js';
+import type { HoldInstruction } from '../forward/instruction.js';
+import type { ProxyOptions, ProxyTimers } from '../options.js';
+import { requestIdOf } from '../http/request-id.js';
 import type { SharedConnections, TakeResult } from './shared-connections.js';
-import { isResponseClosed, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from './response.js';
+import { isResponseClosed, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 
 /**
  * How a re-ask ended: `dispatched` when the app's answer was handled (written to
@@ -36,7 +36,7 @@ export type ReaskOutcome = 'dispatched' | 'failed';
 /**
  * Sends the exchange's request to the app again with `Grip-Last` built from
  * `lastIds` (channel -> the prev-id it was held with) and handles the answer like a
- * first one. Provided by the upstream side (reask.ts).
+ * first one. Provided by the upstream side (forward/reask.ts).
  */
 export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>) => Promise<ReaskOutcome>;
 
@@ -60,7 +60,7 @@ export type HoldOutcome =
   | 'app'
   | 'revoked';
 
-/** Told about holds and deliveries as they happen, for metrics (proxy/metrics.ts). */
+/** Told about holds and deliveries as they happen, for metrics (proxy/control/metrics.ts). */
 export interface HoldObserver {
   /** A request that had been parked was answered (or abandoned) `heldMs` after it was first parked. */
   holdEnded(outcome: HoldOutcome, heldMs: number): void;
