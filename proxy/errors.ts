@@ -6,8 +6,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { wireError } from '../protocol/wire-error.js';
-import type { HeaderMap } from './header-filter.js';
-import { writeResponse, writtenResponse, type HeldResponse } from './response.js';
+import type { HeaderMap } from './http/header-filter.js';
+import { writeResponse, writtenResponse, type HeldResponse } from './http/response.js';
 
 /** Code -> HTTP status. `PROXY_ERR_BAD_OPTION` never reaches a client (start-up only), hence 500. */
 export const PROXY_ERROR_STATUS = {

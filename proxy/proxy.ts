@@ -10,21 +10,21 @@ import type { AddressInfo, Socket } from 'node:net';
 import { answerClientErrors, httpServerOptions, type ClientErrorCodes } from '../common/http-limits.js';
 import type { ProxyStats } from '../protocol/control-api.js';
 import { GripSigSigner } from '../protocol/grip-sig.js';
-import { createBridgePage } from './bridge-page.js';
-import { createControlServer } from './control-api.js';
+import { createBridgePage } from './forward/bridge-page.js';
+import { createControlServer } from './control/control-api.js';
 import { errorCodeOf, sendError } from './errors.js';
-import { createForwarder } from './forwarder.js';
-import { HoldRegistry } from './hold-registry.js';
-import { isAcceptedHost } from './host-filter.js';
-import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { createForwarder } from './forward/forwarder.js';
+import { HoldRegistry } from './holds/hold-registry.js';
+import { isAcceptedHost } from './forward/host-filter.js';
+import { createProxyMetrics, type ProxyMetrics } from './control/metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
-import { createReasker } from './reask.js';
-import { RedisBus } from './redis-bus.js';
+import { createReasker } from './forward/reask.js';
+import { RedisBus } from './bus/redis-bus.js';
 import { Repolls } from './repoll/repolls.js';
-import { trackRequestlessSockets } from './requestless-sockets.js';
-import { assignRequestId, requestIdOf } from './request-id.js';
-import { createStatusPage } from './status-page.js';
-import { createUpstreamResponseHandler } from './upstream-response.js';
+import { trackRequestlessSockets } from './http/requestless-sockets.js';
+import { assignRequestId, requestIdOf } from './http/request-id.js';
+import { createStatusPage } from './control/status-page.js';
+import { createUpstreamResponseHandler } from './forward/upstream-response.js';
 
 export interface HoldProxy {
   /** Client-facing server (forwarding and parking). Not listening until `listen()`. */

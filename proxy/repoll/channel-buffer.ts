@@ -14,7 +14,7 @@
  * Bounded per channel by count, bytes and age, and in total by channels and
  * bytes (least recently published channel first). Pure data; time is injected.
  */
-import type { ItemResponse } from '../response.js';
+import type { ItemResponse } from '../http/response.js';
 
 export interface ChannelBufferLimits {
   /** Items kept per channel. */

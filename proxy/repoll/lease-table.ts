@@ -15,9 +15,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { bindingDigest, cookieValue, LeaseError, verifyLease, type LeaseClaims, type LeaseRequest } from '../../protocol/lease.js';
 import { isGripHeader } from '../../protocol/headers.js';
-import { isHopByHopHeader, type HeaderMap } from '../header-filter.js';
-import type { RevokeCommand } from '../commands.js';
-import type { HeldResponse } from '../response.js';
+import { isHopByHopHeader, type HeaderMap } from '../http/header-filter.js';
+import type { RevokeCommand } from '../control/commands.js';
+import type { HeldResponse } from '../http/response.js';
 
 export interface LeaseTableOptions {
   /** Verifies `Grip-Lease` signatures. */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { InstructionError, parseHoldInstruction } from '../../proxy/instruction.js';
+import { InstructionError, parseHoldInstruction } from '../../proxy/forward/instruction.js';
 import { startHarness } from '../helpers/proxy-harness.js';
 import { startStack, TEST_SECRET } from '../helpers/stack.js';
 import { httpRequest, memoryLogger, sendRaw, type LogLine, type RawResponse } from './raw-http.js';

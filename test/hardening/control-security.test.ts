@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { LOG_REDACT } from '../../common/log-redact.js';
 import { signGripSig } from '../../protocol/grip-sig.js';
-import { createControlAuth } from '../../proxy/auth.js';
+import { createControlAuth } from '../../proxy/control/auth.js';
 import { proxyOptionsFromEnv } from '../../proxy/config.js';
 import { ProxyOptionsError, resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
 import { createHoldProxy } from '../../proxy/proxy.js';

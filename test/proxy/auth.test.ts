@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { signGripSig } from '../../protocol/grip-sig.js';
-import { createControlAuth } from '../../proxy/auth.js';
+import { createControlAuth } from '../../proxy/control/auth.js';
 
 const SECRET = 'control-secret-0123456789';
 

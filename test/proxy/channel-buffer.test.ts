@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChannelBuffer, type ChannelBufferLimits } from '../../proxy/repoll/channel-buffer.js';
-import type { ItemResponse } from '../../proxy/response.js';
+import type { ItemResponse } from '../../proxy/http/response.js';
 
 const LIMITS: ChannelBufferLimits = { maxItems: 100, maxBytes: 1 << 20, maxAgeMs: 60_000, maxChannels: 100, maxTotalBytes: 1 << 24 };
 

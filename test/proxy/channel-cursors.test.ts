@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ChannelCursors } from '../../proxy/channel-cursors.js';
+import { ChannelCursors } from '../../proxy/holds/channel-cursors.js';
 
 function makeCursors(limits: Partial<{ ttlMs: number; maxChannels: number }> = {}) {
   const clock = { ms: 0 };

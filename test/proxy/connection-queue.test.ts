@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConnectionQueue } from '../../proxy/connection-queue.js';
+import { ConnectionQueue } from '../../proxy/holds/connection-queue.js';
 
 function makeQueue(limits: Partial<{ maxItems: number; maxBytes: number; ttlMs: number }> = {}) {
   const clock = { ms: 1_000 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConnectionTable } from '../../proxy/connection-table.js';
+import { ConnectionTable } from '../../proxy/holds/connection-table.js';
 
 const ITEM = { headers: [], body: Buffer.from('abc') };
 

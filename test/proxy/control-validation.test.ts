@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from '../../proxy/control-validation.js';
+import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody } from '../../proxy/control/control-validation.js';
 
 const CID = 'V1StGXR8_Z5jdHi6B-myT';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hostName, isAcceptedHost } from '../../proxy/host-filter.js';
+import { hostName, isAcceptedHost } from '../../proxy/forward/host-filter.js';
 
 test('the host name drops the port, IPv6 brackets and a trailing dot, and is lower-cased', () => {
   assert.equal(hostName('Chat.Test:8080'), 'chat.test');

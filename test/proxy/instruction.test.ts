@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, test } from 'node:test';
-import { InstructionError, parseHoldInstruction, type HoldLimits } from '../../proxy/instruction.js';
+import { InstructionError, parseHoldInstruction, type HoldLimits } from '../../proxy/forward/instruction.js';
 
 const LIMITS: HoldLimits = { defaultHoldTimeoutMs: 55_000, minHoldTimeoutMs: 1_000, maxHoldTimeoutMs: 300_000 };
 const CID = 'V1StGXR8_Z5jdHi6B-myT';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createServer, get, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeItemResponse, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse } from '../../proxy/response.js';
+import { decodeItemResponse, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse } from '../../proxy/http/response.js';
 
 const HELD: HeldResponse = {
   code: 202,

@@ -4,8 +4,8 @@
  * (docs/protocol.md §6), and the safe write to a client that may be gone.
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { HttpResponseFormat } from '../protocol/control-api.js';
-import { isGripHeader } from '../protocol/headers.js';
+import type { HttpResponseFormat } from '../../protocol/control-api.js';
+import { isGripHeader } from '../../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from './header-filter.js';
 import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
 
@@ -27,7 +27,7 @@ export interface ItemResponse {
   body: Buffer;
 }
 
-/** Decodes a validated `http-response` format (see control-validation.ts). */
+/** Decodes a validated `http-response` format (see control/control-validation.ts). */
 export function decodeItemResponse(format: HttpResponseFormat): ItemResponse {
   const headers = Array.isArray(format.headers) ? format.headers : Object.entries(format.headers ?? {});
   const body =

@@ -10,18 +10,18 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { httpServerOptions } from '../common/http-limits.js';
-import type { ControlResult, RevokeResult } from '../protocol/control-api.js';
+import { httpServerOptions } from '../../common/http-limits.js';
+import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
-import { errorCodeOf, sendError } from './errors.js';
-import type { HoldRegistry } from './hold-registry.js';
+import { errorCodeOf, sendError } from '../errors.js';
+import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { ProxyOptions } from './options.js';
-import { BusUnavailableError, type ControlSink } from './redis-bus.js';
-import { BodyTooLargeError, readBody } from './read-body.js';
+import type { ProxyOptions } from '../options.js';
+import { BusUnavailableError, type ControlSink } from '../bus/redis-bus.js';
+import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
-import type { Repolls } from './repoll/repolls.js';
-import { writeResponse } from './response.js';
+import type { Repolls } from '../repoll/repolls.js';
+import { writeResponse } from '../http/response.js';
 
 export interface ControlServerDeps {
   options: Pick<
@@ -103,7 +103,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // Publish-to-write latency starts here (proxy/metrics.ts).
+    // Publish-to-write latency starts here (proxy/control/metrics.ts).
     const receivedAt = performance.now();
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     const route = routes.get(path);

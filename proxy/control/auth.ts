@@ -4,7 +4,7 @@
  * GRIP publisher libraries send). Neither the secret nor a token is ever logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { verifyGripSig } from '../protocol/grip-sig.js';
+import { verifyGripSig } from '../../protocol/grip-sig.js';
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
 

@@ -1,12 +1,12 @@
 /**
- * Who a client is, for the per-address parking cap (hold-registry.ts) and for
+ * Who a client is, for the per-address parking cap (holds/hold-registry.ts) and for
  * the app (the `X-Forwarded-For` the proxy sends, docs/protocol.md §1): the
  * socket's peer, or, with `trustForwardedFor`, the right-most `X-Forwarded-For`
  * entry, which the load balancer in front of the proxy wrote. Any entry to its
  * left came from the client and proves nothing.
  */
 import type { IncomingMessage } from 'node:http';
-import { lastForwardedFor, normalizeAddress } from '../common/net-address.js';
+import { lastForwardedFor, normalizeAddress } from '../../common/net-address.js';
 
 export function clientAddressOf(req: IncomingMessage, trustForwardedFor: boolean): string {
   const peer = normalizeAddress(req.socket.remoteAddress ?? '');

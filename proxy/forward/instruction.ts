@@ -5,11 +5,11 @@
  * the timeout response, with `Grip-Status` replacing its status.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { GripChannelSyntaxError, parseGripChannels, type ChannelSubscription } from '../protocol/grip-channel.js';
-import { GRIP_CHANNEL, GRIP_CONNECTION_ID, GRIP_HOLD, GRIP_STATUS, GRIP_TIMEOUT } from '../protocol/headers.js';
-import { isConnectionId } from '../protocol/ids.js';
-import { endToEndHeaders } from './header-filter.js';
-import type { HeldResponse } from './response.js';
+import { GripChannelSyntaxError, parseGripChannels, type ChannelSubscription } from '../../protocol/grip-channel.js';
+import { GRIP_CHANNEL, GRIP_CONNECTION_ID, GRIP_HOLD, GRIP_STATUS, GRIP_TIMEOUT } from '../../protocol/headers.js';
+import { isConnectionId } from '../../protocol/ids.js';
+import { endToEndHeaders } from '../http/header-filter.js';
+import type { HeldResponse } from '../http/response.js';
 
 export interface HoldInstruction {
   /** Channels the parked request listens on, with the client's prev-id per channel if the app named one. */

@@ -5,14 +5,14 @@
  * the shared keep-alive agent: there is no client stream to pipe any more.
  */
 import { request, type Agent } from 'node:http';
-import { formatGripLast } from '../protocol/grip-channel.js';
-import type { GripSigSigner } from '../protocol/grip-sig.js';
-import { GRIP_LAST, GRIP_SIG } from '../protocol/headers.js';
-import { endToEndHeaders } from './header-filter.js';
-import type { ReaskFn } from './hold-registry.js';
-import type { ProxyOptions } from './options.js';
-import { requestIdOf } from './request-id.js';
-import { isResponseClosed } from './response.js';
+import { formatGripLast } from '../../protocol/grip-channel.js';
+import type { GripSigSigner } from '../../protocol/grip-sig.js';
+import { GRIP_LAST, GRIP_SIG } from '../../protocol/headers.js';
+import { endToEndHeaders } from '../http/header-filter.js';
+import type { ReaskFn } from '../holds/hold-registry.js';
+import type { ProxyOptions } from '../options.js';
+import { requestIdOf } from '../http/request-id.js';
+import { isResponseClosed } from '../http/response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
 export interface ReaskDeps {

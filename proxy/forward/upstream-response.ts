@@ -6,17 +6,17 @@
  * hold registry.
  */
 import type { IncomingMessage } from 'node:http';
-import { GRIP_HOLD } from '../protocol/headers.js';
-import { sendError } from './errors.js';
+import { GRIP_HOLD } from '../../protocol/headers.js';
+import { sendError } from '../errors.js';
 import type { Exchange } from './exchange.js';
-import { endToEndHeaders } from './header-filter.js';
-import type { HoldRegistry } from './hold-registry.js';
+import { endToEndHeaders } from '../http/header-filter.js';
+import type { HoldRegistry } from '../holds/hold-registry.js';
 import { InstructionError, parseHoldInstruction, type HoldInstruction } from './instruction.js';
-import type { ProxyOptions } from './options.js';
-import { BodyTooLargeError, readBody } from './read-body.js';
-import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from './request-id.js';
-import type { Repolls } from './repoll/repolls.js';
-import { isResponseClosed } from './response.js';
+import type { ProxyOptions } from '../options.js';
+import { BodyTooLargeError, readBody } from '../http/read-body.js';
+import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from '../http/request-id.js';
+import type { Repolls } from '../repoll/repolls.js';
+import { isResponseClosed } from '../http/response.js';
 
 export interface UpstreamResponseDeps {
   registry: HoldRegistry;

@@ -12,7 +12,7 @@ export interface Exchange {
   sentSeq: number;
   /** Re-asks so far. */
   reasks: number;
-  /** The client's address as the proxy judges it (client-address.ts), for the per-address parking cap. */
+  /** The client's address as the proxy judges it (forward/client-address.ts), for the per-address parking cap. */
   readonly clientAddress?: string;
   /** The request body if it was retained completely, else null (too large, or not fully received). */
   retainedBody(): Buffer | null;

@@ -5,7 +5,7 @@
  * so a proxy never copies them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { isGripHeader } from '../protocol/headers.js';
+import { isGripHeader } from '../../protocol/headers.js';
 
 /** Header values as the proxy keeps them: lower-case names, `set-cookie` as a list. */
 export type HeaderMap = Record<string, string | string[]>;

@@ -6,7 +6,7 @@
  * the injected `now`.
  */
 import { ConnectionQueue } from './connection-queue.js';
-import type { ItemResponse } from './response.js';
+import type { ItemResponse } from '../http/response.js';
 
 export interface ConnectionLimits {
   queueMaxItems: number;

@@ -11,16 +11,16 @@
  * `busResyncs`. The cursor/prev-id protocol keeps delivery lossless either way.
  * When the epoch changed, queued pushes were lost too: the time is recorded
  * (`comet:epoch-lost-at`) and the queue scripts answer `queue-lost` once per
- * connection ID for the queue TTL after it (redis-connections.ts).
+ * connection ID for the queue TTL after it (bus/redis-connections.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BUS_EPOCH_KEY, BUS_EPOCH_LOST_KEY, BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../protocol/bus.js';
-import type { ControlResult, RevokeResult } from '../protocol/control-api.js';
-import type { RevokeCommand } from './commands.js';
-import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
-import type { HoldRegistry } from './hold-registry.js';
+import { BUS_EPOCH_KEY, BUS_EPOCH_LOST_KEY, BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../../protocol/bus.js';
+import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
+import type { RevokeCommand } from '../control/commands.js';
+import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
+import type { HoldRegistry } from '../holds/hold-registry.js';
 import { RedisConnections, type RedisConnectionLimits } from './redis-connections.js';
 
 /** How long one stream read blocks in Redis waiting for entries, ms. */

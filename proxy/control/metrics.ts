@@ -11,9 +11,9 @@
  * counts every `{code, message}` error answer.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProxyStats } from '../protocol/control-api.js';
-import { PROXY_ERROR_STATUS } from './errors.js';
-import type { HoldObserver, HoldOutcome } from './hold-registry.js';
+import type { ProxyStats } from '../../protocol/control-api.js';
+import { PROXY_ERROR_STATUS } from '../errors.js';
+import type { HoldObserver, HoldOutcome } from '../holds/hold-registry.js';
 
 /** Prefix of every metric name, default process metrics included. */
 export const METRIC_PREFIX = 'comet_proxy_';

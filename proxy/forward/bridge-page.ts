@@ -9,10 +9,10 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { sendError } from './errors.js';
-import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
+import { sendError } from '../errors.js';
+import { REQUEST_ID_HEADER, responseRequestId } from '../http/request-id.js';
 
-/** `X-Request-Id` for a client answer (proxy/request-id.ts), or nothing. */
+/** `X-Request-Id` for a client answer (proxy/http/request-id.ts), or nothing. */
 function requestIdHeader(res: ServerResponse): Record<string, string> {
   const id = responseRequestId(res);
   return id === undefined ? {} : { [REQUEST_ID_HEADER]: id };

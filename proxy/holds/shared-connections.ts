@@ -2,11 +2,11 @@
  * Per-connection state shared by several hold proxies (docs/scaleout.md): the
  * bounded queue, the resync-pending flag and the closed-ID tombstone of docs
  * §7.2–§7.3, kept outside any one proxy so that a client's next poll may reach
- * any proxy. The Redis implementation is redis-connections.ts; without one the
+ * any proxy. The Redis implementation is bus/redis-connections.ts; without one the
  * hold registry keeps this state itself (connection-table.ts).
  */
-import type { ResyncReason } from '../protocol/resync.js';
-import type { ItemResponse } from './response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
+import type { ItemResponse } from '../http/response.js';
 
 /** What a hold for a connection ID finds (docs §4 steps 1–2), decided atomically. */
 export type TakeResult =

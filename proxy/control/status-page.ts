@@ -16,14 +16,14 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { findPublicDir } from '../common/public-dir.js';
-import { sendError } from './errors.js';
+import { findPublicDir } from '../../common/public-dir.js';
+import { sendError } from '../errors.js';
 
 export const STATUS_PATH = '/status';
 
 /** The HTML next to this file in the sources (`dist/` does not copy it: found from the repository root). */
 export function defaultStatusPagePath(): string {
-  return join(dirname(findPublicDir(import.meta.url)), 'proxy', 'status-page.html');
+  return join(dirname(findPublicDir(import.meta.url)), 'proxy', 'control', 'status-page.html');
 }
 
 interface Page {

@@ -7,16 +7,16 @@
  */
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import httpProxy from 'http-proxy';
-import type { GripSigSigner } from '../protocol/grip-sig.js';
-import { GRIP_SIG } from '../protocol/headers.js';
-import { sendError } from './errors.js';
+import type { GripSigSigner } from '../../protocol/grip-sig.js';
+import { GRIP_SIG } from '../../protocol/headers.js';
+import { sendError } from '../errors.js';
 import { clientAddressOf } from './client-address.js';
 import { createExchange, type Exchange } from './exchange.js';
-import { stripRequestHeaders } from './header-filter.js';
-import type { ProxyOptions } from './options.js';
-import { requestIdOf } from './request-id.js';
-import type { Repolls } from './repoll/repolls.js';
-import { isResponseClosed } from './response.js';
+import { stripRequestHeaders } from '../http/header-filter.js';
+import type { ProxyOptions } from '../options.js';
+import { requestIdOf } from '../http/request-id.js';
+import type { Repolls } from '../repoll/repolls.js';
+import { isResponseClosed } from '../http/response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
 export interface ForwarderDeps {

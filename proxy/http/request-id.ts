@@ -8,7 +8,7 @@
  * to `writeHead` later; an app that echoes the same header sends the same value.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { REQUEST_ID_HEADER, requestIdFrom } from '../protocol/request-id.js';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../../protocol/request-id.js';
 
 export { REQUEST_ID_HEADER };
 

@@ -10,10 +10,10 @@
  * an expired queue still remembers its resync until the client is forgotten.
  */
 import type { Redis } from 'ioredis';
-import { connectionKeys } from '../protocol/bus.js';
-import type { ResyncReason } from '../protocol/resync.js';
-import type { ItemResponse } from './response.js';
-import type { EnqueueResult, SharedConnections, TakeResult } from './shared-connections.js';
+import { connectionKeys } from '../../protocol/bus.js';
+import type { ResyncReason } from '../../protocol/resync.js';
+import type { ItemResponse } from '../http/response.js';
+import type { EnqueueResult, SharedConnections, TakeResult } from '../holds/shared-connections.js';
 
 export interface RedisConnectionLimits {
   queueMaxItems: number;

@@ -5,10 +5,10 @@
  * `items[2].formats.http-response.code must be an integer 100-999`.
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import type { HttpResponseFormat } from '../protocol/control-api.js';
-import { isChannelName, isConnectionId, isItemId } from '../protocol/ids.js';
+import type { HttpResponseFormat } from '../../protocol/control-api.js';
+import { isChannelName, isConnectionId, isItemId } from '../../protocol/ids.js';
 import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand } from './commands.js';
-import { decodeItemResponse, type ItemResponse } from './response.js';
+import { decodeItemResponse, type ItemResponse } from '../http/response.js';
 
 /** A body that is valid JSON but not a valid request; answered 400 `PROXY_ERR_INVALID_ITEM`. */
 export class ItemValidationError extends Error {

@@ -3,7 +3,7 @@
  * registry executes. Wire names (`prev-id`, `connection-id`, `formats`) become
  * plain fields and the `http-response` format is decoded once, up front.
  */
-import type { ItemResponse } from './response.js';
+import type { ItemResponse } from '../http/response.js';
 
 /** One `POST /publish/` item. */
 export interface PublishCommand {

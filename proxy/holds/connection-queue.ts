@@ -5,7 +5,7 @@
  * itself and flags a resync, which the next hold answers (§8). Pure data
  * structure; time comes from the injected `now`.
  */
-import type { ResyncReason } from '../protocol/resync.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 
 export interface QueueLimits {
   /** Most items kept. */

@@ -1,0 +1,253 @@
+/**
+ * The life of a held request (docs/protocol.md §4–§9): admitted with its hold
+ * instruction, parked with a timeout timer, re-asked, and answered exactly once
+ * — on delivery, timeout, supersession, close, re-ask result, client abort or
+ * drain — through one cleanup path (`end`) that clears the timer, the indexes
+ * (parked-index.ts) and the close listener before anything is written.
+ *
+ * What a hold leads to is decided elsewhere (hold-decisions.ts); this file only
+ * moves a request between states. It does no upstream I/O: re-asks go through
+ * the injected `reask` callback (forward/reask.ts).
+ */
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { resyncResponse, type ResyncReason } from '../../protocol/resync.js';
+import type { Exchange } from '../forward/exchange.js';
+import type { HoldInstruction } from '../forward/instruction.js';
+import type { HeaderMap } from '../http/header-filter.js';
+import { requestIdOf } from '../http/request-id.js';
+import { isResponseClosed, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
+import type { ProxyTimers } from '../options.js';
+import type { Held, HoldCounters, HoldObserver, HoldOutcome, ItemSource, ReaskFn, ReaskOutcome } from './held.js';
+import type { ParkedIndex } from './parked-index.js';
+
+/** Answers given while shutting down tell the client (and Node) to drop the connection. */
+const CONNECTION_CLOSE: HeaderMap = { connection: 'close' };
+
+export interface HoldLifecycleDeps {
+  index: ParkedIndex;
+  counters: HoldCounters;
+  reask: ReaskFn;
+  maxReasks: number;
+  observer: HoldObserver | undefined;
+  logger: Logger;
+  timers: ProxyTimers;
+}
+
+export class HoldLifecycle {
+  /** Every exchange the registry has owned; weak, so answered ones are collected. */
+  private readonly owners = new WeakMap<Exchange, Held>();
+  private readonly byResponse = new WeakMap<ServerResponse, Held>();
+  /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
+  private readonly pipelinedBehind = new WeakSet<ServerResponse>();
+  private readonly index: ParkedIndex;
+  private readonly counters: HoldCounters;
+  private readonly log: Logger;
+  private readonly timers: ProxyTimers;
+  private draining = false;
+
+  constructor(private readonly deps: HoldLifecycleDeps) {
+    this.index = deps.index;
+    this.counters = deps.counters;
+    this.log = deps.logger;
+    this.timers = deps.timers;
+  }
+
+  /**
+   * Takes a request the app answered with a hold instruction (first answer or re-ask) and
+   * returns it in state `deciding`, or null when there is nothing to decide: it was already
+   * answered or its client is gone, or it was answered here because a request is pipelined
+   * behind it (docs §4 step 0) or the proxy is draining.
+   */
+  admit(exchange: Exchange, instruction: HoldInstruction): Held | null {
+    let held = this.owners.get(exchange);
+    if (held?.state === 'done') return null; // answered (drain) or aborted while its re-ask was in flight
+    if (held === undefined) {
+      if (isResponseClosed(exchange.res)) {
+        this.counters.clientAborts++;
+        return null;
+      }
+      held = this.adopt(exchange, instruction);
+    } else {
+      this.unindex(held); // leaves the re-asking set
+      held.instruction = instruction;
+    }
+    held.state = 'deciding';
+    if (this.pipelinedBehind.has(exchange.res)) {
+      // A request waits behind this one on the same connection: never park it (docs §4 step 0).
+      this.counters.pipelineReleases++;
+      this.finish(held, 'pipelined', instruction.timeoutResponse);
+      return null;
+    }
+    if (this.draining) {
+      this.finish(held, 'drained', instruction.timeoutResponse, CONNECTION_CLOSE);
+      return null;
+    }
+    return held;
+  }
+
+  /**
+   * The client pipelined another request behind `res` on the same connection.
+   * HTTP/1.1 answers in order, so that request would wait for the whole hold:
+   * answer `res` now with its timeout response (the client re-polls), or never
+   * park it if the app has not answered yet (docs §4 step 0).
+   */
+  releasePipelined(res: ServerResponse): void {
+    this.pipelinedBehind.add(res);
+    const held = this.byResponse.get(res);
+    if (held === undefined || (held.state !== 'parked' && held.state !== 'reasking')) return;
+    this.counters.pipelineReleases++;
+    this.finish(held, 'pipelined', held.instruction.timeoutResponse);
+  }
+
+  /** Parks `held`: indexed, and answered with its timeout response when its timer fires. */
+  park(held: Held): void {
+    const { instruction } = held;
+    held.state = 'parked';
+    held.parkedAt ??= this.timers.now();
+    this.index.addParked(held);
+    if (this.log.isLevelEnabled('debug')) this.log.debug(
+      { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
+      'parked',
+    );
+    held.timer = this.timers.setTimeout(() => {
+      this.counters.timeouts++;
+      this.finish(held, 'timeout', held.instruction.timeoutResponse);
+    }, instruction.timeoutMs);
+  }
+
+  /** Re-ask (docs §4.1): out of every index while the app answers again; at most `maxReasks` times. */
+  reask(held: Held): void {
+    const { exchange, instruction } = held;
+    if (exchange.reasks >= this.deps.maxReasks) {
+      this.answerResync(held, 'reask-limit');
+      return;
+    }
+    this.unindex(held);
+    held.state = 'reasking';
+    this.index.addReasking(held);
+    exchange.reasks++;
+    this.counters.reasks++;
+    const attempt = {};
+    held.reaskAttempt = attempt;
+
+    // Grip-Last as Pushpin sends it: each channel's prev-id, the client's position, which an app may answer from
+    // (fastly/pushpin handler/httpsession.cpp). The channel's last id would be past items the client never got.
+    const lastIds = new Map<string, string>();
+    for (const sub of instruction.channels) {
+      if (sub.prevId !== undefined) lastIds.set(sub.name, sub.prevId);
+    }
+    let outcome: Promise<ReaskOutcome>;
+    try {
+      outcome = this.deps.reask(exchange, lastIds);
+    } catch (err) {
+      this.log.error({ err, requestId: requestIdOf(exchange.req) }, 're-ask threw');
+      outcome = Promise.resolve('failed');
+    }
+    outcome
+      .catch((err: unknown) => {
+        this.log.error({ err, requestId: requestIdOf(exchange.req) }, 're-ask rejected');
+        return 'failed' as const;
+      })
+      .then((result) => {
+        // A newer instruction, an answer or an abort got there first: nothing left to do.
+        if (held.reaskAttempt !== attempt || held.state !== 'reasking') return;
+        if (result === 'failed') this.answerResync(held, 'reask-failed');
+        else this.finish(held, 'app', null); // the app's answer went straight to the client
+      });
+  }
+
+  /**
+   * Shutdown (docs §9): answers every parked or re-asking request with its timeout
+   * response plus `Connection: close`, and later holds the same way (`admit`).
+   * Returns how many requests were answered.
+   */
+  drain(): number {
+    this.draining = true;
+    let answered = 0;
+    for (const held of this.index.allOpen()) {
+      if (this.finish(held, 'drained', held.instruction.timeoutResponse, CONNECTION_CLOSE)) answered++;
+    }
+    return answered;
+  }
+
+  // --- answers -----------------------------------------------------------
+
+  /** Delivers an item merged onto the held response (docs §6). False if the client was gone. */
+  deliver(held: Held, item: ItemResponse, source?: ItemSource): boolean {
+    // Prepared once per item (remembered per item object): a publish to N parked requests merges headers N times, not N objects.
+    const ready = prepareItem(item);
+    const written = this.end(held, 'delivered', (res) => writeItem(res, held.instruction.timeoutResponse, ready), ready.code);
+    if (written) this.counters.deliveries++;
+    if (written && source !== undefined) this.deps.observer?.itemWritten(source.kind, performance.now() - source.receivedAt);
+    return written;
+  }
+
+  /** The resync answer (docs §8) for the request's channels. */
+  answerResync(held: Held, reason: ResyncReason): void {
+    this.counters.resyncs++;
+    this.log.info({ requestId: requestIdOf(held.exchange.req), reason, connectionId: held.instruction.connectionId }, 'resync answer');
+    this.finish(held, 'resync', resyncResponse(reason, held.instruction.channels.map((c) => c.name)));
+  }
+
+  /**
+   * The one way out for a held request: leaves every index, clears its timer and
+   * close listener, then writes `response` (none when the client is gone).
+   * Returns whether a response was written; idempotent.
+   */
+  finish(held: Held, outcome: HoldOutcome, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
+    if (response === null) return this.end(held, outcome, null);
+    return this.end(held, outcome, (res) => writeResponse(res, response, extraHeaders), response.code);
+  }
+
+  /** `finish` with the write as a function (deliveries write a prepared item without a merged copy). */
+  private end(held: Held, outcome: HoldOutcome, write: ((res: ServerResponse) => boolean) | null, status?: number): boolean {
+    if (held.state === 'done') return false;
+    this.unindex(held);
+    held.state = 'done';
+    held.exchange.res.off('close', held.onClose);
+    const written = write !== null && write(held.exchange.res);
+    const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
+    if (heldMs !== null) this.deps.observer?.holdEnded(outcome, heldMs);
+    // Guarded: this runs for every answer, thousands per publish; the fields cost even when not logged.
+    if (this.log.isLevelEnabled('debug')) this.log.debug(
+      { requestId: requestIdOf(held.exchange.req), outcome, connectionId: held.instruction.connectionId, heldMs, status: written ? status : null },
+      'hold answered',
+    );
+    return written;
+  }
+
+  // --- bookkeeping -------------------------------------------------------
+
+  private adopt(exchange: Exchange, instruction: HoldInstruction): Held {
+    const held: Held = {
+      exchange,
+      instruction,
+      state: 'deciding',
+      timer: null,
+      parkedAt: null,
+      reaskAttempt: null,
+      onClose: () => {
+        // 'close' also follows a normal finish; only an unfinished response is an abort.
+        if (exchange.res.writableFinished) return;
+        this.counters.clientAborts++;
+        this.log.debug({ requestId: requestIdOf(exchange.req), connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
+        this.finish(held, 'aborted', null);
+      },
+    };
+    this.owners.set(exchange, held);
+    this.byResponse.set(exchange.res, held);
+    exchange.res.on('close', held.onClose);
+    return held;
+  }
+
+  /** Removes `held` from whichever index its state puts it in, and clears its timer. */
+  private unindex(held: Held): void {
+    if (held.timer !== null) {
+      this.timers.clearTimeout(held.timer);
+      held.timer = null;
+    }
+    this.index.remove(held);
+    if (held.state === 'reasking') held.reaskAttempt = null;
+  }
+}
