@@ -9,7 +9,10 @@ import { BayeuxService, bayeuxHintChannelFor } from './bayeux/bayeux-service.js'
 import { ChatService } from './chat-service.js';
 import type { AppOptions } from './options.js';
 import { OutboxRelay } from './outbox/relay.js';
+import { ConnectionIds } from './connection-ids.js';
+import { LivenessLog } from './liveness-log.js';
 import { PollService } from './poll-service.js';
+import { deriveKey, readRootSecret } from './store/app-secret.js';
 import { BayeuxClientsRepo } from './store/bayeux-clients.js';
 import { BusyRetry } from './store/busy-retry.js';
 import type { Db } from './store/database.js';
@@ -22,6 +25,8 @@ export interface ChatCore {
   relay: OutboxRelay;
   chat: ChatService;
   poll: PollService;
+  /** First polls' connection rows and presence, written in batches; `close()` it before the database. */
+  liveness: LivenessLog;
   /** The Bayeux endpoint's state (docs/bayeux.md); `createApp` serves it when given. */
   bayeux: BayeuxService;
 }
@@ -68,10 +73,17 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     presenceWindowMs: options.presenceWindowMs,
     // After each commit that wrote events: publish them now rather than at the next sweep.
     onEventsCommitted: () => relay.nudge(),
+    // Presence that polls left in the liveness log is written before members are listed.
+    beforePresenceRead: () => liveness.flush(),
     busy,
     revokeLeases: options.leaseKey !== undefined,
   });
+  // The key comes from the database, so it survives restarts and is the same in every app process on it.
+  const ids = new ConnectionIds(deriveKey(readRootSecret(db), 'connection-id'));
+  const liveness = new LivenessLog(store, { flushMs: options.livenessFlushMs, logger: options.logger });
   const poll = new PollService(store, {
+    ids,
+    liveness,
     now,
     pollBatchMax: options.pollBatchMax,
     maxConnectionsPerSession: options.maxConnectionsPerSession,
@@ -90,7 +102,8 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     refreshMs,
     connectionLiveMs: options.presenceWindowMs,
     maxConnectionsPerSession: options.maxConnectionsPerSession,
+    pendingConnectionIds: (sessionId) => liveness.pendingIds(sessionId),
     onOutboxWritten: () => relay.nudge(),
   });
-  return { store, busy, relay, chat, poll, bayeux };
+  return { store, busy, relay, chat, poll, liveness, bayeux };
 }

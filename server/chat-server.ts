@@ -14,6 +14,7 @@ import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptions
 import { HttpPublisher } from './outbox/publisher.js';
 import { RedisPublisher } from './outbox/redis-publisher.js';
 import type { OutboxRelay } from './outbox/relay.js';
+import type { LivenessLog } from './liveness-log.js';
 import { openDatabase, type Db } from './store/database.js';
 import type { Store } from './store/store.js';
 import { SYNC_BUSY_SLICE_MS, type BusyRetry } from './store/busy-retry.js';
@@ -27,6 +28,8 @@ export interface ChatServer {
   relay: OutboxRelay;
   /** Waits for a busy database on timers; `busy.retries` counts the waits. */
   busy: BusyRetry;
+  /** First polls' connection rows and presence, written in batches (`flush()` writes them now). */
+  liveness: LivenessLog;
   /** The resolved options. */
   options: AppOptions;
   /** Listens on `options.host:options.port`; resolves with the bound port. Connects the relay if `options.controlUrl` is set. */
@@ -46,9 +49,11 @@ export interface ChatServerHooks {
 }
 
 /** Wires the core (store, relay, services), app and HTTP server over an open database. */
-function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'> {
+type Parts = Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy' | 'liveness'>;
+
+function assemble(db: Db, options: AppOptions, now: () => number): Parts {
   // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
-  const { store, busy, relay, chat, poll, bayeux } = createChatCore(db, options, now, { relayLease: true });
+  const { store, busy, relay, chat, poll, liveness, bayeux } = createChatCore(db, options, now, { relayLease: true });
   const app = createApp({ store, chat, poll, bayeux, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
   const server = http.createServer(httpServerOptions(options), app);
@@ -57,7 +62,7 @@ function assemble(db: Db, options: AppOptions, now: () => number): Pick<ChatServ
     { badRequest: 'APP_ERR_BAD_REQUEST', headersTooLarge: 'APP_ERR_HEADERS_TOO_LARGE', timeout: 'APP_ERR_REQUEST_TIMEOUT' },
     options.logger,
   );
-  return { app, server, store, relay, busy };
+  return { app, server, store, relay, busy, liveness };
 }
 
 /** Builds the app (opening and migrating the database) without listening. Throws `AppOptionsError` on bad options. */
@@ -66,7 +71,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const now = hooks.now ?? Date.now;
 
   const db = openDatabase(options.dbPath, { busyTimeoutMs: options.sqliteBusyTimeoutMs, now });
-  let parts: Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy'>;
+  let parts: Parts;
   try {
     parts = assemble(db, options, now);
   } catch (err) {
@@ -76,7 +81,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   // Migrations above waited the full timeout (start-up may contend with another app process);
   // from now on SQLite only waits a short slice and writes wait on timers (store/busy-retry.ts).
   db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
-  const { app, server, store, relay, busy } = parts;
+  const { app, server, store, relay, busy, liveness } = parts;
   const logger = options.logger;
 
   let closing: Promise<void> | null = null;
@@ -117,10 +122,12 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
         server.closeAllConnections();
         await closed;
       }
+      // After the last poll: what first polls left to write is written, not lost.
+      liveness.close();
       db.close();
     })();
     return closing;
   };
 
-  return { app, server, db, store, relay, busy, options, listen, connectProxy, connectBus, close };
+  return { app, server, db, store, relay, busy, liveness, options, listen, connectProxy, connectBus, close };
 }

@@ -24,6 +24,8 @@ export interface ChatServiceOptions {
   onEventsCommitted: () => void;
   /** Retries writes that find the database busy. */
   busy: BusyRetry;
+  /** Called before presence is read, to write presence recorded elsewhere first (the liveness log). */
+  beforePresenceRead?: () => void;
   /**
    * The app grants re-poll leases (docs/protocol.md §13): a leave event then ends the leaving session's
    * leases on every proxy before anyone receives it, so no lease keeps reading the room. Default false.
@@ -117,6 +119,7 @@ export class ChatService {
 
   /** The room's members with presence. */
   members(session: SessionRow, roomName: string): MemberView[] {
+    this.options.beforePresenceRead?.();
     return this.read(() => {
       const room = this.memberRoom(session, roomName);
       const onlineSince = this.options.now() - this.options.presenceWindowMs;

@@ -87,6 +87,12 @@ export interface AppOptions extends HttpServerLimits {
    */
   maxConnectionsPerSession: number;
   /**
+   * How long a first poll's new connection ID and presence wait to be written together with other polls', ms:
+   * one write transaction per batch instead of one per first poll. Until written they count toward
+   * `maxConnectionsPerSession` in this process only. Default 10.
+   */
+  livenessFlushMs: number;
+  /**
    * Key that signs re-poll leases (`Grip-Lease`, docs/protocol.md §13): the proxy then answers a client's
    * re-polls by itself while the lease holds. The proxy's `LEASE_KEY`; at least 16 characters and not the
    * secret. Default none: no leases, every poll comes to the app.
@@ -137,6 +143,7 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   sessionsPerMinutePerAddress: 20,
   rateLimitLoopback: false,
   maxConnectionsPerSession: 20,
+  livenessFlushMs: 10,
   leaseKey: undefined,
   leaseTtlS: 300,
   // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
@@ -276,6 +283,7 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     sessionsPerMinutePerAddress: integer('sessionsPerMinutePerAddress', o.sessionsPerMinutePerAddress, 0, 1_000_000),
     rateLimitLoopback: bool('rateLimitLoopback', o.rateLimitLoopback),
     maxConnectionsPerSession: integer('maxConnectionsPerSession', o.maxConnectionsPerSession, 1, 100_000),
+    livenessFlushMs: integer('livenessFlushMs', o.livenessFlushMs, 0, 1000),
     maxHeaderBytes: integer('maxHeaderBytes', o.maxHeaderBytes, 1024, 1024 * 1024),
     headersTimeoutMs: integer('headersTimeoutMs', o.headersTimeoutMs, 1, 3_600_000),
     requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs, 0, 3_600_000),

@@ -1,8 +1,12 @@
 /**
  * The poll's state work (docs/chat-api.md `GET /api/poll`): check the rooms,
- * resolve the connection ID, record presence and read what is new, all in one
+ * resolve the connection ID, record presence and read what is new, in one
  * transaction so that the events returned and the last ids used for a hold
  * come from the same snapshot. Deciding between answer and hold is the route's.
+ *
+ * Connection IDs are signed (connection-ids.ts): ownership needs no row, and a
+ * first poll only reads; the new ID's row and the presence it refreshes go to
+ * the liveness log, written in batches off the request path.
  */
 import { AppError, notMember, roomNotFound } from './errors.js';
 import type { RoomCursor } from './cursors.js';
@@ -11,6 +15,8 @@ import type { RoomRow } from './store/rooms.js';
 import type { SessionRow } from './store/sessions.js';
 import type { Store } from './store/store.js';
 import type { BusyRetry } from './store/busy-retry.js';
+import type { ConnectionIds } from './connection-ids.js';
+import type { LivenessLog } from './liveness-log.js';
 
 export interface PollServiceOptions {
   /** Clock, ms since the epoch. */
@@ -29,6 +35,10 @@ export interface PollServiceOptions {
    * writes. Presence ("online") is then up to this much older than the last poll.
    */
   presenceRefreshMs?: number;
+  /** Signs and checks connection IDs. */
+  ids: ConnectionIds;
+  /** Where first polls leave what they must write. */
+  liveness: LivenessLog;
 }
 
 export interface PollResult {
@@ -48,20 +58,28 @@ export class PollService {
 
   /**
    * `cid` must already be a well-formed connection ID (or undefined). Throws
-   * 404/403 before writing anything, so a refused poll changes nothing.
+   * 404/403/400 before writing anything, so a refused poll changes nothing.
    */
-  poll(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): Promise<PollResult> {
+  async poll(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): Promise<PollResult> {
+    // A signed ID names its session: another session's is refused before any database work.
+    const owner = cid === undefined ? null : this.options.ids.ownerOf(cid);
+    if (owner !== null && owner !== session.id) throw foreignConnectionId();
+    const signed = owner !== null;
     return this.options.busy.run(() => {
-      // Most polls are re-polls of a known connection moments after the last one: presence and the
-      // connection's liveness are fresh, so they read only (a deferred transaction: one snapshot, no
-      // write lock). A write per poll was the app's largest cost under load (docs/performance.md).
-      const readOnly = this.store.db.transaction(() => this.readIfFresh(session, cursors, cid)).deferred();
-      if (readOnly !== null) return readOnly;
-      // A write transaction (presence, connection IDs): it waits for a busy database like every write.
+      // Most polls read only (a deferred transaction: one snapshot, no write lock): first polls, whose new ID
+      // and presence go to the liveness log, and re-polls whose presence and liveness are fresh. A write per
+      // poll was the app's largest cost under load (docs/performance.md).
+      const readOnly = this.store.db.transaction(() => this.tryReadOnly(session, cursors, cid, signed)).deferred();
+      if (readOnly !== null) {
+        // After the snapshot: a transaction retried on a busy database must not record twice.
+        if (readOnly.record) this.options.liveness.record(session.id, readOnly.result.connectionId, readOnly.now, readOnly.presence);
+        return readOnly.result;
+      }
+      // A write transaction (presence, connection rows): it waits for a busy database like every write.
       return this.store.db.transaction(() => {
         const rooms = cursors.map((c) => this.memberRoom(session, c.room));
         const now = this.options.now();
-        const connectionId = this.resolveConnection(session, cid, now);
+        const connectionId = this.resolveConnection(session, cid, signed, now);
         this.store.sessions.touchPoll(session.id, now);
         return { connectionId, ...this.read(rooms, cursors) };
       }).immediate();
@@ -69,20 +87,35 @@ export class PollService {
   }
 
   /**
-   * The poll's answer without writing, when the session's presence and the
-   * connection's liveness were both refreshed within `presenceRefreshMs`;
-   * `null` when something must be written (or checked by the write path).
+   * The poll's answer without writing: a first poll (its new signed ID recorded afterwards in the
+   * liveness log, `record`), or a re-poll whose session presence and connection liveness were both
+   * refreshed within `presenceRefreshMs`. `null` when something must be written (or checked by the write path).
    */
-  private readIfFresh(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined): PollResult | null {
-    if (cid === undefined) return null;
+  private tryReadOnly(
+    session: SessionRow,
+    cursors: readonly RoomCursor[],
+    cid: string | undefined,
+    signed: boolean,
+  ): { result: PollResult; record: boolean; presence: boolean; now: number } | null {
     const now = this.options.now();
     const refreshMs = this.options.presenceRefreshMs ?? 0;
-    const fresh = (at: number | null): boolean => at !== null && now - at < refreshMs;
-    if (!fresh(session.lastPollAt)) return null;
-    const known = this.store.connections.find(cid);
-    if (!known || known.sessionId !== session.id || !fresh(known.lastSeenAt)) return null;
+    const fresh = (at: number | null | undefined): boolean => at !== null && at !== undefined && now - at < refreshMs;
+    const presenceFresh = fresh(session.lastPollAt) || fresh(this.options.liveness.presenceAt(session.id));
+    if (cid === undefined) {
+      const rooms = cursors.map((c) => this.memberRoom(session, c.room));
+      this.checkRoomForOneMore(session, now);
+      const connectionId = this.options.ids.issue(session.id);
+      // A session id too large to sign: the write path stores a random ID.
+      if (connectionId === null) return null;
+      return { result: { connectionId, ...this.read(rooms, cursors) }, record: true, presence: !presenceFresh, now };
+    }
+    if (!presenceFresh) return null;
+    const known = signed ? undefined : this.store.connections.find(cid);
+    if (!signed && (!known || known.sessionId !== session.id)) return null;
+    const seenAt = signed ? (this.options.liveness.seenAt(cid) ?? this.store.connections.find(cid)?.lastSeenAt) : known!.lastSeenAt;
+    if (!fresh(seenAt)) return null;
     const rooms = cursors.map((c) => this.memberRoom(session, c.room));
-    return { connectionId: cid, ...this.read(rooms, cursors) };
+    return { result: { connectionId: cid, ...this.read(rooms, cursors) }, record: false, presence: false, now };
   }
 
   /** Events past the cursors and each room's last id, from one snapshot (the caller's transaction). */
@@ -107,32 +140,59 @@ export class PollService {
   }
 
   /**
-   * docs/protocol.md §5: reuse an ID bound to this session, refuse one bound to
-   * another (so no client can park or read under someone else's ID), and issue
-   * a new one when there is none or it is unknown (expired, or from an old database).
+   * docs/protocol.md §5: a signed ID of this session is used as it is (its row records liveness);
+   * a stored ID (issued before signed IDs, or by a Bayeux handshake) is reused when bound to this
+   * session and refused when bound to another; an ID that is neither was altered or made up: 400.
+   * Without one, a new ID is issued.
    */
-  private resolveConnection(session: SessionRow, cid: string | undefined, now: number): string {
+  private resolveConnection(session: SessionRow, cid: string | undefined, signed: boolean, now: number): string {
+    if (cid !== undefined && signed) {
+      this.store.connections.record(cid, session.id, now);
+      return cid;
+    }
     if (cid !== undefined) {
       const known = this.store.connections.find(cid);
-      if (known) {
-        if (known.sessionId !== session.id) {
-          throw new AppError('APP_ERR_FOREIGN_CONNECTION_ID', 'this connection ID belongs to another session');
-        }
-        this.store.connections.touch(cid, now);
-        return cid;
+      if (!known) {
+        throw new AppError(
+          'APP_ERR_BAD_CONNECTION_ID',
+          'cid is not a connection ID this app issued (altered, or from another database); poll without cid to get a new one',
+        );
       }
+      if (known.sessionId !== session.id) throw foreignConnectionId();
+      this.store.connections.touch(cid, now);
+      return cid;
     }
-    const since = now - this.options.connectionLiveMs;
-    const live = this.store.connections.live(session.id, since);
-    if (live.count >= this.options.maxConnectionsPerSession) {
-      // The oldest one stops counting when its window ends: then a new ID can be issued.
-      const retryAfterS = Math.max(1, Math.ceil(((live.oldest ?? now) - since) / 1000));
-      throw new AppError(
-        'APP_ERR_TOO_MANY_CONNECTIONS',
-        `this session already polls under ${live.count} connection IDs; reuse one (cid) or retry in ${retryAfterS} s`,
-        retryAfterS,
-      );
+    this.checkRoomForOneMore(session, now);
+    const issued = this.options.ids.issue(session.id);
+    if (issued !== null) {
+      this.store.connections.record(issued, session.id, now);
+      return issued;
     }
     return this.store.connections.create(session.id, now).id;
   }
+
+  /**
+   * 503 when the session already polls under `maxConnectionsPerSession` live IDs: rows seen within the
+   * window, plus IDs this process issued whose rows are not written yet.
+   */
+  private checkRoomForOneMore(session: SessionRow, now: number): void {
+    const since = now - this.options.connectionLiveMs;
+    const live = this.store.connections.live(session.id, since);
+    const count = live.count + this.options.liveness.pendingIds(session.id);
+    if (count >= this.options.maxConnectionsPerSession) {
+      // The oldest one stops counting when its window ends: then a new ID can be issued.
+      const pendingOldest = this.options.liveness.oldestPendingIdAt(session.id);
+      const oldest = Math.min(live.oldest ?? now, pendingOldest ?? now);
+      const retryAfterS = Math.max(1, Math.ceil((oldest - since) / 1000));
+      throw new AppError(
+        'APP_ERR_TOO_MANY_CONNECTIONS',
+        `this session already polls under ${count} connection IDs; reuse one (cid) or retry in ${retryAfterS} s`,
+        retryAfterS,
+      );
+    }
+  }
+}
+
+function foreignConnectionId(): AppError {
+  return new AppError('APP_ERR_FOREIGN_CONNECTION_ID', 'this connection ID belongs to another session');
 }

@@ -32,6 +32,8 @@ export interface BayeuxServiceOptions {
   connectionLiveMs: number;
   /** Connection IDs one session may use at once (`maxConnectionsPerSession`). */
   maxConnectionsPerSession: number;
+  /** The session's connection IDs issued by polls and not yet written (they count like rows). Default none. */
+  pendingConnectionIds?: (sessionId: number) => number;
   /** Called after a commit that wrote outbox rows (wakes). Must not throw. */
   onOutboxWritten: () => void;
 }
@@ -100,9 +102,10 @@ export class BayeuxService {
       this.clients.purgeExpired(now - this.options.clientTtlMs, PURGE_PER_HANDSHAKE);
       const since = now - this.options.connectionLiveMs;
       const live = this.store.connections.live(session.id, since);
-      if (live.count >= this.options.maxConnectionsPerSession) {
+      const count = live.count + (this.options.pendingConnectionIds?.(session.id) ?? 0);
+      if (count >= this.options.maxConnectionsPerSession) {
         const retryAfterS = Math.max(1, Math.ceil(((live.oldest ?? now) - since) / 1000));
-        throw new AppError('APP_ERR_TOO_MANY_CONNECTIONS', `this session already uses ${live.count} connection IDs; retry in ${retryAfterS} s`, retryAfterS);
+        throw new AppError('APP_ERR_TOO_MANY_CONNECTIONS', `this session already uses ${count} connection IDs; retry in ${retryAfterS} s`, retryAfterS);
       }
       const connectionId = this.store.connections.create(session.id, now).id;
       const clientId = randomBytes(CLIENT_ID_BYTES).toString('base64url');

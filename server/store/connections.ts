@@ -6,7 +6,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { nanoid } from 'nanoid';
 
 export interface ConnectionRow {
-  /** nanoid, 21 characters of `A-Za-z0-9_-`. */
+  /** 21 characters of `A-Za-z0-9_-`: a signed ID (server/connection-ids.ts), or a nanoid (before them, and Bayeux's). */
   id: string;
   sessionId: number;
   /** ms since the epoch. */
@@ -18,6 +18,7 @@ export class ConnectionsRepo {
   private readonly insertStmt: Statement<[string, number, number, number], void>;
   private readonly byIdStmt: Statement<[string], ConnectionRow>;
   private readonly touchStmt: Statement<[number, string], void>;
+  private readonly recordStmt: Statement<[string, number, number, number], void>;
   private readonly liveStmt: Statement<[number, number], { count: number; oldest: number | null }>;
 
   constructor(db: Database) {
@@ -28,6 +29,10 @@ export class ConnectionsRepo {
       'SELECT id, session_id AS sessionId, created_at AS createdAt, last_seen_at AS lastSeenAt FROM connections WHERE id = ?',
     );
     this.touchStmt = db.prepare('UPDATE connections SET last_seen_at = ? WHERE id = ?');
+    this.recordStmt = db.prepare(
+      `INSERT INTO connections (id, session_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET last_seen_at = max(last_seen_at, excluded.last_seen_at)`,
+    );
     // connections_by_session bounds this to the session's own rows.
     this.liveStmt = db.prepare(
       'SELECT COUNT(*) AS count, MIN(last_seen_at) AS oldest FROM connections WHERE session_id = ? AND last_seen_at >= ?',
@@ -44,6 +49,14 @@ export class ConnectionsRepo {
     const row: ConnectionRow = { id: nanoid(), sessionId, createdAt: now, lastSeenAt: now };
     this.insertStmt.run(row.id, row.sessionId, row.createdAt, row.lastSeenAt);
     return row;
+  }
+
+  /**
+   * The row of a signed ID (server/connection-ids.ts), created when first written, else its
+   * `lastSeenAt` moved forward. Signed IDs need a row only to be counted as live.
+   */
+  record(id: string, sessionId: number, now: number): void {
+    this.recordStmt.run(id, sessionId, now, now);
   }
 
   find(id: string): ConnectionRow | undefined {

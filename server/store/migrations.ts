@@ -4,6 +4,7 @@
  * version bump, so a crash or a second process never sees half a schema.
  * Append new migrations; never edit one that has shipped.
  */
+import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 
 export interface Migration {
@@ -126,6 +127,20 @@ export const MIGRATIONS: readonly Migration[] = [
     up(db) {
       // JSON list of revoke items carried by the row's publish item, or NULL.
       db.exec('ALTER TABLE outbox ADD COLUMN revoke TEXT');
+    },
+  },
+  {
+    version: 5,
+    description: 'app_secrets: a random secret per database, from which the app derives its keys (server/store/app-secret.ts)',
+    up(db) {
+      // Generated here, inside the migration's transaction: every process sharing the database reads the same one.
+      db.exec(`
+        CREATE TABLE app_secrets (
+          name   TEXT PRIMARY KEY,
+          secret BLOB NOT NULL
+        );
+      `);
+      db.prepare('INSERT INTO app_secrets (name, secret) VALUES (?, ?)').run('root', randomBytes(32));
     },
   },
 ];

@@ -30,12 +30,14 @@ export class SessionsRepo {
   private readonly byTokenStmt: Statement<[string], SessionRow>;
   private readonly byIdStmt: Statement<[number], SessionRow>;
   private readonly touchPollStmt: Statement<[number, number], void>;
+  private readonly touchPollIfLaterStmt: Statement<[number, number, number], void>;
 
   constructor(db: Database) {
     this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, created_at, last_poll_at) VALUES (?, ?, ?, ?)');
     this.byTokenStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE token = ?`);
     this.byIdStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE id = ?`);
     this.touchPollStmt = db.prepare('UPDATE sessions SET last_poll_at = ? WHERE id = ?');
+    this.touchPollIfLaterStmt = db.prepare('UPDATE sessions SET last_poll_at = max(coalesce(last_poll_at, ?), ?) WHERE id = ?');
   }
 
   /**
@@ -59,5 +61,10 @@ export class SessionsRepo {
   /** Records a poll, for presence. */
   touchPoll(id: number, now: number): void {
     this.touchPollStmt.run(now, id);
+  }
+
+  /** Records a poll made at `at` unless a later one is recorded already (batched writes arrive late). */
+  touchPollIfLater(id: number, at: number): void {
+    this.touchPollIfLaterStmt.run(at, at, id);
   }
 }

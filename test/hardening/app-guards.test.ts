@@ -219,15 +219,21 @@ describe('connection IDs per session', { timeout: 10_000 }, () => {
     const first = (await ada.agent.get('/api/poll?rooms=lobby:0').expect(200)).body.connectionId as string;
     clock.advance(10_000);
     await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
+    // Whether or not the liveness log has written the two IDs yet, they count.
+    const refusedEarly = await ada.agent.get('/api/poll?rooms=lobby:0').expect(503);
+    assert.equal(refusedEarly.body.code, 'APP_ERR_TOO_MANY_CONNECTIONS');
+    h.chat.liveness.flush();
     const connections = count(h, 'connections');
+    assert.equal(connections, 2);
     clock.advance(5_000);
     const refused = await ada.agent.get('/api/poll?rooms=lobby:0').expect(503);
     assert.deepEqual(Object.keys(refused.body).sort(), ['code', 'message']);
     assert.equal(refused.body.code, 'APP_ERR_TOO_MANY_CONNECTIONS');
     assert.equal(refused.headers['retry-after'], '45', 'the first ID stops counting 60 s after its last poll');
+    h.chat.liveness.flush();
     assert.equal(count(h, 'connections'), connections);
-    // An unknown cid needs a new ID too; a known one of this session is always served.
-    await ada.agent.get('/api/poll?rooms=lobby:0&cid=AAAAAAAAAAAAAAAAAAAAA').expect(503);
+    // A cid this app never issued is refused as such; a known one of this session is always served.
+    await ada.agent.get('/api/poll?rooms=lobby:0&cid=AAAAAAAAAAAAAAAAAAAAA').expect(400);
     await ada.agent.get(`/api/poll?rooms=lobby:0&cid=${first}`).expect(200);
     // Another session has its own allowance.
     const bob = await h.signIn('bob');

@@ -316,6 +316,8 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
   t.after(() => db.close());
   const outboxEmpty = () => (db.prepare('SELECT COUNT(*) FROM outbox').pluck().get() as number) === 0;
   await until('the outbox to be published', outboxEmpty);
+  // The first poll's connection row is written in the liveness log's next batch (server/liveness-log.ts).
+  await until("ada's connection row", () => db.prepare('SELECT COUNT(*) FROM connections WHERE id = ?').pluck().get(adaCid) === 1);
   const before = snapshot(db);
   const controlPort = stack.controlPort;
   const scriptedPort = Number(new URL(scripted.clientUrl).port);

@@ -131,6 +131,8 @@ test('a poll without cid is issued a new connection ID bound to the session', as
   const ada = await h.signIn('ada');
   const res = await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
   assert.match(res.body.connectionId, /^[A-Za-z0-9_-]{21}$/);
+  // The row is written with the next batch of the liveness log (server/liveness-log.ts).
+  h.chat.liveness.flush();
   const row = h.chat.db.prepare('SELECT session_id AS s FROM connections WHERE id = ?').get(res.body.connectionId) as { s: number };
   assert.equal(row.s, ada.id);
   const again = await ada.agent.get('/api/poll?rooms=lobby:0&cid=').expect(200);
@@ -160,6 +162,7 @@ test('a re-poll within the presence refresh only reads: same answer and cid, pre
   const first = await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
   const cid = first.body.connectionId as string;
   const seenAt = clock.now();
+  h.chat.liveness.flush();
   const changesBefore = h.chat.db.prepare('SELECT total_changes() AS n').get() as { n: number };
   clock.advance(5000);
   const res = await ada.agent.get(`/api/poll?rooms=lobby:0&cid=${cid}`).expect(200);
@@ -177,11 +180,13 @@ test("a poll naming another session's cid is 403 APP_ERR_FOREIGN_CONNECTION_ID a
   const ada = await h.signIn('ada');
   const bob = await h.signIn('bob');
   const adaCid = (await ada.agent.get('/api/poll?rooms=lobby:0').expect(200)).body.connectionId as string;
+  h.chat.liveness.flush();
   const bobPolledAt = lastPollAt(h, bob.id);
   clock.advance(1000);
   const res = await bob.agent.get(`/api/poll?rooms=lobby:0&cid=${adaCid}`).set('Grip-Sig', await h.gripSig()).expect(403);
   assert.equal(res.body.code, 'APP_ERR_FOREIGN_CONNECTION_ID');
   assert.equal(res.headers['grip-hold'], undefined);
+  h.chat.liveness.flush();
   assert.equal(countConnections(h), 1);
   assert.equal(lastPollAt(h, bob.id), bobPolledAt);
 });
@@ -196,14 +201,16 @@ test('a poll with a malformed cid is 400 APP_ERR_BAD_CONNECTION_ID', async (t) =
   assert.equal(countConnections(h), 0);
 });
 
-test('a poll with a well-formed but unknown cid is issued a new one', async (t) => {
+test('a poll with a well-formed cid this app never issued is 400 APP_ERR_BAD_CONNECTION_ID and changes nothing', async (t) => {
   const h = await startApp(t);
   const ada = await h.signIn('ada');
-  const stale = 'V1StGXR8_Z5jdHi6B-myT';
-  const res = await ada.agent.get(`/api/poll?rooms=lobby:0&cid=${stale}`).expect(200);
-  assert.match(res.body.connectionId, /^[A-Za-z0-9_-]{21}$/);
-  assert.notEqual(res.body.connectionId, stale);
-  assert.equal(res.headers['comet-connection-id'], res.body.connectionId);
+  const made = 'V1StGXR8_Z5jdHi6B-myT';
+  const res = await ada.agent.get(`/api/poll?rooms=lobby:0&cid=${made}`).set('Grip-Sig', await h.gripSig()).expect(400);
+  assert.equal(res.body.code, 'APP_ERR_BAD_CONNECTION_ID');
+  assert.match(res.body.message, /not a connection ID this app issued/);
+  assert.equal(res.headers['grip-hold'], undefined);
+  h.chat.liveness.flush();
+  assert.equal(countConnections(h), 0);
 });
 
 test('malformed rooms cursors are 400 APP_ERR_BAD_CURSOR and change nothing', async (t) => {

@@ -77,7 +77,7 @@ export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabC
   // As server/chat-server.ts: after migrations, SQLite only waits a short slice; writes wait on timers.
   db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
   // The app's own core; no relay lease: one lab process owns its database, so the lease's writes would buy nothing.
-  const { store, relay, chat, poll } = createChatCore(db, options, now, { relayLease: false });
+  const { store, relay, chat, poll, liveness } = createChatCore(db, options, now, { relayLease: false });
   const heads = new RoomHeads();
 
   let model: LabModel;
@@ -122,6 +122,8 @@ export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabC
       await model.close();
       server.closeAllConnections();
       await closed;
+      // First polls' batched connection rows and presence (server/liveness-log.ts), before the database closes.
+      liveness.close();
       db.close();
     })();
     return closing;
