@@ -109,11 +109,24 @@ export class ChatService {
     });
   }
 
-  /** Posts a message (already validated text) in a room the session is a member of. */
-  postMessage(session: SessionRow, roomName: string, text: string): Promise<ChatEvent> {
+  /**
+   * Posts a message (already validated text) in a room the session is a member of. With an idempotency key the
+   * session used before for the same room and text, nothing is written and that message is returned
+   * (`replayed`): a client may resend a post whose answer it never got without posting it twice.
+   */
+  postMessage(session: SessionRow, roomName: string, text: string, idempotencyKey?: string): Promise<{ event: ChatEvent; replayed: boolean }> {
     return this.write(() => {
       const room = this.memberRoom(session, roomName);
-      return this.append(room, session, 'message', this.options.now(), text);
+      if (idempotencyKey !== undefined) {
+        const earlier = this.store.events.byIdempotencyKey(session.id, idempotencyKey);
+        if (earlier !== undefined) {
+          if (earlier.room !== room.name || earlier.text !== text) {
+            throw new AppError('APP_ERR_IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for another message');
+          }
+          return { event: earlier, replayed: true };
+        }
+      }
+      return { event: this.append(room, session, 'message', this.options.now(), text, undefined, idempotencyKey), replayed: false };
     });
   }
 
@@ -155,7 +168,15 @@ export class ChatService {
     return room;
   }
 
-  private append(room: RoomRow, session: SessionRow, type: ChatEvent['type'], at: number, text?: string, revoke?: RevokeItem[]): ChatEvent {
+  private append(
+    room: RoomRow,
+    session: SessionRow,
+    type: ChatEvent['type'],
+    at: number,
+    text?: string,
+    revoke?: RevokeItem[],
+    idempotencyKey?: string,
+  ): ChatEvent {
     this.writes.outboxWritten(); // every event has its outbox row (EventWriter)
     const user = { id: session.id, nick: session.nick };
     return this.store.eventWriter.append({
@@ -165,6 +186,7 @@ export class ChatService {
       at,
       ...(text === undefined ? {} : { text }),
       ...(revoke === undefined ? {} : { revoke }),
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     });
   }
 

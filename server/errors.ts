@@ -15,6 +15,10 @@ export const APP_ERROR_STATUS = {
   APP_ERR_EMPTY_MESSAGE: 400,
   APP_ERR_MESSAGE_TOO_LONG: 413,
   APP_ERR_BAD_CURSOR: 400,
+  /** An `Idempotency-Key` header that is not 1–64 characters of A-Z a-z 0-9 `_ - . ~ :`. */
+  APP_ERR_BAD_IDEMPOTENCY_KEY: 400,
+  /** An `Idempotency-Key` this session already used for a different room or text. */
+  APP_ERR_IDEMPOTENCY_KEY_REUSED: 422,
   APP_ERR_BAD_CONNECTION_ID: 400,
   APP_ERR_FOREIGN_CONNECTION_ID: 403,
   APP_ERR_BAD_JSON: 400,

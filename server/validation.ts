@@ -80,3 +80,15 @@ export function parseMessageText(body: Record<string, unknown>, maxChars: number
   }
   return text;
 }
+
+/** Characters of an `Idempotency-Key`: enough for a UUID, a ULID or `<room>:<seq>`, nothing that needs escaping. */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.~:-]{1,64}$/;
+
+/** The `Idempotency-Key` header of a post (draft-ietf-httpapi-idempotency-key-header), or undefined when absent. */
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
+    throw new AppError('APP_ERR_BAD_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 _ - . ~ :');
+  }
+  return header;
+}

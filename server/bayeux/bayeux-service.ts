@@ -202,8 +202,8 @@ export class BayeuxService {
   }
 
   /** Posts a message (already validated text) as the client's session. */
-  publish(client: BayeuxClient, room: string, text: string): Promise<ChatEvent> {
-    return this.chat.postMessage(client.session, room, text);
+  async publish(client: BayeuxClient, room: string, text: string): Promise<ChatEvent> {
+    return (await this.chat.postMessage(client.session, room, text)).event;
   }
 
   /** Forgets the client and wakes its held connect (which then gets 402). False if it was unknown. */

@@ -9,7 +9,7 @@ import { jsonBody } from '../http/json-body.js';
 import { enforceRate, type AppRateLimits } from '../http/rate-limit.js';
 import { roomParam, sessionOf } from '../http/request-context.js';
 import { requireSession } from '../http/session.js';
-import { objectBody, parseMessageText } from '../validation.js';
+import { objectBody, parseIdempotencyKey, parseMessageText } from '../validation.js';
 
 export interface MessagesRoutesOptions {
   bodyMaxBytes: number;
@@ -40,10 +40,13 @@ export function messagesRoutes(chat: ChatService, options: MessagesRoutesOptions
 
   router.post('/rooms/:room/messages', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {
     const text = parseMessageText(objectBody(req.body), options.messageMaxChars);
+    const key = parseIdempotencyKey(req.headers['idempotency-key']);
     const session = sessionOf(req);
     if (!limits.exempt(req)) enforceRate(limits.posts, String(session.id), 'messages from this session');
-    const event = await chat.postMessage(session, roomParam(req), text);
-    res.status(201).json({ event });
+    const { event, replayed } = await chat.postMessage(session, roomParam(req), text, key);
+    // As Stripe and the IETF idempotency-key draft do: the first answer's body again, marked as a replay.
+    if (replayed) res.set('Idempotent-Replayed', 'true');
+    res.status(replayed ? 200 : 201).json({ event });
   });
 
   return router;

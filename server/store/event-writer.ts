@@ -19,6 +19,8 @@ export interface AppendEvent {
   text?: string;
   /** ms since the epoch. */
   at: number;
+  /** The client's `Idempotency-Key` (messages only). */
+  idempotencyKey?: string;
   /** Leases to end when the event is published, before anyone receives it (docs/protocol.md §13.4). */
   revoke?: RevokeItem[];
 }
@@ -42,6 +44,7 @@ export class EventWriter {
       userId: input.user.id,
       text: input.text ?? null,
       createdAt: input.at,
+      ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     });
     const event: ChatEvent = {
       id,

@@ -13,6 +13,8 @@ export interface NewEvent {
   text: string | null;
   /** ms since the epoch. */
   createdAt: number;
+  /** The client's `Idempotency-Key` for a message, unique per user. */
+  idempotencyKey?: string;
 }
 
 interface EventJoinedRow {
@@ -46,15 +48,17 @@ export function toChatEvent(row: EventJoinedRow): ChatEvent {
 }
 
 export class EventsRepo {
-  private readonly insertStmt: Statement<[number, string, number, string | null, number], void>;
+  private readonly insertStmt: Statement<[number, string, number, string | null, number, string | null], void>;
+  private readonly byKeyStmt: Statement<[number, string], EventJoinedRow>;
   private readonly lastIdStmt: Statement<[number], { lastId: number }>;
   private readonly afterStmt: Statement<[number, number, number], EventJoinedRow>;
   private readonly beforeStmt: Statement<[number, number, number], EventJoinedRow>;
 
   constructor(db: Database) {
     this.insertStmt = db.prepare(
-      'INSERT INTO events (room_id, type, user_id, text, created_at) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO events (room_id, type, user_id, text, created_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.byKeyStmt = db.prepare(`${JOINED_SELECT} WHERE e.user_id = ? AND e.idempotency_key = ?`);
     this.lastIdStmt = db.prepare('SELECT COALESCE(MAX(id), 0) AS lastId FROM events WHERE room_id = ?');
     this.afterStmt = db.prepare(`${JOINED_SELECT} WHERE e.room_id = ? AND e.id > ? ORDER BY e.id LIMIT ?`);
     this.beforeStmt = db.prepare(`${JOINED_SELECT} WHERE e.room_id = ? AND e.id < ? ORDER BY e.id DESC LIMIT ?`);
@@ -62,8 +66,14 @@ export class EventsRepo {
 
   /** Inserts an event and returns its id. Call through `EventWriter`. */
   insert(event: NewEvent): number {
-    const info = this.insertStmt.run(event.roomId, event.type, event.userId, event.text, event.createdAt);
+    const info = this.insertStmt.run(event.roomId, event.type, event.userId, event.text, event.createdAt, event.idempotencyKey ?? null);
     return Number(info.lastInsertRowid);
+  }
+
+  /** The event `userId` made with `key`, if any. */
+  byIdempotencyKey(userId: number, key: string): ChatEvent | undefined {
+    const row = this.byKeyStmt.get(userId, key);
+    return row === undefined ? undefined : toChatEvent(row);
   }
 
   /** The room's last event id, 0 if it has none. */

@@ -143,6 +143,17 @@ export const MIGRATIONS: readonly Migration[] = [
       db.prepare('INSERT INTO app_secrets (name, secret) VALUES (?, ?)').run('root', randomBytes(32));
     },
   },
+  {
+    version: 6,
+    description: 'events.idempotency_key: a retried post returns the message it already made (docs/chat-api.md)',
+    up(db) {
+      // Keys are per session; partial, so the events without one (all but retry-safe posts) cost the index nothing.
+      db.exec(`
+        ALTER TABLE events ADD COLUMN idempotency_key TEXT;
+        CREATE UNIQUE INDEX events_by_idempotency_key ON events (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -188,3 +188,55 @@ test('a body over bodyMaxBytes is 413 APP_ERR_BODY_TOO_LARGE and posts nothing',
   const history = await ada.agent.get('/api/rooms/general/messages').expect(200);
   assert.deepEqual(history.body.events.map((e: WireEvent) => e.type), ['join']);
 });
+
+test('a post resent with the same Idempotency-Key returns the first message, marked as a replay, and writes nothing', async (t) => {
+  const h = await startApp(t);
+  const { ada } = await roomWithMessages(h, 0);
+  const first = await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'general:1').send({ text: 'once' }).expect(201);
+  assert.equal(first.headers['idempotent-replayed'], undefined);
+  const outboxBefore = h.chat.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number };
+  const again = await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'general:1').send({ text: 'once' }).expect(200);
+  assert.equal(again.headers['idempotent-replayed'], 'true');
+  assert.deepEqual(again.body.event, first.body.event);
+  const history = await ada.agent.get('/api/rooms/general/messages').expect(200);
+  assert.equal(history.body.events.filter((e: WireEvent) => e.text === 'once').length, 1, 'one message in the room');
+  const outboxAfter = h.chat.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number };
+  assert.equal(outboxAfter.n, outboxBefore.n, 'nothing new to publish');
+});
+
+test('an Idempotency-Key is per session: another session using the same key posts its own message', async (t) => {
+  const h = await startApp(t);
+  const { ada } = await roomWithMessages(h, 0);
+  const bob = await h.signIn('bob');
+  await bob.agent.post('/api/rooms/general/join').expect(200);
+  const a = await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'k1').send({ text: 'same' }).expect(201);
+  const b = await bob.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'k1').send({ text: 'same' }).expect(201);
+  assert.notEqual(a.body.event.id, b.body.event.id);
+  assert.equal(b.body.event.user.nick, 'bob');
+});
+
+test('an Idempotency-Key reused for another text or room is 422 APP_ERR_IDEMPOTENCY_KEY_REUSED and writes nothing', async (t) => {
+  const h = await startApp(t);
+  const { ada } = await roomWithMessages(h, 0);
+  await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'k1').send({ text: 'first' }).expect(201);
+  const count = () => (h.chat.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  const before = count();
+  const otherText = await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', 'k1').send({ text: 'second' }).expect(422);
+  assert.equal(otherText.body.code, 'APP_ERR_IDEMPOTENCY_KEY_REUSED');
+  const otherRoom = await ada.agent.post('/api/rooms/lobby/messages').set('Idempotency-Key', 'k1').send({ text: 'first' }).expect(422);
+  assert.equal(otherRoom.body.code, 'APP_ERR_IDEMPOTENCY_KEY_REUSED');
+  assert.equal(count(), before);
+});
+
+test('a malformed Idempotency-Key is 400 APP_ERR_BAD_IDEMPOTENCY_KEY and writes nothing', async (t) => {
+  const h = await startApp(t);
+  const { ada } = await roomWithMessages(h, 0);
+  const count = () => (h.chat.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  const before = count();
+  for (const key of ['', 'x'.repeat(65), 'has space', 'quote"', 'ünï']) {
+    const res = await ada.agent.post('/api/rooms/general/messages').set('Idempotency-Key', key).send({ text: 'hi' });
+    assert.equal(res.status, 400, `key ${JSON.stringify(key)}`);
+    assert.equal(res.body.code, 'APP_ERR_BAD_IDEMPOTENCY_KEY');
+  }
+  assert.equal(count(), before);
+});
