@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { ClientProtocol } from '../../models/target.js';
-import { HttpClient, RequestAbortedError } from '../http-client.js';
+import { HttpClient, RequestAbortedError, type RequestInit } from '../http-client.js';
 import type { PublisherTotals } from '../results.js';
 import { formatStamp, nowMs } from '../workload.js';
 import { type CallContext, createRoom, joinRoom, signIn } from './chat-session.js';
@@ -120,7 +120,7 @@ export class LabPublisher {
         if (left <= 0) return false;
         let outcomeUnknown = false;
         try {
-          const answer = await this.http.request(this.publishPath(room), { ...this.publishBody(text), timeoutMs: Math.min(PUBLISH_TIMEOUT_MS, left) });
+          const answer = await this.http.request(this.publishPath(room), { ...this.publishBody(text, room, seq), timeoutMs: Math.min(PUBLISH_TIMEOUT_MS, left) });
           if (answer.status >= 200 && answer.status < 300) return true;
           // A 5xx from a proxy in front of the app (Pushpin's 502) may come after the app committed.
           outcomeUnknown = answer.status >= 500;
@@ -238,7 +238,11 @@ export class LabPublisher {
     return this.chat ? `/api/rooms/${name}/messages` : `/pub/${name}`;
   }
 
-  private publishBody(text: string): { method: 'POST'; json?: unknown; text?: { body: string; contentType: string } } {
-    return this.chat ? { method: 'POST', json: { text } } : { method: 'POST', text: { body: text, contentType: 'text/plain' } };
+  private publishBody(text: string, room: string, seq: number): RequestInit {
+    // A resent post keeps its Idempotency-Key: a server that honours it (our chat app) returns the message it
+    // already made instead of posting it twice; for the others, the history check above is what prevents it.
+    return this.chat
+      ? { method: 'POST', json: { text }, headers: { 'idempotency-key': `${room}:${seq}` } }
+      : { method: 'POST', text: { body: text, contentType: 'text/plain' } };
   }
 }
