@@ -79,7 +79,8 @@ export interface LoadPointResult {
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
   scenario?: 'chat' | 'park' | 'fanout';
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
-  park?: { ms: number; errors: number; requests: number };
+  /** `listenOverflows`: connections the kernel dropped machine-wide because a listen queue was full (Linux). */
+  park?: { ms: number; errors: number; requests: number; listenOverflows?: number };
   /** `ok`: measured; `failed`: the run broke (see `error`); `unavailable`: the target cannot run here. */
   status: 'ok' | 'failed' | 'unavailable';
   error?: string;

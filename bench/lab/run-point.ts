@@ -18,6 +18,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
@@ -129,12 +130,19 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
 
     display.phase('park', clients);
     const parkStart = await subscribers.snapshot(10_000);
+    const overflowsStart = await listenOverflows();
     await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park');
     const parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
     result.parkedReached = parkedAll;
     endPhase('park');
     const parkEnd = await subscribers.snapshot(10_000);
-    result.park = { ms: result.phasesMs.park!, errors: parkEnd.errors - parkStart.errors, requests: parkEnd.requests - parkStart.requests };
+    const overflowsEnd = await listenOverflows();
+    result.park = {
+      ms: result.phasesMs.park!,
+      errors: parkEnd.errors - parkStart.errors,
+      requests: parkEnd.requests - parkStart.requests,
+      ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
+    };
     // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
     const rssParked = options.scenario === 'park' ? await settledRss(running) : sampleRss(running);
 

@@ -63,7 +63,9 @@ http {
   keepalive_requests 1000000;
 
   server {
-    listen 127.0.0.1:${input.port};
+    # The same accept queue as our proxy's (LISTEN_BACKLOG 4096): nginx's default of 511 drops SYNs in a
+    # 10,000-connection storm and the clients' retransmits (1, 3, 7 s) would be counted against Nchan.
+    listen 127.0.0.1:${input.port} backlog=4096;
 
     location ~ ^/sub/(.+)$ {
       nchan_subscriber longpoll;

@@ -81,8 +81,8 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
   if (points.length === 0) return [];
   const out = ['## Park and fan-out figures', ''];
   out.push(
-    row(['Target', 'Scenario', 'Clients', 'Park s', 'Park errors', 'KB / parked, per process role', 'Fan-out: last delivery ms per round', 'Median last delivery ms']),
-    row(['---', '---', '---:', '---:', '---:', '---', '---', '---:'])
+    row(['Target', 'Scenario', 'Clients', 'Park s', 'Park errors', 'Listen-queue drops', 'KB / parked, per process role', 'Fan-out: last delivery ms per round', 'Median last delivery ms']),
+    row(['---', '---', '---:', '---:', '---:', '---:', '---', '---', '---:'])
   );
   for (const p of points) {
     const roles = Object.entries(p.derived?.memoryPerParkedByRole ?? {})
@@ -96,6 +96,7 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
         formatCount(p.clients),
         formatSig(p.park === undefined ? undefined : p.park.ms / 1000),
         formatCount(p.park?.errors),
+        formatCount(p.park?.listenOverflows),
         cell(roles),
         rounds.map((ms) => formatSig(ms)).join(', '),
         rounds.length > 0 ? formatSig(median(rounds)) : '',
@@ -107,7 +108,10 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
     '**Park s**: from the first poll sent to every subscriber parked (the target\'s own count; Pushpin cannot tell, so ' +
       'until the subscribers\' requests stopped for a second). In the `park` scenario every subscriber sends its first ' +
       'poll in one burst, and memory is read once RSS has settled. **Fan-out**: per round, one message to every ' +
-      'subscriber of one channel, from the publisher sending it to the last subscriber reading it.',
+      'subscriber of one channel, from the publisher sending it to the last subscriber reading it. **Listen-queue ' +
+      'drops**: connections the kernel dropped during the park phase because a listen queue was full (Linux ' +
+      '`TcpExt ListenOverflows`, machine-wide); each one costs its client a SYN retransmit (1, 3, 7, 15 s), so a storm ' +
+      'with drops measures the kernel\'s queue as much as the target.',
     '',
   );
   return out;
