@@ -55,12 +55,18 @@ test('while another connection holds the write lock, writes wait sqliteBusyTimeo
   assert.ok(waitedMs >= 45, `the app retried for the busy timeout first (answered after ${waitedMs.toFixed(0)} ms)`);
   assertBusy(await h.anonymous().post('/api/session').send({ nick: 'bob' }));
   assertBusy(await ada.agent.post('/api/rooms').send({ name: 'blocked' }));
-  assertBusy(await ada.agent.get('/api/poll?rooms=lobby:0'));
+  // A first poll only reads (its signed connection ID is written later, batched): it is answered while locked.
+  const poll = await ada.agent.get('/api/poll?rooms=lobby:0');
+  assert.equal(poll.status, 200);
+  const cid = poll.body.connectionId as string;
   // Reads do not need the write lock (WAL): history still answers.
   assert.equal((await ada.agent.get('/api/rooms/lobby/messages')).status, 200);
   assert.deepEqual(counts(h), before, 'nothing half-written');
+  const connectionRows = () => (h.chat.db.prepare('SELECT COUNT(*) AS n FROM connections WHERE id = ?').get(cid) as { n: number }).n;
+  assert.equal(connectionRows(), 0, 'the poll\'s batched write waits for the lock');
 
   lock.release();
+  await waitFor('the batched connection row once the lock is gone', () => connectionRows() === 1 || undefined, 2000);
   const retried = await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'blocked' });
   assert.equal(retried.status, 201);
   assert.deepEqual(counts(h), { events: before.events + 1, outbox: before.outbox + 1 }, 'the event and its outbox row, together');
