@@ -51,19 +51,15 @@ const FORWARDING_FAMILY = new Set([
   'front-end-https',
 ]);
 
-/** Lower case with `_` read as `-`: the spelling CGI-style stacks fold both into. */
-function normalizedName(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
-}
-
 /**
- * Is `name` a header only the proxy may send the app: any spelling of a `Grip-*` or forwarding header, or a
- * spelling of `X-Request-Id` other than the one the proxy sets?
+ * Is `name` (lower-case, as Node gives incoming names) a header only the proxy may send the app: any `_`/`-`
+ * spelling of a `Grip-*` or forwarding header, or a spelling of `X-Request-Id` other than the one the proxy sets?
  */
 export function isProxyOwnedRequestHeader(name: string): boolean {
-  const normal = normalizedName(name);
+  // `_` read as `-`: the spelling CGI-style stacks fold both into. Every request pays this, so no copy without `_`.
+  const normal = name.includes('_') ? name.replaceAll('_', '-') : name;
   if (normal.startsWith('grip-') || normal.startsWith('x-forwarded-') || FORWARDING_FAMILY.has(normal)) return true;
-  return normal === 'x-request-id' && name.toLowerCase() !== 'x-request-id';
+  return normal === 'x-request-id' && name !== 'x-request-id';
 }
 
 /** Header names the `Connection` header lists: also hop-by-hop for this message (RFC 9110 §7.6.1). */
