@@ -24,6 +24,12 @@ function boolean(name: string, text: string): boolean {
   throw new ProxyOptionsError(`${name} must be 1 or 0, got ${JSON.stringify(text)}`);
 }
 
+/** `a, b,,c` -> ['a', 'b', 'c']; an empty list is no setting. */
+function list(_name: string, text: string): string[] | undefined {
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return entries.length === 0 ? undefined : entries;
+}
+
 function secondsToMs(name: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new ProxyOptionsError(`${name} must be a number of seconds, got ${JSON.stringify(text)}`);
   return Math.round(Number(text) * 1000);
@@ -33,7 +39,8 @@ function secondsToMs(name: string, text: string): number {
  * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
  * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
- * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
+ * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
+ * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md),
  * `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
@@ -92,6 +99,8 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
     queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
     baseDomain: read(null, 'BASE_DOMAIN', text) || undefined,
+    allowedHosts: read(null, 'ALLOWED_HOSTS', list),
+    controlAllowedHosts: read(null, 'CONTROL_ALLOWED_HOSTS', list),
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
     maxParked: read(null, 'MAX_PARKED', integer),

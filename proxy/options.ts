@@ -8,6 +8,7 @@ import type { HttpServerLimits } from '../common/http-limits.js';
 import { isLoopbackHost } from '../common/net-address.js';
 import { findPublicDir } from '../common/public-dir.js';
 import { ProxyError } from './errors.js';
+import { isHostPattern } from './http/host-filter.js';
 
 /** The clock and timers the proxy uses; injected so tests can control time. */
 export interface ProxyTimers {
@@ -89,10 +90,18 @@ export interface ProxyOptions extends HttpServerLimits {
   /** Largest control API body. Default 1 MiB. */
   controlBodyMaxBytes: number;
   /**
-   * When set, the client port only serves this domain and its subdomains (the page host and the shard hosts
-   * `c1.<baseDomain>`, ...); other Host headers get 421. Default none: any Host.
+   * The parent domain of the page and its shard hosts: the client port serves it and its subdomains (`c1.<baseDomain>`,
+   * ...) besides `allowedHosts`. Default none.
    */
   baseDomain: string | undefined;
+  /**
+   * Hosts the client port serves besides loopback names (always served), the base domain and the listen address
+   * (docs/protocol.md §1.7): `name`, `*.suffix` (its subdomains), an IPv4 address, `[IPv6]`, or `*` (any). Any
+   * other Host gets 421 `PROXY_ERR_MISDIRECTED` (DNS rebinding). Default none.
+   */
+  allowedHosts: readonly string[];
+  /** Hosts the control port serves besides loopback names and IP addresses (always served); same forms. Default none. */
+  controlAllowedHosts: readonly string[];
   /** The shard bridge page served at `/bridge.html`. Default `public/bridge.html` of this repository. */
   bridgePagePath: string;
   /**
@@ -175,7 +184,7 @@ export const DEFAULT_PROXY_OPTIONS = {
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
-const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey'];
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey', 'allowedHosts', 'controlAllowedHosts'];
 
 /** Lower-case DNS name of two or more labels (`chat.test`). */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -235,6 +244,20 @@ function optionalDomain(name: string, value: unknown): string | undefined {
     throw new ProxyOptionsError(`${name} must be a lower-case domain name such as chat.example.com, got ${describe(value)}`);
   }
   return value;
+}
+
+/** A list of host patterns (http/host-filter.ts), lower-cased; `envName` is the variable that sets it. */
+function hostList(name: string, envName: string, value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ProxyOptionsError(`${name} must be a list of host names, got ${describe(value)}`);
+  return value.map((entry: unknown) => {
+    if (typeof entry !== 'string' || !isHostPattern(entry)) {
+      throw new ProxyOptionsError(
+        `${name} (${envName}) entry ${describe(entry)} is not a host name, *.suffix, IP address, [IPv6 address] or *; no ports, schemes or paths`,
+      );
+    }
+    return entry.toLowerCase();
+  });
 }
 
 function boolean(name: string, value: unknown): boolean {
@@ -334,6 +357,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     sweepIntervalMs: ms('sweepIntervalMs', 1),
     controlBodyMaxBytes: count('controlBodyMaxBytes'),
     baseDomain: optionalDomain('baseDomain', o.baseDomain),
+    allowedHosts: hostList('allowedHosts', 'ALLOWED_HOSTS', o.allowedHosts),
+    controlAllowedHosts: hostList('controlAllowedHosts', 'CONTROL_ALLOWED_HOSTS', o.controlAllowedHosts),
     redisUrl: o.redisUrl === undefined ? undefined : redisUrl(o.redisUrl),
     bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
     bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),

@@ -4,7 +4,8 @@
  * `GET /health`, plus `GET /metrics` (Prometheus text, same Bearer auth) and
  * `GET /status` (the status page, docs/operations.md). Plain node:http: a few
  * fixed routes need no framework.
- * Order of checks: route (404), method (405), auth (401), shutting down (503),
+ * Order of checks: Host (400/421: a DNS-rebinding page must not reach even
+ * `/health`), route (404), method (405), auth (401), shutting down (503),
  * media type (415), size (413), JSON (400), whole-body validation (400), then
  * the registry acts.
  */
@@ -22,11 +23,20 @@ import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
 import type { Repolls } from '../repoll/repolls.js';
 import { writeResponse } from '../http/response.js';
+import { createHostFilter } from '../http/host-filter.js';
+import { checkRequestHost } from '../http/request-host.js';
 
 export interface ControlServerDeps {
   options: Pick<
     ProxyOptions,
-    'secret' | 'controlBodyMaxBytes' | 'logger' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'
+    | 'secret'
+    | 'controlBodyMaxBytes'
+    | 'controlAllowedHosts'
+    | 'logger'
+    | 'maxHeaderBytes'
+    | 'headersTimeoutMs'
+    | 'requestTimeoutMs'
+    | 'keepAliveTimeoutMs'
   >;
   registry: HoldRegistry;
   /** Where `/publish/`, `/push/` and `/close/` go. Default the registry (embedded); the Redis bus when scaled out. */
@@ -52,6 +62,11 @@ type Answer = ControlResult | RevokeResult;
 export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
   const log = options.logger;
   const authorize = createControlAuth(options.secret);
+  // Loopback names and IP addresses always (a rebinding page comes with a DNS name), other names when listed.
+  const hostCheck = {
+    serves: createHostFilter(options.controlAllowedHosts, { ipAddresses: true }),
+    notServed: (name: string) => `Host ${name} is not served on the control port; set CONTROL_ALLOWED_HOSTS (controlAllowedHosts) to serve it`,
+  };
 
   const target: ControlSink = sink ?? {
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
@@ -105,6 +120,11 @@ export function createControlServer({ options, registry, sink, isClosing, metric
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Publish-to-write latency starts here (proxy/control/metrics.ts).
     const receivedAt = performance.now();
+    const host = checkRequestHost(req, hostCheck);
+    if (!host.ok) {
+      sendError(res, host.code, host.message);
+      return;
+    }
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     const route = routes.get(path);
     if (route === undefined) {
@@ -174,7 +194,8 @@ export function createControlServer({ options, registry, sink, isClosing, metric
     sendJson(res, result);
   }
 
-  return createServer(httpServerOptions(options), (req, res) => {
+  // requireHostHeader off: a Host-less HTTP/1.1 request gets its 400 as JSON from checkRequestHost.
+  return createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
     handle(req, res).then(
       () => {
         // Every refused call once, at info (never its headers: they hold the secret or a guess at it).

@@ -126,6 +126,26 @@ const ROWS: Row[] = [
     status: 200,
     check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
   },
+  // --- issue 14 items 3-4 (sec-headers-host): forwarded headers and the Host a request names ---------
+  {
+    name: 'forged Forwarded, X-Real-IP, X-Forwarded-Host/Proto/Port and underscore spellings, which are replaced or stripped',
+    target: 'client',
+    request: client('GET', '/api/session', {
+      headers: [['Forwarded', 'for=203.0.113.9;host=evil.example'], ['X-Real-IP', '203.0.113.9'], ['X-Forwarded-Host', 'evil.example'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Port', '443'], ['Grip_Sig', 'forged'], ['X_Forwarded_For', '203.0.113.9'], ['Connection', 'X-Request-Id']],
+    }),
+    status: 200,
+    check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
+  },
+  { name: 'two Host headers', target: 'client', request: onClient((h) => `GET /api/session HTTP/1.1\r\nHost: ${h}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'an empty Host', target: 'client', request: raw('GET /api/session HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n'), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host with userinfo (a@evil)', target: 'client', request: (c) => httpRequest('GET', '/api/session', 'a@evil', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host with a fragment (evil.example#.chat.test)', target: 'client', request: (c) => httpRequest('GET', '/api/session', 'evil.example#.chat.test', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host whose port hides userinfo (127.0.0.1:80@evil.example)', target: 'client', request: (c) => httpRequest('GET', '/api/session', '127.0.0.1:80@evil.example', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host this proxy does not serve (DNS rebinding)', target: 'client', request: (c) => httpRequest('POST', '/api/rooms/lobby/messages', 'rebind.evil.example:8080', { headers: [cookie(c.ada), JSON_TYPE], body: '{"text":"rebound"}' }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'an absolute-form request for another host', target: 'client', request: (c) => httpRequest('POST', 'http://evil.example/api/rooms/lobby/messages', c.clientHost, { headers: [cookie(c.ada), JSON_TYPE], body: '{"text":"absolute"}' }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'an absolute-form request with userinfo', target: 'client', request: (c) => httpRequest('GET', `http://evil@${c.clientHost}/api/session`, c.clientHost, { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a control call under a rebinding Host', target: 'control', request: () => httpRequest('GET', '/stats', 'rebind.evil.example', { headers: [bearer(TEST_SECRET)] }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'a control call with two Host headers', target: 'control', request: (c) => Buffer.from(`GET /stats HTTP/1.1\r\nHost: ${c.controlHost}\r\nHost: evil.example\r\nAuthorization: Bearer ${TEST_SECRET}\r\nConnection: close\r\n\r\n`, 'latin1'), status: 400, code: 'PROXY_ERR_BAD_HOST' },
   // --- hold instructions a client's request can trigger (the parser, through a scripted app) --------
   { name: 'an app hold with a negative Grip-Timeout', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-negative', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
   { name: 'an app hold with Grip-Timeout in exponent form', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-exponent', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
+import { request } from '../helpers/proxy-harness.js';
 
 interface Launched {
   base: string;
@@ -91,6 +92,21 @@ test('through the launcher a parked poll returns the message another session pos
   assert.equal(drained.status, 200);
   assert.deepEqual(drained.body.events, []);
   assert.equal(drained.headers.get('connection'), 'close');
+  const code = launcher.child.exitCode ?? ((await once(launcher.child, 'exit')) as [number | null])[0];
+  assert.equal(code, 0, launcher.stderr());
+});
+
+test('with BASE_DOMAIN set the URL the launcher prints is still served, and a foreign Host is refused', async (t) => {
+  const launcher = startLauncher(t, { GRIP_SECRET: 'quick-start-secret-0123456789', BASE_DOMAIN: 'chat.test' });
+  const { base } = await launcher.ready;
+  const page = await fetch(`${base}/`);
+  assert.equal(page.status, 200, 'the printed address is the one the proxy listens on');
+  const port = new URL(base).port;
+  const foreign = await request(`${base}/`, { headers: { host: `evil.example:${port}` } });
+  assert.equal(foreign.status, 421);
+  assert.match((foreign.json() as { message: string }).message, /evil\.example is not served/);
+  assert.equal((await request(`${base}/`, { headers: { host: `c1.chat.test:${port}` } })).status, 200, 'a shard host of the base domain');
+  launcher.child.kill('SIGTERM');
   const code = launcher.child.exitCode ?? ((await once(launcher.child, 'exit')) as [number | null])[0];
   assert.equal(code, 0, launcher.stderr());
 });

@@ -43,9 +43,9 @@ test('a request pipelined behind a parked poll releases the poll with its timeou
   };
   const port = Number(new URL(h.clientUrl).port);
   let sendNext: (s: string) => void = () => undefined;
-  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: x\r\n\r\n', 2, (write) => (sendNext = write));
+  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n', 2, (write) => (sendNext = write));
   await h.waitParked(1);
-  sendNext('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  sendNext('GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const raw = await answer;
 
   const first = raw.indexOf('timeout-body');
@@ -67,7 +67,7 @@ test('a poll whose connection already has a pipelined request behind it is never
     }
   };
   const port = Number(new URL(h.clientUrl).port);
-  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n', 2);
+  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\nGET /next HTTP/1.1\r\nHost: localhost\r\n\r\n', 2);
   await waitFor(() => h.app.requests.length === 2, { message: 'both requests at the app' });
   releaseHold();
   const raw = await answer;
