@@ -53,8 +53,8 @@ type Parts = Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy' | 'l
 
 function assemble(db: Db, options: AppOptions, now: () => number): Parts {
   // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
-  const { store, busy, relay, chat, poll, liveness, bayeux } = createChatCore(db, options, now, { relayLease: true });
-  const app = createApp({ store, chat, poll, bayeux, logger: options.logger, now }, options);
+  const { store, busy, relay, chat, poll, liveness, bayeux, sessions, ender } = createChatCore(db, options, now, { relayLease: true });
+  const app = createApp({ store, chat, poll, bayeux, sessions, ender, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
   const server = http.createServer(httpServerOptions(options), app);
   answerClientErrors(
@@ -89,7 +89,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const connectProxy = (controlUrl: string): void => {
     if (closing) throw new Error('the chat server is closed');
     const url = validateControlUrl(controlUrl);
-    relay.start(new HttpPublisher({ controlUrl: url, secret: options.secret, timeoutMs: options.relayPublishTimeoutMs }));
+    relay.start(new HttpPublisher({ controlUrl: url, secret: options.secret, timeoutMs: options.relayPublishTimeoutMs, logger }));
     logger.info({ controlUrl: url }, 'outbox relay connected to the proxy');
   };
 
