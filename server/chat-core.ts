@@ -15,6 +15,7 @@ import { PollService } from './poll-service.js';
 import { SessionAuth } from './session-auth.js';
 import { SessionEnder } from './session-end.js';
 import { SessionExpiry } from './session-expiry.js';
+import { SessionPruner, type PrunerTimers } from './session-pruner.js';
 import { deriveKey, readRootSecret } from './store/app-secret.js';
 import { BayeuxClientsRepo } from './store/bayeux-clients.js';
 import { BusyRetry } from './store/busy-retry.js';
@@ -36,6 +37,8 @@ export interface ChatCore {
   sessions: SessionAuth;
   /** Sign-out and expiry: ends a session everywhere. */
   ender: SessionEnder;
+  /** The retention job; not started here (chat-server.ts starts it with the server). */
+  pruner: SessionPruner;
 }
 
 export interface ChatCoreOptions {
@@ -45,6 +48,8 @@ export interface ChatCoreOptions {
    * skip it and save the lease's writes per batch.
    */
   relayLease: boolean;
+  /** The pruner's timers (tests). Default: Node's. */
+  pruneTimers?: PrunerTimers;
 }
 
 /**
@@ -123,5 +128,16 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     revokeLeases: options.leaseKey !== undefined,
     beforeEnd: () => liveness.flush(),
   });
-  return { store, busy, relay, chat, poll, liveness, bayeux, sessions, ender };
+  const pruner = new SessionPruner(store, ender, bayeuxClients, {
+    now,
+    intervalMs: options.pruneIntervalS * 1000,
+    batchSize: options.pruneBatchSize,
+    // The liveness window: past it a row is not counted (presence window) and names no live Bayeux client.
+    connectionRetentionMs: Math.max(options.presenceWindowMs, bayeuxClientTtlMs),
+    bayeuxClientTtlMs,
+    busy,
+    logger: options.logger,
+    ...(core.pruneTimers === undefined ? {} : { timers: core.pruneTimers }),
+  });
+  return { store, busy, relay, chat, poll, liveness, bayeux, sessions, ender, pruner };
 }

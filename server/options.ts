@@ -108,6 +108,10 @@ export interface AppOptions extends HttpServerLimits {
   sessionIdleTimeoutS: number;
   /** A session expires this long after sign-in however active it is, seconds; also the cookie's Max-Age. Default 2592000 (30 days). */
   sessionMaxAgeS: number;
+  /** How often the pruner ends expired sessions and deletes connection rows past the liveness window, seconds. Default 60. */
+  pruneIntervalS: number;
+  /** Most sessions ended, or rows deleted, in one pruning transaction (keeps the write lock short). Default 100. */
+  pruneBatchSize: number;
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -156,6 +160,8 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   leaseTtlS: 300,
   sessionIdleTimeoutS: 7 * 86_400,
   sessionMaxAgeS: 30 * 86_400,
+  pruneIntervalS: 60,
+  pruneBatchSize: 100,
   // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
   maxHeaderBytes: 17 * 1024,
   headersTimeoutMs: 10_000,
@@ -305,6 +311,8 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     leaseTtlS: integer('leaseTtlS', o.leaseTtlS, 1, 3600),
     sessionIdleTimeoutS: integer('sessionIdleTimeoutS', o.sessionIdleTimeoutS, 60, SESSION_AGE_MAX_S),
     sessionMaxAgeS: integer('sessionMaxAgeS', o.sessionMaxAgeS, 60, SESSION_AGE_MAX_S),
+    pruneIntervalS: integer('pruneIntervalS', o.pruneIntervalS, 1, 86_400),
+    pruneBatchSize: integer('pruneBatchSize', o.pruneBatchSize, 1, 10_000),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
   if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
