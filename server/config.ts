@@ -9,6 +9,7 @@
  *   BASE_DOMAIN (none)   SHARD_COUNT (4)   COOKIE_DOMAIN (BASE_DOMAIN)
  *   REQUIRE_GRIP_SIG (0)   POSTS_PER_MINUTE (60)   SESSIONS_PER_MINUTE_PER_ADDRESS (20)
  *   RATE_LIMIT_LOOPBACK (0)   MAX_CONNECTIONS_PER_SESSION (20)
+ *   SESSION_IDLE_TIMEOUT_S (604800)   SESSION_MAX_AGE_S (2592000)   PRUNE_INTERVAL_S (60)   PRUNE_BATCH_SIZE (100)
  *   REDIS_URL (none: publish to PROXY_CONTROL_URL; set: publish to the Redis bus, docs/scaleout.md)
  */
 import { parseArgs } from 'node:util';
@@ -94,6 +95,10 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[
     // Like GRIP_SECRET, only from the environment.
     leaseKey: env.LEASE_KEY || undefined,
     leaseTtlS: integerFrom('LEASE_TTL_S', env.LEASE_TTL_S),
+    sessionIdleTimeoutS: integerFrom('SESSION_IDLE_TIMEOUT_S', env.SESSION_IDLE_TIMEOUT_S),
+    sessionMaxAgeS: integerFrom('SESSION_MAX_AGE_S', env.SESSION_MAX_AGE_S),
+    pruneIntervalS: integerFrom('PRUNE_INTERVAL_S', env.PRUNE_INTERVAL_S),
+    pruneBatchSize: integerFrom('PRUNE_BATCH_SIZE', env.PRUNE_BATCH_SIZE),
     logger: pino({ name: 'chat-app', level, redact: LOG_REDACT }),
   };
 }

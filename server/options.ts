@@ -100,6 +100,18 @@ export interface AppOptions extends HttpServerLimits {
   leaseKey: string | undefined;
   /** How long a lease holds, seconds; the client's first poll after it comes to the app. Default 300. */
   leaseTtlS: number;
+  /**
+   * A session unused for this long expires (401 `APP_ERR_SESSION_EXPIRED`), seconds; every request slides it
+   * (written at most once a minute). At least `holdTimeoutS + leaseTtlS + 60`, so a client that keeps polling
+   * never expires. Default 604800 (7 days).
+   */
+  sessionIdleTimeoutS: number;
+  /** A session expires this long after sign-in however active it is, seconds; also the cookie's Max-Age. Default 2592000 (30 days). */
+  sessionMaxAgeS: number;
+  /** How often the pruner ends expired sessions and deletes connection rows past the liveness window, seconds. Default 60. */
+  pruneIntervalS: number;
+  /** Most sessions ended, or rows deleted, in one pruning transaction (keeps the write lock short). Default 100. */
+  pruneBatchSize: number;
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -146,6 +158,10 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   livenessFlushMs: 10,
   leaseKey: undefined,
   leaseTtlS: 300,
+  sessionIdleTimeoutS: 7 * 86_400,
+  sessionMaxAgeS: 30 * 86_400,
+  pruneIntervalS: 60,
+  pruneBatchSize: 100,
   // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
   maxHeaderBytes: 17 * 1024,
   headersTimeoutMs: 10_000,
@@ -156,6 +172,9 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
 });
 
 export const SECRET_MIN_CHARS = 16;
+
+/** Longest session idle timeout or maximum age: 400 days, the longest cookie lifetime browsers keep (RFC 6265bis). */
+export const SESSION_AGE_MAX_S = 400 * 86_400;
 
 const KNOWN_KEYS = new Set<string>([...Object.keys(DEFAULT_APP_OPTIONS), 'secret', 'logger']);
 
@@ -290,6 +309,10 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     keepAliveTimeoutMs: integer('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 1, 3_600_000),
     leaseKey: o.leaseKey === undefined ? undefined : leaseKey(o.leaseKey, o.secret),
     leaseTtlS: integer('leaseTtlS', o.leaseTtlS, 1, 3600),
+    sessionIdleTimeoutS: integer('sessionIdleTimeoutS', o.sessionIdleTimeoutS, 60, SESSION_AGE_MAX_S),
+    sessionMaxAgeS: integer('sessionMaxAgeS', o.sessionMaxAgeS, 60, SESSION_AGE_MAX_S),
+    pruneIntervalS: integer('pruneIntervalS', o.pruneIntervalS, 1, 86_400),
+    pruneBatchSize: integer('pruneBatchSize', o.pruneBatchSize, 1, 10_000),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
   if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
@@ -298,6 +321,14 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
   }
   if (resolved.relayLeaseMs <= resolved.relayPublishTimeoutMs) {
     fail(`relayLeaseMs (${resolved.relayLeaseMs}) must exceed relayPublishTimeoutMs (${resolved.relayPublishTimeoutMs}): a live relay must not lose its lease mid-publish`);
+  }
+  // A polling client reaches the app at least once per hold plus lease (leased re-polls stay in the proxy).
+  const idleMinS = Math.ceil(resolved.holdTimeoutS) + resolved.leaseTtlS + 60;
+  if (resolved.sessionIdleTimeoutS < idleMinS) {
+    fail(`sessionIdleTimeoutS (${resolved.sessionIdleTimeoutS}) must be at least holdTimeoutS + leaseTtlS + 60 (${idleMinS}): a client that keeps polling must never expire`);
+  }
+  if (resolved.sessionMaxAgeS < resolved.sessionIdleTimeoutS) {
+    fail(`sessionMaxAgeS (${resolved.sessionMaxAgeS}) must not be below sessionIdleTimeoutS (${resolved.sessionIdleTimeoutS})`);
   }
   if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {
     fail(`relayRetryMaxMs (${resolved.relayRetryMaxMs}) must not be below relayRetryMinMs (${resolved.relayRetryMinMs})`);

@@ -25,6 +25,8 @@ interface Context {
   ada: string;
   bob: string;
   adaCid: string;
+  /** The cookie of a session that signed out before the table ran (issue 14, item 7). */
+  ended: string;
 }
 
 interface Row {
@@ -45,7 +47,7 @@ const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${
 const cookie = (sid: string): [string, string] => ['Cookie', sid];
 
 /** A request to the proxy's client port, as ada unless `as` says otherwise. */
-function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | null; headers?: Array<[string, string]>; body?: string | Buffer; contentLength?: number } = {}) {
+function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | 'ended' | null; headers?: Array<[string, string]>; body?: string | Buffer; contentLength?: number } = {}) {
   return (c: Context) => {
     const who = opts.as === undefined ? 'ada' : opts.as;
     const headers = [...(who === null ? [] : [cookie(c[who])]), ...(opts.headers ?? [])];
@@ -245,6 +247,15 @@ const ROWS: Row[] = [
   { name: 'a history read of a room the user is not a member of', target: 'client', request: client('GET', '/api/rooms/general/messages', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
   { name: 'a poll of a room the user is not a member of', target: 'client', request: client('GET', '/api/poll?rooms=general:0', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
   { name: 'a room path segment that is not valid percent-encoding', target: 'client', request: client('POST', '/api/rooms/%ff%fe/join'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  // --- issue 14, item 7: sign-out and ended sessions (ada must still be signed in afterwards) ----------
+  { name: 'a sign-out without a session', target: 'client', request: client('DELETE', '/api/session', { as: null }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a sign-out with a forged session cookie', target: 'client', request: client('DELETE', '/api/session', { as: null, headers: [cookie('sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')] }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a sign-out from another site\'s Origin', target: 'client', request: client('DELETE', '/api/session', { headers: [['Origin', 'http://evil.test']] }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a sign-out with another site\'s Referer and no Origin', target: 'client', request: client('DELETE', '/api/session', { headers: [['Referer', 'http://evil.test/page']] }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a second sign-out with the cookie of a signed-out session', target: 'client', request: client('DELETE', '/api/session', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a poll with the cookie of a signed-out session', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a post with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { as: 'ended', headers: [JSON_TYPE], body: '{"text":"still here"}' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a join with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/general/join', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
   // --- the app through the proxy: cursors and IDs ------------------------------------------------
   { name: 'a poll cursor of -1', target: 'client', request: client('GET', '/api/poll?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a poll cursor in exponent form', target: 'client', request: client('GET', '/api/poll?rooms=lobby:1e3'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
@@ -267,7 +278,7 @@ const ROWS: Row[] = [
   { name: 'a literal /public/../ path to package.json', target: 'client', request: client('GET', '/public/../package.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'a backslash path to package.json', target: 'client', request: client('GET', '/..%5c..%5cpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an encoded NUL byte in a file path', target: 'client', request: client('GET', '/index.html%00.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
-  { name: 'an unknown API route', target: 'client', request: client('DELETE', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'an unknown API route', target: 'client', request: client('PUT', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
 ];
 
 /** Hold instructions the scripted app answers `/hold/<name>` with. */
@@ -325,6 +336,8 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
   };
   const ada = await login('ada');
   const bob = await login('bob');
+  const ended = await login('cy');
+  assert.equal((await fetch(`${base}/api/session`, { method: 'DELETE', headers: { cookie: ended } })).status, 204);
   const asAda = { cookie: ada, 'content-type': 'application/json' };
   assert.equal((await fetch(`${base}/api/rooms`, { method: 'POST', headers: asAda, body: '{"name":"general"}' })).status, 201);
   assert.equal((await fetch(`${base}/api/rooms/general/join`, { method: 'POST', headers: asAda })).status, 200);
@@ -349,6 +362,7 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
     ada,
     bob,
     adaCid,
+    ended,
   };
   const firstLine = log.lines.length;
   let created = 0;

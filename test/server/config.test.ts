@@ -70,3 +70,14 @@ test('configuration mistakes are APP_ERR_BAD_OPTION errors naming the variable o
     );
   }
 });
+
+test('SESSION_IDLE_TIMEOUT_S, SESSION_MAX_AGE_S, PRUNE_INTERVAL_S and PRUNE_BATCH_SIZE set the session and pruning options', () => {
+  const o = resolveAppOptions(
+    appOptionsFromEnv(
+      { GRIP_SECRET: secret, SESSION_IDLE_TIMEOUT_S: '3600', SESSION_MAX_AGE_S: '86400', PRUNE_INTERVAL_S: '30', PRUNE_BATCH_SIZE: '50' },
+      [],
+    ),
+  );
+  assert.deepEqual([o.sessionIdleTimeoutS, o.sessionMaxAgeS, o.pruneIntervalS, o.pruneBatchSize], [3600, 86_400, 30, 50]);
+  assert.throws(() => appOptionsFromEnv({ GRIP_SECRET: secret, SESSION_MAX_AGE_S: '30d' }, []), /SESSION_MAX_AGE_S must be a non-negative integer/);
+});
