@@ -167,7 +167,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
         return;
       }
       if (!(err instanceof ItemValidationError)) throw err;
-      sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
+      sendError(res, err.code, err.message);
       return;
     }
     log.debug({ path, ...result }, 'control call');

@@ -177,6 +177,13 @@ const ROWS: Row[] = [
     status: 200,
     check: (res) => assert.deepEqual(res.json, { delivered: 0, queued: 0, dropped: 0, reasked: 0 }),
   },
+  // --- issue 14 items 2 and 5 (sec-control-auth): control credentials, push caps, item statuses ---------
+  { name: 'a published item with status 101 (an upgrade the client never asked for)', target: 'control', request: control('/publish/', publishWith({ code: 101, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status "100" as text', target: 'control', request: control('/publish/', publishWith({ code: '100', body: '' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status 204 and a body', target: 'control', request: control('/publish/', publishWith({ code: 204, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a pushed item with status 304 and a body', target: 'control', request: control('/push/', JSON.stringify({ items: [{ 'connection-id': 'V1StGXR8_Z5jdHi6B-myT', formats: { 'http-response': { code: 304, body: 'x' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a close item with status 103', target: 'control', request: control('/close/', JSON.stringify({ items: [{ 'connection-id': 'V1StGXR8_Z5jdHi6B-myT', formats: { 'http-response': { code: 103, body: '' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status 600', target: 'control', request: control('/publish/', publishWith({ code: 600, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
   // --- the app through the proxy: bodies -------------------------------------------------------
   { name: 'a session body that is not JSON', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":' }), status: 400, code: 'APP_ERR_BAD_JSON' },
   { name: 'a nick that is a number', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":42}' }), status: 400, code: 'APP_ERR_INVALID_BODY' },

@@ -154,6 +154,34 @@ describe('control API requests', { timeout: 10_000 }, () => {
     assert.equal(stats.channels, 0, 'no cursor moved');
   });
 
+  test('an item with an interim status or a body its status forbids is refused 400 PROXY_ERR_INVALID_STATUS before any item is delivered', async (t) => {
+    const h = await startHarness(t);
+    const cid = 'V1StGXR8_Z5jdHi6B-myT';
+    h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a', connectionId: cid });
+    const poll = h.get('/poll');
+    await h.waitParked(1);
+    const calls: Array<[string, unknown]> = [
+      ['/publish/', { items: [{ channel: 'room:a', formats: jsonFormat({ first: true }) }, { channel: 'room:a', formats: { 'http-response': { code: 101, body: 'x' } } }] }],
+      ['/publish/', { items: [{ channel: 'room:a', formats: { 'http-response': { code: '100', body: '' } } }] }],
+      ['/push/', { items: [{ 'connection-id': cid, formats: jsonFormat({ first: true }) }, { 'connection-id': cid, formats: { 'http-response': { code: 204, body: 'x' } } }] }],
+      ['/close/', { items: [{ 'connection-id': cid, formats: { 'http-response': { code: 304, body: 'x' } } }] }],
+    ];
+    for (const [path, body] of calls) {
+      const res = await h.control(path, body);
+      assert.equal(res.status, 400, `${path} ${JSON.stringify(body)}`);
+      assert.equal(codeOf(res), 'PROXY_ERR_INVALID_STATUS');
+    }
+    const stats = h.proxy.stats();
+    assert.equal(stats.parked, 1, 'the parked request is untouched');
+    assert.deepEqual([stats.publishes, stats.pushes, stats.deliveries, stats.queuedItems, stats.channels], [0, 0, 0, 0, 0]);
+    // The client still gets a whole, well-framed answer from the next valid item.
+    const ok = await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { code: 204, body: '' } } }] });
+    assert.deepEqual(ok.json(), { delivered: 1, queued: 0, dropped: 0, reasked: 0 });
+    const answer = await poll;
+    assert.equal(answer.status, 204);
+    assert.equal(answer.body.length, 0);
+  });
+
   test('an invalid push item queues nothing', async (t) => {
     const h = await startHarness(t);
     const res = await h.control('/push/', {
