@@ -1,7 +1,7 @@
 /**
  * Proxy options from command-line flags and environment variables, for
- * proxy/main.ts and the launcher. Flags win over the environment. The secret
- * comes only from `GRIP_SECRET`: a flag would show in `ps`.
+ * proxy/main.ts and the launcher. Flags win over the environment. The secrets
+ * come only from `GRIP_SECRET` and `CONTROL_SECRET`: a flag would show in `ps`.
  */
 import { parseArgs } from 'node:util';
 import { destination, pino, type Level } from 'pino';
@@ -31,7 +31,8 @@ function secondsToMs(name: string, text: string): number {
 
 /**
  * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
- * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
+ * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` and `CONTROL_SECRET` (required),
+ * `CONTROL_ISSUER`, `CONTROL_AUDIENCE`, `CONTROL_TOKEN_MAX_LIFETIME_S`,
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
@@ -72,7 +73,14 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
   const secret = env.GRIP_SECRET;
   if (secret === undefined || secret === '') {
     throw new ProxyOptionsError(
-      'GRIP_SECRET is not set. Set it to the secret shared with the app (at least 16 characters), e.g. export GRIP_SECRET="$(openssl rand -hex 32)"',
+      'GRIP_SECRET is not set. Set it to the Grip-Sig key shared with the app (at least 16 characters), e.g. export GRIP_SECRET="$(openssl rand -hex 32)"',
+    );
+  }
+  const controlSecret = env.CONTROL_SECRET;
+  if (controlSecret === undefined || controlSecret === '') {
+    throw new ProxyOptionsError(
+      'CONTROL_SECRET is not set. Set it to the control API credential publishers use (at least 16 characters, not GRIP_SECRET), ' +
+        'e.g. export CONTROL_SECRET="$(openssl rand -hex 32)"',
     );
   }
   const level = env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'info' : env.LOG_LEVEL;
@@ -83,6 +91,10 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
   return {
     upstreamUrl: read('upstream', 'APP_URL', text) ?? DEFAULT_APP_URL,
     secret,
+    controlSecret,
+    controlIssuer: read(null, 'CONTROL_ISSUER', text),
+    controlAudience: read(null, 'CONTROL_AUDIENCE', text),
+    controlTokenMaxLifetimeMs: read(null, 'CONTROL_TOKEN_MAX_LIFETIME_S', secondsToMs),
     clientHost: read('host', 'PROXY_HOST', text),
     clientPort: read('port', 'PROXY_PORT', integer),
     controlHost: read('control-host', 'CONTROL_HOST', text),

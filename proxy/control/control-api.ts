@@ -26,7 +26,16 @@ import { writeResponse } from '../http/response.js';
 export interface ControlServerDeps {
   options: Pick<
     ProxyOptions,
-    'secret' | 'controlBodyMaxBytes' | 'logger' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'
+    | 'controlSecret'
+    | 'controlIssuer'
+    | 'controlAudience'
+    | 'controlTokenMaxLifetimeMs'
+    | 'controlBodyMaxBytes'
+    | 'logger'
+    | 'maxHeaderBytes'
+    | 'headersTimeoutMs'
+    | 'requestTimeoutMs'
+    | 'keepAliveTimeoutMs'
   >;
   registry: HoldRegistry;
   /** Where `/publish/`, `/push/` and `/close/` go. Default the registry (embedded); the Redis bus when scaled out. */
@@ -51,7 +60,14 @@ type Answer = ControlResult | RevokeResult;
 /** Builds (does not start) the control server. */
 export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
   const log = options.logger;
-  const authorize = createControlAuth(options.secret);
+  // Control JWT claims are epoch seconds: wall-clock time, like Grip-Sig (not the injectable proxy clock).
+  const authorize = createControlAuth({
+    secret: options.controlSecret,
+    issuer: options.controlIssuer,
+    audience: options.controlAudience,
+    maxLifetimeMs: options.controlTokenMaxLifetimeMs,
+    now: Date.now,
+  });
 
   const target: ControlSink = sink ?? {
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
@@ -117,7 +133,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
       return;
     }
     if (route.auth && !(await authorize(req.headers.authorization))) {
-      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <secret or JWT signed with it> required', {
+      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <control secret, or a control JWT signed with it> required', {
         'www-authenticate': 'Bearer',
       });
       return;
