@@ -37,7 +37,7 @@ function secondsToMs(name: string, text: string): number {
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md),
- * `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
+ * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
  * later by `resolveProxyOptions`.
@@ -103,6 +103,8 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     queueMaxItems: read(null, 'QUEUE_MAX_ITEMS', integer),
     queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
     queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
+    maxUnknownQueues: read(null, 'MAX_UNKNOWN_QUEUES', integer),
+    controlMaxIdsPerCall: read(null, 'CONTROL_MAX_IDS_PER_CALL', integer),
     baseDomain: read(null, 'BASE_DOMAIN', text) || undefined,
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),

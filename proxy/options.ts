@@ -94,6 +94,17 @@ export interface ProxyOptions extends HttpServerLimits {
   queueTtlMs: number;
   /** A connection with a resync pending and nothing parked is forgotten after this. Default 600 000 ms. */
   resyncTtlMs: number;
+  /**
+   * Most queues kept for connection IDs no request parked under within `queueTtlMs` (pushes to IDs this proxy does
+   * not know). A push that would open one more is refused whole, 503 `PROXY_ERR_TOO_MANY_QUEUES`, before anything is
+   * delivered; a real client's ID is known while it polls. Embedded only (with Redis the queues live there).
+   * Default 10 000.
+   */
+  maxUnknownQueues: number;
+  /** `Retry-After` of a `PROXY_ERR_TOO_MANY_QUEUES` answer, seconds. Default 5. */
+  unknownQueuesRetryAfterS: number;
+  /** Most distinct connection IDs one `/push/` or `/close/` call may name; beyond, 400 `PROXY_ERR_TOO_MANY_IDS`. Default 1 000. */
+  controlMaxIdsPerCall: number;
   /** A closed connection ID refuses holds for this long. Default 600 000 ms. */
   closedTtlMs: number;
   /** A channel's last id is forgotten after this long without publishes. Default 3 600 000 ms. */
@@ -166,6 +177,9 @@ export const DEFAULT_PROXY_OPTIONS = {
   queueMaxBytes: MiB,
   queueTtlMs: 60_000,
   resyncTtlMs: 600_000,
+  maxUnknownQueues: 10_000,
+  unknownQueuesRetryAfterS: 5,
+  controlMaxIdsPerCall: 1_000,
   closedTtlMs: 600_000,
   channelTtlMs: 3_600_000,
   maxChannels: 100_000,
@@ -348,6 +362,9 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     queueMaxBytes: count('queueMaxBytes'),
     queueTtlMs: ms('queueTtlMs', 1),
     resyncTtlMs: ms('resyncTtlMs', 1),
+    maxUnknownQueues: count('maxUnknownQueues'),
+    unknownQueuesRetryAfterS: integerAtLeast('unknownQueuesRetryAfterS', o.unknownQueuesRetryAfterS, 1, 86_400),
+    controlMaxIdsPerCall: count('controlMaxIdsPerCall'),
     closedTtlMs: ms('closedTtlMs', 1),
     channelTtlMs: ms('channelTtlMs', 1),
     maxChannels: count('maxChannels'),

@@ -14,6 +14,7 @@ import { httpServerOptions } from '../../common/http-limits.js';
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
 import { errorCodeOf, sendError } from '../errors.js';
+import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from '../options.js';
@@ -31,6 +32,7 @@ export interface ControlServerDeps {
     | 'controlAudience'
     | 'controlTokenMaxLifetimeMs'
     | 'controlBodyMaxBytes'
+    | 'controlMaxIdsPerCall'
     | 'logger'
     | 'maxHeaderBytes'
     | 'headersTimeoutMs'
@@ -71,8 +73,8 @@ export function createControlServer({ options, registry, sink, isClosing, metric
 
   const target: ControlSink = sink ?? {
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
-    push: (body, at) => registry.push(parsePushBody(body), at),
-    close: (body) => registry.close(parseCloseBody(body)),
+    push: (body, at) => registry.push(parsePushBody(body, options.controlMaxIdsPerCall), at),
+    close: (body) => registry.close(parseCloseBody(body, options.controlMaxIdsPerCall)),
     revoke: (body) => {
       const commands = parseRevokeBody(body);
       return { revoked: repolls?.revoke(commands) ?? 0 };
@@ -180,6 +182,10 @@ export function createControlServer({ options, registry, sink, isClosing, metric
     } catch (err) {
       if (err instanceof BusUnavailableError) {
         sendError(res, 'PROXY_ERR_BUS_UNAVAILABLE', err.message);
+        return;
+      }
+      if (err instanceof TooManyQueuesError) {
+        sendError(res, err.code, err.message, { 'retry-after': String(err.retryAfterS) });
         return;
       }
       if (!(err instanceof ItemValidationError)) throw err;

@@ -11,7 +11,7 @@ import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand } from '.
 import { decodeItemResponse, type ItemResponse } from '../http/response.js';
 
 /** Codes a refused body is answered with (all 400, proxy/errors.ts). */
-export type ItemValidationCode = 'PROXY_ERR_INVALID_ITEM' | 'PROXY_ERR_INVALID_STATUS';
+export type ItemValidationCode = 'PROXY_ERR_INVALID_ITEM' | 'PROXY_ERR_INVALID_STATUS' | 'PROXY_ERR_TOO_MANY_IDS';
 
 /** A body that is valid JSON but not a valid request; answered 400 with its `code`. */
 export class ItemValidationError extends Error {
@@ -182,9 +182,18 @@ export function parsePublishBody(body: unknown, now: () => number = Date.now): P
   return commands;
 }
 
-/** Validates a `POST /push/` body. Throws `ItemValidationError`. */
-export function parsePushBody(body: unknown): PushCommand[] {
-  return itemsOf(body).map((item, i) => {
+/**
+ * Each call may name at most `maxIds` distinct connection IDs: every new one can cost a queue or a tombstone,
+ * and a 1 MiB body names over 12,000.
+ */
+function checkIdCount(commands: ReadonlyArray<{ connectionId: string }>, maxIds: number): void {
+  const ids = new Set(commands.map((c) => c.connectionId)).size;
+  if (ids > maxIds) fail('body', `names ${ids} distinct connection IDs; one call may name at most ${maxIds}`, 'PROXY_ERR_TOO_MANY_IDS');
+}
+
+/** Validates a `POST /push/` body naming at most `maxIds` distinct connection IDs. Throws `ItemValidationError`. */
+export function parsePushBody(body: unknown, maxIds = Infinity): PushCommand[] {
+  const commands = itemsOf(body).map((item, i) => {
     const path = `items[${i}]`;
     if (!isObject(item)) fail(path, 'must be an object');
     const connectionId = connectionIdOf(item, path);
@@ -194,11 +203,13 @@ export function parsePushBody(body: unknown): PushCommand[] {
     if (id !== undefined) command.id = id;
     return command;
   });
+  checkIdCount(commands, maxIds);
+  return commands;
 }
 
-/** Validates a `POST /close/` body. Throws `ItemValidationError`. */
-export function parseCloseBody(body: unknown): CloseCommand[] {
-  return itemsOf(body).map((item, i) => {
+/** Validates a `POST /close/` body naming at most `maxIds` distinct connection IDs. Throws `ItemValidationError`. */
+export function parseCloseBody(body: unknown, maxIds = Infinity): CloseCommand[] {
+  const commands = itemsOf(body).map((item, i) => {
     const path = `items[${i}]`;
     if (!isObject(item)) fail(path, 'must be an object');
     const command: CloseCommand = { connectionId: connectionIdOf(item, path) };
@@ -211,6 +222,8 @@ export function parseCloseBody(body: unknown): CloseCommand[] {
     }
     return command;
   });
+  checkIdCount(commands, maxIds);
+  return commands;
 }
 
 /** Largest `issued-before`: a revocation far in the future would refuse every lease of a subject for good. */

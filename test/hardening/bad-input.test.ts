@@ -78,11 +78,13 @@ const onClient = (build: (host: string) => string | Buffer) => (c: Context) => {
 
 const IMG = '<img src=x onerror=alert(1)>';
 
-// Issue 14 item 2 (sec-control-auth): control JWTs for the rows that must be refused.
+// Issue 14 item 2 (sec-control-auth): control JWTs and connection IDs for the rows below.
 const CONTROL_ISS = 'comet-chat-publisher';
 const inS = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
 const controlJwt = (claims: JWTPayload) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_CONTROL_SECRET));
 const NOT_YET = await controlJwt({ iss: CONTROL_ISS, nbf: inS(600), exp: inS(1200) });
+/** `n` distinct, well-formed connection IDs no client uses. */
+const manyIds = (n: number) => Array.from({ length: n }, (_, i) => `nobody${i}`.padEnd(21, '_'));
 
 const ROWS: Row[] = [
   // --- proxy client port: bytes that are not HTTP -------------------------------------------------
@@ -193,6 +195,8 @@ const ROWS: Row[] = [
   { name: 'a control JWT without exp', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: CONTROL_ISS }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
   { name: 'a control JWT valid for a year', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: CONTROL_ISS, exp: inS(365 * 86_400) }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
   { name: 'a stats call with a control JWT not valid for ten minutes (nbf)', target: 'control', request: (c) => httpRequest('GET', '/stats', c.controlHost, { headers: [bearer(NOT_YET)] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a push naming 1,001 distinct connection IDs (the per-call cap)', target: 'control', request: control('/push/', JSON.stringify({ items: manyIds(1001).map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) })), status: 400, code: 'PROXY_ERR_TOO_MANY_IDS' },
+  { name: 'a close naming 1,001 distinct connection IDs', target: 'control', request: control('/close/', JSON.stringify({ items: manyIds(1001).map((id) => ({ 'connection-id': id })) })), status: 400, code: 'PROXY_ERR_TOO_MANY_IDS' },
   { name: 'a published item with status 101 (an upgrade the client never asked for)', target: 'control', request: control('/publish/', publishWith({ code: 101, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
   { name: 'a published item with status "100" as text', target: 'control', request: control('/publish/', publishWith({ code: '100', body: '' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
   { name: 'a published item with status 204 and a body', target: 'control', request: control('/publish/', publishWith({ code: 204, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },

@@ -23,6 +23,7 @@ import { createChatServer } from '../../server/chat-server.js';
 import { tempDir } from '../helpers/app-harness.js';
 import { request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
 import { startScriptedApp, writeHold } from '../helpers/scripted-app.js';
+import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
 import { startStack } from '../helpers/stack.js';
 import { httpRequest, memoryLogger, sendRaw } from './raw-http.js';
 
@@ -335,5 +336,62 @@ describe('every credential does one job: control calls need the control credenti
     assert.equal(h.proxy.stats().publishes, 0);
     for (const [what, token] of accepted) assert.equal((await h.control('/publish/', items, { token: await token })).status, 200, `accepted: ${what}`);
     assert.equal(h.proxy.stats().publishes, accepted.length);
+  });
+});
+
+describe('pushes to connection IDs that never parked are capped (issue 14 item 2)', { timeout: 60_000 }, () => {
+  /** A `/push/` body of `n` items, each to its own connection ID that no client ever used. */
+  const strangers = (call: number, n: number) =>
+    JSON.stringify({ items: Array.from({ length: n }, (_, i) => ({ 'connection-id': `s${call}x${i}`.padEnd(21, '_'), formats: { 'http-response': { body: 'x' } } })) });
+
+  test('the 9-call attack (112,500 unknown IDs) keeps no state; the global cap refuses beyond 10,000 queues with 503 and Retry-After, and a real client between polls still gets its push', async (t) => {
+    const h = await startHarness(t);
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (let call = 0; call < 9; call++) {
+      const body = strangers(call, 12_500);
+      assert.ok(body.length < 1024 * 1024, 'each call fits the 1 MiB control body');
+      const res = await h.control('/push/', body);
+      assert.equal(res.status, 400, `call ${call}`);
+      assert.equal((res.json() as { code: string }).code, 'PROXY_ERR_TOO_MANY_IDS');
+    }
+    assert.deepEqual([h.proxy.stats().connections, h.proxy.stats().queuedItems], [0, 0], 'the refused calls left no state');
+
+    // Within the per-call cap (1,000 IDs), until the global cap (10,000 queues for IDs that never parked here).
+    for (let call = 0; call < 10; call++) {
+      const res = await h.control('/push/', strangers(100 + call, 1000));
+      assert.deepEqual(res.json(), { delivered: 0, queued: 1000, dropped: 0, reasked: 0 }, `call ${call}`);
+    }
+    const full = await h.control('/push/', strangers(200, 1000));
+    assert.equal(full.status, 503);
+    assert.equal((full.json() as { code: string }).code, 'PROXY_ERR_TOO_MANY_QUEUES');
+    assert.equal(full.headers['retry-after'], '5');
+    const one = await h.control('/push/', strangers(201, 1));
+    assert.equal(one.status, 503, 'not even one more stranger');
+    assert.deepEqual([h.proxy.stats().connections, h.proxy.stats().queuedItems], [10_000, 10_000], 'the refused calls queued nothing');
+    t.diagnostic(`heap after the attack and 10,000 capped queues: +${((process.memoryUsage().heapUsed - heapBefore) / 1048576).toFixed(1)} MB`);
+
+    // A real client: parked under its ID once, answered, now between polls while the cap is full.
+    const cid = 'RealClient_0123456789';
+    h.app.handle = (_req, res) => writeHold(res, { connectionId: cid, timeoutS: 30 });
+    const first = h.get('/poll');
+    await h.waitParked(1);
+    assert.equal((await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { body: 'one' } } }] })).status, 200);
+    assert.equal((await first).text, 'one');
+    const queued = await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { body: 'two' } } }] });
+    assert.deepEqual(queued.json(), { delivered: 0, queued: 1, dropped: 0, reasked: 0 }, 'queued for its next poll despite the cap');
+    assert.equal((await h.get('/poll')).text, 'two');
+  });
+  test('the per-call cap holds on the Redis bus too: a push or close naming too many IDs is refused before Redis is written', async (t) => {
+    const redis = await startRedis(t);
+    const { proxy, control } = await startRedisProxy(t, 'http://127.0.0.1:9', redis.url);
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `r${i}`.padEnd(21, '_'));
+    const push = await control.call('/push/', { items: ids(1001).map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) });
+    assert.equal(push.status, 400);
+    assert.equal((push.body as unknown as { code: string }).code, 'PROXY_ERR_TOO_MANY_IDS');
+    const close = await control.call('/close/', { items: ids(1001).map((id) => ({ 'connection-id': id })) });
+    assert.equal((close.body as unknown as { code: string }).code, 'PROXY_ERR_TOO_MANY_IDS');
+    assert.equal(proxy.stats().pushes, 0);
+    const ok = await control.call('/push/', { items: ids(1000).map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) });
+    assert.deepEqual(ok.body, { delivered: 0, queued: 1000, dropped: 0, reasked: 0 });
   });
 });

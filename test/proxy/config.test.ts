@@ -72,6 +72,12 @@ describe('proxyOptionsFromEnv', () => {
     rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: '' }, [], /CONTROL_SECRET is not set/);
   });
 
+  test('MAX_UNKNOWN_QUEUES and CONTROL_MAX_IDS_PER_CALL set the push caps', () => {
+    const options = proxyOptionsFromEnv({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, MAX_UNKNOWN_QUEUES: '500', CONTROL_MAX_IDS_PER_CALL: '50', LOG_LEVEL: 'silent' }, []);
+    assert.deepEqual([options.maxUnknownQueues, options.controlMaxIdsPerCall], [500, 50]);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, MAX_UNKNOWN_QUEUES: 'lots' }, [], /^MAX_UNKNOWN_QUEUES must be a non-negative integer, got "lots"$/);
+  });
+
   test('CONTROL_ISSUER, CONTROL_AUDIENCE and CONTROL_TOKEN_MAX_LIFETIME_S set the control JWT checks', () => {
     const options = proxyOptionsFromEnv(
       { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, CONTROL_ISSUER: 'my-publisher', CONTROL_AUDIENCE: 'my-proxy', CONTROL_TOKEN_MAX_LIFETIME_S: '600', LOG_LEVEL: 'silent' },

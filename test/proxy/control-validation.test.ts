@@ -159,3 +159,15 @@ describe('item statuses: only final statuses whose framing is valid (issue 14 it
     }
   });
 });
+
+describe('connection IDs per call (issue 14 item 2)', () => {
+  const ids = (n: number, repeat = 1) => Array.from({ length: n * repeat }, (_, i) => `c${i % n}`.padEnd(21, '_'));
+  test('a push or close naming more distinct IDs than allowed is refused with PROXY_ERR_TOO_MANY_IDS; repeats count once', () => {
+    const push = (list: string[]) => ({ items: list.map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) });
+    assert.equal(parsePushBody(push(ids(3, 4)), 3).length, 12, 'four items each to three IDs');
+    for (const parse of [() => parsePushBody(push(ids(4)), 3), () => parseCloseBody({ items: ids(4).map((id) => ({ 'connection-id': id })) }, 3)]) {
+      assert.throws(parse, (err: unknown) =>
+        err instanceof ItemValidationError && err.code === 'PROXY_ERR_TOO_MANY_IDS' && err.message === 'body names 4 distinct connection IDs; one call may name at most 3');
+    }
+  });
+});

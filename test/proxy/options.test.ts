@@ -72,6 +72,14 @@ describe('resolveProxyOptions', () => {
     rejects({ leaseKey: REQUIRED.secret }, 'leaseKey must differ from secret: a lease key must not sign Grip-Sig (LEASE_KEY, GRIP_SECRET)');
   });
 
+  test('the push caps are validated: unknown queues, their Retry-After, IDs per call', () => {
+    const o = resolveProxyOptions(REQUIRED);
+    assert.deepEqual([o.maxUnknownQueues, o.unknownQueuesRetryAfterS, o.controlMaxIdsPerCall], [10_000, 5, 1_000]);
+    rejects({ maxUnknownQueues: 0 }, 'maxUnknownQueues must be an integer >= 1, got 0');
+    rejects({ unknownQueuesRetryAfterS: 0 }, 'unknownQueuesRetryAfterS must be an integer 1-86400, got 0');
+    rejects({ controlMaxIdsPerCall: 2.5 }, 'controlMaxIdsPerCall must be an integer >= 1, got 2.5');
+  });
+
   test('control JWT settings are validated: issuer (not the Grip-Sig one), audience, lifetime', () => {
     const o = resolveProxyOptions(REQUIRED);
     assert.deepEqual([o.controlIssuer, o.controlAudience, o.controlTokenMaxLifetimeMs], ['comet-chat-publisher', 'comet-chat-control', 3_600_000]);
