@@ -6,7 +6,7 @@
  * fixed routes need no framework.
  * Order of checks: route (404), method (405), auth (401), shutting down (503),
  * media type (415), size (413), JSON (400), whole-body validation (400), then
- * the registry acts.
+ * the registry acts (or refuses the whole call: 503 past `maxUnknownQueues`).
  */
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

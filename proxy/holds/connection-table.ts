@@ -79,7 +79,7 @@ export class ConnectionTable<P> {
     return this.live.get(id) ?? this.create(id, !this.isRecentlyParked(id));
   }
 
-  /** How many new unknown queues pushes to `ids` would open (closed IDs open none). Read-only. */
+  /** How many new unknown queues pushes to `ids` would open (closed IDs open none). Opens nothing. */
   unknownAmong(ids: Iterable<string>): number {
     let n = 0;
     for (const id of new Set(ids)) {
