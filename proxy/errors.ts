@@ -18,6 +18,12 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_UNAUTHORIZED: 401,
   PROXY_ERR_BAD_JSON: 400,
   PROXY_ERR_INVALID_ITEM: 400,
+  /** An item's status is interim (1xx), not HTTP (600+), or 204/304 with a body: it would desync the client. */
+  PROXY_ERR_INVALID_STATUS: 400,
+  /** A `/push/` or `/close/` call names more distinct connection IDs than `controlMaxIdsPerCall`. */
+  PROXY_ERR_TOO_MANY_IDS: 400,
+  /** `maxUnknownQueues` reached: a push would open a queue for an ID not parked here lately; nothing was done. */
+  PROXY_ERR_TOO_MANY_QUEUES: 503,
   PROXY_ERR_BODY_TOO_LARGE: 413,
   PROXY_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   PROXY_ERR_NOT_FOUND: 404,

@@ -10,7 +10,7 @@ import type express from 'express';
 import { answerClientErrors, httpServerOptions } from '../common/http-limits.js';
 import { createApp } from './app.js';
 import { createChatCore } from './chat-core.js';
-import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
+import { requireControlSecret, resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
 import { HttpPublisher } from './outbox/publisher.js';
 import { RedisPublisher } from './outbox/redis-publisher.js';
 import type { OutboxRelay } from './outbox/relay.js';
@@ -97,7 +97,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const connectProxy = (controlUrl: string): void => {
     if (closing) throw new Error('the chat server is closed');
     const url = validateControlUrl(controlUrl);
-    relay.start(new HttpPublisher({ controlUrl: url, secret: options.secret, timeoutMs: options.relayPublishTimeoutMs, logger }));
+    relay.start(new HttpPublisher({ controlUrl: url, secret: requireControlSecret(options.controlSecret), timeoutMs: options.relayPublishTimeoutMs, logger }));
     logger.info({ controlUrl: url }, 'outbox relay connected to the proxy');
   };
 

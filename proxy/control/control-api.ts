@@ -7,7 +7,7 @@
  * Order of checks: Host (400/421: a DNS-rebinding page must not reach even
  * `/health`), route (404), method (405), auth (401), shutting down (503),
  * media type (415), size (413), JSON (400), whole-body validation (400), then
- * the registry acts.
+ * the registry acts (or refuses the whole call: 503 past `maxUnknownQueues`).
  */
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,6 +15,7 @@ import { httpServerOptions } from '../../common/http-limits.js';
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
 import { errorCodeOf, sendError } from '../errors.js';
+import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from '../options.js';
@@ -29,8 +30,12 @@ import { checkRequestHost } from '../http/request-host.js';
 export interface ControlServerDeps {
   options: Pick<
     ProxyOptions,
-    | 'secret'
+    | 'controlSecret'
+    | 'controlIssuer'
+    | 'controlAudience'
+    | 'controlTokenMaxLifetimeMs'
     | 'controlBodyMaxBytes'
+    | 'controlMaxIdsPerCall'
     | 'controlAllowedHosts'
     | 'logger'
     | 'maxHeaderBytes'
@@ -61,7 +66,14 @@ type Answer = ControlResult | RevokeResult;
 /** Builds (does not start) the control server. */
 export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
   const log = options.logger;
-  const authorize = createControlAuth(options.secret);
+  // Control JWT claims are epoch seconds: wall-clock time, like Grip-Sig (not the injectable proxy clock).
+  const authorize = createControlAuth({
+    secret: options.controlSecret,
+    issuer: options.controlIssuer,
+    audience: options.controlAudience,
+    maxLifetimeMs: options.controlTokenMaxLifetimeMs,
+    now: Date.now,
+  });
   // Loopback names and IP addresses always (a rebinding page comes with a DNS name), other names when listed.
   const hostCheck = {
     serves: createHostFilter(options.controlAllowedHosts, { ipAddresses: true }),
@@ -70,8 +82,8 @@ export function createControlServer({ options, registry, sink, isClosing, metric
 
   const target: ControlSink = sink ?? {
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
-    push: (body, at) => registry.push(parsePushBody(body), at),
-    close: (body) => registry.close(parseCloseBody(body)),
+    push: (body, at) => registry.push(parsePushBody(body, options.controlMaxIdsPerCall), at),
+    close: (body) => registry.close(parseCloseBody(body, options.controlMaxIdsPerCall)),
     revoke: (body) => {
       const commands = parseRevokeBody(body);
       return { revoked: repolls?.revoke(commands) ?? 0 };
@@ -137,7 +149,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
       return;
     }
     if (route.auth && !(await authorize(req.headers.authorization))) {
-      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <secret or JWT signed with it> required', {
+      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <control secret, or a control JWT signed with it> required', {
         'www-authenticate': 'Bearer',
       });
       return;
@@ -186,8 +198,12 @@ export function createControlServer({ options, registry, sink, isClosing, metric
         sendError(res, 'PROXY_ERR_BUS_UNAVAILABLE', err.message);
         return;
       }
+      if (err instanceof TooManyQueuesError) {
+        sendError(res, err.code, err.message, { 'retry-after': String(err.retryAfterS) });
+        return;
+      }
       if (!(err instanceof ItemValidationError)) throw err;
-      sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
+      sendError(res, err.code, err.message);
       return;
     }
     log.debug({ path, ...result }, 'control call');

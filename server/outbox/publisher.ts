@@ -38,7 +38,7 @@ export class PublishError extends Error {
 export interface HttpPublisherOptions {
   /** Control API base URL, e.g. `http://127.0.0.1:5561` (no trailing slash needed). */
   controlUrl: string;
-  /** Sent as `Authorization: Bearer <secret>`. */
+  /** The control secret (not the Grip-Sig key), sent as `Authorization: Bearer <secret>`. */
   secret: string;
   /** Whole-request deadline, ms. */
   timeoutMs: number;

@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { request } from '../helpers/proxy-harness.js';
 
@@ -51,8 +52,8 @@ function startLauncher(t: import('node:test').TestContext, env: Record<string, s
   return { child, ready, dataDir, stderr: () => stderr };
 }
 
-test('without GRIP_SECRET the launcher generates one that app and proxy share, serves the page and creates the database', async (t) => {
-  const launcher = startLauncher(t, { GRIP_SECRET: '' });
+test('without GRIP_SECRET and CONTROL_SECRET the launcher generates both for app and proxy, serves the page and creates the database', async (t) => {
+  const launcher = startLauncher(t, { GRIP_SECRET: '', CONTROL_SECRET: '' });
   const { base } = await launcher.ready;
 
   const page = await fetch(`${base}/`);
@@ -62,16 +63,25 @@ test('without GRIP_SECRET the launcher generates one that app and proxy share, s
   const ada = new ChatClient(base);
   assert.equal((await ada.login('ada')).nick, 'ada');
   assert.ok(existsSync(join(launcher.dataDir, 'chat.db')), 'the SQLite database is where DB_PATH says');
+  // The relay deletes an outbox row only once the proxy accepted its publish: an empty outbox after a post proves
+  // the app publishes with the proxy's (generated) control secret.
+  await ada.post('lobby', 'hello');
+  const db = new Database(join(launcher.dataDir, 'chat.db'), { readonly: true, fileMustExist: true });
+  t.after(() => db.close());
+  await waitFor(() => (db.prepare('SELECT COUNT(*) FROM outbox').pluck().get() as number) === 0, 'the outbox to be published');
 });
 
 test('through the launcher a parked poll returns the message another session posts; SIGTERM drains it and exits 0', async (t) => {
   const secret = 'quick-start-secret-0123456789';
-  const launcher = startLauncher(t, { GRIP_SECRET: secret });
+  const controlSecret = 'quick-start-control-0123456789';
+  const launcher = startLauncher(t, { GRIP_SECRET: secret, CONTROL_SECRET: controlSecret });
   const { base, controlPort } = await launcher.ready;
   const parked = async () => {
-    const res = await fetch(`http://127.0.0.1:${controlPort}/stats`, { headers: { authorization: `Bearer ${secret}` } });
+    const res = await fetch(`http://127.0.0.1:${controlPort}/stats`, { headers: { authorization: `Bearer ${controlSecret}` } });
     return ((await res.json()) as { parked: number }).parked;
   };
+  const withGripKey = await fetch(`http://127.0.0.1:${controlPort}/stats`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(withGripKey.status, 401, 'GRIP_SECRET opens no control route');
 
   const ada = new ChatClient(base);
   const bob = new ChatClient(base);

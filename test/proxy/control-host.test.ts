@@ -9,11 +9,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { httpRequest, memoryLogger, sendRaw, type RawResponse } from '../hardening/raw-http.js';
-import { startHarness, TEST_SECRET, type Harness } from '../helpers/proxy-harness.js';
+import { startHarness, TEST_CONTROL_SECRET, type Harness } from '../helpers/proxy-harness.js';
 
 function call(h: Harness, path: string, hostLines: string[], method = 'GET'): Promise<RawResponse> {
   const port = Number(new URL(h.controlUrl).port);
-  const auth = `Authorization: Bearer ${TEST_SECRET}`;
+  const auth = `Authorization: Bearer ${TEST_CONTROL_SECRET}`;
   const head = [`${method} ${path} HTTP/1.1`, ...hostLines.map((v) => `Host: ${v}`), auth, 'Connection: close'];
   return sendRaw(port, Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'));
 }

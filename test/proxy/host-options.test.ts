@@ -11,17 +11,17 @@ import { ProxyOptionsError, resolveProxyOptions } from '../../proxy/options.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { memoryLogger } from '../hardening/raw-http.js';
 
-const REQUIRED = { upstreamUrl: 'http://127.0.0.1:8081', secret: 'a-secret-of-16-chars' };
+const REQUIRED = { upstreamUrl: 'http://127.0.0.1:8081', secret: 'a-secret-of-16-chars', controlSecret: 'a-control-secret-16' };
 
 describe('allowed host settings', () => {
   test('ALLOWED_HOSTS and CONTROL_ALLOWED_HOSTS are comma lists; blanks around entries are ignored', () => {
     const options = proxyOptionsFromEnv(
-      { GRIP_SECRET: REQUIRED.secret, ALLOWED_HOSTS: ' chat.example.com, *.chat.example.com ,,10.0.0.1', CONTROL_ALLOWED_HOSTS: 'control.internal', LOG_LEVEL: 'silent' },
+      { GRIP_SECRET: REQUIRED.secret, CONTROL_SECRET: REQUIRED.controlSecret, ALLOWED_HOSTS: ' chat.example.com, *.chat.example.com ,,10.0.0.1', CONTROL_ALLOWED_HOSTS: 'control.internal', LOG_LEVEL: 'silent' },
       [],
     );
     assert.deepEqual(options.allowedHosts, ['chat.example.com', '*.chat.example.com', '10.0.0.1']);
     assert.deepEqual(options.controlAllowedHosts, ['control.internal']);
-    const unset = proxyOptionsFromEnv({ GRIP_SECRET: REQUIRED.secret, LOG_LEVEL: 'silent', ALLOWED_HOSTS: '' }, []);
+    const unset = proxyOptionsFromEnv({ GRIP_SECRET: REQUIRED.secret, CONTROL_SECRET: REQUIRED.controlSecret, LOG_LEVEL: 'silent', ALLOWED_HOSTS: '' }, []);
     assert.equal(unset.allowedHosts, undefined);
     assert.equal(unset.controlAllowedHosts, undefined);
   });

@@ -31,7 +31,7 @@ test('undefined values fall back to the defaults', () => {
 });
 
 test('a trailing slash is dropped from controlUrl', () => {
-  assert.equal(resolveAppOptions({ secret, controlUrl: 'http://127.0.0.1:5561/' }).controlUrl, 'http://127.0.0.1:5561');
+  assert.equal(resolveAppOptions({ secret, controlSecret: 'control-secret-0123', controlUrl: 'http://127.0.0.1:5561/' }).controlUrl, 'http://127.0.0.1:5561');
 });
 
 test('a given logger is used as is', () => {
@@ -64,6 +64,10 @@ test('bad options are refused with APP_ERR_BAD_OPTION and a message naming the o
     [{ secret, cookieSecure: 'yes' }, /cookieSecure must be a boolean/],
     [{ secret, logger: console }, /logger must be a pino Logger/],
     [{ secret, holdTimeoutMs: 5 }, /unknown option "holdTimeoutMs"/],
+    [{ secret, controlSecret: 'short' }, /controlSecret must be at least 16 characters/],
+    [{ secret, controlSecret: secret }, /controlSecret must differ from secret \(CONTROL_SECRET, GRIP_SECRET\)/],
+    [{ secret, controlUrl: 'http://127.0.0.1:5561' }, /controlSecret is required to publish to the proxy's control API \(CONTROL_SECRET\)/],
+    [{ secret, controlSecret: 'control-secret-0123', leaseKey: 'control-secret-0123' }, /leaseKey must differ from controlSecret/],
   ];
   for (const [input, message] of cases) {
     assert.throws(
