@@ -62,7 +62,7 @@ async function stopAll(exitCode: number): Promise<never> {
   stopping = true;
   for (const child of [...children].reverse()) {
     const exit = await child.stop(STOP_GRACE_MS);
-    logger.info({ child: child.name, pid: child.process.pid, exit }, 'child stopped');
+    logger.info({ child: child.name, childPid: child.process.pid, exit }, 'child stopped');
   }
   process.exit(exitCode);
 }

@@ -74,3 +74,9 @@ export function refused(port: number): Promise<boolean> {
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
 }
+
+/** Every process below `pid` (children, their children, ...), bounded in depth. */
+export function descendantPids(pid: number, depth = 8): number[] {
+  if (depth === 0) return [];
+  return childPids(pid).flatMap((child) => [child, ...descendantPids(child, depth - 1)]);
+}

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { childPids, commandLine, isAlive, listeningPorts, refused } from '../helpers/processes.js';
+import { childPids, commandLine, descendantPids, isAlive, listeningPorts, refused } from '../helpers/processes.js';
 
 const STOP_DEADLINE_MS = 15_000;
 
@@ -29,9 +29,9 @@ interface Running {
   exitCode(): Promise<number | null>;
 }
 
-function launch(t: TestContext, env: Record<string, string> = {}) {
+function launch(t: TestContext, env: Record<string, string> = {}, command: readonly string[] = [process.execPath, 'dist/launcher/main.js']) {
   const dataDir = mkdtempSync(join(tmpdir(), 'comet-launcher-'));
-  const launcher = spawn(process.execPath, ['dist/launcher/main.js'], {
+  const launcher = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, PROXY_PORT: '0', APP_PORT: '0', CONTROL_PORT: '0', DB_PATH: join(dataDir, 'chat.db'), LOG_LEVEL: 'warn', GRIP_SECRET: '', CONTROL_SECRET: '', LEASE_KEY: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,7 +40,7 @@ function launch(t: TestContext, env: Record<string, string> = {}) {
   const exited = new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code)));
   t.after(async () => {
     // Never leave a process behind, whatever the test did.
-    for (const pid of [launcher.pid!, ...childPids(launcher.pid!)]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [launcher.pid!, ...descendantPids(launcher.pid!)]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
   const printed = new Promise<{ base: string; clientPort: number; appPort: number; controlPort: number }>((resolve, reject) => {
@@ -61,7 +61,7 @@ function launch(t: TestContext, env: Record<string, string> = {}) {
     assert.ok(appPid !== undefined && proxyPid !== undefined, `an app and a proxy child, got ${kids.map(commandLine).join(' | ')}`);
     return { launcher, ...urls, appPid, proxyPid, stderr: () => stderr, exitCode: () => exited };
   };
-  return { launcher, dataDir, running, exitCode: () => exited, stderr: () => stderr };
+  return { launcher, dataDir, printed, running, exitCode: () => exited, stderr: () => stderr };
 }
 
 async function exitWithin(run: { exitCode(): Promise<number | null> }, what: string): Promise<number | null> {
@@ -150,4 +150,15 @@ test('a bad value exits 2 with a message naming it before any child starts', asy
   assert.equal(await exitWithin(started, 'the launcher to exit'), 2);
   assert.match(started.stderr(), /^comet-chat: .*eighty/m);
   assert.ok(!existsSync(join(started.dataDir, 'chat.db')), 'the app never started: no database was created');
+});
+
+test('SIGTERM to `npm start` reaches the launcher (the script execs node), so npm exits 0 and leaves no process behind', async (t) => {
+  // --ignore-scripts skips only prestart (the build, done already); npm still runs the start script.
+  const npm = launch(t, {}, ['npm', 'start', '--ignore-scripts', '--silent']);
+  await npm.printed;
+  const below = descendantPids(npm.launcher.pid!);
+  assert.ok(below.some((pid) => commandLine(pid).includes('launcher/main.js')), 'npm runs the launcher');
+  npm.launcher.kill('SIGTERM');
+  assert.equal(await exitWithin(npm, 'npm to exit'), 0, npm.stderr());
+  await waitFor(() => below.every((pid) => !isAlive(pid)), 'every process below npm to be gone', STOP_DEADLINE_MS);
 });
