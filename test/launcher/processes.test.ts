@@ -8,9 +8,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 import { childPids, commandLine, descendantPids, isAlive, listeningPorts, refused } from '../helpers/processes.js';
@@ -151,6 +151,31 @@ test('a bad value exits 2 with a message naming it before any child starts', asy
   assert.match(started.stderr(), /^comet-chat: .*eighty/m);
   assert.ok(!existsSync(join(started.dataDir, 'chat.db')), 'the app never started: no database was created');
 });
+
+test('a proxy that cannot listen (its port taken) makes the launcher exit 1 naming it, and the app it started stops too', async (t) => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => taken.close());
+  const started = launch(t, { PROXY_PORT: String((taken.address() as net.AddressInfo).port) });
+  // The app is forked first and is running by the time the proxy fails.
+  let appPid: number | undefined;
+  await waitFor(() => {
+    appPid ??= childPids(started.launcher.pid!).find((pid) => /server\/main\.js/.test(commandLineOrEmpty(pid)));
+    return appPid !== undefined || started.launcher.exitCode !== null;
+  }, 'the app to be forked', STOP_DEADLINE_MS);
+  assert.equal(await exitWithin(started, 'the launcher to exit'), 1, started.stderr());
+  assert.match(started.stderr(), /comet-chat: cannot start: the proxy exited with code 1/);
+  assert.ok(appPid !== undefined, 'the app was forked before the proxy');
+  await waitFor(() => !isAlive(appPid!), 'the app to be gone', STOP_DEADLINE_MS);
+});
+
+function commandLineOrEmpty(pid: number): string {
+  try {
+    return commandLine(pid);
+  } catch {
+    return '';
+  }
+}
 
 test('SIGTERM to `npm start` reaches the launcher (the script execs node), so npm exits 0 and leaves no process behind', async (t) => {
   // --ignore-scripts skips only prestart (the build, done already); npm still runs the start script.
