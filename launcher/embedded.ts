@@ -1,12 +1,15 @@
 /**
  * Starts app + proxy wired together in this process: the app first (so the
  * proxy knows its port, which may be ephemeral), then the proxy, then the app's
- * outbox relay pointed at the proxy's control port.
+ * outbox relay pointed at the proxy's control port. Kept for tests that need
+ * both halves in reach (test/helpers/stack.ts); `npm start` runs the same
+ * wiring as two processes (launcher/main.ts).
  */
 import { createChatServer } from '../server/chat-server.js';
 import type { AppOptions } from '../server/options.js';
 import { createHoldProxy } from '../proxy/proxy.js';
 import type { ProxyOptions } from '../proxy/options.js';
+import { hostForUrl } from '../common/launcher-ipc.js';
 
 export interface EmbeddedOptions {
   app: Partial<AppOptions> & { secret: string };
@@ -23,11 +26,6 @@ export interface EmbeddedStack {
   proxy: ReturnType<typeof createHoldProxy>;
   /** Drains parked requests (timeout responses), then stops the app. */
   close(): Promise<void>;
-}
-
-function hostForUrl(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return 'localhost';
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedStack> {

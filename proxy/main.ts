@@ -6,6 +6,7 @@
 import { proxyOptionsFromEnv } from './config.js';
 import { ProxyOptionsError } from './options.js';
 import { createHoldProxy, type HoldProxy } from './proxy.js';
+import { announce, endWithLauncher, launchedByLauncher } from '../common/launcher-ipc.js';
 
 let proxy: HoldProxy;
 try {
@@ -24,12 +25,16 @@ try {
     { clientHost: options.clientHost, clientPort, controlHost: options.controlHost, controlPort, upstreamUrl: options.upstreamUrl },
     'listening',
   );
+  announce({ type: 'proxy-ready', clientHost: options.clientHost, clientPort, controlHost: options.controlHost, controlPort });
 } catch (err) {
   log.fatal({ err }, 'cannot listen');
   process.exit(1);
 }
 
+let shuttingDown = false;
 function shutDown(signal: NodeJS.Signals): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
   log.info({ signal }, 'shutting down');
   void proxy.close().then(() => {
     log.info('closed');
@@ -38,3 +43,5 @@ function shutDown(signal: NodeJS.Signals): void {
 }
 process.once('SIGTERM', shutDown);
 process.once('SIGINT', shutDown);
+// Forked by `npm start`: a launcher gone (even by SIGKILL) takes this proxy down, no orphan keeps the ports.
+if (launchedByLauncher(process.env)) endWithLauncher(() => shutDown('SIGTERM'));
