@@ -38,6 +38,8 @@ export interface HoldProxy {
   readonly metrics: ProxyMetrics;
   /** The resolved options, defaults filled in. */
   readonly options: ProxyOptions;
+  /** The keep-alive agent to the app: its `sockets` are the upstream capacity client requests hold now. */
+  readonly upstreamAgent: Agent;
   /** Opens both ports; resolves with the bound ports (useful with port 0). */
   listen(): Promise<{ clientPort: number; controlPort: number }>;
   /**
@@ -181,6 +183,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     repolls,
     metrics,
     options,
+    upstreamAgent: agent,
     listen,
     close: () => (closing ??= shutDown()),
     stats: () => registry.stats(),
