@@ -25,6 +25,8 @@ import { trackRequestlessSockets } from './http/requestless-sockets.js';
 import { assignRequestId, requestIdOf } from './http/request-id.js';
 import { createStatusPage } from './control/status-page.js';
 import { createUpstreamResponseHandler } from './forward/upstream-response.js';
+import { createPipelineGate } from './forward/pipeline-gate.js';
+import { createConnectionWarner } from './http/connection-warnings.js';
 
 export interface HoldProxy {
   /** Client-facing server (forwarding and parking). Not listening until `listen()`. */
@@ -88,6 +90,12 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   });
   // The latest response on each client connection, to spot pipelined requests.
   const latestOnSocket = new WeakMap<Socket, ServerResponse>();
+  const warnConnection = createConnectionWarner(log);
+  const pipelineGate = createPipelineGate({
+    maxQueued: options.pipelineMaxQueued,
+    trustForwardedFor: options.trustForwardedFor,
+    warn: warnConnection,
+  });
 
   // requireHostHeader off: Node would answer a Host-less HTTP/1.1 request with a bare 400; we answer it in JSON below.
   const clientServer = createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
@@ -98,7 +106,11 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     const earlier = latestOnSocket.get(req.socket);
     if (earlier !== undefined && !earlier.writableFinished) registry.releasePipelined(earlier);
     latestOnSocket.set(req.socket, res);
+    // One request at a time per connection: the rest wait here, holding nothing upstream.
+    pipelineGate.admit(req, res, handleClientRequest);
+  });
 
+  function handleClientRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isClosing()) {
       sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
       return;
@@ -116,7 +128,8 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     }
     if (serveBridge(req, res)) return;
     forward(req, res);
-  });
+  }
+
   const controlServer = createControlServer({
     options,
     registry,
