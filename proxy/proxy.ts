@@ -26,7 +26,9 @@ import { assignRequestId, requestIdOf } from './http/request-id.js';
 import { createStatusPage } from './control/status-page.js';
 import { createUpstreamResponseHandler } from './forward/upstream-response.js';
 import { createPipelineGate } from './forward/pipeline-gate.js';
+import { clientAddressOf } from './forward/client-address.js';
 import { createConnectionWarner } from './http/connection-warnings.js';
+import { watchWriteStalls } from './http/write-stall-watch.js';
 
 export interface HoldProxy {
   /** Client-facing server (forwarding and parking). Not listening until `listen()`. */
@@ -130,6 +132,24 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     forward(req, res);
   }
 
+  // A client that stops reading is cut off, and whatever it holds (upstream request, parked poll) with it.
+  const writeStalls = watchWriteStalls(clientServer, {
+    timeoutMs: options.clientWriteTimeoutMs,
+    timers: options.timers,
+    onStall: (socket, stalledMs) => {
+      const req = pipelineGate.current(socket);
+      warnConnection(
+        socket,
+        {
+          requestId: req === undefined ? undefined : requestIdOf(req),
+          clientAddress: req === undefined ? socket.remoteAddress : clientAddressOf(req, options.trustForwardedFor),
+          stalledMs,
+          timeoutMs: options.clientWriteTimeoutMs,
+        },
+        'client stopped reading its answer; connection closed',
+      );
+    },
+  });
   const controlServer = createControlServer({
     options,
     registry,
@@ -186,6 +206,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     for (const close of closeRequestless) close();
     await closed;
     await bus?.stop();
+    writeStalls.stop();
     agent.destroy();
   }
 

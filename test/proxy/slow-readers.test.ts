@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import type { Agent, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
+import { memoryLogger } from '../hardening/raw-http.js';
 import { startHarness, waitFor, type Harness } from '../helpers/proxy-harness.js';
 
 const MiB = 1024 * 1024;
@@ -50,6 +51,33 @@ async function nonReader(h: Harness): Promise<{ client: Socket; proxySide: Socke
   return { client, proxySide: await proxySide, sentAt: performance.now() };
 }
 
+test('a client that stops reading is disconnected after clientWriteTimeoutMs, which cancels the app answer it held, logged once', async (t) => {
+  const log = memoryLogger('info');
+  const h = await startHarness(t, { clientWriteTimeoutMs: 300, responseBufferMaxBytes: 64 * 1024, logger: log.logger });
+  const app = serveBig(h, 32 * MiB);
+  const { client, proxySide, sentAt } = await nonReader(h);
+  t.after(() => client.destroy());
+
+  const closedAfterMs = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the proxy did not close the connection within 5 s')), 5000);
+    proxySide.once('close', () => {
+      clearTimeout(timer);
+      resolve(performance.now() - sentAt);
+    });
+  });
+  assert.ok(closedAfterMs >= 300, `not before the timeout: closed after ${Math.round(closedAfterMs)} ms`);
+  await app.connectionClosed; // the upstream request was cancelled with the client, not left to its idle timeout
+  await waitFor(() => inUse(h.proxy.upstreamAgent) === 0, { message: 'no upstream socket in use' });
+  client.destroy();
+
+  const warnings = log.lines.filter((l) => l.level === 40);
+  assert.equal(warnings.length, 1, JSON.stringify(warnings));
+  assert.equal(warnings[0]!.msg, 'client stopped reading its answer; connection closed');
+  assert.equal(warnings[0]!.clientAddress, '127.0.0.1');
+  assert.equal(typeof warnings[0]!.requestId, 'string');
+  assert.equal(warnings[0]!.timeoutMs, 300);
+});
+
 test('an answer within responseBufferMaxBytes is read from the app at once although its client reads nothing, so no upstream socket waits for it', async (t) => {
   const h = await startHarness(t, { responseBufferMaxBytes: 16 * MiB, clientWriteTimeoutMs: 60_000 });
   const app = serveBig(h, 8 * MiB);
@@ -61,4 +89,41 @@ test('an answer within responseBufferMaxBytes is read from the app at once altho
   assert.equal(proxySide.destroyed, false, 'the client is still connected (its write timeout is far away)');
   assert.ok(proxySide.writableNeedDrain, 'its answer is still being written');
   client.destroy(); // else the proxy's close() would wait for this connection until its write timeout
+});
+
+test('a client that reads slowly but keeps draining is not disconnected, and gets the whole answer', async (t) => {
+  const h = await startHarness(t, { clientWriteTimeoutMs: 1000, responseBufferMaxBytes: 64 * 1024 });
+  const bytes = 4 * MiB;
+  serveBig(h, bytes);
+  const { client } = await nonReader(h);
+  t.after(() => client.destroy());
+  let received = 0;
+  client.on('data', (chunk: Buffer) => (received += chunk.length));
+  client.pause();
+  // One read (at most 64 KiB) every 50 ms, a twentieth of the write timeout (slack for a busy machine). Bounded to 20 s.
+  const readOne = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        client.pause();
+        clearTimeout(timer);
+        client.off('data', done);
+        client.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 2000);
+      client.once('data', done);
+      client.once('close', done);
+      client.resume();
+    });
+  const deadline = Date.now() + 20_000;
+  let reads = 0;
+  while (received < bytes && !client.destroyed && Date.now() < deadline) {
+    await readOne();
+    reads++;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.diagnostic(`${reads} reads`);
+  assert.equal(client.destroyed, false, 'still connected');
+  assert.ok(received > bytes, `the whole answer and its head arrived (${received} bytes)`);
+  client.destroy();
 });
