@@ -42,11 +42,11 @@ function watchAgent(agent: Agent): { stop(): number } {
   };
 }
 
-/** Signs in a client and gives `room` about 120 KB of history. */
-async function seedHistory(stack: TestStack): Promise<ChatClient> {
+/** Signs in a client and gives `room` about 120 KB of history (`messages` of 1,900 characters). */
+async function seedHistory(stack: TestStack, messages = HISTORY_MESSAGES): Promise<ChatClient> {
   const writer = new ChatClient(stack.base);
   await writer.login('writer');
-  for (let i = 0; i < HISTORY_MESSAGES; i++) await writer.post(ROOM, `${i} `.padEnd(MESSAGE_CHARS, 'x'));
+  for (let i = 0; i < messages; i++) await writer.post(ROOM, `${i} `.padEnd(MESSAGE_CHARS, 'x'));
   return writer;
 }
 
@@ -98,7 +98,7 @@ async function otherClientIsServed(stack: TestStack, nick: string): Promise<numb
 }
 
 function pipeliningWarnings(lines: LogLine[]): LogLine[] {
-  return lines.filter((l) => l.level === 40 && /pipelin|stall/i.test(l.msg));
+  return lines.filter((l) => l.level === 40 && /pipelin|stopped reading/i.test(l.msg));
 }
 
 test('a connection that pipelines 300 history requests and reads nothing cannot starve other clients', { timeout: 60_000 }, async (t) => {
@@ -137,4 +137,70 @@ test('a connection that pipelines 300 history requests and reads nothing cannot 
   assert.equal(warnings.length, 1, `one warn line for the connection, got ${JSON.stringify(warnings)}`);
   assert.equal(warnings[0]!.clientAddress, '127.0.0.1');
   assert.equal(typeof warnings[0]!.requestId, 'string');
+});
+
+test('a connection that keeps pipelined answers unread is closed after clientWriteTimeoutMs, and its stalled answer holds no upstream socket meanwhile', { timeout: 60_000 }, async (t) => {
+  const log = memoryLogger('info');
+  const stack = await startStack(t, { proxy: { logger: log.logger, clientWriteTimeoutMs: 2000 } });
+  const agent = stack.proxy.upstreamAgent;
+  // 200 messages: 16 pages of about 400 KB overflow the kernel's socket buffers, so the proxy's writes stall.
+  await seedHistory(stack, 200);
+  const mallory = new ChatClient(stack.base);
+  await mallory.login('mallory');
+  const cookie = (mallory as unknown as { cookie: string }).cookie;
+  const proxySide = new Promise<Socket>((resolve) => stack.proxy.clientServer.once('connection', resolve));
+  const started = performance.now();
+  const attack = pipelineFlood(stack.clientPort, cookie, stack.proxy.options.pipelineMaxQueued + 1, 30_000);
+  t.after(() => attack.socket.destroy());
+  const socket = await proxySide;
+
+  const watch = watchAgent(agent);
+  await otherClientIsServed(stack, 'eve');
+  // The stalled answer was read from the app ahead of the client: the pool has it back while the client still waits.
+  const released = Date.now() + 5000;
+  while (inUse(agent) > 0 && Date.now() < released) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(inUse(agent), 0, 'no upstream socket in use while the attacker is still connected');
+  assert.equal(socket.destroyed, false, 'the attacker is still connected');
+  const closedAfterMs = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the proxy did not close the connection within 10 s')), 10_000);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(performance.now() - started);
+    });
+  });
+  const peak = watch.stop();
+  t.diagnostic(`closed after ${Math.round(closedAfterMs)} ms; peak upstream sockets in use ${peak}`);
+  assert.ok(closedAfterMs >= 2000, `not before the write timeout (${Math.round(closedAfterMs)} ms)`);
+  assert.ok(peak <= 2, `at most 2 upstream sockets in use at any time, saw ${peak}`);
+  assert.equal(inUse(agent), 0);
+  const warnings = pipeliningWarnings(log.lines);
+  assert.equal(warnings.length, 1, JSON.stringify(warnings));
+  assert.match(warnings[0]!.msg, /stopped reading/);
+  assert.equal(warnings[0]!.clientAddress, '127.0.0.1');
+  assert.equal(typeof warnings[0]!.requestId, 'string');
+});
+
+test('parked long-polls hold no upstream socket, and a post answers them all', { timeout: 30_000 }, async (t) => {
+  const stack = await startStack(t);
+  const agent = stack.proxy.upstreamAgent;
+  const clients = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const c = new ChatClient(stack.base);
+      await c.login(`p${i}`);
+      const page = await c.call('GET', `/api/rooms/${ROOM}/messages?limit=1`);
+      c.cursors.set(ROOM, (page.body as { cursor: number }).cursor);
+      return c;
+    }),
+  );
+  // Each sign-in announces itself in the lobby: the newest cursor read is past every one of them, so all polls park.
+  const settled = Math.max(...clients.map((c) => c.cursors.get(ROOM)!));
+  for (const c of clients) c.cursors.set(ROOM, settled);
+  const polls = clients.map((c) => c.poll(AbortSignal.timeout(10_000)));
+  const deadline = Date.now() + 5000;
+  while (stack.proxy.stats().parked < clients.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(stack.proxy.stats().parked, clients.length);
+  assert.equal(inUse(agent), 0, 'no upstream socket is held by a parked poll');
+  await clients[0]!.post(ROOM, 'wake up');
+  await Promise.all(polls);
+  for (const c of clients) assert.ok(c.received.some((e) => e.text === 'wake up'));
 });
