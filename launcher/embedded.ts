@@ -10,7 +10,7 @@ import type { ProxyOptions } from '../proxy/options.js';
 
 export interface EmbeddedOptions {
   app: Partial<AppOptions> & { secret: string };
-  proxy: Partial<ProxyOptions> & { secret: string };
+  proxy: Partial<ProxyOptions> & { secret: string; controlSecret: string };
 }
 
 export interface EmbeddedStack {

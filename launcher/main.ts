@@ -1,8 +1,9 @@
 /**
  * `npm start`: the embedded default in one process tree — the chat app (SQLite)
- * and the hold proxy in front of it, sharing a secret generated at start when
- * GRIP_SECRET is not set. Reads the same environment and flags as
- * `npm run proxy` and `npm run server` (see the README's configuration table).
+ * and the hold proxy in front of it, sharing GRIP_SECRET, CONTROL_SECRET and
+ * LEASE_KEY, each generated at start when it is not set. Reads the same
+ * environment and flags as `npm run proxy` and `npm run server` (see the
+ * README's configuration table).
  */
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
@@ -16,10 +17,15 @@ const wanted = process.env.LOG_LEVEL || 'info';
 const level = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(wanted) ? wanted : 'info';
 const logger = pino({ name: 'comet-chat', level, redact: LOG_REDACT });
 const env = { ...process.env };
+// One process tree, so a secret never has to leave it: generate each one not given, each its own
+// (the Grip-Sig key and the control credential must differ, docs/protocol.md §7).
 if (!env.GRIP_SECRET) {
-  // One process tree, so the secret never has to leave it: generate one.
   env.GRIP_SECRET = randomBytes(32).toString('base64url');
-  logger.info('GRIP_SECRET not set: generated a secret for this run');
+  logger.info('GRIP_SECRET not set: generated a Grip-Sig key for this run');
+}
+if (!env.CONTROL_SECRET) {
+  env.CONTROL_SECRET = randomBytes(32).toString('base64url');
+  logger.info('CONTROL_SECRET not set: generated a control API secret for this run');
 }
 if (!env.LEASE_KEY) {
   // Its own key (docs/protocol.md §13): re-poll leases on by default, and no credential doing two jobs.

@@ -1,7 +1,7 @@
 /**
  * Proxy options from command-line flags and environment variables, for
- * proxy/main.ts and the launcher. Flags win over the environment. The secret
- * comes only from `GRIP_SECRET`: a flag would show in `ps`.
+ * proxy/main.ts and the launcher. Flags win over the environment. The secrets
+ * come only from `GRIP_SECRET` and `CONTROL_SECRET`: a flag would show in `ps`.
  */
 import { parseArgs } from 'node:util';
 import { destination, pino, type Level } from 'pino';
@@ -24,6 +24,12 @@ function boolean(name: string, text: string): boolean {
   throw new ProxyOptionsError(`${name} must be 1 or 0, got ${JSON.stringify(text)}`);
 }
 
+/** `a, b,,c` -> ['a', 'b', 'c']; an empty list is no setting. */
+function list(_name: string, text: string): string[] | undefined {
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return entries.length === 0 ? undefined : entries;
+}
+
 function secondsToMs(name: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new ProxyOptionsError(`${name} must be a number of seconds, got ${JSON.stringify(text)}`);
   return Math.round(Number(text) * 1000);
@@ -31,13 +37,15 @@ function secondsToMs(name: string, text: string): number {
 
 /**
  * Reads `--port`/`PROXY_PORT`, `--host`/`PROXY_HOST`, `--control-port`/`CONTROL_PORT`,
- * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
+ * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` and `CONTROL_SECRET` (required),
+ * `CONTROL_ISSUER`, `CONTROL_AUDIENCE`, `CONTROL_TOKEN_MAX_LIFETIME_S`,
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
- * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
+ * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
+ * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
  * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `REDIS_URL` (docs/scaleout.md),
- * `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
+ * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
  * later by `resolveProxyOptions`.
@@ -73,7 +81,14 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
   const secret = env.GRIP_SECRET;
   if (secret === undefined || secret === '') {
     throw new ProxyOptionsError(
-      'GRIP_SECRET is not set. Set it to the secret shared with the app (at least 16 characters), e.g. export GRIP_SECRET="$(openssl rand -hex 32)"',
+      'GRIP_SECRET is not set. Set it to the Grip-Sig key shared with the app (at least 16 characters), e.g. export GRIP_SECRET="$(openssl rand -hex 32)"',
+    );
+  }
+  const controlSecret = env.CONTROL_SECRET;
+  if (controlSecret === undefined || controlSecret === '') {
+    throw new ProxyOptionsError(
+      'CONTROL_SECRET is not set. Set it to the control API credential publishers use (at least 16 characters, not GRIP_SECRET), ' +
+        'e.g. export CONTROL_SECRET="$(openssl rand -hex 32)"',
     );
   }
   const level = env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'info' : env.LOG_LEVEL;
@@ -84,6 +99,10 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
   return {
     upstreamUrl: read('upstream', 'APP_URL', text) ?? DEFAULT_APP_URL,
     secret,
+    controlSecret,
+    controlIssuer: read(null, 'CONTROL_ISSUER', text),
+    controlAudience: read(null, 'CONTROL_AUDIENCE', text),
+    controlTokenMaxLifetimeMs: read(null, 'CONTROL_TOKEN_MAX_LIFETIME_S', secondsToMs),
     clientHost: read('host', 'PROXY_HOST', text),
     clientPort: read('port', 'PROXY_PORT', integer),
     controlHost: read('control-host', 'CONTROL_HOST', text),
@@ -92,7 +111,11 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     queueMaxItems: read(null, 'QUEUE_MAX_ITEMS', integer),
     queueMaxBytes: read(null, 'QUEUE_MAX_BYTES', integer),
     queueTtlMs: read(null, 'QUEUE_TTL_S', secondsToMs),
+    maxUnknownQueues: read(null, 'MAX_UNKNOWN_QUEUES', integer),
+    controlMaxIdsPerCall: read(null, 'CONTROL_MAX_IDS_PER_CALL', integer),
     baseDomain: read(null, 'BASE_DOMAIN', text) || undefined,
+    allowedHosts: read(null, 'ALLOWED_HOSTS', list),
+    controlAllowedHosts: read(null, 'CONTROL_ALLOWED_HOSTS', list),
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
     maxParked: read(null, 'MAX_PARKED', integer),

@@ -18,6 +18,12 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_UNAUTHORIZED: 401,
   PROXY_ERR_BAD_JSON: 400,
   PROXY_ERR_INVALID_ITEM: 400,
+  /** An item's status is interim (1xx), not HTTP (600+), or 204/304 with a body: it would desync the client. */
+  PROXY_ERR_INVALID_STATUS: 400,
+  /** A `/push/` or `/close/` call names more distinct connection IDs than `controlMaxIdsPerCall`. */
+  PROXY_ERR_TOO_MANY_IDS: 400,
+  /** `maxUnknownQueues` reached: a push would open a queue for an ID not parked here lately; nothing was done. */
+  PROXY_ERR_TOO_MANY_QUEUES: 503,
   PROXY_ERR_BODY_TOO_LARGE: 413,
   PROXY_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   PROXY_ERR_NOT_FOUND: 404,
@@ -25,8 +31,10 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_SHUTTING_DOWN: 503,
   /** The Redis bus (docs/scaleout.md) did not take a control call; the caller retries. */
   PROXY_ERR_BUS_UNAVAILABLE: 503,
-  /** The Host is not the configured base domain or one of its subdomains (RFC 9110 §15.5.20). */
+  /** The Host (or an absolute-form target) names a host this port does not serve (RFC 9110 §15.5.20). */
   PROXY_ERR_MISDIRECTED: 421,
+  /** Two Host headers, an empty one, or one that is not RFC 3986 host[:port] (RFC 9112 §3.2). */
+  PROXY_ERR_BAD_HOST: 400,
   /** `maxParked` or `maxParkedPerAddress` reached: the hold is not parked; retry after `Retry-After` seconds. */
   PROXY_ERR_TOO_MANY_PARKED: 503,
   /** Not HTTP/1.1 Node can parse (bad request line or header, NUL byte, conflicting framing): common/http-limits.ts. */

@@ -7,7 +7,9 @@ import { pino, type Logger } from 'pino';
 import type { HttpServerLimits } from '../common/http-limits.js';
 import { isLoopbackHost } from '../common/net-address.js';
 import { findPublicDir } from '../common/public-dir.js';
+import { GRIP_SIG_ISSUER } from '../protocol/grip-sig.js';
 import { ProxyError } from './errors.js';
+import { isHostPattern } from './http/host-filter.js';
 
 /** The clock and timers the proxy uses; injected so tests can control time. */
 export interface ProxyTimers {
@@ -20,8 +22,23 @@ export interface ProxyTimers {
 export interface ProxyOptions extends HttpServerLimits {
   /** http URL of the app the proxy forwards to, e.g. `http://127.0.0.1:8081`. Required. */
   upstreamUrl: string;
-  /** Shared secret: signs Grip-Sig and authenticates the control API. At least 16 characters. Required. */
+  /**
+   * The Grip-Sig key: signs the `Grip-Sig` added to every forwarded request (docs/protocol.md §2); apps verify it
+   * with the same key. It never opens the control API. At least 16 characters. Required.
+   */
   secret: string;
+  /**
+   * The control API credential (docs/protocol.md §7): `Authorization: Bearer <controlSecret>`, or a control JWT
+   * signed with it. At least 16 characters, and neither `secret` nor `leaseKey`: every app that verifies Grip-Sig
+   * holds that key, and must not thereby be able to publish. Required.
+   */
+  controlSecret: string;
+  /** The `iss` a control JWT must carry (the `iss` of a GRIP publisher's URL). Not the Grip-Sig issuer. Default `comet-chat-publisher`. */
+  controlIssuer: string;
+  /** A control JWT's `aud`, if it has one, must be this. Default `comet-chat-control`. */
+  controlAudience: string;
+  /** A control JWT's `exp` may be at most this far ahead (plus 60 s of clock skew), ms. Default 3 600 000. */
+  controlTokenMaxLifetimeMs: number;
   /** Client-facing listener. Default `127.0.0.1`:8080; port 0 picks a free port. */
   clientHost: string;
   clientPort: number;
@@ -94,6 +111,17 @@ export interface ProxyOptions extends HttpServerLimits {
   queueTtlMs: number;
   /** A connection with a resync pending and nothing parked is forgotten after this. Default 600 000 ms. */
   resyncTtlMs: number;
+  /**
+   * Most queues kept for connection IDs no request parked under within `queueTtlMs` (pushes to IDs this proxy does
+   * not know). A push that would open one more is refused whole, 503 `PROXY_ERR_TOO_MANY_QUEUES`, before anything is
+   * delivered; a real client's ID is known while it polls. Embedded only (with Redis the queues live there).
+   * Default 10 000.
+   */
+  maxUnknownQueues: number;
+  /** `Retry-After` of a `PROXY_ERR_TOO_MANY_QUEUES` answer, seconds. Default 5. */
+  unknownQueuesRetryAfterS: number;
+  /** Most distinct connection IDs one `/push/` or `/close/` call may name; beyond, 400 `PROXY_ERR_TOO_MANY_IDS`. Default 1 000. */
+  controlMaxIdsPerCall: number;
   /** A closed connection ID refuses holds for this long. Default 600 000 ms. */
   closedTtlMs: number;
   /** A channel's last id is forgotten after this long without publishes. Default 3 600 000 ms. */
@@ -105,10 +133,18 @@ export interface ProxyOptions extends HttpServerLimits {
   /** Largest control API body. Default 1 MiB. */
   controlBodyMaxBytes: number;
   /**
-   * When set, the client port only serves this domain and its subdomains (the page host and the shard hosts
-   * `c1.<baseDomain>`, ...); other Host headers get 421. Default none: any Host.
+   * The parent domain of the page and its shard hosts: the client port serves it and its subdomains (`c1.<baseDomain>`,
+   * ...) besides `allowedHosts`. Default none.
    */
   baseDomain: string | undefined;
+  /**
+   * Hosts the client port serves besides loopback names (always served), the base domain and the listen address
+   * (docs/protocol.md §1.7): `name`, `*.suffix` (its subdomains), an IPv4 address, `[IPv6]`, or `*` (any). Any
+   * other Host gets 421 `PROXY_ERR_MISDIRECTED` (DNS rebinding). Default none.
+   */
+  allowedHosts: readonly string[];
+  /** Hosts the control port serves besides loopback names and IP addresses (always served); same forms. Default none. */
+  controlAllowedHosts: readonly string[];
   /** The shard bridge page served at `/bridge.html`. Default `public/bridge.html` of this repository. */
   bridgePagePath: string;
   /**
@@ -141,8 +177,8 @@ export interface ProxyOptions extends HttpServerLimits {
   timers: ProxyTimers;
 }
 
-/** What callers pass: everything optional except the upstream URL and the secret. */
-export type ProxyOptionsInput = Partial<ProxyOptions> & Pick<ProxyOptions, 'upstreamUrl' | 'secret'>;
+/** What callers pass: everything optional except the upstream URL and the two secrets. */
+export type ProxyOptionsInput = Partial<ProxyOptions> & Pick<ProxyOptions, 'upstreamUrl' | 'secret' | 'controlSecret'>;
 
 const MiB = 1024 * 1024;
 
@@ -169,11 +205,17 @@ export const DEFAULT_PROXY_OPTIONS = {
   queueMaxBytes: MiB,
   queueTtlMs: 60_000,
   resyncTtlMs: 600_000,
+  maxUnknownQueues: 10_000,
+  unknownQueuesRetryAfterS: 5,
+  controlMaxIdsPerCall: 1_000,
   closedTtlMs: 600_000,
   channelTtlMs: 3_600_000,
   maxChannels: 100_000,
   sweepIntervalMs: 1_000,
   controlBodyMaxBytes: MiB,
+  controlIssuer: 'comet-chat-publisher',
+  controlAudience: 'comet-chat-control',
+  controlTokenMaxLifetimeMs: 3_600_000,
   bridgeOriginAgentCluster: '?0',
   allowRemoteControl: false,
   maxParked: 15_000,
@@ -194,7 +236,7 @@ export const DEFAULT_PROXY_OPTIONS = {
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
-const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey'];
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'controlSecret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey', 'allowedHosts', 'controlAllowedHosts'];
 
 /** Lower-case DNS name of two or more labels (`chat.test`). */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -256,6 +298,20 @@ function optionalDomain(name: string, value: unknown): string | undefined {
   return value;
 }
 
+/** A list of host patterns (http/host-filter.ts), lower-cased; `envName` is the variable that sets it. */
+function hostList(name: string, envName: string, value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ProxyOptionsError(`${name} must be a list of host names, got ${describe(value)}`);
+  return value.map((entry: unknown) => {
+    if (typeof entry !== 'string' || !isHostPattern(entry)) {
+      throw new ProxyOptionsError(
+        `${name} (${envName}) entry ${describe(entry)} is not a host name, *.suffix, IP address, [IPv6 address] or *; no ports, schemes or paths`,
+      );
+    }
+    return entry.toLowerCase();
+  });
+}
+
 function boolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new ProxyOptionsError(`${name} must be true or false, got ${describe(value)}`);
   return value;
@@ -273,10 +329,10 @@ function checkControlExposure(options: ProxyOptions): void {
         'Keep it on 127.0.0.1, or set allowRemoteControl (CONTROL_ALLOW_REMOTE=1) and firewall the port',
     );
   }
-  const secret = options.secret;
+  const secret = options.controlSecret;
   if (secret.length < REMOTE_SECRET_MIN_LENGTH || new Set(secret).size < REMOTE_SECRET_MIN_DISTINCT) {
     throw new ProxyOptionsError(
-      `a control API on a non-loopback address (${describe(options.controlHost)}) needs a strong secret: at least ` +
+      `a control API on a non-loopback address (${describe(options.controlHost)}) needs a strong controlSecret: at least ` +
         `${REMOTE_SECRET_MIN_LENGTH} characters with at least ${REMOTE_SECRET_MIN_DISTINCT} different ones, e.g. openssl rand -hex 32`,
     );
   }
@@ -322,6 +378,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     // Never echo the secret itself.
     throw new ProxyOptionsError(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
   }
+  const controlSecret = controlSecretOf(o.controlSecret, secret);
   const port = (name: string) => integerAtLeast(name, o[name], 0, 65_535);
   const ms = (name: string, min: number) => integerAtLeast(name, o[name], min, MAX_TIMER_MS);
   const count = (name: string) => integerAtLeast(name, o[name], 1);
@@ -351,12 +408,21 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     queueMaxBytes: count('queueMaxBytes'),
     queueTtlMs: ms('queueTtlMs', 1),
     resyncTtlMs: ms('resyncTtlMs', 1),
+    maxUnknownQueues: count('maxUnknownQueues'),
+    unknownQueuesRetryAfterS: integerAtLeast('unknownQueuesRetryAfterS', o.unknownQueuesRetryAfterS, 1, 86_400),
+    controlMaxIdsPerCall: count('controlMaxIdsPerCall'),
     closedTtlMs: ms('closedTtlMs', 1),
     channelTtlMs: ms('channelTtlMs', 1),
     maxChannels: count('maxChannels'),
     sweepIntervalMs: ms('sweepIntervalMs', 1),
     controlBodyMaxBytes: count('controlBodyMaxBytes'),
+    controlSecret,
+    controlIssuer: controlIssuer(o.controlIssuer),
+    controlAudience: claimValue('controlAudience', o.controlAudience),
+    controlTokenMaxLifetimeMs: integerAtLeast('controlTokenMaxLifetimeMs', o.controlTokenMaxLifetimeMs, 1000, 86_400_000),
     baseDomain: optionalDomain('baseDomain', o.baseDomain),
+    allowedHosts: hostList('allowedHosts', 'ALLOWED_HOSTS', o.allowedHosts),
+    controlAllowedHosts: hostList('controlAllowedHosts', 'CONTROL_ALLOWED_HOSTS', o.controlAllowedHosts),
     redisUrl: o.redisUrl === undefined ? undefined : redisUrl(o.redisUrl),
     bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
     bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),
@@ -370,7 +436,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     headersTimeoutMs: ms('headersTimeoutMs', 1),
     requestTimeoutMs: ms('requestTimeoutMs', 0),
     keepAliveTimeoutMs: ms('keepAliveTimeoutMs', 1),
-    leaseKey: leaseKey(o.leaseKey, secret),
+    leaseKey: leaseKey(o.leaseKey, secret, controlSecret),
     bufferMaxItems: count('bufferMaxItems'),
     bufferMaxBytes: count('bufferMaxBytes'),
     bufferMaxAgeMs: ms('bufferMaxAgeMs', 1),
@@ -398,16 +464,50 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
   return resolved;
 }
 
-/** The lease key: none, or a string of at least 16 characters that is not the control secret (never echoed). */
-function leaseKey(value: unknown, secret: string): string | undefined {
+/** The lease key: none, or a string of at least 16 characters that is neither secret (never echoed). */
+function leaseKey(value: unknown, secret: string, controlSecret: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) {
     throw new ProxyOptionsError(`leaseKey must be a string of at least ${MIN_SECRET_LENGTH} characters`);
   }
   if (value === secret) {
-    throw new ProxyOptionsError('leaseKey must differ from secret: a lease key must not open the control API (LEASE_KEY, GRIP_SECRET)');
+    throw new ProxyOptionsError('leaseKey must differ from secret: a lease key must not sign Grip-Sig (LEASE_KEY, GRIP_SECRET)');
+  }
+  if (value === controlSecret) {
+    throw new ProxyOptionsError('leaseKey must differ from controlSecret: a lease key must not open the control API (LEASE_KEY, CONTROL_SECRET)');
   }
   return value;
+}
+
+/**
+ * The control secret: at least 16 characters and not the Grip-Sig key, which every upstream app holds to verify
+ * Grip-Sig: with one key for both, any of them could publish to every client (never echoed).
+ */
+function controlSecretOf(value: unknown, secret: string): string {
+  if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) {
+    throw new ProxyOptionsError(`controlSecret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  if (value === secret) {
+    throw new ProxyOptionsError(
+      'controlSecret must differ from secret: the Grip-Sig key every app holds must not open the control API (CONTROL_SECRET, GRIP_SECRET)',
+    );
+  }
+  return value;
+}
+
+/** A JWT claim value we compare: 1-256 printable ASCII characters. */
+function claimValue(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(value)) {
+    throw new ProxyOptionsError(`${name} must be 1-256 printable ASCII characters without spaces, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** The control issuer must not be the one Grip-Sig tokens carry, so no Grip-Sig could pass for a control JWT. */
+function controlIssuer(value: unknown): string {
+  const issuer = claimValue('controlIssuer', value);
+  if (issuer === GRIP_SIG_ISSUER) throw new ProxyOptionsError(`controlIssuer must differ from the Grip-Sig issuer ${describe(GRIP_SIG_ISSUER)}`);
+  return issuer;
 }
 
 /** A `redis://` or `rediss://` URL. */

@@ -8,6 +8,7 @@
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { answerClientErrors, httpServerOptions, type ClientErrorCodes } from '../common/http-limits.js';
+import { isLoopbackHost } from '../common/net-address.js';
 import type { ProxyStats } from '../protocol/control-api.js';
 import { GripSigSigner } from '../protocol/grip-sig.js';
 import { createBridgePage } from './forward/bridge-page.js';
@@ -15,7 +16,8 @@ import { createControlServer } from './control/control-api.js';
 import { errorCodeOf, sendError } from './errors.js';
 import { createForwarder } from './forward/forwarder.js';
 import { HoldRegistry } from './holds/hold-registry.js';
-import { isAcceptedHost } from './forward/host-filter.js';
+import { clientHostEntries, createHostFilter } from './http/host-filter.js';
+import { checkRequestHost } from './http/request-host.js';
 import { createProxyMetrics, type ProxyMetrics } from './control/metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './forward/reask.js';
@@ -90,6 +92,18 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     originAgentCluster: options.bridgeOriginAgentCluster,
     logger: log,
   });
+  // The hosts the client port serves (docs/protocol.md §1.7); loopback names always.
+  const servedHosts = clientHostEntries(options);
+  const hostCheck = {
+    serves: createHostFilter(servedHosts, { ipAddresses: false }),
+    notServed: (name: string) => `Host ${name} is not served; set ALLOWED_HOSTS (allowedHosts) or BASE_DOMAIN to serve it`,
+  };
+  if (servedHosts.length === 0 && !isLoopbackHost(options.clientHost)) {
+    log.warn(
+      { clientHost: options.clientHost },
+      'the client port listens beyond loopback but serves only loopback Host names; set ALLOWED_HOSTS to the names clients use',
+    );
+  }
   // The latest response on each client connection, to spot pipelined requests.
   const latestOnSocket = new WeakMap<Socket, ServerResponse>();
   const warnConnection = createConnectionWarner(log);
@@ -117,15 +131,11 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
       sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
       return;
     }
-    if (req.headers.host === undefined && req.httpVersion === '1.1') {
-      // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
-      log.info({ requestId: requestIdOf(req), url: req.url?.slice(0, 256) }, 'request without Host refused');
-      sendError(res, 'PROXY_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
-      return;
-    }
-    if (!isAcceptedHost(req.headers.host, options.baseDomain)) {
-      log.info({ requestId: requestIdOf(req), host: req.headers.host }, 'request for a host outside the base domain refused');
-      sendError(res, 'PROXY_ERR_MISDIRECTED', `this server only serves ${options.baseDomain} and its subdomains`);
+    // Before anything reads the request: a Host we do not serve may be a DNS-rebinding page.
+    const host = checkRequestHost(req, hostCheck);
+    if (!host.ok) {
+      log.info({ requestId: requestIdOf(req), code: host.code, host: req.headers.host?.slice(0, 256), url: req.url?.slice(0, 256) }, 'request host refused');
+      sendError(res, host.code, host.message);
       return;
     }
     if (serveBridge(req, res)) return;

@@ -17,6 +17,8 @@ import { loadSession } from './http/session.js';
 import { staticFiles } from './http/static-files.js';
 import type { AppOptions } from './options.js';
 import type { PollService } from './poll-service.js';
+import type { SessionAuth } from './session-auth.js';
+import type { SessionEnder } from './session-end.js';
 import { messagesRoutes } from './routes/messages.js';
 import { pollRoutes } from './routes/poll.js';
 import { configRoutes } from './routes/config.js';
@@ -28,6 +30,10 @@ export interface AppDeps {
   store: Store;
   chat: ChatService;
   poll: PollService;
+  /** Whose session a cookie names (and whether it expired or ended). */
+  sessions: SessionAuth;
+  /** Sign-out (`DELETE /api/session`). */
+  ender: SessionEnder;
   logger: Logger;
   /** Clock of the rate limits, ms. Default `Date.now`. */
   now?: () => number;
@@ -59,6 +65,7 @@ export type AppHttpOptions = Pick<
   | 'leaseKey'
   | 'leaseTtlS'
   | 'pollBatchMax'
+  | 'sessionMaxAgeS'
 >;
 
 export function createApp(deps: AppDeps, options: AppHttpOptions): express.Express {
@@ -92,8 +99,8 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
   const api = express.Router();
   api.use(guards);
   api.use(configRoutes(options));
-  api.use(loadSession(deps.store.sessions));
-  api.use(sessionRoutes(deps.chat, options, limits));
+  api.use(loadSession(deps.sessions));
+  api.use(sessionRoutes(deps.chat, deps.ender, options, limits));
   api.use(roomsRoutes(deps.chat, options));
   api.use(messagesRoutes(deps.chat, options, limits));
   const leases =
@@ -107,7 +114,7 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
     const cometd = express.Router();
     cometd.use(guards);
     // A handshake may take its identity from the session cookie.
-    cometd.use(loadSession(deps.store.sessions));
+    cometd.use(loadSession(deps.sessions));
     cometd.use(
       bayeuxRoutes(deps.bayeux, {
         holdTimeoutS: options.holdTimeoutS,

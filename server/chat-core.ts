@@ -12,6 +12,10 @@ import { OutboxRelay } from './outbox/relay.js';
 import { ConnectionIds } from './connection-ids.js';
 import { LivenessLog } from './liveness-log.js';
 import { PollService } from './poll-service.js';
+import { SessionAuth } from './session-auth.js';
+import { SessionEnder } from './session-end.js';
+import { SessionExpiry } from './session-expiry.js';
+import { SessionPruner, type PrunerTimers } from './session-pruner.js';
 import { deriveKey, readRootSecret } from './store/app-secret.js';
 import { BayeuxClientsRepo } from './store/bayeux-clients.js';
 import { BusyRetry } from './store/busy-retry.js';
@@ -29,6 +33,12 @@ export interface ChatCore {
   liveness: LivenessLog;
   /** The Bayeux endpoint's state (docs/bayeux.md); `createApp` serves it when given. */
   bayeux: BayeuxService;
+  /** Whose session a cookie names, and whether it expired or ended. */
+  sessions: SessionAuth;
+  /** Sign-out and expiry: ends a session everywhere. */
+  ender: SessionEnder;
+  /** The retention job; not started here (chat-server.ts starts it with the server). */
+  pruner: SessionPruner;
 }
 
 export interface ChatCoreOptions {
@@ -38,6 +48,8 @@ export interface ChatCoreOptions {
    * skip it and save the lease's writes per batch.
    */
   relayLease: boolean;
+  /** The pruner's timers (tests). Default: Node's. */
+  pruneTimers?: PrunerTimers;
 }
 
 /**
@@ -92,18 +104,40 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     presenceRefreshMs: presenceRefreshMs(options.presenceWindowMs),
   });
   const refreshMs = presenceRefreshMs(options.presenceWindowMs);
+  const expiry = new SessionExpiry({ idleTimeoutMs: options.sessionIdleTimeoutS * 1000, maxAgeMs: options.sessionMaxAgeS * 1000 });
+  const sessions = new SessionAuth(store.sessions, expiry, liveness, now);
+  const bayeuxClientTtlMs = options.holdTimeoutS * 1000 + refreshMs + BAYEUX_CLIENT_GRACE_MS;
   const bayeux = new BayeuxService(store, bayeuxClients, chat, {
     now,
     busy,
     batchMax: options.pollBatchMax,
     // A connect may stay held for the whole hold timeout, then the client has its interval
     // and network delay to come back; a minute of slack on top of both.
-    clientTtlMs: options.holdTimeoutS * 1000 + refreshMs + BAYEUX_CLIENT_GRACE_MS,
+    clientTtlMs: bayeuxClientTtlMs,
     refreshMs,
     connectionLiveMs: options.presenceWindowMs,
     maxConnectionsPerSession: options.maxConnectionsPerSession,
     pendingConnectionIds: (sessionId) => liveness.pendingIds(sessionId),
     onOutboxWritten: () => relay.nudge(),
+    sessionUsable: (session) => sessions.usable(session),
   });
-  return { store, busy, relay, chat, poll, liveness, bayeux };
+  const ender = new SessionEnder(store, bayeux, expiry, {
+    now,
+    busy,
+    onOutboxCommitted: () => relay.nudge(),
+    revokeLeases: options.leaseKey !== undefined,
+    beforeEnd: () => liveness.flush(),
+  });
+  const pruner = new SessionPruner(store, ender, bayeuxClients, {
+    now,
+    intervalMs: options.pruneIntervalS * 1000,
+    batchSize: options.pruneBatchSize,
+    // The liveness window: past it a row is not counted (presence window) and names no live Bayeux client.
+    connectionRetentionMs: Math.max(options.presenceWindowMs, bayeuxClientTtlMs),
+    bayeuxClientTtlMs,
+    busy,
+    logger: options.logger,
+    ...(core.pruneTimers === undefined ? {} : { timers: core.pruneTimers }),
+  });
+  return { store, busy, relay, chat, poll, liveness, bayeux, sessions, ender, pruner };
 }

@@ -10,11 +10,12 @@ import type express from 'express';
 import { answerClientErrors, httpServerOptions } from '../common/http-limits.js';
 import { createApp } from './app.js';
 import { createChatCore } from './chat-core.js';
-import { resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
+import { requireControlSecret, resolveAppOptions, validateControlUrl, type AppOptions, type AppOptionsInput } from './options.js';
 import { HttpPublisher } from './outbox/publisher.js';
 import { RedisPublisher } from './outbox/redis-publisher.js';
 import type { OutboxRelay } from './outbox/relay.js';
 import type { LivenessLog } from './liveness-log.js';
+import type { PrunerTimers, SessionPruner } from './session-pruner.js';
 import { openDatabase, type Db } from './store/database.js';
 import type { Store } from './store/store.js';
 import { SYNC_BUSY_SLICE_MS, type BusyRetry } from './store/busy-retry.js';
@@ -30,6 +31,8 @@ export interface ChatServer {
   busy: BusyRetry;
   /** First polls' connection rows and presence, written in batches (`flush()` writes them now). */
   liveness: LivenessLog;
+  /** The retention job (expired sessions, old connection rows); runs every `pruneIntervalS` once listening, `runOnce()` now. */
+  pruner: SessionPruner;
   /** The resolved options. */
   options: AppOptions;
   /** Listens on `options.host:options.port`; resolves with the bound port. Connects the relay if `options.controlUrl` is set. */
@@ -46,15 +49,20 @@ export interface ChatServer {
 export interface ChatServerHooks {
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
+  /** The pruner's timers. Default Node's. */
+  pruneTimers?: PrunerTimers;
 }
 
 /** Wires the core (store, relay, services), app and HTTP server over an open database. */
-type Parts = Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy' | 'liveness'>;
+type Parts = Pick<ChatServer, 'app' | 'server' | 'store' | 'relay' | 'busy' | 'liveness' | 'pruner'>;
 
-function assemble(db: Db, options: AppOptions, now: () => number): Parts {
+function assemble(db: Db, options: AppOptions, now: () => number, pruneTimers: PrunerTimers | undefined): Parts {
   // Several app processes may share the database: one relay publishes at a time (docs/scaleout.md).
-  const { store, busy, relay, chat, poll, liveness, bayeux } = createChatCore(db, options, now, { relayLease: true });
-  const app = createApp({ store, chat, poll, bayeux, logger: options.logger, now }, options);
+  const { store, busy, relay, chat, poll, liveness, bayeux, sessions, ender, pruner } = createChatCore(db, options, now, {
+    relayLease: true,
+    ...(pruneTimers === undefined ? {} : { pruneTimers }),
+  });
+  const app = createApp({ store, chat, poll, bayeux, sessions, ender, logger: options.logger, now }, options);
   // Head size and slow-loris limits (common/http-limits.ts), answered as {code, message} JSON.
   const server = http.createServer(httpServerOptions(options), app);
   answerClientErrors(
@@ -62,7 +70,7 @@ function assemble(db: Db, options: AppOptions, now: () => number): Parts {
     { badRequest: 'APP_ERR_BAD_REQUEST', headersTooLarge: 'APP_ERR_HEADERS_TOO_LARGE', timeout: 'APP_ERR_REQUEST_TIMEOUT' },
     options.logger,
   );
-  return { app, server, store, relay, busy, liveness };
+  return { app, server, store, relay, busy, liveness, pruner };
 }
 
 /** Builds the app (opening and migrating the database) without listening. Throws `AppOptionsError` on bad options. */
@@ -73,7 +81,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const db = openDatabase(options.dbPath, { busyTimeoutMs: options.sqliteBusyTimeoutMs, now });
   let parts: Parts;
   try {
-    parts = assemble(db, options, now);
+    parts = assemble(db, options, now, hooks.pruneTimers);
   } catch (err) {
     db.close();
     throw err;
@@ -81,7 +89,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   // Migrations above waited the full timeout (start-up may contend with another app process);
   // from now on SQLite only waits a short slice and writes wait on timers (store/busy-retry.ts).
   db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
-  const { app, server, store, relay, busy, liveness } = parts;
+  const { app, server, store, relay, busy, liveness, pruner } = parts;
   const logger = options.logger;
 
   let closing: Promise<void> | null = null;
@@ -89,7 +97,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
   const connectProxy = (controlUrl: string): void => {
     if (closing) throw new Error('the chat server is closed');
     const url = validateControlUrl(controlUrl);
-    relay.start(new HttpPublisher({ controlUrl: url, secret: options.secret, timeoutMs: options.relayPublishTimeoutMs }));
+    relay.start(new HttpPublisher({ controlUrl: url, secret: requireControlSecret(options.controlSecret), timeoutMs: options.relayPublishTimeoutMs, logger }));
     logger.info({ controlUrl: url }, 'outbox relay connected to the proxy');
   };
 
@@ -106,6 +114,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
       server.once('error', onError);
       server.listen(options.port, options.host, () => {
         server.off('error', onError);
+        pruner.start();
         // REDIS_URL wins: with a bus there is no single proxy to POST to.
         if (options.redisUrl !== undefined && !relay.started) connectBus(options.redisUrl);
         else if (options.controlUrl !== undefined && !relay.started) connectProxy(options.controlUrl);
@@ -115,6 +124,7 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      await pruner.stop();
       await relay.stop();
       if (server.listening) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -129,5 +139,5 @@ export function createChatServer(input: AppOptionsInput, hooks: ChatServerHooks 
     return closing;
   };
 
-  return { app, server, db, store, relay, busy, liveness, options, listen, connectProxy, connectBus, close };
+  return { app, server, db, store, relay, busy, liveness, pruner, options, listen, connectProxy, connectBus, close };
 }

@@ -5,7 +5,7 @@
  * `onEventsCommitted` wakes the relay. Route handlers never publish.
  */
 import type { RevokeItem } from '../protocol/control-api.js';
-import { AppError, notMember, roomNotFound } from './errors.js';
+import { AppError, notMember, roomNotFound, sessionEnded } from './errors.js';
 import { leaseSubject } from './grip/lease.js';
 import type { ChatEvent, MemberView, RoomView } from './model.js';
 import type { RoomRow } from './store/rooms.js';
@@ -87,6 +87,7 @@ export class ChatService {
    */
   joinRoom(session: SessionRow, roomName: string): Promise<{ room: RoomView; cursor: number; event: ChatEvent | null }> {
     return this.write(() => {
+      this.mustNotHaveEnded(session);
       const now = this.options.now();
       const room = this.room(roomName);
       const added = this.store.rooms.addMember(room.id, session.id, now);
@@ -99,6 +100,7 @@ export class ChatService {
   /** Leaves a room; the remaining members see a `leave` event. */
   leaveRoom(session: SessionRow, roomName: string): Promise<{ room: RoomView; event: ChatEvent }> {
     return this.write(() => {
+      this.mustNotHaveEnded(session);
       const room = this.room(roomName);
       if (!this.store.rooms.removeMember(room.id, session.id)) throw notMember(roomName);
       const now = this.options.now();
@@ -116,6 +118,7 @@ export class ChatService {
    */
   postMessage(session: SessionRow, roomName: string, text: string, idempotencyKey?: string): Promise<{ event: ChatEvent; replayed: boolean }> {
     return this.write(() => {
+      this.mustNotHaveEnded(session);
       const room = this.memberRoom(session, roomName);
       if (idempotencyKey !== undefined) {
         const earlier = this.store.events.byIdempotencyKey(session.id, idempotencyKey);
@@ -154,6 +157,15 @@ export class ChatService {
       const events = newestFirst.slice(0, limit).reverse();
       return { events, cursor: this.store.events.lastId(room.id), hasMore };
     });
+  }
+
+  /**
+   * Under the write lock: a request that authenticated just before its session ended (a sign-out in another
+   * tab, the pruner) writes nothing, so no membership or message outlives the session.
+   */
+  private mustNotHaveEnded(session: SessionRow): void {
+    const row = this.store.sessions.findById(session.id);
+    if (row !== undefined && row.endedAt !== null) throw sessionEnded(row.endReason ?? 'expired');
   }
 
   private room(name: string): RoomRow {

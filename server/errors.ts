@@ -8,6 +8,10 @@
 export const APP_ERROR_STATUS = {
   APP_ERR_INVALID_NICK: 400,
   APP_ERR_NO_SESSION: 401,
+  /** The cookie names a session past its idle timeout or its maximum age (server/session-expiry.ts); sign in again. */
+  APP_ERR_SESSION_EXPIRED: 401,
+  /** The cookie names a session that signed out (`DELETE /api/session`); sign in again. */
+  APP_ERR_SESSION_ENDED: 401,
   APP_ERR_INVALID_ROOM_NAME: 400,
   APP_ERR_ROOM_EXISTS: 409,
   APP_ERR_ROOM_NOT_FOUND: 404,
@@ -86,4 +90,17 @@ export function roomNotFound(name: string): AppError {
 
 export function notMember(name: string): AppError {
   return new AppError('APP_ERR_NOT_MEMBER', `you are not a member of room ${JSON.stringify(name)}`);
+}
+
+/** 401 for a cookie whose session ended: `APP_ERR_SESSION_ENDED` after a sign-out, `_EXPIRED` after expiry. */
+export function sessionEnded(reason: 'signed-out' | 'expired'): AppError {
+  return reason === 'signed-out'
+    ? new AppError('APP_ERR_SESSION_ENDED', 'this session was signed out: POST /api/session to sign in again')
+    : sessionExpired();
+}
+
+/** `why` when known at the moment of the request; a session the pruner ended only says it expired. */
+export function sessionExpired(why?: 'idle' | 'max-age'): AppError {
+  const what = why === 'idle' ? 'was unused for longer than the idle timeout' : why === 'max-age' ? 'reached its maximum age' : 'has expired';
+  return new AppError('APP_ERR_SESSION_EXPIRED', `this session ${what}: POST /api/session to sign in again`);
 }

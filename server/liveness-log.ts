@@ -1,6 +1,7 @@
 /**
  * Liveness that polls record off the request path: signed connection IDs a
- * first poll issued (their `connections` row) and sessions' presence. A first
+ * first poll issued (their `connections` row), sessions' presence, and
+ * sessions' activity (what their idle expiry slides on). A first
  * poll only reads; what it has to remember waits here and is written for many
  * polls at once, in one transaction per `flushMs`, instead of one write
  * transaction per poll (the app's limit in a connection storm).
@@ -26,6 +27,8 @@ interface PendingSession {
   oldestIdAt: number;
   /** Latest presence to write, ms; undefined: none. */
   presenceAt: number | undefined;
+  /** Latest activity to write, ms; undefined: none (presence counts as activity too). */
+  seenAt: number | undefined;
 }
 
 export class LivenessLog {
@@ -47,13 +50,28 @@ export class LivenessLog {
     if (known === undefined) this.ids.set(connectionId, { sessionId, at: now });
     else known.at = Math.max(known.at, now);
     let s = this.sessions.get(sessionId);
-    if (s === undefined) this.sessions.set(sessionId, (s = { ids: 0, oldestIdAt: now, presenceAt: undefined }));
+    if (s === undefined) this.sessions.set(sessionId, (s = newPending(now)));
     if (known === undefined) {
       s.oldestIdAt = s.ids === 0 ? now : Math.min(s.oldestIdAt, now);
       s.ids++;
     }
     if (presence) s.presenceAt = Math.max(s.presenceAt ?? now, now);
     this.schedule();
+  }
+
+  /** Remembers that the session was active at `now` (a request other than a poll's presence). */
+  recordSeen(sessionId: number, now: number): void {
+    let s = this.sessions.get(sessionId);
+    if (s === undefined) this.sessions.set(sessionId, (s = newPending(now)));
+    s.seenAt = Math.max(s.seenAt ?? now, now);
+    this.schedule();
+  }
+
+  /** The session's latest activity (presence or other) not yet written, ms; undefined: none. */
+  activityAt(sessionId: number): number | undefined {
+    const s = this.sessions.get(sessionId);
+    if (s === undefined || (s.presenceAt === undefined && s.seenAt === undefined)) return undefined;
+    return Math.max(s.presenceAt ?? 0, s.seenAt ?? 0);
   }
 
   /** The session's IDs recorded and not yet written: they count toward `maxConnectionsPerSession` like rows. */
@@ -94,8 +112,9 @@ export class LivenessLog {
     try {
       this.store.db.transaction(() => {
         for (const [id, { sessionId, at }] of ids) this.store.connections.record(id, sessionId, at);
-        for (const [sessionId, { presenceAt }] of sessions) {
+        for (const [sessionId, { presenceAt, seenAt }] of sessions) {
           if (presenceAt !== undefined) this.store.sessions.touchPollIfLater(sessionId, presenceAt);
+          if (seenAt !== undefined) this.store.sessions.touchSeenIfLater(sessionId, seenAt);
         }
       }).immediate();
       this.flushes++;
@@ -130,4 +149,8 @@ export class LivenessLog {
     // Pending records must not keep a finished process alive; close() writes them.
     this.timer.unref();
   }
+}
+
+function newPending(now: number): PendingSession {
+  return { ids: 0, oldestIdAt: now, presenceAt: undefined, seenAt: undefined };
 }

@@ -13,8 +13,14 @@ export interface AppOptions extends HttpServerLimits {
   port: number;
   /** SQLite database file; its directory is created if missing. Default `./data/chat.db`. */
   dbPath: string;
-  /** Shared GRIP secret: verifies `Grip-Sig` and authenticates publishes. Required, at least 16 characters. */
+  /** The Grip-Sig key: verifies the `Grip-Sig` the proxy adds (docs/protocol.md §2). Required, at least 16 characters. */
   secret: string;
+  /**
+   * The proxy's control API credential, sent by the outbox relay as `Authorization: Bearer` (docs/protocol.md §7).
+   * Required to publish to a `controlUrl` (unused with `redisUrl`); at least 16 characters, and neither `secret`
+   * nor `leaseKey`. Default none.
+   */
+  controlSecret: string | undefined;
   /** Base URL of the proxy's control API, e.g. `http://127.0.0.1:5561`. Without it the outbox is not relayed until `connectProxy()`. */
   controlUrl: string | undefined;
   /** `Grip-Timeout` of a held poll, seconds. Default 55. */
@@ -100,6 +106,18 @@ export interface AppOptions extends HttpServerLimits {
   leaseKey: string | undefined;
   /** How long a lease holds, seconds; the client's first poll after it comes to the app. Default 300. */
   leaseTtlS: number;
+  /**
+   * A session unused for this long expires (401 `APP_ERR_SESSION_EXPIRED`), seconds; every request slides it
+   * (written at most once a minute). At least `holdTimeoutS + leaseTtlS + 60`, so a client that keeps polling
+   * never expires. Default 604800 (7 days).
+   */
+  sessionIdleTimeoutS: number;
+  /** A session expires this long after sign-in however active it is, seconds; also the cookie's Max-Age. Default 2592000 (30 days). */
+  sessionMaxAgeS: number;
+  /** How often the pruner ends expired sessions and deletes connection rows past the liveness window, seconds. Default 60. */
+  pruneIntervalS: number;
+  /** Most sessions ended, or rows deleted, in one pruning transaction (keeps the write lock short). Default 100. */
+  pruneBatchSize: number;
   /** Logger. Default: a silent pino logger. */
   logger: Logger;
 }
@@ -113,7 +131,7 @@ export class AppOptionsError extends Error {
   readonly code = 'APP_ERR_BAD_OPTION';
 }
 
-export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>> = Object.freeze({
+export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'controlSecret' | 'logger'>> = Object.freeze({
   host: '127.0.0.1',
   port: 8081,
   dbPath: './data/chat.db',
@@ -146,6 +164,10 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
   livenessFlushMs: 10,
   leaseKey: undefined,
   leaseTtlS: 300,
+  sessionIdleTimeoutS: 7 * 86_400,
+  sessionMaxAgeS: 30 * 86_400,
+  pruneIntervalS: 60,
+  pruneBatchSize: 100,
   // 1 KiB above the proxy's 16 KiB: what the proxy accepts still fits with the X-Forwarded-* and Grip-Sig it adds.
   maxHeaderBytes: 17 * 1024,
   headersTimeoutMs: 10_000,
@@ -157,7 +179,10 @@ export const DEFAULT_APP_OPTIONS: Readonly<Omit<AppOptions, 'secret' | 'logger'>
 
 export const SECRET_MIN_CHARS = 16;
 
-const KNOWN_KEYS = new Set<string>([...Object.keys(DEFAULT_APP_OPTIONS), 'secret', 'logger']);
+/** Longest session idle timeout or maximum age: 400 days, the longest cookie lifetime browsers keep (RFC 6265bis). */
+export const SESSION_AGE_MAX_S = 400 * 86_400;
+
+const KNOWN_KEYS = new Set<string>([...Object.keys(DEFAULT_APP_OPTIONS), 'secret', 'controlSecret', 'logger']);
 
 function fail(message: string): never {
   throw new AppOptionsError(message);
@@ -223,11 +248,26 @@ function isLogger(value: unknown): value is Logger {
   return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((k) => typeof l[k] === 'function');
 }
 
-/** A lease key: at least as long as a secret, and not the secret (one credential, one job). Never echoed. */
-function leaseKey(value: unknown, secret: string): string {
+/** A lease key: at least as long as a secret, and neither secret (one credential, one job). Never echoed. */
+function leaseKey(value: unknown, secret: string, controlSecret: string | undefined): string {
   if (typeof value !== 'string' || value.length < SECRET_MIN_CHARS) fail(`leaseKey must be at least ${SECRET_MIN_CHARS} characters`);
-  if (value === secret) fail('leaseKey must differ from secret (LEASE_KEY, GRIP_SECRET): a lease key must not sign Grip-Sig or publishes');
+  if (value === secret) fail('leaseKey must differ from secret (LEASE_KEY, GRIP_SECRET): a lease key must not sign Grip-Sig');
+  if (value === controlSecret) fail('leaseKey must differ from controlSecret (LEASE_KEY, CONTROL_SECRET): a lease key must not publish');
   return value;
+}
+
+/** The control credential: not the Grip-Sig key, which a proxy in front of any app shares with it. Never echoed. */
+function controlSecretOf(value: unknown, secret: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length < SECRET_MIN_CHARS) fail(`controlSecret must be at least ${SECRET_MIN_CHARS} characters`);
+  if (value === secret) fail('controlSecret must differ from secret (CONTROL_SECRET, GRIP_SECRET): the Grip-Sig key must not open the control API');
+  return value;
+}
+
+/** Checks that publishing to the proxy's control API has its credential. */
+export function requireControlSecret(controlSecret: string | undefined): string {
+  if (controlSecret === undefined) fail('controlSecret is required to publish to the proxy\'s control API (CONTROL_SECRET)');
+  return controlSecret;
 }
 
 /** Merges `input` over the defaults and validates every field. Throws `AppOptionsError`. */
@@ -255,6 +295,7 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     port: integer('port', o.port, 0, 65535),
     dbPath: nonEmptyString('dbPath', o.dbPath),
     secret: o.secret,
+    controlSecret: controlSecretOf(o.controlSecret, o.secret),
     controlUrl: o.controlUrl === undefined ? undefined : validateControlUrl(o.controlUrl),
     holdTimeoutS,
     messageMaxChars: integer('messageMaxChars', o.messageMaxChars, 1, 100_000),
@@ -288,16 +329,30 @@ export function resolveAppOptions(input: AppOptionsInput): AppOptions {
     headersTimeoutMs: integer('headersTimeoutMs', o.headersTimeoutMs, 1, 3_600_000),
     requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs, 0, 3_600_000),
     keepAliveTimeoutMs: integer('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 1, 3_600_000),
-    leaseKey: o.leaseKey === undefined ? undefined : leaseKey(o.leaseKey, o.secret),
+    leaseKey: o.leaseKey === undefined ? undefined : leaseKey(o.leaseKey, o.secret, o.controlSecret),
     leaseTtlS: integer('leaseTtlS', o.leaseTtlS, 1, 3600),
+    sessionIdleTimeoutS: integer('sessionIdleTimeoutS', o.sessionIdleTimeoutS, 60, SESSION_AGE_MAX_S),
+    sessionMaxAgeS: integer('sessionMaxAgeS', o.sessionMaxAgeS, 60, SESSION_AGE_MAX_S),
+    pruneIntervalS: integer('pruneIntervalS', o.pruneIntervalS, 1, 86_400),
+    pruneBatchSize: integer('pruneBatchSize', o.pruneBatchSize, 1, 10_000),
     logger: o.logger ?? pino({ level: 'silent' }),
   };
   if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
     // Node refuses this combination too (ERR_OUT_OF_RANGE): the head is part of the request.
     fail(`headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed requestTimeoutMs (${resolved.requestTimeoutMs}) unless requestTimeoutMs is 0`);
   }
+  // With Redis the relay appends to the bus and never calls the control API.
+  if (resolved.controlUrl !== undefined && resolved.redisUrl === undefined) requireControlSecret(resolved.controlSecret);
   if (resolved.relayLeaseMs <= resolved.relayPublishTimeoutMs) {
     fail(`relayLeaseMs (${resolved.relayLeaseMs}) must exceed relayPublishTimeoutMs (${resolved.relayPublishTimeoutMs}): a live relay must not lose its lease mid-publish`);
+  }
+  // A polling client reaches the app at least once per hold plus lease (leased re-polls stay in the proxy).
+  const idleMinS = Math.ceil(resolved.holdTimeoutS) + resolved.leaseTtlS + 60;
+  if (resolved.sessionIdleTimeoutS < idleMinS) {
+    fail(`sessionIdleTimeoutS (${resolved.sessionIdleTimeoutS}) must be at least holdTimeoutS + leaseTtlS + 60 (${idleMinS}): a client that keeps polling must never expire`);
+  }
+  if (resolved.sessionMaxAgeS < resolved.sessionIdleTimeoutS) {
+    fail(`sessionMaxAgeS (${resolved.sessionMaxAgeS}) must not be below sessionIdleTimeoutS (${resolved.sessionIdleTimeoutS})`);
   }
   if (resolved.relayRetryMaxMs < resolved.relayRetryMinMs) {
     fail(`relayRetryMaxMs (${resolved.relayRetryMaxMs}) must not be below relayRetryMinMs (${resolved.relayRetryMinMs})`);

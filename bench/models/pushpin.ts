@@ -94,6 +94,8 @@ async function startOnce(options: TargetStartOptions): Promise<RunningTarget> {
       cwd: options.root,
       env: serverEnv({
         GRIP_SECRET: secret,
+        // Pushpin's publish endpoint ignores it; the app needs one to publish at all.
+        CONTROL_SECRET: newSecret(),
         LOG_LEVEL: 'info',
         APP_HOST: '127.0.0.1',
         APP_PORT: String(appPort),

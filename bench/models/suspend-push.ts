@@ -66,8 +66,10 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
   const scaled = proxies > 1;
   const redisPort = scaled ? await freePort() : 0;
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const controlSecret = randomBytes(32).toString('hex');
   const common = {
     GRIP_SECRET: secret,
+    CONTROL_SECRET: controlSecret,
     ...(leases ? { LEASE_KEY: randomBytes(32).toString('hex') } : {}),
     // info, not warn: the "listening" lines are at info, and neither process logs per request at info.
     LOG_LEVEL: 'info',
@@ -153,7 +155,7 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
         let sum = 0;
         for (const port of ports) {
           try {
-            const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${secret}` });
+            const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${controlSecret}` });
             const parked = status === 200 ? (JSON.parse(text) as { parked?: unknown }).parked : undefined;
             if (typeof parked !== 'number') return undefined;
             sum += parked;

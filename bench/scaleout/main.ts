@@ -45,6 +45,7 @@ if (!(CLIENTS > 0 && WORKERS > 0 && ROUNDS > 0 && PROXY_COUNTS.every((n) => n > 
 if (Math.ceil(CLIENTS / WORKERS) > 15_000) throw new Error('more than 15,000 clients per worker process: add --workers');
 
 const SECRET = 'bench-secret-0123456789abcdef';
+const CONTROL_SECRET = 'bench-control-secret-0123456789';
 const ROOM = 'bench';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -185,6 +186,7 @@ async function run(proxyCount: number) {
       const [cp, ctl] = [await freePort(), await freePort()];
       child('proxy/main.ts', {
         GRIP_SECRET: SECRET,
+        CONTROL_SECRET,
         PROXY_PORT: String(cp),
         CONTROL_PORT: String(ctl),
         APP_URL: appUrl,
@@ -198,7 +200,7 @@ async function run(proxyCount: number) {
     for (const p of proxies) await until('proxy up', 20_000, async () => ((await fetch(`${p.control}/health`)).ok ? true : undefined), 100);
     const stats = () =>
       Promise.all(
-        proxies.map(async (p) => (await (await fetch(`${p.control}/stats`, { headers: { authorization: `Bearer ${SECRET}` }, signal: AbortSignal.timeout(5_000) })).json()) as Record<string, number>),
+        proxies.map(async (p) => (await (await fetch(`${p.control}/stats`, { headers: { authorization: `Bearer ${CONTROL_SECRET}` }, signal: AbortSignal.timeout(5_000) })).json()) as Record<string, number>),
       );
     const sum = (all: Array<Record<string, number>>, k: string) => all.reduce((n, s) => n + (s[k] ?? 0), 0);
     const allParked = async () => (sum(await stats(), 'parked') >= CLIENTS ? true : undefined);

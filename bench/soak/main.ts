@@ -46,6 +46,8 @@ const startedAt = new Date();
 const started = Date.now();
 const elapsedS = () => ((Date.now() - started) / 1000).toFixed(0);
 const secret = randomBytes(32).toString('base64url');
+/** The control API credential: its own key, never the Grip-Sig one. */
+const controlSecret = randomBytes(32).toString('base64url');
 const runDir = mkdtempSync(join(tmpdir(), 'comet-soak-'));
 const dbPath = join(runDir, 'chat.db');
 const [appPort, clientPort, controlPort] = [await freePort(), await freePort(), await freePort()];
@@ -98,7 +100,7 @@ function startApp(): Promise<ServerProcess> {
     root: ROOT,
     script: 'server/main.ts',
     args: ['--port', String(appPort), '--db', dbPath, '--control-url', controlUrl],
-    env: { PATH: process.env.PATH, GRIP_SECRET: secret, LOG_LEVEL: 'info', HOLD_TIMEOUT_S: String(options.holdTimeoutS) },
+    env: { PATH: process.env.PATH, GRIP_SECRET: secret, CONTROL_SECRET: controlSecret, LOG_LEVEL: 'info', HOLD_TIMEOUT_S: String(options.holdTimeoutS) },
     readyMessage: 'chat app listening',
     logPath: join(runDir, `app-${starts.app}.log`),
   });
@@ -114,6 +116,7 @@ function startProxy(): Promise<ServerProcess> {
     env: {
       PATH: process.env.PATH,
       GRIP_SECRET: secret,
+      CONTROL_SECRET: controlSecret,
       LOG_LEVEL: 'info',
       APP_URL: `http://127.0.0.1:${appPort}`,
       PROXY_PORT: String(clientPort),
@@ -125,7 +128,7 @@ function startProxy(): Promise<ServerProcess> {
 }
 
 async function control(path: string): Promise<Response> {
-  return fetch(`${controlUrl}${path}`, { headers: { authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(5_000) });
+  return fetch(`${controlUrl}${path}`, { headers: { authorization: `Bearer ${controlSecret}` }, signal: AbortSignal.timeout(5_000) });
 }
 async function proxyStats(): Promise<ProxyStats | null> {
   try {

@@ -25,6 +25,7 @@ const N = Number(values.polls);
 if (!Number.isInteger(N) || N < 1) throw new Error('--polls must be a positive integer');
 
 const SECRET = 'storm-secret-0123456789abcdef';
+const CONTROL_SECRET = 'storm-control-secret-0123456789';
 const LEASE_KEY = 'storm-lease-key-fedcba987654321';
 
 function freePort(): Promise<number> {
@@ -104,13 +105,14 @@ const dir = mkdtempSync(join(tmpdir(), 'first-poll-storm-'));
 const [appPort, proxyPort, controlPort] = [await freePort(), await freePort(), await freePort()];
 const children: ChildProcess[] = [];
 try {
-  const appEnv = { GRIP_SECRET: SECRET, LEASE_KEY, APP_PORT: String(appPort), DB_PATH: join(dir, 'chat.db'), PROXY_CONTROL_URL: `http://127.0.0.1:${controlPort}` };
+  const appEnv = { GRIP_SECRET: SECRET, CONTROL_SECRET, LEASE_KEY, APP_PORT: String(appPort), DB_PATH: join(dir, 'chat.db'), PROXY_CONTROL_URL: `http://127.0.0.1:${controlPort}` };
   // Sessions are made by a first app process; the storm runs against a second one (same database), so its
   // CPU time and profile cover the storm alone.
   let app = start('server/main.ts', appEnv);
   children.push(app);
   const proxy = start('proxy/main.ts', {
     GRIP_SECRET: SECRET,
+    CONTROL_SECRET,
     LEASE_KEY,
     PROXY_PORT: String(proxyPort),
     CONTROL_PORT: String(controlPort),
@@ -122,7 +124,7 @@ try {
   await waitFor('the app', async () => (await request(appPort, '/api/rooms')).status > 0, 20_000);
   await waitFor('the proxy', async () => (await request(proxyPort, '/api/rooms')).status !== 502, 20_000);
   const stats = async (): Promise<{ parked: number }> => {
-    const res = await fetch(`http://127.0.0.1:${controlPort}/stats`, { headers: { authorization: `Bearer ${SECRET}` } });
+    const res = await fetch(`http://127.0.0.1:${controlPort}/stats`, { headers: { authorization: `Bearer ${CONTROL_SECRET}` } });
     return (await res.json()) as { parked: number };
   };
 

@@ -49,6 +49,7 @@ const PAUSE_MS = positive('pause-ms', 10_000);
 const CLOSE_AFTER_MS = positive('close-after-ms', 60_000);
 
 const SECRET = 'attack-secret-0123456789abcdef';
+const CONTROL_SECRET = 'attack-control-secret-012345678';
 const LEASE_KEY = 'attack-lease-key-fedcba98765432';
 const HOST = '127.0.0.1';
 /** The room with the big history the attacker asks for. */
@@ -202,12 +203,12 @@ const children: ChildProcess[] = [];
 const warnLines: string[] = [];
 try {
   children.push(
-    start('server/main.ts', { GRIP_SECRET: SECRET, LEASE_KEY, APP_PORT: String(appPort), DB_PATH: join(dir, 'chat.db'), PROXY_CONTROL_URL: `http://${HOST}:${controlPort}` }),
+    start('server/main.ts', { GRIP_SECRET: SECRET, CONTROL_SECRET, LEASE_KEY, APP_PORT: String(appPort), DB_PATH: join(dir, 'chat.db'), PROXY_CONTROL_URL: `http://${HOST}:${controlPort}` }),
   );
   children.push(
     start(
       'proxy/main.ts',
-      { GRIP_SECRET: SECRET, LEASE_KEY, PROXY_PORT: String(proxyPort), CONTROL_PORT: String(controlPort), APP_URL: `http://${HOST}:${appPort}` },
+      { GRIP_SECRET: SECRET, CONTROL_SECRET, LEASE_KEY, PROXY_PORT: String(proxyPort), CONTROL_PORT: String(controlPort), APP_URL: `http://${HOST}:${appPort}` },
       (line) => {
         if (line.includes('"level":40')) warnLines.push(line);
       },

@@ -47,6 +47,8 @@ export interface RedisBusOptions extends RedisConnectionLimits {
   commandTimeoutMs?: number;
   /** How often the reader checks for a gap although nothing failed, ms. Default 5000. */
   gapCheckIntervalMs?: number;
+  /** Most distinct connection IDs one `/push/` or `/close/` call may name (400 beyond). Default no limit. */
+  controlMaxIdsPerCall?: number;
 }
 
 /**
@@ -131,7 +133,7 @@ export class RedisBus implements ControlSink {
   }
 
   async push(body: unknown): Promise<ControlResult> {
-    const commands = parsePushBody(body);
+    const commands = parsePushBody(body, this.options.controlMaxIdsPerCall);
     const result: ControlResult = { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
     const notify: string[] = [];
     for (const command of commands) {
@@ -158,7 +160,7 @@ export class RedisBus implements ControlSink {
   }
 
   async close(body: unknown): Promise<ControlResult> {
-    const commands = parseCloseBody(body);
+    const commands = parseCloseBody(body, this.options.controlMaxIdsPerCall);
     const result: ControlResult = { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
     for (const command of commands) {
       try {

@@ -4,9 +4,10 @@
  * `GET /health`, plus `GET /metrics` (Prometheus text, same Bearer auth) and
  * `GET /status` (the status page, docs/operations.md). Plain node:http: a few
  * fixed routes need no framework.
- * Order of checks: route (404), method (405), auth (401), shutting down (503),
+ * Order of checks: Host (400/421: a DNS-rebinding page must not reach even
+ * `/health`), route (404), method (405), auth (401), shutting down (503),
  * media type (415), size (413), JSON (400), whole-body validation (400), then
- * the registry acts.
+ * the registry acts (or refuses the whole call: 503 past `maxUnknownQueues`).
  */
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,6 +15,7 @@ import { httpServerOptions } from '../../common/http-limits.js';
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import { createControlAuth } from './auth.js';
 import { errorCodeOf, sendError } from '../errors.js';
+import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from '../options.js';
@@ -22,11 +24,24 @@ import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
 import type { Repolls } from '../repoll/repolls.js';
 import { writeResponse } from '../http/response.js';
+import { createHostFilter } from '../http/host-filter.js';
+import { checkRequestHost } from '../http/request-host.js';
 
 export interface ControlServerDeps {
   options: Pick<
     ProxyOptions,
-    'secret' | 'controlBodyMaxBytes' | 'logger' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'
+    | 'controlSecret'
+    | 'controlIssuer'
+    | 'controlAudience'
+    | 'controlTokenMaxLifetimeMs'
+    | 'controlBodyMaxBytes'
+    | 'controlMaxIdsPerCall'
+    | 'controlAllowedHosts'
+    | 'logger'
+    | 'maxHeaderBytes'
+    | 'headersTimeoutMs'
+    | 'requestTimeoutMs'
+    | 'keepAliveTimeoutMs'
   >;
   registry: HoldRegistry;
   /** Where `/publish/`, `/push/` and `/close/` go. Default the registry (embedded); the Redis bus when scaled out. */
@@ -51,12 +66,24 @@ type Answer = ControlResult | RevokeResult;
 /** Builds (does not start) the control server. */
 export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
   const log = options.logger;
-  const authorize = createControlAuth(options.secret);
+  // Control JWT claims are epoch seconds: wall-clock time, like Grip-Sig (not the injectable proxy clock).
+  const authorize = createControlAuth({
+    secret: options.controlSecret,
+    issuer: options.controlIssuer,
+    audience: options.controlAudience,
+    maxLifetimeMs: options.controlTokenMaxLifetimeMs,
+    now: Date.now,
+  });
+  // Loopback names and IP addresses always (a rebinding page comes with a DNS name), other names when listed.
+  const hostCheck = {
+    serves: createHostFilter(options.controlAllowedHosts, { ipAddresses: true }),
+    notServed: (name: string) => `Host ${name} is not served on the control port; set CONTROL_ALLOWED_HOSTS (controlAllowedHosts) to serve it`,
+  };
 
   const target: ControlSink = sink ?? {
     publish: (body, at) => registry.publish(parsePublishBody(body), at),
-    push: (body, at) => registry.push(parsePushBody(body), at),
-    close: (body) => registry.close(parseCloseBody(body)),
+    push: (body, at) => registry.push(parsePushBody(body, options.controlMaxIdsPerCall), at),
+    close: (body) => registry.close(parseCloseBody(body, options.controlMaxIdsPerCall)),
     revoke: (body) => {
       const commands = parseRevokeBody(body);
       return { revoked: repolls?.revoke(commands) ?? 0 };
@@ -105,6 +132,11 @@ export function createControlServer({ options, registry, sink, isClosing, metric
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Publish-to-write latency starts here (proxy/control/metrics.ts).
     const receivedAt = performance.now();
+    const host = checkRequestHost(req, hostCheck);
+    if (!host.ok) {
+      sendError(res, host.code, host.message);
+      return;
+    }
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     const route = routes.get(path);
     if (route === undefined) {
@@ -117,7 +149,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
       return;
     }
     if (route.auth && !(await authorize(req.headers.authorization))) {
-      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <secret or JWT signed with it> required', {
+      sendError(res, 'PROXY_ERR_UNAUTHORIZED', 'Authorization: Bearer <control secret, or a control JWT signed with it> required', {
         'www-authenticate': 'Bearer',
       });
       return;
@@ -166,15 +198,20 @@ export function createControlServer({ options, registry, sink, isClosing, metric
         sendError(res, 'PROXY_ERR_BUS_UNAVAILABLE', err.message);
         return;
       }
+      if (err instanceof TooManyQueuesError) {
+        sendError(res, err.code, err.message, { 'retry-after': String(err.retryAfterS) });
+        return;
+      }
       if (!(err instanceof ItemValidationError)) throw err;
-      sendError(res, 'PROXY_ERR_INVALID_ITEM', err.message);
+      sendError(res, err.code, err.message);
       return;
     }
     log.debug({ path, ...result }, 'control call');
     sendJson(res, result);
   }
 
-  return createServer(httpServerOptions(options), (req, res) => {
+  // requireHostHeader off: a Host-less HTTP/1.1 request gets its 400 as JSON from checkRequestHost.
+  return createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
     handle(req, res).then(
       () => {
         // Every refused call once, at info (never its headers: they hold the secret or a guess at it).

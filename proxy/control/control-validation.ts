@@ -10,9 +10,18 @@ import { isChannelName, isConnectionId, isItemId } from '../../protocol/ids.js';
 import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand } from './commands.js';
 import { decodeItemResponse, type ItemResponse } from '../http/response.js';
 
-/** A body that is valid JSON but not a valid request; answered 400 `PROXY_ERR_INVALID_ITEM`. */
+/** Codes a refused body is answered with (all 400, proxy/errors.ts). */
+export type ItemValidationCode = 'PROXY_ERR_INVALID_ITEM' | 'PROXY_ERR_INVALID_STATUS' | 'PROXY_ERR_TOO_MANY_IDS';
+
+/** A body that is valid JSON but not a valid request; answered 400 with its `code`. */
 export class ItemValidationError extends Error {
   override name = 'ItemValidationError';
+  constructor(
+    message: string,
+    readonly code: ItemValidationCode = 'PROXY_ERR_INVALID_ITEM',
+  ) {
+    super(message);
+  }
 }
 
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -26,8 +35,21 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function fail(path: string, problem: string): never {
-  throw new ItemValidationError(`${path} ${problem}`);
+function fail(path: string, problem: string, code?: ItemValidationCode): never {
+  throw new ItemValidationError(`${path} ${problem}`, code);
+}
+
+/**
+ * Why `code` cannot go to a parked client with a body of `bodyBytes`, or null. The proxy writes an item as one
+ * final response: a 1xx is interim (the client keeps waiting for the real answer, or takes 101 as an upgrade),
+ * and 204/304 end at their headers whatever Content-Length says (RFC 9112 §6.3), so a body would be lost or,
+ * to a client that reads it, the start of the next response. Codes past 599 are not HTTP statuses (RFC 9110 §15).
+ */
+function statusProblem(code: number, bodyBytes: number): string | null {
+  if (code < 200) return `${code} is informational: an item must carry a final status (200-599)`;
+  if (code > 599) return `${code} is not an HTTP status: an item must carry a final status (200-599)`;
+  if ((code === 204 || code === 304) && bodyBytes > 0) return `${code} cannot carry a body: send it with an empty body`;
+  return null;
 }
 
 function itemsOf(body: unknown): unknown[] {
@@ -114,6 +136,12 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
   if (body !== undefined && bodyBin !== undefined) fail(at, 'must not have both body and body-bin');
   if (action === 'hint') return { action, response: null };
   if (body === undefined && bodyBin === undefined) fail(at, 'needs body or body-bin');
+  if (code !== undefined) {
+    // Base64 decodes to 3 bytes per 4 characters, less padding: only "empty or not" matters here.
+    const bodyBytes = body !== undefined ? (body as string).length : (bodyBin as string).length;
+    const problem = statusProblem(code as number, bodyBytes);
+    if (problem !== null) fail(`${at}.code`, problem, 'PROXY_ERR_INVALID_STATUS');
+  }
 
   const checked: HttpResponseFormat = {};
   if (code !== undefined) checked.code = code as number;
@@ -154,9 +182,18 @@ export function parsePublishBody(body: unknown, now: () => number = Date.now): P
   return commands;
 }
 
-/** Validates a `POST /push/` body. Throws `ItemValidationError`. */
-export function parsePushBody(body: unknown): PushCommand[] {
-  return itemsOf(body).map((item, i) => {
+/**
+ * Each call may name at most `maxIds` distinct connection IDs: every new one can cost a queue or a tombstone,
+ * and a 1 MiB body names over 12,000.
+ */
+function checkIdCount(commands: ReadonlyArray<{ connectionId: string }>, maxIds: number): void {
+  const ids = new Set(commands.map((c) => c.connectionId)).size;
+  if (ids > maxIds) fail('body', `names ${ids} distinct connection IDs; one call may name at most ${maxIds}`, 'PROXY_ERR_TOO_MANY_IDS');
+}
+
+/** Validates a `POST /push/` body naming at most `maxIds` distinct connection IDs. Throws `ItemValidationError`. */
+export function parsePushBody(body: unknown, maxIds = Infinity): PushCommand[] {
+  const commands = itemsOf(body).map((item, i) => {
     const path = `items[${i}]`;
     if (!isObject(item)) fail(path, 'must be an object');
     const connectionId = connectionIdOf(item, path);
@@ -166,11 +203,13 @@ export function parsePushBody(body: unknown): PushCommand[] {
     if (id !== undefined) command.id = id;
     return command;
   });
+  checkIdCount(commands, maxIds);
+  return commands;
 }
 
-/** Validates a `POST /close/` body. Throws `ItemValidationError`. */
-export function parseCloseBody(body: unknown): CloseCommand[] {
-  return itemsOf(body).map((item, i) => {
+/** Validates a `POST /close/` body naming at most `maxIds` distinct connection IDs. Throws `ItemValidationError`. */
+export function parseCloseBody(body: unknown, maxIds = Infinity): CloseCommand[] {
+  const commands = itemsOf(body).map((item, i) => {
     const path = `items[${i}]`;
     if (!isObject(item)) fail(path, 'must be an object');
     const command: CloseCommand = { connectionId: connectionIdOf(item, path) };
@@ -183,6 +222,8 @@ export function parseCloseBody(body: unknown): CloseCommand[] {
     }
     return command;
   });
+  checkIdCount(commands, maxIds);
+  return commands;
 }
 
 /** Largest `issued-before`: a revocation far in the future would refuse every lease of a subject for good. */

@@ -1,6 +1,7 @@
 /**
  * Forwards client requests to the app with http-proxy (docs/protocol.md §1–§2):
- * client `Grip-*` headers stripped, `X-Forwarded-*` and a `Grip-Sig` added,
+ * client `Grip-*` and forwarding headers stripped, the proxy's own
+ * `X-Forwarded-*` (forwarded-headers.ts) and a `Grip-Sig` added,
  * the body teed for re-asks, the answer handed to the shared upstream-response
  * handler. Network failures become 502/504 JSON; a client that went away is
  * not an upstream error (node-http-proxy issue #813).
@@ -10,8 +11,8 @@ import httpProxy from 'http-proxy';
 import type { GripSigSigner } from '../../protocol/grip-sig.js';
 import { GRIP_SIG } from '../../protocol/headers.js';
 import { sendError } from '../errors.js';
-import { clientAddressOf } from './client-address.js';
 import { createExchange, type Exchange } from './exchange.js';
+import { forwardedValuesOf, setForwardedHeaders, type ForwardedValues } from './forwarded-headers.js';
 import { stripRequestHeaders } from '../http/header-filter.js';
 import type { ProxyOptions } from '../options.js';
 import { requestIdOf } from '../http/request-id.js';
@@ -41,7 +42,8 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   const proxy = httpProxy.createProxyServer({
     target: options.upstreamUrl,
     agent,
-    xfwd: true,
+    // Off: http-proxy would append to (or keep) the client's X-Forwarded-* values; forward() sets ours.
+    xfwd: false,
     selfHandleResponse: true,
     proxyTimeout: options.upstreamTimeoutMs,
   });
@@ -66,14 +68,6 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     res.once('close', cancel);
     // From the response on, pipeline() (pass-through) or the registry (holds) own the client's life.
     proxyReq.once('response', () => res.off('close', cancel));
-  });
-
-  // X-Forwarded-For carries exactly the client address the proxy judged (docs §1.2), never a chain a client
-  // could have started. 'start' comes after http-proxy's xfwd pass appended to it and before the headers are
-  // copied to the app's request; re-asks copy req.headers too.
-  proxy.on('start', (req) => {
-    const address = exchanges.get(req)?.clientAddress;
-    if (address) req.headers['x-forwarded-for'] = address;
   });
 
   proxy.on('proxyRes', (proxyRes, req) => {
@@ -108,12 +102,13 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     }
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, token: string): void {
+  function forward(req: IncomingMessage, res: ServerResponse, token: string, forwarded: ForwardedValues): void {
     if (isResponseClosed(res)) return; // left while the signature was being made
     req.headers[GRIP_SIG] = token;
-    const clientAddress = clientAddressOf(req, options.trustForwardedFor);
+    // On req.headers, which http-proxy copies to the app's request and every re-ask copies again.
+    setForwardedHeaders(req.headers, forwarded);
     // Same tick as proxy.web(), which pipes req: the tee sees every chunk.
-    const exchange = createExchange(req, res, options.reaskBodyMaxBytes, clientAddress);
+    const exchange = createExchange(req, res, options.reaskBodyMaxBytes, forwarded.for);
     exchange.sentSeq = publishSeq();
     exchanges.set(req, exchange);
     const errorListeners = req.listenerCount('error');
@@ -133,16 +128,18 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   }
 
   return (req, res) => {
+    // Before stripping: with trustForwardedFor the load balancer's values come from headers stripped below.
+    const forwarded = forwardedValuesOf(req, options.trustForwardedFor);
     const forged = stripRequestHeaders(req.headers);
-    if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* headers; removed');
-    if (repolls && repolls.tryAnswer(req, res, clientAddressOf(req, options.trustForwardedFor))) return;
+    if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* or forwarding headers; removed');
+    if (repolls && repolls.tryAnswer(req, res, forwarded.for)) return;
     const token = signer.peek();
     if (token !== null) {
-      forward(req, res, token);
+      forward(req, res, token, forwarded);
       return;
     }
     signer.get().then(
-      (fresh) => forward(req, res, fresh),
+      (fresh) => forward(req, res, fresh, forwarded),
       (err: unknown) => {
         log.error({ err, requestId: requestIdOf(req) }, 'could not sign Grip-Sig');
         sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', 'the proxy could not sign the request');

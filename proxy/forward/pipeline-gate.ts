@@ -1,6 +1,6 @@
 /**
  * Pipelined requests are handled one at a time per client connection
- * (docs/protocol.md §1.7). Node parses every request in a read at once and
+ * (docs/protocol.md §1.8). Node parses every request in a read at once and
  * emits them together, while it writes their answers in order: forwarded
  * concurrently, each answer queued behind an unread one would hold a socket to
  * the app until its idle timeout, and one connection could take the whole pool.

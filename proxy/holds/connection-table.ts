@@ -4,6 +4,11 @@
  * refuses holds for `closedTtlMs`. An ID with nothing parked, nothing queued
  * and no resync pending holds no state. Pure data structure; time comes from
  * the injected `now`.
+ *
+ * Queues for IDs that never parked here are capped (`maxUnknownQueues`): a
+ * publisher pushing to made-up IDs would otherwise grow state without bound.
+ * An ID counts as known while a request is parked under it and for `queueTtlMs`
+ * after the last one left, so a real client between two polls is never capped.
  */
 import { ConnectionQueue } from './connection-queue.js';
 import type { ItemResponse } from '../http/response.js';
@@ -16,18 +21,27 @@ export interface ConnectionLimits {
   resyncTtlMs: number;
   /** A closed ID refuses holds for this long, ms. */
   closedTtlMs: number;
+  /** Most queues kept for IDs that are not known (never parked here, or not within `queueTtlMs`). */
+  maxUnknownQueues: number;
+  /** Most IDs remembered as recently parked; past it the one that left longest ago is forgotten first. */
+  maxParked: number;
 }
 
 export interface Connection<P> {
   /** The request parked under this ID, if any (at most one, docs §4 step 4). */
   parked: P | null;
   queue: ConnectionQueue<ItemResponse>;
+  /** Opened by a push for an ID not known here: counts toward `maxUnknownQueues` until a request parks under it. */
+  unknown: boolean;
 }
 
 export class ConnectionTable<P> {
   private readonly live = new Map<string, Connection<P>>();
   /** Closed IDs -> close time, ms; kept in close-time order so the sweep stops at the first live one. */
   private readonly closed = new Map<string, number>();
+  /** IDs whose last parked request left within `queueTtlMs` -> when it left, ms; in that order. */
+  private readonly recentlyParked = new Map<string, number>();
+  private unknownCount = 0;
 
   /** `onDrop(n)`: queued items were discarded (see ConnectionQueue). */
   constructor(
@@ -45,21 +59,44 @@ export class ConnectionTable<P> {
     return this.live.get(id);
   }
 
-  /** The connection's state, created (empty) if it had none. */
+  /** Queues kept now for IDs that are not known here. */
+  get unknownQueues(): number {
+    return this.unknownCount;
+  }
+
+  /** The state of an ID a request parks under, created (empty) if it had none; the ID is known from now on. */
   open(id: string): Connection<P> {
-    let conn = this.live.get(id);
-    if (conn === undefined) {
-      const { queueMaxItems: maxItems, queueMaxBytes: maxBytes, queueTtlMs: ttlMs } = this.limits;
-      conn = { parked: null, queue: new ConnectionQueue<ItemResponse>({ maxItems, maxBytes, ttlMs }, this.now, this.onDrop) };
-      this.live.set(id, conn);
+    const conn = this.live.get(id) ?? this.create(id, false);
+    if (conn.unknown) {
+      conn.unknown = false;
+      this.unknownCount--;
     }
     return conn;
+  }
+
+  /** The state a push to `id` queues in, created if it had none (unknown unless the ID parked here lately). */
+  openForPush(id: string): Connection<P> {
+    return this.live.get(id) ?? this.create(id, !this.isRecentlyParked(id));
+  }
+
+  /** How many new unknown queues pushes to `ids` would open (closed IDs open none). Opens nothing. */
+  unknownAmong(ids: Iterable<string>): number {
+    let n = 0;
+    for (const id of new Set(ids)) {
+      if (!this.live.has(id) && !this.isClosed(id) && !this.isRecentlyParked(id)) n++;
+    }
+    return n;
+  }
+
+  /** How many more unknown queues fit under `maxUnknownQueues`. */
+  get unknownRoom(): number {
+    return Math.max(0, this.limits.maxUnknownQueues - this.unknownCount);
   }
 
   /** Drops the state of an ID that no longer needs any. */
   forgetIfIdle(id: string): void {
     const conn = this.live.get(id);
-    if (conn !== undefined && conn.parked === null && conn.queue.isIdle) this.live.delete(id);
+    if (conn !== undefined && conn.parked === null && conn.queue.isIdle) this.forget(id, conn);
   }
 
   /** Was the ID closed within `closedTtlMs`? */
@@ -76,8 +113,9 @@ export class ConnectionTable<P> {
    * first) and starts its tombstone. Returns how many queued items were discarded.
    */
   close(id: string): number {
-    const dropped = this.live.get(id)?.queue.clear() ?? 0;
-    this.live.delete(id);
+    const conn = this.live.get(id);
+    const dropped = conn?.queue.clear() ?? 0;
+    if (conn !== undefined) this.forget(id, conn, false);
     this.closed.delete(id); // re-insert to keep close-time order
     this.closed.set(id, this.now());
     return dropped;
@@ -104,15 +142,48 @@ export class ConnectionTable<P> {
       if (now - closedAt < this.limits.closedTtlMs) break;
       this.closed.delete(id);
     }
+    for (const [id, leftAt] of this.recentlyParked) {
+      if (now - leftAt < this.limits.queueTtlMs) break;
+      this.recentlyParked.delete(id);
+    }
     for (const [id, conn] of this.live) {
       conn.queue.expire();
       const { resyncPending, resyncSinceMs } = conn.queue;
       if (conn.parked === null && resyncPending !== null && now - resyncSinceMs >= this.limits.resyncTtlMs) {
         conn.queue.clear();
-        this.live.delete(id);
+        this.forget(id, conn);
       } else {
         this.forgetIfIdle(id);
       }
     }
+  }
+
+  private create(id: string, unknown: boolean): Connection<P> {
+    const { queueMaxItems: maxItems, queueMaxBytes: maxBytes, queueTtlMs: ttlMs } = this.limits;
+    const conn: Connection<P> = { parked: null, queue: new ConnectionQueue<ItemResponse>({ maxItems, maxBytes, ttlMs }, this.now, this.onDrop), unknown };
+    this.live.set(id, conn);
+    if (unknown) this.unknownCount++;
+    return conn;
+  }
+
+  /** The one way state leaves `live`; a known ID is remembered for `queueTtlMs` (unless closed). */
+  private forget(id: string, conn: Connection<P>, remember = true): void {
+    this.live.delete(id);
+    if (conn.unknown) {
+      this.unknownCount--;
+      return;
+    }
+    if (!remember) return;
+    this.recentlyParked.delete(id); // re-insert: the map stays in leaving order
+    this.recentlyParked.set(id, this.now());
+    if (this.recentlyParked.size > this.limits.maxParked) this.recentlyParked.delete(this.recentlyParked.keys().next().value!);
+  }
+
+  private isRecentlyParked(id: string): boolean {
+    const leftAt = this.recentlyParked.get(id);
+    if (leftAt === undefined) return false;
+    if (this.now() - leftAt < this.limits.queueTtlMs) return true;
+    this.recentlyParked.delete(id);
+    return false;
   }
 }

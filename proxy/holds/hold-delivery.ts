@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { ControlResult } from '../../protocol/control-api.js';
 import type { CloseCommand, PublishCommand, PushCommand } from '../control/commands.js';
-import { errorResponse } from '../errors.js';
+import { errorResponse, ProxyError } from '../errors.js';
 import { mergeItemResponse } from '../http/response.js';
 import type { ChannelCursors } from './channel-cursors.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -38,6 +38,19 @@ export interface HoldDeliveryDeps {
   shared: SharedConnections | undefined;
   listener: DeliveryListener | undefined;
   logger: Logger;
+  /** `Retry-After` of a push refused by `maxUnknownQueues`, seconds. */
+  unknownQueuesRetryAfterS: number;
+}
+
+/** A push refused whole: it would open more queues for unknown IDs than `maxUnknownQueues` leaves room for. */
+export class TooManyQueuesError extends ProxyError {
+  override name = 'TooManyQueuesError';
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super('PROXY_ERR_TOO_MANY_QUEUES', message);
+  }
 }
 
 export class HoldDelivery {
@@ -84,8 +97,18 @@ export class HoldDelivery {
     return result;
   }
 
-  /** `POST /push/` (docs §7.2): deliver to the parked request, else queue. */
+  /**
+   * `POST /push/` (docs §7.2): deliver to the parked request, else queue. Refused whole (nothing delivered) if it
+   * would open more queues for IDs not known here than `maxUnknownQueues` leaves room for.
+   */
   push(commands: readonly PushCommand[], receivedAt: number): ControlResult {
+    const needed = this.connections.unknownAmong(commands.map((c) => c.connectionId));
+    if (needed > this.connections.unknownRoom) {
+      throw new TooManyQueuesError(
+        `this push would open ${needed} queues for connection IDs not parked here lately; ${this.connections.unknownRoom} more fit (maxUnknownQueues)`,
+        this.deps.unknownQueuesRetryAfterS,
+      );
+    }
     const result = emptyResult();
     const source: ItemSource = { kind: 'push', receivedAt };
     for (const command of commands) {
@@ -101,7 +124,7 @@ export class HoldDelivery {
         result.delivered++;
         continue;
       }
-      const outcome = this.connections.open(id).queue.push(command.response, command.response.body.length);
+      const outcome = this.connections.openForPush(id).queue.push(command.response, command.response.body.length);
       if (outcome.queued) {
         result.queued++;
       } else {

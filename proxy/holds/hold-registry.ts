@@ -39,6 +39,8 @@ export type HoldRegistryOptions = Pick<
   | 'queueTtlMs'
   | 'resyncTtlMs'
   | 'closedTtlMs'
+  | 'maxUnknownQueues'
+  | 'unknownQueuesRetryAfterS'
   | 'channelTtlMs'
   | 'maxChannels'
   | 'sweepIntervalMs'
@@ -103,7 +105,7 @@ export class HoldRegistry {
     });
     const takes = new TakesInFlight();
     const common = { lifecycle: this.lifecycle, index: this.index, connections: this.connections, cursors: this.cursors, counters: this.counters, takes, shared, logger };
-    this.delivery = new HoldDelivery({ ...common, listener });
+    this.delivery = new HoldDelivery({ ...common, listener, unknownQueuesRetryAfterS: options.unknownQueuesRetryAfterS });
     this.decisions = new HoldDecisions({
       ...common,
       pushNotified: (ids) => this.delivery.pushNotified(ids),
@@ -134,7 +136,7 @@ export class HoldRegistry {
     return this.delivery.publish(commands, receivedAt);
   }
 
-  /** `POST /push/` (docs §7.2). */
+  /** `POST /push/` (docs §7.2). Throws `TooManyQueuesError`, doing nothing, past `maxUnknownQueues`. */
   push(commands: readonly PushCommand[], receivedAt: number = performance.now()): ControlResult {
     return this.delivery.push(commands, receivedAt);
   }

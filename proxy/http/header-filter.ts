@@ -1,8 +1,12 @@
 /**
- * Which headers may cross the proxy. Two rules meet here: no `Grip-*` header
- * ever crosses it in either direction (docs/protocol.md §1, §6), and
- * hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1),
- * so a proxy never copies them.
+ * Which headers may cross the proxy. Three rules meet here: no `Grip-*` header
+ * ever crosses it in either direction (docs/protocol.md §1, §6); a client's
+ * headers about the client or its original request (`Forwarded`,
+ * `X-Forwarded-*`, `X-Real-IP`, ...) never reach the app, since only the proxy
+ * knows those facts (§1.2); and hop-by-hop headers describe one connection, not
+ * the message (RFC 9110 §7.6.1), so a proxy never copies them. Request header
+ * names are compared with `_` read as `-`: CGI-style stacks (WSGI, PHP, Rack)
+ * turn both into `HTTP_GRIP_SIG`, so `Grip_Sig` would pass for `Grip-Sig` there.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { isGripHeader } from '../../protocol/headers.js';
@@ -27,8 +31,36 @@ export function isHopByHopHeader(name: string): boolean {
   return HOP_BY_HOP.has(name.toLowerCase());
 }
 
-/** Never removed because `Connection` names them: a peer must not be able to unframe a message. */
-const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host']);
+/**
+ * Never removed because `Connection` names them: a peer must not be able to unframe a message, nor remove
+ * what the proxy itself sets (`X-Request-Id` is assigned before the headers are filtered).
+ */
+const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host', 'x-request-id']);
+
+/** Client-written headers that claim to describe the client or its original request; `X-Forwarded-*` too. */
+const FORWARDING_FAMILY = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'x-original-host',
+  'x-host',
+  'x-url-scheme',
+  'front-end-https',
+]);
+
+/**
+ * Is `name` (lower-case, as Node gives incoming names) a header only the proxy may send the app: any `_`/`-`
+ * spelling of a `Grip-*` or forwarding header, or a spelling of `X-Request-Id` other than the one the proxy sets?
+ */
+export function isProxyOwnedRequestHeader(name: string): boolean {
+  // `_` read as `-`: the spelling CGI-style stacks fold both into. Every request pays this, so no copy without `_`.
+  const normal = name.includes('_') ? name.replaceAll('_', '-') : name;
+  if (normal.startsWith('grip-') || normal.startsWith('x-forwarded-') || FORWARDING_FAMILY.has(normal)) return true;
+  return normal === 'x-request-id' && name !== 'x-request-id';
+}
 
 /** Header names the `Connection` header lists: also hop-by-hop for this message (RFC 9110 §7.6.1). */
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
@@ -57,21 +89,22 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, { dropLength = fal
 
 /**
  * Prepares a client request's headers for forwarding, in place: deletes every
- * `Grip-*` header (a client must never forge an instruction, signature or
- * cursor, docs/protocol.md §1.1) and the hop-by-hop ones, except
+ * `Grip-*` header in any spelling (a client must never forge an instruction,
+ * signature or cursor, docs/protocol.md §1.1), every forwarding header the
+ * proxy sets itself (§1.2), and the hop-by-hop ones, except
  * `Transfer-Encoding`, which frames the body being piped on. Returns how many
- * `Grip-*` headers were removed.
+ * proxy-owned headers were removed.
  */
 export function stripRequestHeaders(headers: IncomingHttpHeaders): number {
   const named = connectionTokens(headers);
-  let grip = 0;
+  let owned = 0;
   for (const name of Object.keys(headers)) {
-    if (isGripHeader(name)) {
+    if (isProxyOwnedRequestHeader(name)) {
       delete headers[name];
-      grip++;
+      owned++;
     } else if ((HOP_BY_HOP.has(name) && name !== 'transfer-encoding') || named.has(name)) {
       delete headers[name];
     }
   }
-  return grip;
+  return owned;
 }

@@ -1,5 +1,5 @@
 /**
- * Disconnects clients that stop reading their answers (docs/protocol.md §1.7).
+ * Disconnects clients that stop reading their answers (docs/protocol.md §1.8).
  * A client socket whose write buffer is full (`writableNeedDrain`) must drain
  * within `timeoutMs`; otherwise it is destroyed, which ends what it holds: the
  * answer being written and its upstream request, a parked poll, the requests

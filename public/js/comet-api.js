@@ -63,7 +63,7 @@
   /** The signed-in user, or null (not an error) when there is no session. */
   Api.prototype.session = function (callback) {
     return this.call('GET', '/api/session', null, function (err, body) {
-      if (err && err.code === 'APP_ERR_NO_SESSION') callback(null, null);
+      if (util.isSessionGone(err)) callback(null, null);
       else if (err) callback(err);
       else callback(null, body.user);
     });

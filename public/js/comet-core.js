@@ -47,6 +47,15 @@
     return err;
   };
 
+  /**
+   * The answer says this browser has no usable session: none, expired or signed
+   * out (docs/chat-api.md). Callers stop and ask the user to sign in; retrying
+   * cannot help.
+   */
+  util.isSessionGone = function (err) {
+    return !!err && (err.code === 'APP_ERR_NO_SESSION' || err.code === 'APP_ERR_SESSION_EXPIRED' || err.code === 'APP_ERR_SESSION_ENDED');
+  };
+
   /** JSON.parse without throwing: {ok, value}. JSON is native from IE8 on. */
   util.parseJson = function (text) {
     if (typeof text !== 'string' || text === '') return { ok: false, value: null };

@@ -273,8 +273,9 @@
   Loop.prototype.onError = function (err) {
     var self = this;
     var epoch = this.epoch;
-    switch (err.code) {
+    switch (util.isSessionGone(err) ? 'APP_ERR_NO_SESSION' : err.code) {
       case 'APP_ERR_NO_SESSION':
+        // Also an expired or signed-out session: retrying would only repeat the 401.
         this.stop();
         this.poller.handler.sessionLost(err);
         return;

@@ -268,7 +268,7 @@
     }
 
     function failedWith(room, err) {
-      if (err.code === 'APP_ERR_NO_SESSION') {
+      if (util.isSessionGone(err)) {
         self.poller.add(joined);
         callback(err, { joined: joined, failed: failed });
         return;

@@ -36,6 +36,8 @@ export interface BayeuxServiceOptions {
   pendingConnectionIds?: (sessionId: number) => number;
   /** Called after a commit that wrote outbox rows (wakes). Must not throw. */
   onOutboxWritten: () => void;
+  /** Is the client's session still usable (not expired, not ended)? A client of one that is not is unknown (402). Default: yes. */
+  sessionUsable?: (session: SessionRow) => boolean;
 }
 
 /** A live client and its session. */
@@ -217,6 +219,19 @@ export class BayeuxService {
     });
   }
 
+  /**
+   * Forgets every client of the session and wakes its held connect, which is re-asked and gets 402
+   * (a session ending). Runs inside the caller's write transaction; the caller nudges the relay.
+   */
+  forgetClientsOf(sessionId: number): number {
+    const rows = this.clients.ofSession(sessionId);
+    for (const row of rows) {
+      this.clients.remove(row.id);
+      this.wake(row);
+    }
+    return rows.length;
+  }
+
   /** The room, if it exists and the client may subscribe to it (already does, or is under the limit). */
   private checkRoomFor(clientId: string, room: string): { id: number } {
     const roomRow = this.store.rooms.findByName(room);
@@ -232,7 +247,8 @@ export class BayeuxService {
     const row = this.clients.find(clientId);
     if (row === undefined || row.lastSeenAt < this.options.now() - this.options.clientTtlMs) return null;
     const session = this.store.sessions.findById(row.sessionId);
-    return session === undefined ? null : { row, session };
+    if (session === undefined || session.endedAt !== null || this.options.sessionUsable?.(session) === false) return null;
+    return { row, session };
   }
 
   /** Writes liveness only when stale, like polls do (chat-core.ts `presenceRefreshMs`). */

@@ -3,7 +3,7 @@
  * `http-response` a parked poll receives, the outbox row carrying it, and the
  * hint items the relay adds for Bayeux holds at publish time.
  */
-import type { HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
+import type { CloseItem, HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
 import type { OutboxRow } from '../store/outbox.js';
 
@@ -56,4 +56,26 @@ export function toPublishItems(rows: readonly OutboxRow[], hintChannel?: (channe
     if (hint !== null) items.push(hintItem(hint, row.itemId, row.prevId));
   }
   return items;
+}
+
+/**
+ * The `/close/` item that answers a connection ID's parked poll when its session ends: the `{code, message}`
+ * a new poll of that session would get (401 `APP_ERR_SESSION_ENDED` or `_EXPIRED`).
+ */
+export function sessionClosedItem(connectionId: string, error: { status: number; toJSON(): { code: string; message: string } }): CloseItem {
+  return {
+    'connection-id': connectionId,
+    formats: {
+      'http-response': {
+        code: error.status,
+        headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
+        body: JSON.stringify(error.toJSON()),
+      },
+    },
+  };
+}
+
+/** The `/close/` items a batch of `close` rows carries, in order. */
+export function toCloseItems(rows: readonly OutboxRow[]): CloseItem[] {
+  return rows.flatMap((row) => JSON.parse(row.payload) as CloseItem[]);
 }

@@ -1,14 +1,21 @@
 /**
  * Publishing to the proxy's control API (docs/protocol.md §7.1), or to
- * Pushpin's publish endpoint, which takes the same items (§12).
+ * Pushpin's publish endpoint, which takes the same items (§12); and closing
+ * connection IDs (`POST /close/`, §7.3) when a session ends.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { ControlResult, ItemsBody, PublishItem } from '../../protocol/control-api.js';
+import type { Logger } from 'pino';
+import type { CloseItem, ControlResult, ItemsBody, PublishItem } from '../../protocol/control-api.js';
 
 /** Where the relay sends outbox items. Resolves when the proxy accepted every item; rejects otherwise. */
 export interface Publisher {
   publish(items: PublishItem[]): Promise<ControlResult>;
+  /**
+   * `POST /close/` (docs/protocol.md §7.3): answers the IDs' parked requests on every proxy. Optional: a
+   * publisher without it (in-process models) has nothing parked to close, and the relay drops close rows.
+   */
+  closeConnections?(items: CloseItem[]): Promise<ControlResult>;
   /** Releases sockets. Further publishes fail. */
   close(): void;
 }
@@ -31,10 +38,12 @@ export class PublishError extends Error {
 export interface HttpPublisherOptions {
   /** Control API base URL, e.g. `http://127.0.0.1:5561` (no trailing slash needed). */
   controlUrl: string;
-  /** Sent as `Authorization: Bearer <secret>`. */
+  /** The control secret (not the Grip-Sig key), sent as `Authorization: Bearer <secret>`. */
   secret: string;
   /** Whole-request deadline, ms. */
   timeoutMs: number;
+  /** Told once when the control API has no `/close/` (Pushpin). Default: silent. */
+  logger?: Logger;
 }
 
 /** Longest control API answer read, bytes (it is a small JSON object; the cap guards memory). */
@@ -67,25 +76,51 @@ function toControlResult(text: string): ControlResult | null {
   return { delivered: o.delivered as number, queued: o.queued as number, dropped: o.dropped as number, reasked: o.reasked as number };
 }
 
-/** `POST {controlUrl}/publish/` over HTTP(S), one keep-alive agent per publisher. */
+const NOTHING: ControlResult = { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
+
+/** `POST {controlUrl}/publish/` (and `/close/`) over HTTP(S), one keep-alive agent per publisher. */
 export class HttpPublisher implements Publisher {
   private readonly url: URL;
+  private readonly closeUrl: URL;
   private readonly agent: http.Agent;
   private closed = false;
+  private closeUnsupported = false;
 
   constructor(private readonly options: HttpPublisherOptions) {
-    this.url = new URL(`${options.controlUrl.replace(/\/+$/, '')}/publish/`);
+    const base = options.controlUrl.replace(/\/+$/, '');
+    this.url = new URL(`${base}/publish/`);
+    this.closeUrl = new URL(`${base}/close/`);
     const secure = this.url.protocol === 'https:';
     // Own agent, so close() can drop its idle sockets instead of leaving them to the global one.
     this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
   }
 
   publish(items: PublishItem[]): Promise<ControlResult> {
+    return this.post(this.url, items);
+  }
+
+  /**
+   * Pushpin has no `/close/` (404): the call is then skipped for good, with one warning, rather than retried
+   * forever and holding up the outbox. An ended session's polls still end: its leave events reach them.
+   */
+  async closeConnections(items: CloseItem[]): Promise<ControlResult> {
+    if (this.closeUnsupported) return NOTHING;
+    try {
+      return await this.post(this.closeUrl, items);
+    } catch (err) {
+      if (!(err instanceof PublishError) || err.status !== 404) throw err;
+      this.closeUnsupported = true;
+      this.options.logger?.warn({ url: this.closeUrl.href }, 'the control API has no /close/ (Pushpin?); ended sessions\' connection IDs are not closed');
+      return NOTHING;
+    }
+  }
+
+  private post(url: URL, items: PublishItem[] | CloseItem[]): Promise<ControlResult> {
     if (this.closed) return Promise.reject(new PublishError('publisher is closed'));
-    const body = Buffer.from(JSON.stringify({ items } satisfies ItemsBody<PublishItem>));
-    const transport = this.url.protocol === 'https:' ? https : http;
+    const body = Buffer.from(JSON.stringify({ items } satisfies ItemsBody<PublishItem | CloseItem>));
+    const transport = url.protocol === 'https:' ? https : http;
     return new Promise<ControlResult>((resolve, reject) => {
-      const req = transport.request(this.url, {
+      const req = transport.request(url, {
         method: 'POST',
         agent: this.agent,
         headers: {

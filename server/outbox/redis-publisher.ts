@@ -6,8 +6,8 @@
  * in each proxy.
  */
 import { Redis } from 'ioredis';
-import type { ControlResult, ItemsBody, PublishItem } from '../../protocol/control-api.js';
-import { BUS_STREAM, BUS_STREAM_MAXLEN } from '../../protocol/bus.js';
+import type { CloseItem, ControlResult, ItemsBody, PublishItem } from '../../protocol/control-api.js';
+import { BUS_STREAM, BUS_STREAM_MAXLEN, type BusEntryType } from '../../protocol/bus.js';
 import { PublishError, type Publisher } from './publisher.js';
 
 export interface RedisPublisherOptions {
@@ -34,11 +34,20 @@ export class RedisPublisher implements Publisher {
     this.redis.on('error', () => {});
   }
 
-  async publish(items: PublishItem[]): Promise<ControlResult> {
+  publish(items: PublishItem[]): Promise<ControlResult> {
+    return this.append('publish', items);
+  }
+
+  /** A `close` entry: every proxy answers the IDs' parked requests and refuses them (docs/protocol.md §7.3, §7.5). */
+  closeConnections(items: CloseItem[]): Promise<ControlResult> {
+    return this.append('close', items);
+  }
+
+  private async append(type: BusEntryType, items: PublishItem[] | CloseItem[]): Promise<ControlResult> {
     if (this.closed) throw new PublishError('publisher is closed');
-    const body = JSON.stringify({ items } satisfies ItemsBody<PublishItem>);
+    const body = JSON.stringify({ items } satisfies ItemsBody<PublishItem | CloseItem>);
     try {
-      await this.redis.xadd(BUS_STREAM, 'MAXLEN', '~', String(BUS_STREAM_MAXLEN), '*', 't', 'publish', 'd', body);
+      await this.redis.xadd(BUS_STREAM, 'MAXLEN', '~', String(BUS_STREAM_MAXLEN), '*', 't', type, 'd', body);
     } catch (err) {
       throw new PublishError(`XADD to the bus failed: ${(err as Error).message}`, undefined, { cause: err });
     }

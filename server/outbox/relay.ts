@@ -10,7 +10,7 @@
  * (docs/protocol.md §7.1).
  */
 import type { Logger } from 'pino';
-import { toPublishItems } from './item-format.js';
+import { toCloseItems, toPublishItems } from './item-format.js';
 import type { Publisher } from './publisher.js';
 import type { OutboxRepo, OutboxRow } from '../store/outbox.js';
 import type { RelayLeaseRepo } from '../store/relay-lease.js';
@@ -186,7 +186,7 @@ export class OutboxRelay {
           this.settleIdle();
           return;
         }
-        await this.publisher.publish(toPublishItems(batch, this.options.hintChannel));
+        await this.send(this.publisher, batch);
         // Delete even if stop() was called meanwhile: the proxy has these rows.
         this.outbox.deleteRange(batch[0]!.id, batch[batch.length - 1]!.id);
         this.counters.published += batch.length;
@@ -232,11 +232,25 @@ export class OutboxRelay {
     }
   }
 
-  /** The oldest rows within the count and byte budgets (always at least one row if any). */
+  /** One batch of one kind: publish items, or `/close/` calls (dropped by a publisher that cannot close). */
+  private async send(publisher: Publisher, batch: OutboxRow[]): Promise<void> {
+    if (batch[0]!.kind === 'publish') {
+      await publisher.publish(toPublishItems(batch, this.options.hintChannel));
+      return;
+    }
+    if (publisher.closeConnections === undefined) {
+      this.options.logger.debug({ rows: batch.length }, 'publisher cannot close connection IDs; close rows dropped');
+      return;
+    }
+    await publisher.closeConnections(toCloseItems(batch));
+  }
+
+  /** The oldest rows of one kind (they go to different endpoints) within the count and byte budgets (at least one row if any). */
   private nextBatch(): OutboxRow[] {
     const rows = this.outbox.oldest(this.options.batchSize);
     let bytes = 0;
     for (let i = 0; i < rows.length; i++) {
+      if (rows[i]!.kind !== rows[0]!.kind) return rows.slice(0, i);
       bytes += Buffer.byteLength(rows[i]!.payload);
       if (bytes > this.options.batchMaxBytes && i > 0) return rows.slice(0, i);
     }

@@ -1,5 +1,6 @@
 /**
- * `POST /api/session` (sign in with a nick) and `GET /api/session`.
+ * `POST /api/session` (sign in with a nick), `GET /api/session`, and
+ * `DELETE /api/session` (sign out: the session ends everywhere, server/session-end.ts).
  */
 import { Router } from 'express';
 import type { ChatService } from '../chat-service.js';
@@ -9,29 +10,41 @@ import { jsonBody } from '../http/json-body.js';
 import { enforceRate, type AppRateLimits } from '../http/rate-limit.js';
 import { sessionOf } from '../http/request-context.js';
 import { requireSession } from '../http/session.js';
+import type { SessionEnder } from '../session-end.js';
 import { objectBody, parseNick } from '../validation.js';
 
 export interface SessionRoutesOptions {
   bodyMaxBytes: number;
   cookieSecure: boolean;
   cookieDomain: string | undefined;
+  /** The session's maximum age, seconds: the cookie's Max-Age too. */
+  sessionMaxAgeS: number;
 }
 
-export function sessionRoutes(chat: ChatService, options: SessionRoutesOptions, limits: AppRateLimits): Router {
+export function sessionRoutes(chat: ChatService, ender: SessionEnder, options: SessionRoutesOptions, limits: AppRateLimits): Router {
   const router = Router();
+  const cookie = sessionCookieOptions(options.cookieSecure, options.cookieDomain);
 
   router.post('/session', ...jsonBody(options.bodyMaxBytes), async (req, res) => {
     const nick = parseNick(objectBody(req.body));
     // Counted once the request is valid: only creations cost a row.
     if (!limits.exempt(req)) enforceRate(limits.sessions, clientAddressOf(req), 'sessions from this address');
     const { session } = await chat.createSession(nick);
-    res.cookie(SESSION_COOKIE, session.token, sessionCookieOptions(options.cookieSecure, options.cookieDomain));
+    // The browser drops the cookie when the server would refuse it anyway (the idle timeout is the server's alone).
+    res.cookie(SESSION_COOKIE, session.token, { ...cookie, maxAge: options.sessionMaxAgeS * 1000 });
     res.status(201).json({ user: { id: session.id, nick: session.nick } });
   });
 
   router.get('/session', requireSession, (req, res) => {
     const session = sessionOf(req);
     res.json({ user: { id: session.id, nick: session.nick } });
+  });
+
+  router.delete('/session', requireSession, async (req, res) => {
+    // A second sign-out racing this one ends nothing more; both answer 204.
+    await ender.signOut(sessionOf(req));
+    res.clearCookie(SESSION_COOKIE, cookie);
+    res.status(204).end();
   });
 
   return router;

@@ -46,6 +46,7 @@ interface RawClient {
 export class BayeuxClientsRepo {
   private readonly insertStmt: Statement<[string, number, string, number, number, number], void>;
   private readonly byIdStmt: Statement<[string], RawClient>;
+  private readonly bySessionStmt: Statement<[number], RawClient>;
   private readonly deleteStmt: Statement<[string], void>;
   private readonly purgeStmt: Statement<[number, number], void>;
   private readonly touchStmt: Statement<[number, string], void>;
@@ -64,11 +65,11 @@ export class BayeuxClientsRepo {
     this.insertStmt = db.prepare(
       `INSERT INTO bayeux_clients (id, session_id, connection_id, ack, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
-    this.byIdStmt = db.prepare(
-      `SELECT id, session_id AS sessionId, connection_id AS connectionId, ack, batch, wake_id AS wakeId,
+    const select = `SELECT id, session_id AS sessionId, connection_id AS connectionId, ack, batch, wake_id AS wakeId,
               connected, last_seen_at AS lastSeenAt
-       FROM bayeux_clients WHERE id = ?`,
-    );
+       FROM bayeux_clients`;
+    this.byIdStmt = db.prepare(`${select} WHERE id = ?`);
+    this.bySessionStmt = db.prepare(`${select} WHERE session_id = ? ORDER BY id`);
     this.deleteStmt = db.prepare('DELETE FROM bayeux_clients WHERE id = ?');
     // Bounded: a handshake pays for at most `limit` expired rows.
     this.purgeStmt = db.prepare(
@@ -103,6 +104,11 @@ export class BayeuxClientsRepo {
     const raw = this.byIdStmt.get(id);
     if (raw === undefined) return undefined;
     return { ...raw, ack: raw.ack === 1, connected: raw.connected === 1 };
+  }
+
+  /** The session's clients. */
+  ofSession(sessionId: number): BayeuxClientRow[] {
+    return this.bySessionStmt.all(sessionId).map((raw) => ({ ...raw, ack: raw.ack === 1, connected: raw.connected === 1 }));
   }
 
   /** Forgets the client and its subscriptions; false if it was unknown. */

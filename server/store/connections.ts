@@ -20,6 +20,10 @@ export class ConnectionsRepo {
   private readonly touchStmt: Statement<[number, string], void>;
   private readonly recordStmt: Statement<[string, number, number, number], void>;
   private readonly liveStmt: Statement<[number, number], { count: number; oldest: number | null }>;
+  private readonly pollIdsStmt: Statement<[number], { id: string }>;
+  private readonly deleteOfSessionStmt: Statement<[number], void>;
+  private readonly deleteSeenBeforeStmt: Statement<[number, number], void>;
+  private readonly countStmt: Statement<[], { n: number }>;
 
   constructor(db: Database) {
     this.insertStmt = db.prepare(
@@ -37,6 +41,17 @@ export class ConnectionsRepo {
     this.liveStmt = db.prepare(
       'SELECT COUNT(*) AS count, MIN(last_seen_at) AS oldest FROM connections WHERE session_id = ? AND last_seen_at >= ?',
     );
+    this.pollIdsStmt = db.prepare(
+      `SELECT c.id AS id FROM connections c
+       WHERE c.session_id = ? AND NOT EXISTS (SELECT 1 FROM bayeux_clients b WHERE b.connection_id = c.id)
+       ORDER BY c.id`,
+    );
+    this.deleteOfSessionStmt = db.prepare('DELETE FROM connections WHERE session_id = ?');
+    // Bounded by `limit`: the pruner deletes in small transactions (connections_by_last_seen makes it a range scan).
+    this.deleteSeenBeforeStmt = db.prepare(
+      'DELETE FROM connections WHERE rowid IN (SELECT rowid FROM connections WHERE last_seen_at < ? LIMIT ?)',
+    );
+    this.countStmt = db.prepare('SELECT COUNT(*) AS n FROM connections');
   }
 
   /** The session's connection IDs seen at or after `since` (ms), and the earliest `lastSeenAt` among them. */
@@ -65,5 +80,24 @@ export class ConnectionsRepo {
 
   touch(id: string, now: number): void {
     this.touchStmt.run(now, id);
+  }
+
+  /** The session's connection IDs that polls use (every row but those of its Bayeux clients). */
+  pollIdsOf(sessionId: number): string[] {
+    return this.pollIdsStmt.all(sessionId).map((r) => r.id);
+  }
+
+  /** Deletes the session's rows (and, by cascade, its Bayeux clients); returns how many. */
+  deleteOfSession(sessionId: number): number {
+    return this.deleteOfSessionStmt.run(sessionId).changes;
+  }
+
+  /** Deletes up to `limit` rows not seen since `before` (ms), with their Bayeux clients; returns how many. */
+  deleteSeenBefore(before: number, limit: number): number {
+    return this.deleteSeenBeforeStmt.run(before, limit).changes;
+  }
+
+  count(): number {
+    return this.countStmt.get()?.n ?? 0;
   }
 }

@@ -154,6 +154,32 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    description: 'session expiry and sign-out (sessions.seen_at, ended_at, end_reason), pruning indexes, outbox.kind for /close/ rows',
+    up(db) {
+      // Session rows are never deleted: their id and nick stay the author of their events, and a signed
+      // connection ID names its session by id (server/connection-ids.ts), so an id must never be reused.
+      // An ended session keeps its row and loses everything else (memberships, connections, Bayeux clients).
+      db.exec(`
+        ALTER TABLE sessions ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;  -- last activity written (idle expiry)
+        ALTER TABLE sessions ADD COLUMN ended_at INTEGER;                    -- NULL while the session may be used
+        ALTER TABLE sessions ADD COLUMN end_reason TEXT CHECK (end_reason IN ('signed-out', 'expired'));
+        UPDATE sessions SET seen_at = max(created_at, coalesce(last_poll_at, 0));
+        CREATE INDEX sessions_live_by_seen ON sessions (seen_at) WHERE ended_at IS NULL;
+        CREATE INDEX sessions_live_by_created ON sessions (created_at) WHERE ended_at IS NULL;
+
+        CREATE INDEX connections_by_last_seen ON connections (last_seen_at);
+        CREATE INDEX bayeux_clients_by_session ON bayeux_clients (session_id);
+        -- Deleting a connection row cascades to its Bayeux client: without this each delete scans them all.
+        CREATE INDEX bayeux_clients_by_connection ON bayeux_clients (connection_id);
+
+        -- 'publish': a publish item (as before); 'close': payload is a JSON list of /close/ items
+        -- (docs/protocol.md §7.3), channel, item_id and prev_id are empty.
+        ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'publish' CHECK (kind IN ('publish', 'close'));
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -33,6 +33,7 @@ export class RoomsRepo {
   private readonly addMemberStmt: Statement<[number, number, number], void>;
   private readonly removeMemberStmt: Statement<[number, number], void>;
   private readonly membersStmt: Statement<[number], MemberRow>;
+  private readonly roomsOfStmt: Statement<[number], RoomRow>;
 
   constructor(db: Database) {
     this.insertStmt = db.prepare('INSERT INTO rooms (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
@@ -49,6 +50,9 @@ export class RoomsRepo {
       FROM memberships m JOIN sessions s ON s.id = m.session_id
       WHERE m.room_id = ?
       ORDER BY s.nick COLLATE NOCASE, s.id`);
+    this.roomsOfStmt = db.prepare(
+      'SELECT r.id AS id, r.name AS name FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE m.session_id = ? ORDER BY r.id',
+    );
   }
 
   /** Creates a room; null if the name is taken. */
@@ -84,6 +88,11 @@ export class RoomsRepo {
   /** Removes a member; false if they were not one. */
   removeMember(roomId: number, sessionId: number): boolean {
     return this.removeMemberStmt.run(roomId, sessionId).changes === 1;
+  }
+
+  /** The rooms the session is a member of, by id. */
+  roomsOf(sessionId: number): RoomRow[] {
+    return this.roomsOfStmt.all(sessionId);
   }
 
   /** Members by nick (case-insensitive), then id. */

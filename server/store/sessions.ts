@@ -1,9 +1,14 @@
 /**
- * Sessions. A session is the user: it has the nick, the secret cookie token
- * and the last time it polled (for presence).
+ * Sessions. A session is the user: it has the nick, the secret cookie token,
+ * the last time it polled (for presence) and the last activity written (for
+ * its idle expiry). A session that ends (sign-out, expiry) keeps its row: its
+ * id and nick stay the author of its events; `endedAt` says it is over.
  */
 import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+
+/** Why a session ended. */
+export type SessionEndReason = 'signed-out' | 'expired';
 
 export interface SessionRow {
   id: number;
@@ -14,9 +19,15 @@ export interface SessionRow {
   createdAt: number;
   /** ms since the epoch; null if it never polled. */
   lastPollAt: number | null;
+  /** Last activity written (a poll's presence, or any request), ms; refreshed at most once a minute or so. */
+  seenAt: number;
+  /** When it ended, ms; null while it may be used. */
+  endedAt: number | null;
+  endReason: SessionEndReason | null;
 }
 
-const COLUMNS = 'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt';
+const COLUMNS =
+  'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt, seen_at AS seenAt, ended_at AS endedAt, end_reason AS endReason';
 
 /** Bytes of randomness in a session token (256 bits). */
 export const SESSION_TOKEN_BYTES = 32;
@@ -26,18 +37,31 @@ export function newSessionToken(): string {
 }
 
 export class SessionsRepo {
-  private readonly insertStmt: Statement<[string, string, number, number | null], void>;
+  private readonly insertStmt: Statement<[string, string, number, number | null, number], void>;
   private readonly byTokenStmt: Statement<[string], SessionRow>;
   private readonly byIdStmt: Statement<[number], SessionRow>;
-  private readonly touchPollStmt: Statement<[number, number], void>;
-  private readonly touchPollIfLaterStmt: Statement<[number, number, number], void>;
+  private readonly touchPollStmt: Statement<[number, number, number], void>;
+  private readonly touchPollIfLaterStmt: Statement<[number, number, number, number], void>;
+  private readonly touchSeenIfLaterStmt: Statement<[number, number], void>;
+  private readonly endStmt: Statement<[number, string, number], void>;
+  private readonly idleStmt: Statement<[number, number], { id: number }>;
+  private readonly oldStmt: Statement<[number, number], { id: number }>;
 
   constructor(db: Database) {
-    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, created_at, last_poll_at) VALUES (?, ?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, created_at, last_poll_at, seen_at) VALUES (?, ?, ?, ?, ?)');
     this.byTokenStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE token = ?`);
     this.byIdStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE id = ?`);
-    this.touchPollStmt = db.prepare('UPDATE sessions SET last_poll_at = ? WHERE id = ?');
-    this.touchPollIfLaterStmt = db.prepare('UPDATE sessions SET last_poll_at = max(coalesce(last_poll_at, ?), ?) WHERE id = ?');
+    // A poll's presence is activity too: it moves seen_at, so idle expiry needs one column (and one index).
+    this.touchPollStmt = db.prepare('UPDATE sessions SET last_poll_at = ?, seen_at = max(seen_at, ?) WHERE id = ?');
+    this.touchPollIfLaterStmt = db.prepare(
+      'UPDATE sessions SET last_poll_at = max(coalesce(last_poll_at, ?), ?), seen_at = max(seen_at, ?) WHERE id = ?',
+    );
+    this.touchSeenIfLaterStmt = db.prepare('UPDATE sessions SET seen_at = max(seen_at, ?) WHERE id = ?');
+    this.endStmt = db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL');
+    // Range scans of the partial indexes sessions_live_by_seen and sessions_live_by_created (no ORDER BY,
+    // which would make SQLite walk every row in id order instead).
+    this.idleStmt = db.prepare('SELECT id FROM sessions WHERE ended_at IS NULL AND seen_at < ? LIMIT ?');
+    this.oldStmt = db.prepare('SELECT id FROM sessions WHERE ended_at IS NULL AND created_at < ? LIMIT ?');
   }
 
   /**
@@ -46,8 +70,8 @@ export class SessionsRepo {
    */
   create(nick: string, now: number): SessionRow {
     const token = newSessionToken();
-    const info = this.insertStmt.run(token, nick, now, now);
-    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now };
+    const info = this.insertStmt.run(token, nick, now, now, now);
+    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now, seenAt: now, endedAt: null, endReason: null };
   }
 
   findByToken(token: string): SessionRow | undefined {
@@ -58,13 +82,30 @@ export class SessionsRepo {
     return this.byIdStmt.get(id);
   }
 
-  /** Records a poll, for presence. */
+  /** Records a poll, for presence (and activity). */
   touchPoll(id: number, now: number): void {
-    this.touchPollStmt.run(now, id);
+    this.touchPollStmt.run(now, now, id);
   }
 
   /** Records a poll made at `at` unless a later one is recorded already (batched writes arrive late). */
   touchPollIfLater(id: number, at: number): void {
-    this.touchPollIfLaterStmt.run(at, at, id);
+    this.touchPollIfLaterStmt.run(at, at, at, id);
+  }
+
+  /** Records activity at `at` unless later activity is recorded already. */
+  touchSeenIfLater(id: number, at: number): void {
+    this.touchSeenIfLaterStmt.run(at, id);
+  }
+
+  /** Ends the session; false if it had ended already (read under the write lock: two sign-outs end it once). */
+  end(id: number, now: number, reason: SessionEndReason): boolean {
+    return this.endStmt.run(now, reason, id).changes === 1;
+  }
+
+  /** Up to `limit` sessions not ended whose activity is before `seenBefore` or that were created before `createdBefore`. */
+  expired(seenBefore: number, createdBefore: number, limit: number): number[] {
+    const ids = new Set(this.idleStmt.all(seenBefore, limit).map((r) => r.id));
+    if (ids.size < limit) for (const r of this.oldStmt.all(createdBefore, limit - ids.size)) ids.add(r.id);
+    return [...ids];
   }
 }

@@ -15,19 +15,19 @@ import { createHoldProxy } from '../../proxy/proxy.js';
 import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient } from '../helpers/chat-client.js';
 import { startHoldGate } from '../helpers/hold-gate.js';
-import { TEST_SECRET } from '../helpers/stack.js';
+import { TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/stack.js';
 import { connectReply, deliveredEvents, RawBayeux } from './bayeux-helpers.js';
 
 test('a message committed while the proxy has not yet parked a held connect is delivered: the hint’s id makes the proxy re-ask', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'comet-bayeux-race-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const chat = createChatServer({ secret: TEST_SECRET, port: 0, dbPath: join(dir, 'chat.db'), holdTimeoutS: 20 });
+  const chat = createChatServer({ secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, port: 0, dbPath: join(dir, 'chat.db'), holdTimeoutS: 20 });
   const appPort = await chat.listen();
   t.after(() => chat.close());
   const gate = startHoldGate(appPort, '/cometd');
   const gatePort = await gate.listen();
   t.after(() => gate.close());
-  const proxy = createHoldProxy({ secret: TEST_SECRET, upstreamUrl: `http://127.0.0.1:${gatePort}`, clientPort: 0, controlPort: 0 });
+  const proxy = createHoldProxy({ secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, upstreamUrl: `http://127.0.0.1:${gatePort}`, clientPort: 0, controlPort: 0 });
   const { clientPort, controlPort } = await proxy.listen();
   t.after(() => proxy.close());
   chat.connectProxy(`http://127.0.0.1:${controlPort}`);

@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { raceDeadline } from '../helpers/fault-stack.js';
-import { jsonFormat, request, startHarness, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
+import { jsonFormat, request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 const CID_A = 'AAAAAAAAAAAAAAAAAAAA1';
@@ -62,6 +62,7 @@ test('an app that accepts connections but never answers gets 504 PROXY_ERR_UPSTR
   const proxy = createHoldProxy({
     upstreamUrl: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     clientPort: 0,
     controlPort: 0,
     upstreamTimeoutMs: 150,

@@ -26,6 +26,7 @@ import {
   rawGet,
   spawnProxy,
   TEST_LEASE_KEY,
+  TEST_CONTROL_SECRET,
   TEST_SECRET,
   within,
   type PollLoopReport,
@@ -45,6 +46,7 @@ const POSTERS = 3;
 async function survivesProxyLoss(t: TestContext, stopProxy: (proxy: ProxyChild) => Promise<void>): Promise<PollLoopReport[]> {
   const chat = createChatServer({
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     leaseKey: TEST_LEASE_KEY,
     host: '127.0.0.1',
     port: 0,

@@ -120,7 +120,7 @@ describe('requireGripSig', { timeout: 10_000 }, () => {
   });
 
   test('REQUIRE_GRIP_SIG=1 turns it on, 0 or unset leaves it off, anything else is refused', () => {
-    const env = { GRIP_SECRET: 'env-secret-0123456789' };
+    const env = { GRIP_SECRET: 'env-secret-0123456789', CONTROL_SECRET: 'env-control-secret-0123456789' };
     assert.equal(resolveAppOptions(appOptionsFromEnv({ ...env, REQUIRE_GRIP_SIG: '1' }, [])).requireGripSig, true);
     assert.equal(resolveAppOptions(appOptionsFromEnv({ ...env, REQUIRE_GRIP_SIG: '0' }, [])).requireGripSig, false);
     assert.equal(resolveAppOptions(appOptionsFromEnv(env, [])).requireGripSig, false);
@@ -191,7 +191,7 @@ describe('rate limits', { timeout: 10_000 }, () => {
     const ada = await h.signIn('ada');
     for (let i = 0; i < 100; i++) await ada.agent.post('/api/rooms/lobby/messages').send({ text: `m${i}` }).expect(201);
     const o = resolveAppOptions(
-      appOptionsFromEnv({ GRIP_SECRET: 'env-secret-0123456789', POSTS_PER_MINUTE: '5', SESSIONS_PER_MINUTE_PER_ADDRESS: '7', RATE_LIMIT_LOOPBACK: '1', MAX_CONNECTIONS_PER_SESSION: '3' }, []),
+      appOptionsFromEnv({ GRIP_SECRET: 'env-secret-0123456789', CONTROL_SECRET: 'env-control-secret-0123456789', POSTS_PER_MINUTE: '5', SESSIONS_PER_MINUTE_PER_ADDRESS: '7', RATE_LIMIT_LOOPBACK: '1', MAX_CONNECTIONS_PER_SESSION: '3' }, []),
     );
     assert.deepEqual([o.postsPerMinute, o.sessionsPerMinutePerAddress, o.rateLimitLoopback, o.maxConnectionsPerSession], [5, 7, true, 3]);
     const d = resolveAppOptions({ secret: 'env-secret-0123456789' });

@@ -11,10 +11,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { SignJWT, type JWTPayload } from 'jose';
+import { signGripSig } from '../../protocol/grip-sig.js';
 import { InstructionError, parseHoldInstruction } from '../../proxy/forward/instruction.js';
 import { DEFAULT_PROXY_OPTIONS } from '../../proxy/options.js';
 import { startHarness } from '../helpers/proxy-harness.js';
-import { startStack, TEST_SECRET } from '../helpers/stack.js';
+import { startStack, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/stack.js';
 import { httpRequest, memoryLogger, sendRaw, type LogLine, type RawResponse } from './raw-http.js';
 
 type Target = 'client' | 'control' | 'scripted';
@@ -26,6 +28,8 @@ interface Context {
   ada: string;
   bob: string;
   adaCid: string;
+  /** The cookie of a session that signed out before the table ran (issue 14, item 7). */
+  ended: string;
 }
 
 interface Row {
@@ -48,7 +52,7 @@ const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${
 const cookie = (sid: string): [string, string] => ['Cookie', sid];
 
 /** A request to the proxy's client port, as ada unless `as` says otherwise. */
-function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | null; headers?: Array<[string, string]>; body?: string | Buffer; contentLength?: number } = {}) {
+function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | 'ended' | null; headers?: Array<[string, string]>; body?: string | Buffer; contentLength?: number } = {}) {
   return (c: Context) => {
     const who = opts.as === undefined ? 'ada' : opts.as;
     const headers = [...(who === null ? [] : [cookie(c[who])]), ...(opts.headers ?? [])];
@@ -56,11 +60,11 @@ function client(method: string, target: string, opts: { as?: 'ada' | 'bob' | nul
   };
 }
 
-/** A POST to the control port with the secret unless `headers` replace the auth. */
+/** A POST to the control port with the control secret unless `headers` replace the auth. */
 function control(path: string, body: string | Buffer, opts: { headers?: Array<[string, string]>; auth?: boolean; contentLength?: number } = {}) {
   return (c: Context) =>
     httpRequest('POST', path, c.controlHost, {
-      headers: [...(opts.auth === false ? [] : [bearer(TEST_SECRET)]), JSON_TYPE, ...(opts.headers ?? [])],
+      headers: [...(opts.auth === false ? [] : [bearer(TEST_CONTROL_SECRET)]), JSON_TYPE, ...(opts.headers ?? [])],
       body,
       contentLength: opts.contentLength,
     });
@@ -78,6 +82,14 @@ const onClient = (build: (host: string) => string | Buffer) => (c: Context) => {
 };
 
 const IMG = '<img src=x onerror=alert(1)>';
+
+// Issue 14 item 2 (sec-control-auth): control JWTs and connection IDs for the rows below.
+const CONTROL_ISS = 'comet-chat-publisher';
+const inS = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
+const controlJwt = (claims: JWTPayload) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_CONTROL_SECRET));
+const NOT_YET = await controlJwt({ iss: CONTROL_ISS, nbf: inS(600), exp: inS(1200) });
+/** `n` distinct, well-formed connection IDs no client uses. */
+const manyIds = (n: number) => Array.from({ length: n }, (_, i) => `nobody${i}`.padEnd(21, '_'));
 
 const ROWS: Row[] = [
   // --- proxy client port: bytes that are not HTTP -------------------------------------------------
@@ -143,6 +155,26 @@ const ROWS: Row[] = [
     status: 200,
     check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
   },
+  // --- issue 14 items 3-4 (sec-headers-host): forwarded headers and the Host a request names ---------
+  {
+    name: 'forged Forwarded, X-Real-IP, X-Forwarded-Host/Proto/Port and underscore spellings, which are replaced or stripped',
+    target: 'client',
+    request: client('GET', '/api/session', {
+      headers: [['Forwarded', 'for=203.0.113.9;host=evil.example'], ['X-Real-IP', '203.0.113.9'], ['X-Forwarded-Host', 'evil.example'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Port', '443'], ['Grip_Sig', 'forged'], ['X_Forwarded_For', '203.0.113.9'], ['Connection', 'X-Request-Id']],
+    }),
+    status: 200,
+    check: (res) => assert.equal((res.json as { user: { nick: string } }).user.nick, 'ada'),
+  },
+  { name: 'two Host headers', target: 'client', request: onClient((h) => `GET /api/session HTTP/1.1\r\nHost: ${h}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'an empty Host', target: 'client', request: raw('GET /api/session HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n'), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host with userinfo (a@evil)', target: 'client', request: (c) => httpRequest('GET', '/api/session', 'a@evil', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host with a fragment (evil.example#.chat.test)', target: 'client', request: (c) => httpRequest('GET', '/api/session', 'evil.example#.chat.test', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host whose port hides userinfo (127.0.0.1:80@evil.example)', target: 'client', request: (c) => httpRequest('GET', '/api/session', '127.0.0.1:80@evil.example', { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a Host this proxy does not serve (DNS rebinding)', target: 'client', request: (c) => httpRequest('POST', '/api/rooms/lobby/messages', 'rebind.evil.example:8080', { headers: [cookie(c.ada), JSON_TYPE], body: '{"text":"rebound"}' }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'an absolute-form request for another host', target: 'client', request: (c) => httpRequest('POST', 'http://evil.example/api/rooms/lobby/messages', c.clientHost, { headers: [cookie(c.ada), JSON_TYPE], body: '{"text":"absolute"}' }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'an absolute-form request with userinfo', target: 'client', request: (c) => httpRequest('GET', `http://evil@${c.clientHost}/api/session`, c.clientHost, { headers: [cookie(c.ada)] }), status: 400, code: 'PROXY_ERR_BAD_HOST' },
+  { name: 'a control call under a rebinding Host', target: 'control', request: () => httpRequest('GET', '/stats', 'rebind.evil.example', { headers: [bearer(TEST_CONTROL_SECRET)] }), status: 421, code: 'PROXY_ERR_MISDIRECTED' },
+  { name: 'a control call with two Host headers', target: 'control', request: (c) => Buffer.from(`GET /stats HTTP/1.1\r\nHost: ${c.controlHost}\r\nHost: evil.example\r\nAuthorization: Bearer ${TEST_CONTROL_SECRET}\r\nConnection: close\r\n\r\n`, 'latin1'), status: 400, code: 'PROXY_ERR_BAD_HOST' },
   // --- hold instructions a client's request can trigger (the parser, through a scripted app) --------
   { name: 'an app hold with a negative Grip-Timeout', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-negative', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
   { name: 'an app hold with Grip-Timeout in exponent form', target: 'scripted', request: (c) => httpRequest('GET', '/hold/timeout-exponent', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
@@ -158,7 +190,7 @@ const ROWS: Row[] = [
   {
     name: 'two Authorization headers, a wrong one first (Node keeps the first)',
     target: 'control',
-    request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef'), bearer(TEST_SECRET)] }),
+    request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef'), bearer(TEST_CONTROL_SECRET)] }),
     status: 401,
     code: 'PROXY_ERR_UNAUTHORIZED',
   },
@@ -177,13 +209,13 @@ const ROWS: Row[] = [
   { name: 'a push to a path-like connection ID', target: 'control', request: control('/push/', JSON.stringify({ items: [{ 'connection-id': '../../../etc/passwd', formats: { 'http-response': { body: 'x' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
   { name: 'a body-bin that is not base64', target: 'control', request: control('/publish/', publishWith({ 'body-bin': '<script>' })), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
   { name: 'a publish declaring a 2 MB body', target: 'control', request: control('/publish/', '{"items":[', { contentLength: 2_000_000 }), status: 413, code: 'PROXY_ERR_BODY_TOO_LARGE' },
-  { name: 'a publish sent as text/plain', target: 'control', request: (c) => httpRequest('POST', '/publish/', c.controlHost, { headers: [bearer(TEST_SECRET), ['Content-Type', 'text/plain']], body: '{"items":[]}' }), status: 415, code: 'PROXY_ERR_UNSUPPORTED_MEDIA_TYPE' },
-  { name: 'a GET of the publish endpoint', target: 'control', request: (c) => httpRequest('GET', '/publish/', c.controlHost, { headers: [bearer(TEST_SECRET)] }), status: 405, code: 'PROXY_ERR_METHOD_NOT_ALLOWED' },
+  { name: 'a publish sent as text/plain', target: 'control', request: (c) => httpRequest('POST', '/publish/', c.controlHost, { headers: [bearer(TEST_CONTROL_SECRET), ['Content-Type', 'text/plain']], body: '{"items":[]}' }), status: 415, code: 'PROXY_ERR_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a GET of the publish endpoint', target: 'control', request: (c) => httpRequest('GET', '/publish/', c.controlHost, { headers: [bearer(TEST_CONTROL_SECRET)] }), status: 405, code: 'PROXY_ERR_METHOD_NOT_ALLOWED' },
   { name: 'an unknown control path', target: 'control', request: control('/publish/../../admin', '{"items":[]}'), status: 404, code: 'PROXY_ERR_NOT_FOUND' },
   {
     name: 'a chunked publish body with an invalid chunk size',
     target: 'control',
-    request: (c) => Buffer.from(`POST /publish/ HTTP/1.1\r\nHost: ${c.controlHost}\r\nAuthorization: Bearer ${TEST_SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n`, 'latin1'),
+    request: (c) => Buffer.from(`POST /publish/ HTTP/1.1\r\nHost: ${c.controlHost}\r\nAuthorization: Bearer ${TEST_CONTROL_SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n`, 'latin1'),
     status: 400,
     code: 'PROXY_ERR_BAD_REQUEST',
   },
@@ -194,6 +226,22 @@ const ROWS: Row[] = [
     status: 200,
     check: (res) => assert.deepEqual(res.json, { delivered: 0, queued: 0, dropped: 0, reasked: 0 }),
   },
+  // --- issue 14 items 2 and 5 (sec-control-auth): control credentials, push caps, item statuses ---------
+  { name: 'a publish with a Grip-Sig token the proxy signs for apps', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await signGripSig(TEST_SECRET))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a publish with the Grip-Sig key as the Bearer token', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(TEST_SECRET)] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a control JWT from another issuer', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: 'mallory', exp: inS(600) }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a control JWT for another audience', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: CONTROL_ISS, aud: 'pushpin', exp: inS(600) }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a control JWT without exp', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: CONTROL_ISS }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a control JWT valid for a year', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer(await controlJwt({ iss: CONTROL_ISS, exp: inS(365 * 86_400) }))] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a stats call with a control JWT not valid for ten minutes (nbf)', target: 'control', request: (c) => httpRequest('GET', '/stats', c.controlHost, { headers: [bearer(NOT_YET)] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
+  { name: 'a push naming 1,001 distinct connection IDs (the per-call cap)', target: 'control', request: control('/push/', JSON.stringify({ items: manyIds(1001).map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) })), status: 400, code: 'PROXY_ERR_TOO_MANY_IDS' },
+  { name: 'a close naming 1,001 distinct connection IDs', target: 'control', request: control('/close/', JSON.stringify({ items: manyIds(1001).map((id) => ({ 'connection-id': id })) })), status: 400, code: 'PROXY_ERR_TOO_MANY_IDS' },
+  { name: 'a published item with status 101 (an upgrade the client never asked for)', target: 'control', request: control('/publish/', publishWith({ code: 101, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status "100" as text', target: 'control', request: control('/publish/', publishWith({ code: '100', body: '' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status 204 and a body', target: 'control', request: control('/publish/', publishWith({ code: 204, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a pushed item with status 304 and a body', target: 'control', request: control('/push/', JSON.stringify({ items: [{ 'connection-id': 'V1StGXR8_Z5jdHi6B-myT', formats: { 'http-response': { code: 304, body: 'x' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a close item with status 103', target: 'control', request: control('/close/', JSON.stringify({ items: [{ 'connection-id': 'V1StGXR8_Z5jdHi6B-myT', formats: { 'http-response': { code: 103, body: '' } } }] })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
+  { name: 'a published item with status 600', target: 'control', request: control('/publish/', publishWith({ code: 600, body: 'x' })), status: 400, code: 'PROXY_ERR_INVALID_STATUS' },
   // --- the app through the proxy: bodies -------------------------------------------------------
   { name: 'a session body that is not JSON', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":' }), status: 400, code: 'APP_ERR_BAD_JSON' },
   { name: 'a nick that is a number', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":42}' }), status: 400, code: 'APP_ERR_INVALID_BODY' },
@@ -242,6 +290,15 @@ const ROWS: Row[] = [
   { name: 'a history read of a room the user is not a member of', target: 'client', request: client('GET', '/api/rooms/general/messages', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
   { name: 'a poll of a room the user is not a member of', target: 'client', request: client('GET', '/api/poll?rooms=general:0', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
   { name: 'a room path segment that is not valid percent-encoding', target: 'client', request: client('POST', '/api/rooms/%ff%fe/join'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  // --- issue 14, item 7: sign-out and ended sessions (ada must still be signed in afterwards) ----------
+  { name: 'a sign-out without a session', target: 'client', request: client('DELETE', '/api/session', { as: null }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a sign-out with a forged session cookie', target: 'client', request: client('DELETE', '/api/session', { as: null, headers: [cookie('sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')] }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a sign-out from another site\'s Origin', target: 'client', request: client('DELETE', '/api/session', { headers: [['Origin', 'http://evil.test']] }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a sign-out with another site\'s Referer and no Origin', target: 'client', request: client('DELETE', '/api/session', { headers: [['Referer', 'http://evil.test/page']] }), status: 403, code: 'APP_ERR_CSRF' },
+  { name: 'a second sign-out with the cookie of a signed-out session', target: 'client', request: client('DELETE', '/api/session', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a poll with the cookie of a signed-out session', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a post with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { as: 'ended', headers: [JSON_TYPE], body: '{"text":"still here"}' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a join with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/general/join', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
   // --- the app through the proxy: cursors and IDs ------------------------------------------------
   { name: 'a poll cursor of -1', target: 'client', request: client('GET', '/api/poll?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a poll cursor in exponent form', target: 'client', request: client('GET', '/api/poll?rooms=lobby:1e3'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
@@ -264,7 +321,7 @@ const ROWS: Row[] = [
   { name: 'a literal /public/../ path to package.json', target: 'client', request: client('GET', '/public/../package.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'a backslash path to package.json', target: 'client', request: client('GET', '/..%5c..%5cpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an encoded NUL byte in a file path', target: 'client', request: client('GET', '/index.html%00.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
-  { name: 'an unknown API route', target: 'client', request: client('DELETE', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  { name: 'an unknown API route', target: 'client', request: client('PUT', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
 ];
 
 /** Hold instructions the scripted app answers `/hold/<name>` with. */
@@ -322,6 +379,8 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
   };
   const ada = await login('ada');
   const bob = await login('bob');
+  const ended = await login('cy');
+  assert.equal((await fetch(`${base}/api/session`, { method: 'DELETE', headers: { cookie: ended } })).status, 204);
   const asAda = { cookie: ada, 'content-type': 'application/json' };
   assert.equal((await fetch(`${base}/api/rooms`, { method: 'POST', headers: asAda, body: '{"name":"general"}' })).status, 201);
   assert.equal((await fetch(`${base}/api/rooms/general/join`, { method: 'POST', headers: asAda })).status, 200);
@@ -346,6 +405,7 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
     ada,
     bob,
     adaCid,
+    ended,
   };
   const firstLine = log.lines.length;
   let created = 0;
@@ -396,6 +456,7 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
     const errors = log.lines.slice(firstLine).filter((l) => l.level >= 50);
     assert.deepEqual(errors, [], 'no bad request is logged as an error');
     assert.ok(!log.raw.join('').includes(TEST_SECRET), 'the secret never appears in the logs');
+    assert.ok(!log.raw.join('').includes(TEST_CONTROL_SECRET), 'nor the control secret');
   });
 });
 

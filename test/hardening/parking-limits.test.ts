@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resolveProxyOptions } from '../../proxy/options.js';
-import { jsonFormat, startHarness, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
+import { jsonFormat, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 function codeOf(res: HttpResult): string {
@@ -98,7 +98,7 @@ describe('parking caps', { timeout: 10_000 }, () => {
   });
 
   test('every cap is an option with a default, validated before anything opens', () => {
-    const base = { upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET };
+    const base = { upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET };
     const o = resolveProxyOptions(base);
     assert.deepEqual(
       [o.maxParked, o.maxParkedPerAddress, o.trustForwardedFor, o.parkedRetryAfterS],

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { resolveProxyOptions } from '../../proxy/options.js';
 import { resolveAppOptions } from '../../server/options.js';
 import { startApp } from '../helpers/app-harness.js';
-import { startHarness, TEST_SECRET } from '../helpers/proxy-harness.js';
+import { startHarness, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 import { httpRequest, memoryLogger, openRaw, parseResponse, sendRaw } from './raw-http.js';
 
@@ -79,7 +79,7 @@ describe('slow clients', { timeout: 20_000 }, () => {
     const h = await startHarness(t, SLOW);
     const port = Number(new URL(h.controlUrl).port);
     const conn = await openRaw(port);
-    conn.write(`POST /publish/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_SECRET}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{`);
+    conn.write(`POST /publish/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_CONTROL_SECRET}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{`);
     let closed = false;
     void conn.closed.then(() => (closed = true));
     for (let i = 0; i < 150 && !closed; i++) {
@@ -135,7 +135,7 @@ describe('slow clients', { timeout: 20_000 }, () => {
   });
 
   test('head and timeout limits are options with defaults; a headers timeout above the request timeout is refused', () => {
-    const proxy = resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET });
+    const proxy = resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET });
     assert.deepEqual(
       [proxy.maxHeaderBytes, proxy.headersTimeoutMs, proxy.requestTimeoutMs, proxy.keepAliveTimeoutMs],
       [16 * 1024, 10_000, 30_000, 5_000],
@@ -143,11 +143,11 @@ describe('slow clients', { timeout: 20_000 }, () => {
     const app = resolveAppOptions({ secret: TEST_SECRET });
     assert.deepEqual([app.maxHeaderBytes, app.headersTimeoutMs, app.requestTimeoutMs, app.keepAliveTimeoutMs], [17 * 1024, 10_000, 30_000, 65_000]);
     assert.throws(
-      () => resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, headersTimeoutMs: 5000, requestTimeoutMs: 1000 }),
+      () => resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, headersTimeoutMs: 5000, requestTimeoutMs: 1000 }),
       /headersTimeoutMs \(5000\) must not exceed requestTimeoutMs \(1000\)/,
     );
     assert.throws(() => resolveAppOptions({ secret: TEST_SECRET, headersTimeoutMs: 5000, requestTimeoutMs: 1000 }), /headersTimeoutMs \(5000\) must not exceed/);
-    assert.equal(resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, requestTimeoutMs: 0 }).requestTimeoutMs, 0);
-    assert.throws(() => resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, maxHeaderBytes: 100 }), /maxHeaderBytes must be an integer 1024-1048576/);
+    assert.equal(resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, requestTimeoutMs: 0 }).requestTimeoutMs, 0);
+    assert.throws(() => resolveProxyOptions({ upstreamUrl: 'http://127.0.0.1:8081', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, maxHeaderBytes: 100 }), /maxHeaderBytes must be an integer 1024-1048576/);
   });
 });

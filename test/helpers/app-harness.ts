@@ -12,7 +12,10 @@ import { signGripSig } from '../../protocol/grip-sig.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { AppOptions } from '../../server/options.js';
 
+/** The Grip-Sig key the app verifies with. */
 export const APP_TEST_SECRET = 'app-test-secret-0123456789';
+/** The control API credential the app's relay publishes with. */
+export const APP_TEST_CONTROL_SECRET = 'app-test-control-secret-0123456789';
 
 /** A settable clock (ms since the epoch) for presence and timestamps. */
 export interface TestClock {
@@ -90,7 +93,7 @@ export async function startApp(t: TestContext, input: StartAppInput = {}): Promi
   const dir = input.dir ?? tempDir(t);
   const dbPath = join(dir, 'chat.db');
   const chat = createChatServer(
-    { secret: APP_TEST_SECRET, host: '127.0.0.1', port: 0, dbPath, ...input.options },
+    { secret: APP_TEST_SECRET, controlSecret: APP_TEST_CONTROL_SECRET, host: '127.0.0.1', port: 0, dbPath, ...input.options },
     input.clock ? { now: input.clock.now } : {},
   );
   // Registered before listen() so a failing listen still closes the database.

@@ -32,6 +32,27 @@ export class ChatClient {
     const headers: Record<string, string> = {};
     if (this.cookie) headers.cookie = this.cookie;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    // undici keeps its abort listener on the signal it is given until the request is collected, so loops that
+    // pass one long-lived signal to thousands of polls pile listeners onto it (MaxListenersExceededWarning).
+    // Each call gets its own signal, linked to the caller's by one listener that is removed when the call ends.
+    const own = new AbortController();
+    const forward = (): void => own.abort(signal?.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener('abort', forward, { once: true });
+    try {
+      return await this.send(method, path, headers, body, own.signal);
+    } finally {
+      signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<ApiResult> {
     const res = await fetch(`${this.base}${path}`, {
       method,
       headers,
@@ -49,7 +70,7 @@ export class ChatClient {
     } catch {
       /* leave as text */
     }
-    return { status: res.status, headers: res.headers, body: parsed as T };
+    return { status: res.status, headers: res.headers, body: parsed };
   }
 
   async login(nick: string): Promise<{ id: number; nick: string }> {

@@ -24,9 +24,9 @@ import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
 import { createChatServer, type ChatServer } from '../../server/chat-server.js';
 import type { AppOptions } from '../../server/options.js';
 import type { ChatClient } from './chat-client.js';
-import { TEST_LEASE_KEY, TEST_SECRET } from './stack.js';
+import { TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET } from './stack.js';
 
-export { TEST_LEASE_KEY, TEST_SECRET };
+export { TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET };
 
 const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
 
@@ -67,9 +67,9 @@ export function connectionCount(server: Server): Promise<number> {
   return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 }
 
-/** Control API calls with the test secret against `controlUrl` (`http://127.0.0.1:PORT`). */
+/** Control API calls with the test control secret against `controlUrl` (`http://127.0.0.1:PORT`). */
 export function controlClient(controlUrl: string) {
-  const auth = { authorization: `Bearer ${TEST_SECRET}` };
+  const auth = { authorization: `Bearer ${TEST_CONTROL_SECRET}` };
   return {
     async stats(): Promise<ProxyStats> {
       const res = await fetch(`${controlUrl}/stats`, { headers: auth });
@@ -190,6 +190,7 @@ export async function startRestartableStack(t: TestContext, overrides: Restartab
   const dbPath = join(faultDataDir(t), 'chat.db');
   const appOptions = {
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     leaseKey: TEST_LEASE_KEY,
     host: '127.0.0.1',
     dbPath,
@@ -207,6 +208,7 @@ export async function startRestartableStack(t: TestContext, overrides: Restartab
   const appPort = await chat.listen();
   proxy = createHoldProxy({
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     leaseKey: TEST_LEASE_KEY,
     upstreamUrl: `http://127.0.0.1:${appPort}`,
     clientHost: '127.0.0.1',
@@ -250,14 +252,14 @@ export interface ProxyChild {
 }
 
 /**
- * Spawns `node --import tsx proxy/main.ts` with `env` (plus PATH and GRIP_SECRET),
+ * Spawns `node --import tsx proxy/main.ts` with `env` (plus PATH, GRIP_SECRET and CONTROL_SECRET),
  * waits for its "listening" log line and returns the ports it reported. Ports
  * default to 0; pass PROXY_PORT/CONTROL_PORT to restart on the same ones. The
  * child is SIGKILLed after the test if it is still running.
  */
 export async function spawnProxy(t: TestContext, env: Record<string, string>, timeoutMs = 15_000): Promise<ProxyChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', PROXY_MAIN], {
-    env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, LEASE_KEY: TEST_LEASE_KEY, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, LEASE_KEY: TEST_LEASE_KEY, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => {

@@ -2,7 +2,7 @@
  * Starts a scripted app and a real hold proxy in front of it, both on port 0,
  * with teardown registered on the test at once; plus a small HTTP client
  * (one connection per request, so nothing lingers), a control API client
- * holding the secret, and `waitFor` (poll with a deadline, never a fixed sleep).
+ * holding the control secret, and `waitFor` (poll with a deadline, never a fixed sleep).
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { TestContext } from 'node:test';
@@ -10,7 +10,10 @@ import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
 import type { ProxyOptions } from '../../proxy/options.js';
 import { startScriptedApp, type ScriptedApp } from './scripted-app.js';
 
+/** The Grip-Sig key the proxy signs with (the app's `secret`). */
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
+/** The control API credential: a key of its own (docs/protocol.md §7). */
+export const TEST_CONTROL_SECRET = 'test-control-secret-0123456789';
 
 export interface HttpResult {
   status: number;
@@ -74,7 +77,7 @@ export interface Harness {
   controlUrl: string;
   /** A client request through the proxy. */
   get(path: string, opts?: RequestOptions): Promise<HttpResult>;
-  /** POSTs JSON to the control API with `Authorization: Bearer <secret>` unless `token` says otherwise. */
+  /** POSTs JSON to the control API with `Authorization: Bearer <control secret>` unless `token` says otherwise. */
   control(path: string, body: unknown, opts?: { token?: string | null; contentType?: string; method?: string }): Promise<HttpResult>;
   /** Waits until the proxy has `n` requests parked. */
   waitParked(n: number): Promise<void>;
@@ -87,6 +90,7 @@ export async function startHarness(t: TestContext, options: Partial<ProxyOptions
   const proxy = createHoldProxy({
     upstreamUrl: app.url,
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     clientPort: 0,
     controlPort: 0,
     ...options,
@@ -101,7 +105,7 @@ export async function startHarness(t: TestContext, options: Partial<ProxyOptions
     clientUrl,
     controlUrl,
     get: (path, opts) => request(clientUrl + path, opts),
-    control: (path, body, { token = TEST_SECRET, contentType = 'application/json', method = 'POST' } = {}) => {
+    control: (path, body, { token = TEST_CONTROL_SECRET, contentType = 'application/json', method = 'POST' } = {}) => {
       const headers: Record<string, string> = { 'content-type': contentType };
       if (token !== null) headers.authorization = `Bearer ${token}`;
       return request(controlUrl + path, { method, headers, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
-import { controlClient, TEST_LEASE_KEY, TEST_SECRET } from './fault-stack.js';
+import { controlClient, TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET } from './fault-stack.js';
 
 export interface TestRedis {
   port: number;
@@ -107,6 +107,7 @@ export async function startRedisProxy(
 ): Promise<{ proxy: HoldProxy; base: string; control: ReturnType<typeof controlClient> }> {
   const proxy = createHoldProxy({
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     leaseKey: TEST_LEASE_KEY,
     upstreamUrl,
     clientHost: '127.0.0.1',

@@ -11,7 +11,12 @@ import type { AppOptions } from '../../server/options.js';
 import type { ProxyOptions } from '../../proxy/options.js';
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 
+import { TEST_CONTROL_SECRET } from './proxy-harness.js';
+
+/** The Grip-Sig key (proxy `secret`, app `secret`). */
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
+/** The control API credential (proxy and app `controlSecret`), its own key. */
+export { TEST_CONTROL_SECRET };
 /** Re-poll leases (docs/protocol.md §13) are on in every test stack, as under `npm start`. */
 export const TEST_LEASE_KEY = 'test-lease-key-fedcba9876543210';
 
@@ -35,9 +40,10 @@ export async function startStack(t: TestContext, overrides: StackOverrides = {})
   if (!overrides.dataDir) t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const dbPath = join(dataDir, 'chat.db');
   const stack = await startEmbedded({
-    app: { secret: TEST_SECRET, leaseKey: TEST_LEASE_KEY, host: '127.0.0.1', port: 0, dbPath, ...overrides.app },
+    app: { secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, leaseKey: TEST_LEASE_KEY, host: '127.0.0.1', port: 0, dbPath, ...overrides.app },
     proxy: {
       secret: TEST_SECRET,
+      controlSecret: TEST_CONTROL_SECRET,
       leaseKey: TEST_LEASE_KEY,
       clientHost: '127.0.0.1',
       clientPort: 0,
@@ -53,14 +59,14 @@ export async function startStack(t: TestContext, overrides: StackOverrides = {})
     base: stack.url.replace(/\/$/, ''),
     dbPath,
     async stats() {
-      const res = await fetch(`${controlBase}/stats`, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
+      const res = await fetch(`${controlBase}/stats`, { headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}` } });
       if (res.status !== 200) throw new Error(`stats answered ${res.status}`);
       return (await res.json()) as ProxyStats;
     },
     async control(path, body) {
       const res = await fetch(`${controlBase}${path}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       return { status: res.status, body: (await res.json()) as ControlResult };

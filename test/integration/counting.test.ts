@@ -3,6 +3,7 @@
  * proxy while 2,000 messages are posted concurrently at random moments. Every
  * client must receive exactly its rooms' committed sequence, in order.
  */
+import { setMaxListeners } from 'node:events';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../helpers/stack.js';
@@ -45,6 +46,8 @@ test('50 clients in 5 rooms receive exactly their rooms\' committed messages: no
   clients.forEach((c, i) => membership[i]!.forEach((r) => c.cursors.set(r, start.get(r)!)));
 
   const stop = new AbortController();
+  // Every client's poll in flight listens on this one signal at once: more than the default 10 is expected here.
+  setMaxListeners(0, stop.signal);
   const loops = clients.map(async (c) => {
     // Bounded: each iteration receives at least one answer; the deadline below aborts it otherwise.
     for (let n = 0; n < MESSAGES * 4 && !stop.signal.aborted; n++) {

@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { createChatServer } from '../../server/chat-server.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { startHoldGate } from '../helpers/hold-gate.js';
-import { startStack, TEST_SECRET } from '../helpers/stack.js';
+import { startStack, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/stack.js';
 import { adaAndBob, ChatClient, waitFor } from '../helpers/chat-client.js';
 
 test('a message committed after the app decided to hold, before the proxy parked, is not lost: the proxy re-asks', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'comet-race-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const chat = createChatServer({ secret: TEST_SECRET, port: 0, dbPath: join(dir, 'chat.db') });
+  const chat = createChatServer({ secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, port: 0, dbPath: join(dir, 'chat.db') });
   const appPort = await chat.listen();
   t.after(() => chat.close());
   const gate = startHoldGate(appPort, '/api/poll');
@@ -28,6 +28,7 @@ test('a message committed after the app decided to hold, before the proxy parked
   t.after(() => gate.close());
   const proxy = createHoldProxy({
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     upstreamUrl: `http://127.0.0.1:${gatePort}`,
     clientPort: 0,
     controlPort: 0,

@@ -18,8 +18,11 @@ import { waitFor } from '../helpers/chat-client.js';
 import { request, type HttpResult } from '../helpers/proxy-harness.js';
 import { CHANNEL, createGripApp, type GripApp, type GripAppConfig, type LogItem } from './grip-app.js';
 
+/** The Grip-Sig key: the proxy signs with it, the app verifies with it (the GRIP URL's `verify-key`). */
 const SECRET = 'grip-interop-secret-0123456789';
-/** The app's issuer for publishing (any value: our proxy checks the signature and `exp`, like Pushpin). */
+/** The control API credential: the app publishes with it (the GRIP URL's `key`). */
+const CONTROL_SECRET = 'grip-interop-control-0123456789';
+/** The app's issuer for publishing: the proxy's `controlIssuer` (CONTROL_ISSUER) is set to it. */
 const APP_ISS = 'grip-app';
 
 interface GripStack {
@@ -49,14 +52,20 @@ async function startGripStack(t: TestContext, config: Omit<GripAppConfig, 'gripU
       }),
   );
   const appUrl = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
-  const proxy = createHoldProxy({ upstreamUrl: appUrl, secret: SECRET, clientPort: 0, controlPort: 0 });
+  const proxy = createHoldProxy({ upstreamUrl: appUrl, secret: SECRET, controlSecret: CONTROL_SECRET, controlIssuer: APP_ISS, clientPort: 0, controlPort: 0 });
   defer(t, () => proxy.close());
   const { clientPort, controlPort } = await proxy.listen();
   const controlUrl = `http://127.0.0.1:${controlPort}`;
-  // A GRIP URL as in Pushpin's docs: iss + key make the Publisher send `Authorization: Bearer <JWT>`.
-  const grip = createGripApp({ ...config, gripUrl: `${controlUrl}/?iss=${APP_ISS}&key=${encodeURIComponent(SECRET)}` });
+  // A GRIP URL as in Pushpin's docs: iss + key make the Publisher send `Authorization: Bearer <JWT>` signed with the
+  // control secret; verify-key is the Grip-Sig key it checks requests with (without it the library would use `key`).
+  const grip = createGripApp({ ...config, gripUrl: gripUrl(controlUrl) });
   appServer.on('request', grip.app);
   return { grip, proxy, clientUrl: `http://127.0.0.1:${clientPort}`, controlUrl, appUrl };
+}
+
+/** The GRIP URL a correctly configured app uses with our proxy (README, "Pushing from your own code"). */
+function gripUrl(controlUrl: string): string {
+  return `${controlUrl}/?iss=${APP_ISS}&key=${encodeURIComponent(CONTROL_SECRET)}&verify-key=${encodeURIComponent(SECRET)}`;
 }
 
 function itemsOf(res: HttpResult): LogItem[] {
@@ -198,18 +207,24 @@ test("the app's validateGripSig accepts the proxy's Grip-Sig and tells requests 
   assert.deepEqual(itemsOf(poll), []);
 });
 
-test('the control API takes the Publisher with its JWT or the plain key, and refuses it without either', async (t) => {
+test('the control API takes the Publisher with its JWT or the plain control key, and refuses it without them or with the Grip-Sig key', async (t) => {
   const { proxy, controlUrl } = await startGripStack(t);
   const format = new HttpResponseFormat({ body: 'x' });
 
+  await new Publisher(gripUrl(controlUrl)).publishHttpResponse(CHANNEL, format);
   // Bearer <key> (a GRIP URL with `key` and no `iss`) is accepted too.
-  await new Publisher({ control_uri: controlUrl, key: SECRET }).publishHttpResponse(CHANNEL, format);
-  assert.equal(proxy.stats().publishes, 1);
+  await new Publisher({ control_uri: controlUrl, key: CONTROL_SECRET }).publishHttpResponse(CHANNEL, format);
+  assert.equal(proxy.stats().publishes, 2);
 
   const refused = [
     new Publisher({ control_uri: controlUrl }),
     new Publisher({ control_uri: controlUrl, control_iss: APP_ISS, key: 'wrong-secret-0123456789abc' }),
     new Publisher({ control_uri: controlUrl, key: 'wrong-secret-0123456789abc' }),
+    // A GRIP URL with one key for both jobs, as Fanout Cloud uses: the Grip-Sig key opens nothing here.
+    new Publisher(`${controlUrl}/?iss=${APP_ISS}&key=${encodeURIComponent(SECRET)}`),
+    new Publisher({ control_uri: controlUrl, key: SECRET }),
+    // The right key with another issuer.
+    new Publisher({ control_uri: controlUrl, control_iss: 'someone-else', key: CONTROL_SECRET }),
   ];
   for (const publisher of refused) {
     await assert.rejects(publisher.publishHttpResponse(CHANNEL, format), (err: unknown) => {
@@ -218,7 +233,7 @@ test('the control API takes the Publisher with its JWT or the plain key, and ref
       return true;
     });
   }
-  assert.equal(proxy.stats().publishes, 1);
+  assert.equal(proxy.stats().publishes, 2);
 });
 
 test('a message published while the app is answering a poll reaches the client through prev-id (the proxy re-asks)', async (t) => {

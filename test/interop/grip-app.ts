@@ -27,7 +27,8 @@ export interface LogItem {
 export interface GripAppConfig {
   /**
    * A GRIP URL as in Pushpin's docs: the control API base, with `iss` and `key` for publishing (a JWT signed
-   * with `key`) and, since the key is symmetric, for verifying `Grip-Sig` too.
+   * with `key`, our proxy's control secret) and `verify-key` for verifying `Grip-Sig` (the proxy's Grip-Sig key;
+   * without it the library would verify with `key`).
    */
   gripUrl: string;
   /** The id of the n-th item (n = 0: before the first). Default `String(n)`. */

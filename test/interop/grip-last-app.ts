@@ -18,7 +18,7 @@ export interface LogEntry {
 }
 
 export interface GripLastAppConfig {
-  /** GRIP URL of the control API (`iss` + `key`); the key also verifies `Grip-Sig`. */
+  /** GRIP URL of the control API (`iss` + `key`: the control secret; `verify-key`: the Grip-Sig key). */
   gripUrl: string;
   /** How long a re-ask waits before the app reads its log and answers, ms. */
   reaskDelayMs: number;

@@ -16,6 +16,7 @@ import { request } from '../helpers/proxy-harness.js';
 import { createGripLastApp, type LogEntry } from './grip-last-app.js';
 
 const SECRET = 'grip-last-secret-0123456789';
+const CONTROL_SECRET = 'grip-last-control-0123456789';
 
 /**
  * Long-polls `channel` from nothing until its cursor reaches `lastId`, as a Pushpin client does (the cursor is the
@@ -66,6 +67,8 @@ test('an app that reads Grip-Last as the client position, re-asked slowly while 
   const proxy = createHoldProxy({
     upstreamUrl: `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`,
     secret: SECRET,
+    controlSecret: CONTROL_SECRET,
+    controlIssuer: 'grip-last-app',
     clientPort: 0,
     controlPort: 0,
   });
@@ -73,7 +76,7 @@ test('an app that reads Grip-Last as the client position, re-asked slowly while 
   const { clientPort, controlPort } = await proxy.listen();
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   // ~100 ms per re-ask: a slow backend, so several publishes land while one is answered.
-  const app = createGripLastApp({ gripUrl: `http://127.0.0.1:${controlPort}/?iss=grip-last-app&key=${SECRET}`, reaskDelayMs: 100 });
+  const app = createGripLastApp({ gripUrl: `http://127.0.0.1:${controlPort}/?iss=grip-last-app&key=${CONTROL_SECRET}&verify-key=${SECRET}`, reaskDelayMs: 100 });
   appServer.on('request', app.handle);
 
   const followers = CHANNELS.flatMap((channel) =>

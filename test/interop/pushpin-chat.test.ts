@@ -67,6 +67,8 @@ async function startPushpinStack(t: TestContext, { holdTimeoutS = PUSHPIN_MIN_TI
   const secret = randomBytes(32).toString('hex');
   const chat = createChatServer({
     secret,
+    // Pushpin's publish endpoint takes no credential; the app sends its control secret all the same.
+    controlSecret: randomBytes(32).toString('hex'),
     host: '127.0.0.1',
     port: 0,
     dbPath: join(dir, 'chat.db'),

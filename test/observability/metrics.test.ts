@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SignJWT } from 'jose';
 import { signGripSig } from '../../protocol/grip-sig.js';
 import { parsePromText, sampleValue, type Sample } from '../../bench/soak/prom-text.js';
-import { jsonFormat, request, startHarness, TEST_SECRET, waitFor, type Harness } from '../helpers/proxy-harness.js';
+import { jsonFormat, request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, waitFor, type Harness } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 const CID = 'V1StGXR8_Z5jdHi6B-myT';
 
-async function scrape(h: Harness, token: string | null = TEST_SECRET): Promise<{ status: number; type: string; samples: Sample[]; text: string }> {
+async function scrape(h: Harness, token: string | null = TEST_CONTROL_SECRET): Promise<{ status: number; type: string; samples: Sample[]; text: string }> {
   const res = await request(`${h.controlUrl}/metrics`, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
   return {
     status: res.status,
@@ -102,17 +103,19 @@ describe('GET /metrics', { timeout: 15_000 }, () => {
     assert.equal(value(again, 'comet_proxy_holds_total'), 4);
   });
 
-  test('it needs the control Bearer secret (or a JWT signed with it), like /stats', async (t) => {
+  test('it needs the control Bearer secret (or a control JWT signed with it), like /stats; a Grip-Sig does not open it', async (t) => {
     const h = await startHarness(t);
     const anonymous = await scrape(h, null);
     assert.equal(anonymous.status, 401);
     assert.equal((JSON.parse(anonymous.text) as { code: string }).code, 'PROXY_ERR_UNAUTHORIZED');
     assert.equal((await scrape(h, 'wrong-secret-0123456789')).status, 401);
-    assert.equal((await scrape(h, await signGripSig(TEST_SECRET))).status, 200);
+    assert.equal((await scrape(h, await signGripSig(TEST_SECRET))).status, 401);
+    const controlJwt = await new SignJWT({ iss: 'comet-chat-publisher' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(TEST_CONTROL_SECRET));
+    assert.equal((await scrape(h, controlJwt)).status, 200);
     const post = await h.control('/metrics', '', { method: 'POST' });
     assert.equal(post.status, 405);
     // The refusals above are counted, and visible to an authorised scrape.
-    assert.equal(value((await scrape(h)).samples, 'comet_proxy_errors_total', { code: 'PROXY_ERR_UNAUTHORIZED' }), 2);
+    assert.equal(value((await scrape(h)).samples, 'comet_proxy_errors_total', { code: 'PROXY_ERR_UNAUTHORIZED' }), 3);
   });
 
   test('two proxies in one process keep their own registries', async (t) => {

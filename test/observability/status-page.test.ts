@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { request, startHarness, TEST_SECRET } from '../helpers/proxy-harness.js';
+import { request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 import { launchBrowser } from '../helpers/browser.js';
 
@@ -28,7 +28,7 @@ describe('GET /status', { timeout: 30_000 }, () => {
     assert.match(res.text, /sessionStorage/, 'the token is kept in sessionStorage');
     assert.doesNotMatch(res.text, /\s(src|href)="(?!data:)/, 'no external script, style or image');
     assert.doesNotMatch(res.text, /localStorage|[?&]token=/, 'the token is never persisted or put in a URL');
-    assert.ok(!res.text.includes(TEST_SECRET), 'the page never contains the secret');
+    assert.ok(!res.text.includes(TEST_SECRET) && !res.text.includes(TEST_CONTROL_SECRET), 'the page never contains a secret');
   });
 
   test('its Content-Security-Policy allows only its own inline script and style and fetches to its own origin', async (t) => {
@@ -77,7 +77,7 @@ describe('GET /status', { timeout: 30_000 }, () => {
       assert.match((await page.textContent('#state')) ?? '', /401/);
       problems.length = 0; // the browser logs the refused fetch; that one is expected
 
-      await page.fill('#token', TEST_SECRET);
+      await page.fill('#token', TEST_CONTROL_SECRET);
       await page.click('button[type=submit]');
       await page.waitForSelector('#state.ok', { timeout: 5_000 });
       assert.equal(await page.inputValue('#token'), '', 'the field is cleared once the token is stored');
@@ -88,8 +88,8 @@ describe('GET /status', { timeout: 30_000 }, () => {
       await page.waitForFunction(() => (globalThis as any).document.querySelector('#counters [data-key="deliveries"] .value').textContent === '3', undefined, { timeout: 5_000 });
       await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#chart-rates polyline').length === 3, undefined, { timeout: 5_000 });
       await page.waitForFunction(() => (globalThis as any).document.querySelector('#latency').textContent.includes('publish → write p50'), undefined, { timeout: 5_000 });
-      assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('comet-proxy-token')), TEST_SECRET);
-      assert.ok(!page.url().includes(TEST_SECRET), 'the token never appears in the URL');
+      assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('comet-proxy-token')), TEST_CONTROL_SECRET);
+      assert.ok(!page.url().includes(TEST_CONTROL_SECRET), 'the token never appears in the URL');
       assert.deepEqual(problems, [], 'no script error and no CSP violation');
 
       // A few more samples, so the screenshot shows lines rather than a first point.

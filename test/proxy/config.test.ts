@@ -4,17 +4,18 @@ import { DEFAULT_APP_URL, proxyOptionsFromEnv } from '../../proxy/config.js';
 import { ProxyOptionsError } from '../../proxy/options.js';
 
 const SECRET = 'env-secret-0123456789';
+const CONTROL = 'env-control-secret-0123456789';
 
 function rejects(env: NodeJS.ProcessEnv, argv: string[], pattern: RegExp): void {
   assert.throws(() => proxyOptionsFromEnv(env, argv), (err: unknown) => err instanceof ProxyOptionsError && pattern.test(err.message));
 }
 
 describe('proxyOptionsFromEnv', () => {
-  test('with only GRIP_SECRET everything else is left to the defaults', () => {
-    const { logger, ...options } = proxyOptionsFromEnv({ GRIP_SECRET: SECRET, LOG_LEVEL: 'silent' }, []);
+  test('with only GRIP_SECRET and CONTROL_SECRET everything else is left to the defaults', () => {
+    const { logger, ...options } = proxyOptionsFromEnv({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, LOG_LEVEL: 'silent' }, []);
     assert.deepEqual(
       Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-      { upstreamUrl: DEFAULT_APP_URL, secret: SECRET },
+      { upstreamUrl: DEFAULT_APP_URL, secret: SECRET, controlSecret: CONTROL },
     );
     assert.equal(logger?.level, 'silent');
   });
@@ -22,7 +23,7 @@ describe('proxyOptionsFromEnv', () => {
   test('reads every environment variable with its unit', () => {
     const options = proxyOptionsFromEnv(
       {
-        GRIP_SECRET: SECRET,
+        GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL,
         PROXY_PORT: '9000',
         PROXY_HOST: '0.0.0.0',
         CONTROL_PORT: '0',
@@ -52,18 +53,18 @@ describe('proxyOptionsFromEnv', () => {
 
   test('reads the pipelining and slow-reader limits', () => {
     const options = proxyOptionsFromEnv(
-      { GRIP_SECRET: SECRET, PIPELINE_MAX_QUEUED: '4', CLIENT_WRITE_TIMEOUT_S: '2.5', RESPONSE_BUFFER_MAX_BYTES: '65536', LOG_LEVEL: 'silent' },
+      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PIPELINE_MAX_QUEUED: '4', CLIENT_WRITE_TIMEOUT_S: '2.5', RESPONSE_BUFFER_MAX_BYTES: '65536', LOG_LEVEL: 'silent' },
       [],
     );
     assert.equal(options.pipelineMaxQueued, 4);
     assert.equal(options.clientWriteTimeoutMs, 2_500);
     assert.equal(options.responseBufferMaxBytes, 65_536);
-    rejects({ GRIP_SECRET: SECRET, CLIENT_WRITE_TIMEOUT_S: '10s' }, [], /^CLIENT_WRITE_TIMEOUT_S must be a number of seconds/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, CLIENT_WRITE_TIMEOUT_S: '10s' }, [], /^CLIENT_WRITE_TIMEOUT_S must be a number of seconds/);
   });
 
   test('flags win over the environment', () => {
     const options = proxyOptionsFromEnv(
-      { GRIP_SECRET: SECRET, PROXY_PORT: '9000', APP_URL: 'http://a:1', LOG_LEVEL: 'silent' },
+      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PROXY_PORT: '9000', APP_URL: 'http://a:1', LOG_LEVEL: 'silent' },
       ['--port', '9100', '--upstream=http://b:2', '--control-port', '9200', '--host', '::1', '--control-host', 'localhost'],
     );
     assert.equal(options.clientPort, 9100);
@@ -77,15 +78,34 @@ describe('proxyOptionsFromEnv', () => {
     rejects({}, [], /GRIP_SECRET is not set.*export GRIP_SECRET=/);
   });
 
+  test('a missing CONTROL_SECRET says how to set it, and that it is not GRIP_SECRET', () => {
+    rejects({ GRIP_SECRET: SECRET }, [], /CONTROL_SECRET is not set.*not GRIP_SECRET.*export CONTROL_SECRET=/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: '' }, [], /CONTROL_SECRET is not set/);
+  });
+
+  test('MAX_UNKNOWN_QUEUES and CONTROL_MAX_IDS_PER_CALL set the push caps', () => {
+    const options = proxyOptionsFromEnv({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, MAX_UNKNOWN_QUEUES: '500', CONTROL_MAX_IDS_PER_CALL: '50', LOG_LEVEL: 'silent' }, []);
+    assert.deepEqual([options.maxUnknownQueues, options.controlMaxIdsPerCall], [500, 50]);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, MAX_UNKNOWN_QUEUES: 'lots' }, [], /^MAX_UNKNOWN_QUEUES must be a non-negative integer, got "lots"$/);
+  });
+
+  test('CONTROL_ISSUER, CONTROL_AUDIENCE and CONTROL_TOKEN_MAX_LIFETIME_S set the control JWT checks', () => {
+    const options = proxyOptionsFromEnv(
+      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, CONTROL_ISSUER: 'my-publisher', CONTROL_AUDIENCE: 'my-proxy', CONTROL_TOKEN_MAX_LIFETIME_S: '600', LOG_LEVEL: 'silent' },
+      [],
+    );
+    assert.deepEqual([options.controlIssuer, options.controlAudience, options.controlTokenMaxLifetimeMs], ['my-publisher', 'my-proxy', 600_000]);
+  });
+
   test('bad values name the variable or flag', () => {
-    rejects({ GRIP_SECRET: SECRET, PROXY_PORT: 'eighty' }, [], /^PROXY_PORT must be a non-negative integer, got "eighty"$/);
-    rejects({ GRIP_SECRET: SECRET }, ['--port=-1'], /^--port must be a non-negative integer, got "-1"$/);
-    rejects({ GRIP_SECRET: SECRET, QUEUE_TTL_S: '1m' }, [], /^QUEUE_TTL_S must be a number of seconds/);
-    rejects({ GRIP_SECRET: SECRET, LOG_LEVEL: 'loud' }, [], /^LOG_LEVEL must be one of/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PROXY_PORT: 'eighty' }, [], /^PROXY_PORT must be a non-negative integer, got "eighty"$/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL }, ['--port=-1'], /^--port must be a non-negative integer, got "-1"$/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, QUEUE_TTL_S: '1m' }, [], /^QUEUE_TTL_S must be a number of seconds/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, LOG_LEVEL: 'loud' }, [], /^LOG_LEVEL must be one of/);
   });
 
   test('unknown flags, positionals and a --secret flag are refused', () => {
-    rejects({ GRIP_SECRET: SECRET }, ['--secret', 'x'], /Unknown option '--secret'/);
-    rejects({ GRIP_SECRET: SECRET }, ['serve'], /positional/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL }, ['--secret', 'x'], /Unknown option '--secret'/);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL }, ['serve'], /positional/);
   });
 });

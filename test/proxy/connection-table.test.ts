@@ -8,7 +8,7 @@ function makeTable() {
   const clock = { ms: 0 };
   let dropped = 0;
   const table = new ConnectionTable<string>(
-    { queueMaxItems: 2, queueMaxBytes: 100, queueTtlMs: 1_000, resyncTtlMs: 5_000, closedTtlMs: 10_000 },
+    { queueMaxItems: 2, queueMaxBytes: 100, queueTtlMs: 1_000, resyncTtlMs: 5_000, closedTtlMs: 10_000, maxUnknownQueues: 3, maxParked: 2 },
     () => clock.ms,
     (n) => (dropped += n),
   );
@@ -62,5 +62,70 @@ describe('ConnectionTable', () => {
     clock.ms = 10_000;
     table.sweep();
     assert.equal(table.size, 1, 'only the parked connection is left');
+  });
+});
+
+describe('ConnectionTable: queues for IDs that never parked here are capped (issue 14 item 2)', () => {
+  test('pushes to unknown IDs count toward maxUnknownQueues; the room shrinks and a closed ID opens nothing', () => {
+    const { table } = makeTable();
+    assert.equal(table.unknownRoom, 3);
+    assert.equal(table.unknownAmong(['a', 'b', 'a']), 2, 'distinct IDs');
+    table.openForPush('a').queue.push(ITEM, 3);
+    table.openForPush('b').queue.push(ITEM, 3);
+    assert.deepEqual([table.unknownQueues, table.unknownRoom], [2, 1]);
+    assert.equal(table.unknownAmong(['a', 'b']), 0, 'existing queues open nothing new');
+    table.close('gone');
+    assert.equal(table.unknownAmong(['gone', 'c']), 1, 'a closed ID gets no queue');
+  });
+
+  test('a request parking under an unknown ID makes it known and frees its place', () => {
+    const { table } = makeTable();
+    table.openForPush('a').queue.push(ITEM, 3);
+    assert.equal(table.unknownQueues, 1);
+    table.open('a').parked = 'request';
+    assert.equal(table.unknownQueues, 0);
+    assert.equal(table.get('a')!.unknown, false);
+  });
+
+  test('an ID stays known for queueTtlMs after its parked request left, so a push between polls is not capped', () => {
+    const { table, clock } = makeTable();
+    table.open('real').parked = 'request';
+    table.get('real')!.parked = null;
+    table.forgetIfIdle('real');
+    assert.equal(table.get('real'), undefined, 'no state between polls');
+    clock.ms = 999;
+    assert.equal(table.unknownAmong(['real']), 0);
+    assert.equal(table.openForPush('real').unknown, false);
+    table.get('real')!.queue.shift();
+    table.forgetIfIdle('real');
+    clock.ms = 999 + 1_000;
+    assert.equal(table.unknownAmong(['real']), 1, 'queueTtlMs after it last left, it is a stranger again');
+  });
+
+  test('forgotten unknown queues give their place back: idle, expired past resyncTtlMs, or closed', () => {
+    const { table, clock } = makeTable();
+    for (const id of ['a', 'b', 'c']) table.openForPush(id).queue.push(ITEM, 3);
+    assert.equal(table.unknownRoom, 0);
+    table.get('a')!.queue.shift();
+    table.forgetIfIdle('a');
+    table.close('b');
+    assert.deepEqual([table.unknownQueues, table.unknownRoom], [1, 2]);
+    clock.ms = 1_000;
+    table.sweep(); // c's item expires: resync pending, kept
+    assert.equal(table.unknownQueues, 1);
+    clock.ms = 6_000;
+    table.sweep();
+    assert.deepEqual([table.unknownQueues, table.unknownRoom, table.size], [0, 3, 1], 'only b\'s tombstone is left');
+  });
+
+  test('at most maxParked IDs are remembered as recently parked: the one that left longest ago goes first', () => {
+    const { table, clock } = makeTable();
+    for (const [i, id] of ['x', 'y', 'z'].entries()) {
+      clock.ms = i;
+      table.open(id).parked = 'request';
+      table.get(id)!.parked = null;
+      table.forgetIfIdle(id);
+    }
+    assert.deepEqual(['x', 'y', 'z'].map((id) => table.unknownAmong([id])), [1, 0, 0]);
   });
 });

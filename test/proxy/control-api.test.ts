@@ -2,10 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { signGripSig } from '../../protocol/grip-sig.js';
-import { jsonFormat, request, startHarness, TEST_SECRET } from '../helpers/proxy-harness.js';
+import { jsonFormat, request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 const ITEMS = { items: [{ channel: 'room:a', formats: jsonFormat({}) }] };
+
+/** The default control issuer (`controlIssuer`). */
+const CONTROL_ISS = 'comet-chat-publisher';
+
+/** A control JWT as GRIP publishers send it: `iss` and `exp`, HS256 with `key`. */
+function controlJwt(exp: number, key = TEST_CONTROL_SECRET): Promise<string> {
+  return new SignJWT({ iss: CONTROL_ISS, exp }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(key));
+}
 
 function codeOf(res: { json(): unknown }): string {
   return (res.json() as { code: string }).code;
@@ -24,22 +32,26 @@ describe('control API authentication', { timeout: 10_000 }, () => {
 
   test('a wrong secret, a JWT signed with another secret and an expired JWT get 401', async (t) => {
     const h = await startHarness(t);
-    const otherJwt = await signGripSig('another-secret-0123456789');
-    const expiredJwt = await signGripSig(TEST_SECRET, Date.now() - 7_200_000, 3600);
-    const noExpJwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_SECRET));
-    for (const token of ['wrong-secret-0123456789', `${TEST_SECRET}x`, otherJwt, expiredJwt, noExpJwt]) {
+    const key = new TextEncoder().encode(TEST_CONTROL_SECRET);
+    const now = Math.floor(Date.now() / 1000);
+    const otherJwt = await controlJwt(now + 600, 'another-secret-0123456789');
+    const expiredJwt = await controlJwt(now - 3600);
+    const noExpJwt = await new SignJWT({ iss: CONTROL_ISS }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    for (const token of ['wrong-secret-0123456789', `${TEST_CONTROL_SECRET}x`, otherJwt, expiredJwt, noExpJwt]) {
       const res = await h.control('/publish/', ITEMS, { token });
       assert.equal(res.status, 401, `token ${token.slice(0, 12)}… must be refused`);
       assert.equal(codeOf(res), 'PROXY_ERR_UNAUTHORIZED');
     }
-    const basic = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Basic ${Buffer.from(`x:${TEST_SECRET}`).toString('base64')}` } });
+    const basic = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Basic ${Buffer.from(`x:${TEST_CONTROL_SECRET}`).toString('base64')}` } });
     assert.equal(basic.status, 401);
   });
 
-  test('the secret and an unexpired JWT signed with it are accepted', async (t) => {
+  test('the control secret and an unexpired control JWT signed with it are accepted; the Grip-Sig key and its tokens are not', async (t) => {
     const h = await startHarness(t);
     assert.equal((await h.control('/publish/', ITEMS)).status, 200);
-    assert.equal((await h.control('/publish/', ITEMS, { token: await signGripSig(TEST_SECRET) })).status, 200);
+    assert.equal((await h.control('/publish/', ITEMS, { token: await controlJwt(Math.floor(Date.now() / 1000) + 600) })).status, 200);
+    assert.equal((await h.control('/publish/', ITEMS, { token: TEST_SECRET })).status, 401);
+    assert.equal((await h.control('/publish/', ITEMS, { token: await signGripSig(TEST_SECRET) })).status, 401);
     assert.equal(h.proxy.stats().publishes, 2);
   });
 
@@ -49,7 +61,7 @@ describe('control API authentication', { timeout: 10_000 }, () => {
     assert.equal(health.status, 200);
     assert.deepEqual(health.json(), { ok: true });
     assert.equal((await request(`${h.controlUrl}/stats`)).status, 401);
-    const stats = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
+    const stats = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}` } });
     assert.equal(stats.status, 200);
     assert.deepEqual(Object.keys(stats.json() as object).sort(), [
       'bufferedItems', 'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'holds', 'leases', 'parked',
@@ -117,7 +129,7 @@ describe('control API requests', { timeout: 10_000 }, () => {
     // Without Content-Length the limit is enforced while reading.
     const chunked = await request(`${h.controlUrl}/publish/`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
       body: JSON.stringify(big),
     });
     assert.equal(chunked.status, 413);
@@ -152,6 +164,34 @@ describe('control API requests', { timeout: 10_000 }, () => {
     assert.equal(stats.parked, 1, 'the parked request is untouched');
     assert.equal(stats.publishes, 0);
     assert.equal(stats.channels, 0, 'no cursor moved');
+  });
+
+  test('an item with an interim status or a body its status forbids is refused 400 PROXY_ERR_INVALID_STATUS before any item is delivered', async (t) => {
+    const h = await startHarness(t);
+    const cid = 'V1StGXR8_Z5jdHi6B-myT';
+    h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a', connectionId: cid });
+    const poll = h.get('/poll');
+    await h.waitParked(1);
+    const calls: Array<[string, unknown]> = [
+      ['/publish/', { items: [{ channel: 'room:a', formats: jsonFormat({ first: true }) }, { channel: 'room:a', formats: { 'http-response': { code: 101, body: 'x' } } }] }],
+      ['/publish/', { items: [{ channel: 'room:a', formats: { 'http-response': { code: '100', body: '' } } }] }],
+      ['/push/', { items: [{ 'connection-id': cid, formats: jsonFormat({ first: true }) }, { 'connection-id': cid, formats: { 'http-response': { code: 204, body: 'x' } } }] }],
+      ['/close/', { items: [{ 'connection-id': cid, formats: { 'http-response': { code: 304, body: 'x' } } }] }],
+    ];
+    for (const [path, body] of calls) {
+      const res = await h.control(path, body);
+      assert.equal(res.status, 400, `${path} ${JSON.stringify(body)}`);
+      assert.equal(codeOf(res), 'PROXY_ERR_INVALID_STATUS');
+    }
+    const stats = h.proxy.stats();
+    assert.equal(stats.parked, 1, 'the parked request is untouched');
+    assert.deepEqual([stats.publishes, stats.pushes, stats.deliveries, stats.queuedItems, stats.channels], [0, 0, 0, 0, 0]);
+    // The client still gets a whole, well-framed answer from the next valid item.
+    const ok = await h.control('/push/', { items: [{ 'connection-id': cid, formats: { 'http-response': { code: 204, body: '' } } }] });
+    assert.deepEqual(ok.json(), { delivered: 1, queued: 0, dropped: 0, reasked: 0 });
+    const answer = await poll;
+    assert.equal(answer.status, 204);
+    assert.equal(answer.body.length, 0);
   });
 
   test('an invalid push item queues nothing', async (t) => {

@@ -108,3 +108,66 @@ describe('parseCloseBody', () => {
     );
   });
 });
+
+describe('item statuses: only final statuses whose framing is valid (issue 14 item 5)', () => {
+  const format = (code: unknown, body: Record<string, string>) => ({ 'http-response': { code, ...body } });
+  const parsers: Array<[string, (f: unknown) => unknown]> = [
+    ['publish', (f) => parsePublishBody({ items: [{ channel: 'a', formats: f }] })],
+    ['push', (f) => parsePushBody({ items: [{ 'connection-id': CID, formats: f }] })],
+    ['close', (f) => parseCloseBody({ items: [{ 'connection-id': CID, formats: f }] })],
+  ];
+  const refused: Array<[string, unknown, Record<string, string>, RegExp]> = [
+    ['100 Continue', 100, { body: 'x' }, /code 100 is informational/],
+    ['101 Switching Protocols', 101, { body: 'x' }, /code 101 is informational/],
+    ['103 Early Hints without a body', 103, { body: '' }, /code 103 is informational/],
+    ['199, the last informational code', 199, { body: '' }, /code 199 is informational/],
+    ['"101" written as text, as GRIP libraries send codes', '101', { body: 'x' }, /code 101 is informational/],
+    ['204 with a body', 204, { body: 'x' }, /code 204 cannot carry a body/],
+    ['204 with a binary body', 204, { 'body-bin': 'AA==' }, /code 204 cannot carry a body/],
+    ['304 with a body', 304, { body: '{"events":[]}' }, /code 304 cannot carry a body/],
+    ['600, beyond the HTTP status range', 600, { body: 'x' }, /code 600 is not an HTTP status/],
+    ['999', 999, { body: '' }, /code 999 is not an HTTP status/],
+  ];
+  for (const [what, code, body, message] of refused) {
+    test(`${what} is refused with PROXY_ERR_INVALID_STATUS in publish, push and close items`, () => {
+      for (const [kind, parse] of parsers) {
+        assert.throws(
+          () => parse(format(code, body)),
+          (err: unknown) =>
+            err instanceof ItemValidationError &&
+            err.code === 'PROXY_ERR_INVALID_STATUS' &&
+            err.message.startsWith('items[0].formats.http-response.code ') &&
+            message.test(err.message),
+          `${kind}: ${what}`,
+        );
+      }
+    });
+  }
+
+  test('final statuses are accepted, 204 and 304 with an empty body included', () => {
+    const accepted: Array<[unknown, Record<string, string>]> = [
+      [200, { body: 'x' }],
+      [204, { body: '' }],
+      ['204', { body: '' }],
+      [304, { 'body-bin': '' }],
+      [205, { body: '' }],
+      [404, { body: 'x' }],
+      [599, { body: 'x' }],
+    ];
+    for (const [code, body] of accepted) {
+      for (const [kind, parse] of parsers) assert.doesNotThrow(() => parse(format(code, body)), `${kind}: ${String(code)}`);
+    }
+  });
+});
+
+describe('connection IDs per call (issue 14 item 2)', () => {
+  const ids = (n: number, repeat = 1) => Array.from({ length: n * repeat }, (_, i) => `c${i % n}`.padEnd(21, '_'));
+  test('a push or close naming more distinct IDs than allowed is refused with PROXY_ERR_TOO_MANY_IDS; repeats count once', () => {
+    const push = (list: string[]) => ({ items: list.map((id) => ({ 'connection-id': id, formats: { 'http-response': { body: 'x' } } })) });
+    assert.equal(parsePushBody(push(ids(3, 4)), 3).length, 12, 'four items each to three IDs');
+    for (const parse of [() => parsePushBody(push(ids(4)), 3), () => parseCloseBody({ items: ids(4).map((id) => ({ 'connection-id': id })) }, 3)]) {
+      assert.throws(parse, (err: unknown) =>
+        err instanceof ItemValidationError && err.code === 'PROXY_ERR_TOO_MANY_IDS' && err.message === 'body names 4 distinct connection IDs; one call may name at most 3');
+    }
+  });
+});

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { signGripSig, verifyGripSig } from '../../protocol/grip-sig.js';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { pino } from 'pino';
-import { request, startHarness, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
+import { request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 describe('header hygiene', { timeout: 10_000 }, () => {
@@ -145,7 +145,7 @@ describe('upstream failures', { timeout: 10_000 }, () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
 
-    const proxy = createHoldProxy({ upstreamUrl: `http://127.0.0.1:${port}`, secret: TEST_SECRET, clientPort: 0, controlPort: 0 });
+    const proxy = createHoldProxy({ upstreamUrl: `http://127.0.0.1:${port}`, secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, clientPort: 0, controlPort: 0 });
     t.after(() => proxy.close());
     const { clientPort } = await proxy.listen();
     const started = Date.now();

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { request, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
+import { request, TEST_CONTROL_SECRET, TEST_SECRET, waitFor } from '../helpers/proxy-harness.js';
 import { startScriptedApp, writeHold } from '../helpers/scripted-app.js';
 
 const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
@@ -32,7 +32,7 @@ describe('proxy/main.ts', { timeout: 10_000 }, () => {
     t.after(() => app.close());
     app.handle = (_req, res) => writeHold(res, { channel: 'room:a', body: '{"events":[],"timeout":true}' });
 
-    const { child, lines } = startMain({ GRIP_SECRET: TEST_SECRET, APP_URL: app.url, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info' });
+    const { child, lines } = startMain({ GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, APP_URL: app.url, PROXY_PORT: '0', CONTROL_PORT: '0', LOG_LEVEL: 'info' });
     t.after(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
@@ -48,7 +48,7 @@ describe('proxy/main.ts', { timeout: 10_000 }, () => {
 
     const poll = request(`http://127.0.0.1:${listening.clientPort}/poll`);
     const parkedInChild = async () => {
-      const stats = await request(`http://127.0.0.1:${listening.controlPort}/stats`, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
+      const stats = await request(`http://127.0.0.1:${listening.controlPort}/stats`, { headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}` } });
       return (stats.json() as { parked: number }).parked === 1;
     };
     await waitFor(parkedInChild, { timeoutMs: 5_000, message: 'the poll to be parked in the child' });
@@ -67,8 +67,18 @@ describe('proxy/main.ts', { timeout: 10_000 }, () => {
     assert.match(stderr(), /GRIP_SECRET is not set/);
   });
 
+  test('a missing CONTROL_SECRET, or one equal to GRIP_SECRET, exits 2 with a message on stderr that never echoes it', async () => {
+    const missing = startMain({ GRIP_SECRET: TEST_SECRET, PROXY_PORT: '0', CONTROL_PORT: '0' });
+    assert.equal(await exitCode(missing.child), 2);
+    assert.match(missing.stderr(), /CONTROL_SECRET is not set/);
+    const same = startMain({ GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_SECRET, PROXY_PORT: '0', CONTROL_PORT: '0' });
+    assert.equal(await exitCode(same.child), 2);
+    assert.match(same.stderr(), /controlSecret must differ from secret/);
+    assert.ok(!same.stderr().includes(TEST_SECRET));
+  });
+
   test('a bad value exits 2 with a message naming it', async () => {
-    const { child, stderr } = startMain({ GRIP_SECRET: TEST_SECRET, QUEUE_MAX_ITEMS: 'many' });
+    const { child, stderr } = startMain({ GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, QUEUE_MAX_ITEMS: 'many' });
     assert.equal(await exitCode(child), 2);
     assert.match(stderr(), /QUEUE_MAX_ITEMS must be a non-negative integer, got "many"/);
   });

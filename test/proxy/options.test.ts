@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_PROXY_OPTIONS, ProxyOptionsError, resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
 
-const REQUIRED = { upstreamUrl: 'http://127.0.0.1:8081', secret: 'a-secret-of-16-chars' };
+const REQUIRED = { upstreamUrl: 'http://127.0.0.1:8081', secret: 'a-secret-of-16-chars', controlSecret: 'a-control-secret-of-16' };
 
 function rejects(input: Record<string, unknown>, message: string): void {
   assert.throws(
@@ -64,5 +64,40 @@ describe('resolveProxyOptions', () => {
       () => resolveProxyOptions({ ...REQUIRED, secret: 'short-secret' }),
       (err: unknown) => err instanceof ProxyOptionsError && !err.message.includes('short-secret') && /at least 16/.test(err.message),
     );
+    assert.throws(
+      () => resolveProxyOptions({ ...REQUIRED, controlSecret: 'short-control' }),
+      (err: unknown) => err instanceof ProxyOptionsError && !err.message.includes('short-control') && /^controlSecret must be a string of at least 16/.test(err.message),
+    );
+  });
+
+  test('the control secret is required and must be neither the Grip-Sig key nor the lease key (one credential, one job)', () => {
+    rejects({ controlSecret: undefined }, 'controlSecret must be a string of at least 16 characters');
+    rejects(
+      { controlSecret: REQUIRED.secret },
+      'controlSecret must differ from secret: the Grip-Sig key every app holds must not open the control API (CONTROL_SECRET, GRIP_SECRET)',
+    );
+    rejects(
+      { leaseKey: REQUIRED.controlSecret },
+      'leaseKey must differ from controlSecret: a lease key must not open the control API (LEASE_KEY, CONTROL_SECRET)',
+    );
+    rejects({ leaseKey: REQUIRED.secret }, 'leaseKey must differ from secret: a lease key must not sign Grip-Sig (LEASE_KEY, GRIP_SECRET)');
+  });
+
+  test('the push caps are validated: unknown queues, their Retry-After, IDs per call', () => {
+    const o = resolveProxyOptions(REQUIRED);
+    assert.deepEqual([o.maxUnknownQueues, o.unknownQueuesRetryAfterS, o.controlMaxIdsPerCall], [10_000, 5, 1_000]);
+    rejects({ maxUnknownQueues: 0 }, 'maxUnknownQueues must be an integer >= 1, got 0');
+    rejects({ unknownQueuesRetryAfterS: 0 }, 'unknownQueuesRetryAfterS must be an integer 1-86400, got 0');
+    rejects({ controlMaxIdsPerCall: 2.5 }, 'controlMaxIdsPerCall must be an integer >= 1, got 2.5');
+  });
+
+  test('control JWT settings are validated: issuer (not the Grip-Sig one), audience, lifetime', () => {
+    const o = resolveProxyOptions(REQUIRED);
+    assert.deepEqual([o.controlIssuer, o.controlAudience, o.controlTokenMaxLifetimeMs], ['comet-chat-publisher', 'comet-chat-control', 3_600_000]);
+    rejects({ controlIssuer: 'comet-chat' }, 'controlIssuer must differ from the Grip-Sig issuer "comet-chat"');
+    rejects({ controlIssuer: '' }, 'controlIssuer must be 1-256 printable ASCII characters without spaces, got ""');
+    rejects({ controlAudience: 'a b' }, 'controlAudience must be 1-256 printable ASCII characters without spaces, got "a b"');
+    rejects({ controlTokenMaxLifetimeMs: 100 }, 'controlTokenMaxLifetimeMs must be an integer 1000-86400000, got 100');
+    rejects({ controlTokenMaxLifetimeMs: 7 * 86_400_000 }, 'controlTokenMaxLifetimeMs must be an integer 1000-86400000, got 604800000');
   });
 });

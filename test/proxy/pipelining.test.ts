@@ -5,7 +5,7 @@
  * re-polls) and the pipelined request is answered right after, in order.
  *
  * Pipelined requests are forwarded one at a time per connection, with a
- * bounded queue behind the one being answered (docs/protocol.md §1.7).
+ * bounded queue behind the one being answered (docs/protocol.md §1.8).
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -47,9 +47,9 @@ test('a request pipelined behind a parked poll releases the poll with its timeou
   };
   const port = Number(new URL(h.clientUrl).port);
   let sendNext: (s: string) => void = () => undefined;
-  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: x\r\n\r\n', 2, (write) => (sendNext = write));
+  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n', 2, (write) => (sendNext = write));
   await h.waitParked(1);
-  sendNext('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  sendNext('GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const raw = await answer;
 
   const first = raw.indexOf('timeout-body');
@@ -73,7 +73,7 @@ test('a poll whose connection already has a pipelined request behind it is never
   const port = Number(new URL(h.clientUrl).port);
   let atProxy = 0;
   h.proxy.clientServer.on('request', () => atProxy++);
-  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n', 2);
+  const answer = rawExchange(port, 'GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\nGET /next HTTP/1.1\r\nHost: localhost\r\n\r\n', 2);
   await waitFor(() => atProxy === 2 && h.app.requests.length === 1, { message: 'both requests at the proxy, the poll at the app' });
   releaseHold();
   const raw = await answer;
@@ -87,7 +87,7 @@ test('a poll whose connection already has a pipelined request behind it is never
 
 /** `n` pipelined requests in one buffer, `GET /n/0` ... (no `Connection: close`: that ends a pipeline). */
 function pipelined(n: number, path = (i: number) => `/n/${i}`): string {
-  return Array.from({ length: n }, (_, i) => `GET ${path(i)} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+  return Array.from({ length: n }, (_, i) => `GET ${path(i)} HTTP/1.1\r\nHost: localhost\r\n\r\n`).join('');
 }
 
 /** Every complete response in `raw`, in order. */
@@ -116,7 +116,7 @@ test('pipelined requests are answered in order, and the app is asked for one at 
   };
   const conn = await openRaw(Number(new URL(h.clientUrl).port));
   t.after(() => conn.destroy());
-  const post = 'POST /n/post HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
+  const post = 'POST /n/post HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello';
   conn.write(pipelined(4) + post + pipelined(4, (i) => `/m/${i}`));
   await waitFor(() => responsesIn(conn.received()).length === 9, { timeoutMs: 5000, message: 'nine answers' });
   assert.deepEqual(

@@ -4,16 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { ProxyOptionsError } from '../../proxy/options.js';
-import { request, startHarness, TEST_SECRET } from '../helpers/proxy-harness.js';
+import { request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 describe('createHoldProxy', { timeout: 10_000 }, () => {
   test('builds without listening and refuses bad options before opening anything', () => {
-    const proxy = createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET });
+    const proxy = createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET });
     assert.equal(proxy.clientServer.listening, false);
     assert.equal(proxy.controlServer.listening, false);
     assert.equal(proxy.options.clientPort, 8080);
-    assert.throws(() => createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, queueMaxItems: 0 }), ProxyOptionsError);
+    assert.throws(() => createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, queueMaxItems: 0 }), ProxyOptionsError);
     return proxy.close();
   });
 
@@ -23,7 +23,7 @@ describe('createHoldProxy', { timeout: 10_000 }, () => {
     t.after(() => new Promise((resolve) => blocker.close(resolve)));
     const taken = (blocker.address() as AddressInfo).port;
 
-    const proxy = createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, clientPort: 0, controlPort: taken });
+    const proxy = createHoldProxy({ upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET, clientPort: 0, controlPort: taken });
     t.after(() => proxy.close());
     await assert.rejects(proxy.listen(), { code: 'EADDRINUSE' });
     assert.equal(proxy.clientServer.listening, false, 'the client port was released again');

@@ -1,5 +1,5 @@
 /**
- * Clients that read their answers slowly or not at all (docs/protocol.md §1.7):
+ * Clients that read their answers slowly or not at all (docs/protocol.md §1.8):
  * the proxy reads a pass-through answer ahead of a slow client (up to
  * `responseBufferMaxBytes`) so the app's socket goes back to the pool at once,
  * and a client whose write buffer does not drain within `clientWriteTimeoutMs`
@@ -47,7 +47,7 @@ async function nonReader(h: Harness): Promise<{ client: Socket; proxySide: Socke
   client.pause();
   client.on('error', () => undefined);
   await new Promise((resolve) => client.once('connect', resolve));
-  client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+  client.write('GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n');
   return { client, proxySide: await proxySide, sentAt: performance.now() };
 }
 

@@ -192,6 +192,33 @@ test('a poll answered 401 stops every loop and reports the lost session once', (
   assert.deepEqual(h.timers.delays(), []);
 });
 
+for (const code of ['APP_ERR_SESSION_EXPIRED', 'APP_ERR_SESSION_ENDED']) {
+  test(`a poll answered 401 ${code} stops every loop like a lost session, and nothing retries it`, () => {
+    const h = start({ strategy: 'per-room' });
+    join(h, [['lobby', 5], ['r1', 9]]);
+    const [lobby, r1] = polls(h) as [ScriptedRequest, ScriptedRequest];
+    r1.answer(401, { code, message: 'sign in again' });
+    assert.ok(lobby.aborted);
+    assert.equal(h.lost, 1);
+    assert.deepEqual(plain(h.client.status().loops), []);
+    assert.deepEqual(h.timers.delays(), [], 'no backoff timer: a retry would only get the same 401');
+    assert.deepEqual(polls(h), []);
+  });
+}
+
+test('a page opened with an expired session cookie starts signed out, not failed', () => {
+  const browser = loadClient();
+  const transport = new ScriptedTransport();
+  const client = browser.window.CometChat.createClient({ transport, timers: new FakeTimers() });
+  let result: unknown[] = [];
+  client.start((...args: unknown[]) => {
+    result = args;
+  });
+  transport.next('/api/config').answer(404, { code: 'APP_ERR_NOT_FOUND', message: 'no route' });
+  transport.next('/api/session').answer(401, { code: 'APP_ERR_SESSION_EXPIRED', message: 'sign in again' });
+  assert.deepEqual(result, [null, null]);
+});
+
 test('pagehide aborts every poll and pageshow from the back/forward cache resumes from the cursors', () => {
   const h = start({ strategy: 'per-room' });
   join(h, [['lobby', 5], ['r1', 9]]);

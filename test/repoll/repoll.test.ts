@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { createHoldProxy } from '../../proxy/proxy.js';
 import { adaAndBob, ChatClient, waitFor, type ChatEvent } from '../helpers/chat-client.js';
-import { startStack, TEST_LEASE_KEY, TEST_SECRET, type StackOverrides, type TestStack } from '../helpers/stack.js';
+import { startStack, TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET, type StackOverrides, type TestStack } from '../helpers/stack.js';
 
 /** Counts the polls that reach the app (its own HTTP server, behind the proxy). */
 function appPolls(stack: TestStack): { readonly count: number } {
@@ -144,6 +144,7 @@ test('a restarted proxy knows no lease and no channel: the first re-poll goes to
   const { stack, polls, ada, bob } = await leased(t);
   const fresh = createHoldProxy({
     secret: TEST_SECRET,
+    controlSecret: TEST_CONTROL_SECRET,
     leaseKey: TEST_LEASE_KEY,
     upstreamUrl: `http://127.0.0.1:${stack.appPort}`,
     clientHost: '127.0.0.1',

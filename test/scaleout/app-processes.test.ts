@@ -4,6 +4,7 @@
  * posted through both processes at once. Every client must get every committed event of its rooms
  * exactly once, in order: the relay lease keeps per-room order across processes (docs/scaleout.md).
  */
+import { setMaxListeners } from 'node:events';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -95,6 +96,8 @@ test('two app processes on one SQLite file and one Redis: clients get every mess
   for (const [i, c] of clients.entries()) for (const room of roomsOf[i]!) c.cursors.set(room, start.get(room)!);
 
   const stop = new AbortController();
+  // Every client's poll in flight listens on this one signal at once: more than the default 10 is expected here.
+  setMaxListeners(0, stop.signal);
   const loops = clients.map(async (c, i) => {
     for (let n = 0; n < 20_000 && !stop.signal.aborted; n++) {
       (c as { base: string }).base = bases[(n + i) % 2]!; // a plain round-robin balancer: a different app each poll

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createChatServer } from '../../server/chat-server.js';
 import { startControlRecorder } from '../helpers/app-control-recorder.js';
-import { APP_TEST_SECRET, defer, startApp, tempDir } from '../helpers/app-harness.js';
+import { APP_TEST_CONTROL_SECRET, APP_TEST_SECRET, defer, startApp, tempDir } from '../helpers/app-harness.js';
 
 test('bad options are refused before the database file is created', (t) => {
   const dir = tempDir(t);
@@ -20,6 +20,7 @@ test('listen() resolves with the bound port and starts the relay when controlUrl
   const control = await startControlRecorder(t);
   const chat = createChatServer({
     secret: APP_TEST_SECRET,
+    controlSecret: APP_TEST_CONTROL_SECRET,
     port: 0,
     dbPath: join(tempDir(t), 'chat.db'),
     controlUrl: control.url,
@@ -36,6 +37,18 @@ test('listen() resolves with the bound port and starts the relay when controlUrl
   });
   assert.equal(res.status, 201);
   await control.waitForItems(1);
+});
+
+test('publishing to a control URL needs the control secret: refused at start, and by connectProxy()', async (t) => {
+  const dir = tempDir(t);
+  assert.throws(() => createChatServer({ secret: APP_TEST_SECRET, dbPath: join(dir, 'a.db'), controlUrl: 'http://127.0.0.1:5561' }), {
+    code: 'APP_ERR_BAD_OPTION',
+    message: "controlSecret is required to publish to the proxy's control API (CONTROL_SECRET)",
+  });
+  const chat = createChatServer({ secret: APP_TEST_SECRET, port: 0, dbPath: join(dir, 'b.db') });
+  defer(t, () => chat.close());
+  assert.throws(() => chat.connectProxy('http://127.0.0.1:5561'), { code: 'APP_ERR_BAD_OPTION' });
+  assert.equal(chat.relay.started, false);
 });
 
 test('listen() rejects when the port is taken', async (t) => {

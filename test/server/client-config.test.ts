@@ -39,10 +39,10 @@ test('a base or cookie domain that is not a lower-case domain name is refused be
 });
 
 test('BASE_DOMAIN also scopes the session cookie unless COOKIE_DOMAIN says otherwise', () => {
-  const base = appOptionsFromEnv({ GRIP_SECRET: 's'.repeat(16), BASE_DOMAIN: 'chat.test', SHARD_COUNT: '6' }, []);
+  const base = appOptionsFromEnv({ GRIP_SECRET: 's'.repeat(16), CONTROL_SECRET: 'c'.repeat(16), BASE_DOMAIN: 'chat.test', SHARD_COUNT: '6' }, []);
   assert.equal(base.baseDomain, 'chat.test');
   assert.equal(base.cookieDomain, 'chat.test');
   assert.equal(base.shardCount, 6);
-  const own = appOptionsFromEnv({ GRIP_SECRET: 's'.repeat(16), BASE_DOMAIN: 'chat.test', COOKIE_DOMAIN: 'example.test' }, []);
+  const own = appOptionsFromEnv({ GRIP_SECRET: 's'.repeat(16), CONTROL_SECRET: 'c'.repeat(16), BASE_DOMAIN: 'chat.test', COOKIE_DOMAIN: 'example.test' }, []);
   assert.equal(own.cookieDomain, 'example.test');
 });

@@ -35,7 +35,7 @@ test('main logs one JSON line with the bound port, serves, and exits 0 on SIGTER
   const control = await startControlRecorder(t);
   const dir = tempDir(t);
   const child = run(
-    { GRIP_SECRET: 'main-test-secret-0123456', LOG_LEVEL: 'info' },
+    { GRIP_SECRET: 'main-test-secret-0123456', CONTROL_SECRET: 'main-test-control-0123456', LOG_LEVEL: 'info' },
     ['--port', '0', '--db', join(dir, 'chat.db'), '--control-url', control.url],
   );
   const exited = once(child, 'exit');

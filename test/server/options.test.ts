@@ -31,7 +31,7 @@ test('undefined values fall back to the defaults', () => {
 });
 
 test('a trailing slash is dropped from controlUrl', () => {
-  assert.equal(resolveAppOptions({ secret, controlUrl: 'http://127.0.0.1:5561/' }).controlUrl, 'http://127.0.0.1:5561');
+  assert.equal(resolveAppOptions({ secret, controlSecret: 'control-secret-0123', controlUrl: 'http://127.0.0.1:5561/' }).controlUrl, 'http://127.0.0.1:5561');
 });
 
 test('a given logger is used as is', () => {
@@ -64,6 +64,10 @@ test('bad options are refused with APP_ERR_BAD_OPTION and a message naming the o
     [{ secret, cookieSecure: 'yes' }, /cookieSecure must be a boolean/],
     [{ secret, logger: console }, /logger must be a pino Logger/],
     [{ secret, holdTimeoutMs: 5 }, /unknown option "holdTimeoutMs"/],
+    [{ secret, controlSecret: 'short' }, /controlSecret must be at least 16 characters/],
+    [{ secret, controlSecret: secret }, /controlSecret must differ from secret \(CONTROL_SECRET, GRIP_SECRET\)/],
+    [{ secret, controlUrl: 'http://127.0.0.1:5561' }, /controlSecret is required to publish to the proxy's control API \(CONTROL_SECRET\)/],
+    [{ secret, controlSecret: 'control-secret-0123', leaseKey: 'control-secret-0123' }, /leaseKey must differ from controlSecret/],
   ];
   for (const [input, message] of cases) {
     assert.throws(
@@ -72,4 +76,29 @@ test('bad options are refused with APP_ERR_BAD_OPTION and a message naming the o
       JSON.stringify(input),
     );
   }
+});
+
+test('sessions expire after 7 idle days or 30 days in all, and the pruner runs every 60 s in batches of 100, by default', () => {
+  const o = resolveAppOptions({ secret });
+  assert.deepEqual([o.sessionIdleTimeoutS, o.sessionMaxAgeS, o.pruneIntervalS, o.pruneBatchSize], [604_800, 2_592_000, 60, 100]);
+});
+
+test('session and pruning options are refused when a polling client could expire or the pruner could not run', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    // 55 s hold + 300 s lease + 60 s: a client whose re-polls the proxy answers reaches the app that rarely.
+    [{ secret, sessionIdleTimeoutS: 414 }, /sessionIdleTimeoutS \(414\) must be at least holdTimeoutS \+ leaseTtlS \+ 60 \(415\)/],
+    [{ secret, sessionIdleTimeoutS: 3600, sessionMaxAgeS: 3599 }, /sessionMaxAgeS \(3599\) must not be below sessionIdleTimeoutS \(3600\)/],
+    [{ secret, sessionMaxAgeS: 401 * 86_400 }, /sessionMaxAgeS must be an integer from 60 to 34560000/],
+    [{ secret, sessionIdleTimeoutS: 1.5 }, /sessionIdleTimeoutS must be an integer/],
+    [{ secret, pruneIntervalS: 0 }, /pruneIntervalS must be an integer from 1 to 86400/],
+    [{ secret, pruneBatchSize: 0 }, /pruneBatchSize must be an integer from 1 to 10000/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(
+      () => resolveAppOptions(input as never),
+      (err: Error & { code?: string }) => err.code === 'APP_ERR_BAD_OPTION' && message.test(err.message),
+      JSON.stringify(input),
+    );
+  }
+  assert.equal(resolveAppOptions({ secret, sessionIdleTimeoutS: 415 }).sessionIdleTimeoutS, 415);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startControlRecorder } from '../helpers/app-control-recorder.js';
-import { APP_TEST_SECRET, startApp, waitFor, type AppHarness, type TestUser } from '../helpers/app-harness.js';
+import { APP_TEST_CONTROL_SECRET, startApp, waitFor, type AppHarness, type TestUser } from '../helpers/app-harness.js';
 
 /** Event ids in commit order, as the outbox item ids the relay must publish. */
 function eventIds(h: AppHarness): string[] {
@@ -29,7 +29,7 @@ test('the relay publishes outbox rows in order to POST /publish/ with the secret
   assert.deepEqual(control.items().map((i) => i.id), eventIds(h));
   assert.equal(h.chat.store.outbox.count(), 0);
   for (const publish of control.accepted) {
-    assert.equal(publish.authorization, `Bearer ${APP_TEST_SECRET}`);
+    assert.equal(publish.authorization, `Bearer ${APP_TEST_CONTROL_SECRET}`, 'the control secret, never the Grip-Sig key');
     assert.equal(publish.contentType, 'application/json');
   }
   const first = control.items()[0]!;

@@ -77,7 +77,7 @@ export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabC
   // As server/chat-server.ts: after migrations, SQLite only waits a short slice; writes wait on timers.
   db.pragma(`busy_timeout = ${Math.min(options.sqliteBusyTimeoutMs, SYNC_BUSY_SLICE_MS)}`);
   // The app's own core; no relay lease: one lab process owns its database, so the lease's writes would buy nothing.
-  const { store, relay, chat, poll, liveness } = createChatCore(db, options, now, { relayLease: false });
+  const { store, relay, chat, poll, liveness, sessions, ender } = createChatCore(db, options, now, { relayLease: false });
   const heads = new RoomHeads();
 
   let model: LabModel;
@@ -87,7 +87,7 @@ export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabC
     db.close();
     throw err;
   }
-  const app = createApp({ store, chat, poll, logger, now, pollRoutes: model.pollRoutes }, options);
+  const app = createApp({ store, chat, poll, sessions, ender, logger, now, pollRoutes: model.pollRoutes }, options);
 
   const server = http.createServer(httpServerOptions(options), (req, res) => {
     if (req.method === 'GET' && req.url === LAB_STATS_PATH) {
