@@ -43,7 +43,8 @@ function secondsToMs(name: string, text: string): number {
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
  * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
- * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md),
+ * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
+ * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `REDIS_URL` (docs/scaleout.md),
  * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
@@ -125,6 +126,9 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     headersTimeoutMs: read(null, 'HEADERS_TIMEOUT_S', secondsToMs),
     requestTimeoutMs: read(null, 'REQUEST_TIMEOUT_S', secondsToMs),
     keepAliveTimeoutMs: read(null, 'KEEP_ALIVE_TIMEOUT_S', secondsToMs),
+    pipelineMaxQueued: read(null, 'PIPELINE_MAX_QUEUED', integer),
+    clientWriteTimeoutMs: read(null, 'CLIENT_WRITE_TIMEOUT_S', secondsToMs),
+    responseBufferMaxBytes: read(null, 'RESPONSE_BUFFER_MAX_BYTES', integer),
     redisUrl: read(null, 'REDIS_URL', text) || undefined,
     // Like GRIP_SECRET, only from the environment.
     leaseKey: env.LEASE_KEY || undefined,

@@ -43,6 +43,8 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_HEADERS_TOO_LARGE: 431,
   /** The request head (or body) did not arrive within `headersTimeoutMs` (`requestTimeoutMs`): a slow client. */
   PROXY_ERR_REQUEST_TIMEOUT: 408,
+  /** More than `pipelineMaxQueued` requests pipelined behind the one being answered on a connection, which is then closed. */
+  PROXY_ERR_TOO_MANY_PIPELINED: 429,
   PROXY_ERR_BAD_OPTION: 500,
 } as const;
 

@@ -83,6 +83,22 @@ export interface ProxyOptions extends HttpServerLimits {
    * stall for SYN retransmits or fail.
    */
   listenBacklog: number;
+  /**
+   * Requests that may wait behind the one being answered on a client connection (pipelining): each connection is
+   * answered one request at a time, reading pauses while this many wait, and a request parsed beyond it is answered
+   * 429 `PROXY_ERR_TOO_MANY_PIPELINED` and the connection closed. Default 16.
+   */
+  pipelineMaxQueued: number;
+  /**
+   * A client whose write buffer stays full this long without draining (it stopped reading) is disconnected, which
+   * releases its upstream request and parked poll. Default 20 000 ms.
+   */
+  clientWriteTimeoutMs: number;
+  /**
+   * Bytes of a pass-through answer read from the app ahead of a slower client, so the app's socket returns to the
+   * pool without waiting for the client; 0 reads no further than the client. Default 1 MiB.
+   */
+  responseBufferMaxBytes: number;
   /** Largest held-response body; a larger one is a bad instruction. Default 1 MiB. */
   heldResponseMaxBytes: number;
   /** Request bodies up to this size are retained so the request can be re-asked. Default 64 KiB. */
@@ -179,6 +195,9 @@ export const DEFAULT_PROXY_OPTIONS = {
   upstreamMaxSockets: 256,
   upstreamIdleTimeoutMs: 30_000,
   listenBacklog: 4096,
+  pipelineMaxQueued: 16,
+  clientWriteTimeoutMs: 20_000,
+  responseBufferMaxBytes: MiB,
   heldResponseMaxBytes: MiB,
   reaskBodyMaxBytes: 64 * 1024,
   maxReasks: 5,
@@ -378,6 +397,10 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     upstreamMaxSockets: count('upstreamMaxSockets'),
     upstreamIdleTimeoutMs: ms('upstreamIdleTimeoutMs', 1),
     listenBacklog: count('listenBacklog'),
+    // Each waiting request costs its parsed head; a thousand is far past any real pipelining client.
+    pipelineMaxQueued: integerAtLeast('pipelineMaxQueued', o.pipelineMaxQueued, 1, 1000),
+    clientWriteTimeoutMs: ms('clientWriteTimeoutMs', 1),
+    responseBufferMaxBytes: integerAtLeast('responseBufferMaxBytes', o.responseBufferMaxBytes, 0),
     heldResponseMaxBytes: count('heldResponseMaxBytes'),
     reaskBodyMaxBytes: integerAtLeast('reaskBodyMaxBytes', o.reaskBodyMaxBytes, 0),
     maxReasks: integerAtLeast('maxReasks', o.maxReasks, 0),

@@ -27,6 +27,10 @@ import { trackRequestlessSockets } from './http/requestless-sockets.js';
 import { assignRequestId, requestIdOf } from './http/request-id.js';
 import { createStatusPage } from './control/status-page.js';
 import { createUpstreamResponseHandler } from './forward/upstream-response.js';
+import { createPipelineGate } from './forward/pipeline-gate.js';
+import { clientAddressOf } from './forward/client-address.js';
+import { createConnectionWarner } from './http/connection-warnings.js';
+import { watchWriteStalls } from './http/write-stall-watch.js';
 
 export interface HoldProxy {
   /** Client-facing server (forwarding and parking). Not listening until `listen()`. */
@@ -40,6 +44,8 @@ export interface HoldProxy {
   readonly metrics: ProxyMetrics;
   /** The resolved options, defaults filled in. */
   readonly options: ProxyOptions;
+  /** The keep-alive agent to the app: its `sockets` are the upstream capacity client requests hold now. */
+  readonly upstreamAgent: Agent;
   /** Opens both ports; resolves with the bound ports (useful with port 0). */
   listen(): Promise<{ clientPort: number; controlPort: number }>;
   /**
@@ -100,6 +106,12 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   }
   // The latest response on each client connection, to spot pipelined requests.
   const latestOnSocket = new WeakMap<Socket, ServerResponse>();
+  const warnConnection = createConnectionWarner(log);
+  const pipelineGate = createPipelineGate({
+    maxQueued: options.pipelineMaxQueued,
+    trustForwardedFor: options.trustForwardedFor,
+    warn: warnConnection,
+  });
 
   // requireHostHeader off: Node would answer a Host-less HTTP/1.1 request with a bare 400; we answer it in JSON below.
   const clientServer = createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
@@ -110,7 +122,11 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     const earlier = latestOnSocket.get(req.socket);
     if (earlier !== undefined && !earlier.writableFinished) registry.releasePipelined(earlier);
     latestOnSocket.set(req.socket, res);
+    // One request at a time per connection: the rest wait here, holding nothing upstream.
+    pipelineGate.admit(req, res, handleClientRequest);
+  });
 
+  function handleClientRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isClosing()) {
       sendError(res, 'PROXY_ERR_SHUTTING_DOWN', 'the proxy is shutting down', { connection: 'close' });
       return;
@@ -124,6 +140,25 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     }
     if (serveBridge(req, res)) return;
     forward(req, res);
+  }
+
+  // A client that stops reading is cut off, and whatever it holds (upstream request, parked poll) with it.
+  const writeStalls = watchWriteStalls(clientServer, {
+    timeoutMs: options.clientWriteTimeoutMs,
+    timers: options.timers,
+    onStall: (socket, stalledMs) => {
+      const req = pipelineGate.current(socket);
+      warnConnection(
+        socket,
+        {
+          requestId: req === undefined ? undefined : requestIdOf(req),
+          clientAddress: req === undefined ? socket.remoteAddress : clientAddressOf(req, options.trustForwardedFor),
+          stalledMs,
+          timeoutMs: options.clientWriteTimeoutMs,
+        },
+        'client stopped reading its answer; connection closed',
+      );
+    },
   });
   const controlServer = createControlServer({
     options,
@@ -181,6 +216,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     for (const close of closeRequestless) close();
     await closed;
     await bus?.stop();
+    writeStalls.stop();
     agent.destroy();
   }
 
@@ -191,6 +227,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     repolls,
     metrics,
     options,
+    upstreamAgent: agent,
     listen,
     close: () => (closing ??= shutDown()),
     stats: () => registry.stats(),

@@ -17,10 +17,11 @@ import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from '../http/request-id.js';
 import type { Repolls } from '../repoll/repolls.js';
 import { isResponseClosed } from '../http/response.js';
+import { relayWithReadAhead } from './read-ahead.js';
 
 export interface UpstreamResponseDeps {
   registry: HoldRegistry;
-  options: Pick<ProxyOptions, 'heldResponseMaxBytes' | 'defaultHoldTimeoutMs' | 'minHoldTimeoutMs' | 'maxHoldTimeoutMs' | 'logger'>;
+  options: Pick<ProxyOptions, 'heldResponseMaxBytes' | 'responseBufferMaxBytes' | 'defaultHoldTimeoutMs' | 'minHoldTimeoutMs' | 'maxHoldTimeoutMs' | 'logger'>;
   /** True once the proxy is shutting down: pass-through answers then close their connection. */
   isClosing: () => boolean;
   /** Takes the leases the app grants (`Grip-Lease`); null without a lease key. */
@@ -47,13 +48,10 @@ export function createUpstreamResponseHandler({ registry, options, isClosing, re
       res.destroy();
       return;
     }
-    // Streamed, not buffered: each chunk reaches the client as the app sends it.
-    // Both sides are destroyed if either fails, so a cut-off app answer reaches
-    // the client as a cut-off response, never as a complete one. pipe() plus
-    // these listeners rather than pipeline(): on Node 20 every pipeline() makes
-    // an AbortController and aborts it at the end, building a DOMException (with
-    // its stack) per answer: about 5% of the proxy's CPU under load.
-    upstreamRes.pipe(res);
+    // Streamed: each chunk reaches the client as the app sends it, and a slow client's share is read ahead
+    // (bounded) so the app's socket is not held for it (read-ahead.ts). Both sides are destroyed if either
+    // fails, so a cut-off app answer reaches the client as a cut-off response, never as a complete one.
+    relayWithReadAhead(upstreamRes, res, options.responseBufferMaxBytes);
     upstreamRes.on('error', (err) => {
       if (!res.destroyed) log.debug({ err }, 'pass-through response cut short');
       res.destroy();

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { SignJWT, type JWTPayload } from 'jose';
 import { signGripSig } from '../../protocol/grip-sig.js';
 import { InstructionError, parseHoldInstruction } from '../../proxy/forward/instruction.js';
+import { DEFAULT_PROXY_OPTIONS } from '../../proxy/options.js';
 import { startHarness } from '../helpers/proxy-harness.js';
 import { startStack, TEST_CONTROL_SECRET, TEST_SECRET } from '../helpers/stack.js';
 import { httpRequest, memoryLogger, sendRaw, type LogLine, type RawResponse } from './raw-http.js';
@@ -42,6 +43,8 @@ interface Row {
   check?: (res: RawResponse, c: Context) => void;
   /** Rows this request adds to the database on purpose. */
   creates?: { events?: number };
+  /** Which answer on the connection is checked, for pipelined requests (1-based). Default the first. */
+  answer?: number;
 }
 
 const JSON_TYPE: [string, string] = ['Content-Type', 'application/json'];
@@ -120,6 +123,20 @@ const ROWS: Row[] = [
     request: client('GET', '/api/session', { headers: Array.from({ length: 1500 }, (_, i): [string, string] => [`X-H${i}`, 'vvvvvv']) }),
     status: 431,
     code: 'PROXY_ERR_HEADERS_TOO_LARGE',
+  },
+  // --- issue 14 item 1, pipelining: requests pipelined past the queue of one connection -------------
+  {
+    // One answered plus pipelineMaxQueued waiting are served in order; the next is refused and the connection closed.
+    name: 'more requests pipelined on one connection than may wait (pipelineMaxQueued + 3 in one write)',
+    target: 'client',
+    request: (c) => {
+      const one = `GET /api/session HTTP/1.1\r\nHost: ${c.clientHost}\r\nCookie: ${c.ada}\r\n\r\n`;
+      return Buffer.from(one.repeat(DEFAULT_PROXY_OPTIONS.pipelineMaxQueued + 3), 'latin1');
+    },
+    answer: DEFAULT_PROXY_OPTIONS.pipelineMaxQueued + 2,
+    status: 429,
+    code: 'PROXY_ERR_TOO_MANY_PIPELINED',
+    check: (res) => assert.equal(res.headers.connection, 'close'),
   },
   // --- forged protocol headers from a client ---------------------------------------------------
   {
@@ -397,7 +414,7 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
     const expected = row.code === undefined ? `${row.status}` : `${row.status} ${row.code}`;
     await t.test(`${row.name}: ${expected}`, async () => {
       const from = log.lines.length;
-      const res = await sendRaw(ports[row.target], row.request(context));
+      const res = await sendRaw(ports[row.target], row.request(context), { answer: row.answer ?? 1 });
       const lines = log.lines.slice(from).filter((l) => l.level >= 30);
       assert.equal(res.status, row.status, `status; body ${res.text.slice(0, 300)}`);
       if (row.code !== undefined) {

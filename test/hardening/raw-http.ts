@@ -91,10 +91,20 @@ function finish(status: number, headers: Record<string, string>, body: Buffer, w
 
 /**
  * Sends `data` (the parts in order) on a new connection, without closing its
- * side, and resolves with the first complete response; the socket is then destroyed.
+ * side, and resolves with the first complete response (or the `answer`th, for
+ * pipelined requests); the socket is then destroyed.
  * Rejects if the connection ends without a response or after `timeoutMs`.
  */
-export function sendRaw(port: number, data: Buffer | Buffer[], { timeoutMs = 5000 } = {}): Promise<RawResponse> {
+export function sendRaw(port: number, data: Buffer | Buffer[], { timeoutMs = 5000, answer = 1 } = {}): Promise<RawResponse> {
+  // The answers before the wanted one are skipped by their length on the wire.
+  const parseAnswer = (buf: Buffer): RawResponse | null => {
+    let at = 0;
+    for (let n = 1; ; n++) {
+      const res = parseResponse(buf.subarray(at));
+      if (res === null || n === answer) return res;
+      at += res.wireLength;
+    }
+  };
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let received = Buffer.alloc(0);
@@ -114,16 +124,16 @@ export function sendRaw(port: number, data: Buffer | Buffer[], { timeoutMs = 500
     });
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      const res = parseResponse(received);
+      const res = parseAnswer(received);
       if (res) done(null, res);
     });
     // The server may reset a socket whose request it refused before reading it all; the answer may be in already.
     socket.on('error', (err) => {
-      const res = parseResponse(received);
+      const res = parseAnswer(received);
       done(res ? null : err, res ?? undefined);
     });
     socket.on('end', () => {
-      const res = parseResponse(received);
+      const res = parseAnswer(received);
       if (res) return done(null, res);
       const headEnd = received.indexOf('\r\n\r\n');
       if (headEnd !== -1) {

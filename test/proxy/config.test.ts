@@ -51,6 +51,17 @@ describe('proxyOptionsFromEnv', () => {
     assert.equal(options.logger?.level, 'warn');
   });
 
+  test('reads the pipelining and slow-reader limits', () => {
+    const options = proxyOptionsFromEnv(
+      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PIPELINE_MAX_QUEUED: '4', CLIENT_WRITE_TIMEOUT_S: '2.5', RESPONSE_BUFFER_MAX_BYTES: '65536', LOG_LEVEL: 'silent' },
+      [],
+    );
+    assert.equal(options.pipelineMaxQueued, 4);
+    assert.equal(options.clientWriteTimeoutMs, 2_500);
+    assert.equal(options.responseBufferMaxBytes, 65_536);
+    rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, CLIENT_WRITE_TIMEOUT_S: '10s' }, [], /^CLIENT_WRITE_TIMEOUT_S must be a number of seconds/);
+  });
+
   test('flags win over the environment', () => {
     const options = proxyOptionsFromEnv(
       { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PROXY_PORT: '9000', APP_URL: 'http://a:1', LOG_LEVEL: 'silent' },

@@ -48,6 +48,17 @@ describe('resolveProxyOptions', () => {
     rejects({ queueMaxItem: 5 }, 'unknown option queueMaxItem');
   });
 
+  test('pipelining and slow-reader limits are validated: at least one waiting request, a positive write timeout, a non-negative read-ahead', () => {
+    rejects({ pipelineMaxQueued: 0 }, 'pipelineMaxQueued must be an integer 1-1000, got 0');
+    rejects({ pipelineMaxQueued: 5000 }, 'pipelineMaxQueued must be an integer 1-1000, got 5000');
+    rejects({ clientWriteTimeoutMs: 0 }, 'clientWriteTimeoutMs must be an integer 1-2147483647, got 0');
+    rejects({ responseBufferMaxBytes: -1 }, 'responseBufferMaxBytes must be an integer >= 0, got -1');
+    const options = resolveProxyOptions({ ...REQUIRED, responseBufferMaxBytes: 0 });
+    assert.equal(options.responseBufferMaxBytes, 0);
+    assert.equal(options.pipelineMaxQueued, 16);
+    assert.equal(options.clientWriteTimeoutMs, 20_000);
+  });
+
   test('a short secret is refused without echoing it', () => {
     assert.throws(
       () => resolveProxyOptions({ ...REQUIRED, secret: 'short-secret' }),
