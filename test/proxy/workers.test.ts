@@ -101,7 +101,12 @@ async function startWorkers(t: TestContext, appUrl: string, env: Record<string, 
     exited,
     stats: async () => (await request(`${control}/stats`, { headers: AUTH })).json() as Stats,
     call: (path, body) =>
-      request(control + path, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      request(control + path, {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      }),
   };
 }
 
@@ -213,6 +218,81 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
       assert.equal(res.status, 410);
       assert.equal((res.json() as { code: string }).code, 'PROXY_ERR_CONNECTION_CLOSED');
     }
+  });
+
+  test('a worker SIGKILLed mid-traffic is replaced and every client still gets every message once, in order', async (t) => {
+    const MESSAGES = 120;
+    const CLIENTS = 6;
+    const log: number[] = [];
+    app = await startScriptedApp();
+    t.after(() => app.close());
+    // The app's log: a poll behind it gets the rest at once, a poll at its end holds with its cursor as prev-id.
+    app.handle = (req, res) => {
+      const after = Number(new URL(req.url, 'http://x').searchParams.get('after'));
+      if (after < log.length) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: log.slice(after) }));
+      } else {
+        writeHold(res, { channel: `feed; prev-id=${after}`, timeoutS: 5, body: '{"items":[]}' });
+      }
+    };
+    const proxy = await startWorkers(t, app.url);
+    const deadline = Date.now() + 40_000;
+
+    const received: number[][] = Array.from({ length: CLIENTS }, () => []);
+    let failedPolls = 0;
+    const client = async (seen: number[]): Promise<void> => {
+      // Each poll on a new connection, so polls land on both workers; bounded by count and time.
+      for (let i = 0; i < 5_000 && seen.length < MESSAGES && Date.now() < deadline; i++) {
+        const cursor = seen.length === 0 ? 0 : seen[seen.length - 1]!;
+        let res: HttpResult;
+        try {
+          res = await request(`${proxy.client}/poll?after=${cursor}`, { signal: AbortSignal.timeout(8000) });
+        } catch {
+          failedPolls++; // its worker died under it: poll again with the same cursor
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        if (res.status !== 200) {
+          failedPolls++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        seen.push(...(res.json() as { items: number[] }).items);
+      }
+    };
+    const clients = received.map((seen) => client(seen));
+
+    const publish = async (n: number): Promise<void> => {
+      log.push(n);
+      const body = { items: [item('feed', { items: [n] }, { id: String(n), 'prev-id': String(n - 1) })] };
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          if ((await proxy.call('/publish/', body)).status === 200) return;
+        } catch {
+          /* the control connection went to the killed worker: publish again (a repeated id is skipped) */
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`publish ${n} never accepted`);
+    };
+    let victim = 0;
+    for (let n = 1; n <= MESSAGES; n++) {
+      await publish(n);
+      if (n === MESSAGES / 2) {
+        const stats = await proxy.stats();
+        victim = stats.workers[0]!.pid;
+        process.kill(victim, 'SIGKILL');
+      }
+    }
+    await Promise.all(clients);
+    for (const [i, seen] of received.entries()) {
+      assert.deepEqual(seen, Array.from({ length: MESSAGES }, (_, k) => k + 1), `client ${i} got every message once, in order`);
+    }
+    await until(async () => {
+      const stats = await proxy.stats();
+      return stats.workers.length === 2 && !stats.workers.some((w) => w.pid === victim);
+    }, 'a replacement worker');
+    t.diagnostic(`polls that failed and were repeated: ${failedPolls}`);
   });
 
   test('SIGTERM answers the polls parked on every worker with their timeout response and exits 0', async (t) => {
