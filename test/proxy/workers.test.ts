@@ -6,109 +6,12 @@
  * message, and that SIGTERM answers every parked request and exits 0.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { describe, test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
 import { request, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
 import { startScriptedApp, writeHold, type ScriptedApp } from '../helpers/scripted-app.js';
-
-const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
-const AUTH = { authorization: `Bearer ${TEST_CONTROL_SECRET}` };
-
-interface WorkerStats {
-  pid: number;
-  parked: number;
-  holds: number;
-  deliveries: number;
-}
-interface Stats {
-  parked: number;
-  holds: number;
-  deliveries: number;
-  publishes: number;
-  pushes: number;
-  queuedItems: number;
-  workers: WorkerStats[];
-}
-
-interface Cluster {
-  child: ChildProcess;
-  client: string;
-  control: string;
-  stats(): Promise<Stats>;
-  call(path: string, body: unknown): Promise<HttpResult>;
-  exited: Promise<number | null>;
-}
-
-/** Polls `check` every 20 ms until it is true; fails after `timeoutMs`. */
-async function until(check: () => Promise<boolean> | boolean, message: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    if (await check()) return;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`not within ${timeoutMs} ms: ${message}`);
-}
-
-async function startWorkers(t: TestContext, appUrl: string, env: Record<string, string> = {}): Promise<Cluster> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      GRIP_SECRET: TEST_SECRET,
-      CONTROL_SECRET: TEST_CONTROL_SECRET,
-      APP_URL: appUrl,
-      PROXY_PORT: '0',
-      CONTROL_PORT: '0',
-      PROXY_WORKERS: '2',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const lines: string[] = [];
-  const listening = new Promise<{ clientPort: number; controlPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; clientPort: number; controlPort: number };
-        if (entry.msg === 'listening') resolve(entry);
-      } catch {
-        /* not JSON */
-      }
-    });
-    void exited.then((code) => reject(new Error(`proxy exited (${code}) before listening: ${stderr}${lines.join('\n')}`)));
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const ports = await Promise.race([
-    listening,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not listening after 20 s: ${stderr}${lines.join('\n')}`)), 20_000))),
-  ]).finally(() => clearTimeout(timer));
-  const control = `http://127.0.0.1:${ports.controlPort}`;
-  return {
-    child,
-    client: `http://127.0.0.1:${ports.clientPort}`,
-    control,
-    exited,
-    stats: async () => (await request(`${control}/stats`, { headers: AUTH })).json() as Stats,
-    call: (path, body) =>
-      request(control + path, {
-        method: 'POST',
-        headers: { ...AUTH, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      }),
-  };
-}
+import { PROXY_MAIN as MAIN, startWorkers, until, type Cluster, type Stats } from '../helpers/worker-cluster.js';
 
 /** Parked on both workers, `n` in all. */
 async function parkedOnBoth(proxy: Cluster, n: number): Promise<Stats> {
