@@ -41,7 +41,8 @@ if (options.workers > 1 && cluster.isPrimary) {
   const code = await done;
   log.info({ code }, 'closed');
   process.exit(code);
-} else if (cluster.isWorker) {
+} else if (cluster.isWorker && process.env[WORKER_PORTS_ENV] !== undefined) {
+  // Only a worker our own primary forked (a process manager's cluster mode, e.g. PM2's, runs us as a plain proxy).
   // The primary chose the ports (so port 0 means one free port for every worker, not one per server).
   const [clientPort, controlPort] = (process.env[WORKER_PORTS_ENV] ?? '').split(',').map(Number);
   const bus = new WorkerBus(process as unknown as ConstructorParameters<typeof WorkerBus>[0], options);
