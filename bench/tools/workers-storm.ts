@@ -59,6 +59,8 @@ async function run(workers: number, policy: string): Promise<void> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Whatever happens below, the proxy does not outlive this bench.
+  process.once('exit', () => child.kill('SIGKILL'));
   const ports = await new Promise<{ clientPort: number; controlPort: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {

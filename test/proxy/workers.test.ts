@@ -214,10 +214,13 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     assert.equal(await proxy.exited, 0);
   });
 
-  test('a bad PROXY_WORKERS exits 2 naming it', async () => {
+  test('a bad PROXY_WORKERS exits 2 naming it', async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-      env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, PROXY_WORKERS: '0' },
+      env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, PROXY_WORKERS: '0', PROXY_PORT: '0', CONTROL_PORT: '0' },
       stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
