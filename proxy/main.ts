@@ -70,8 +70,8 @@ if (options.workers > 1 && cluster.isPrimary) {
   process.on('message', (message: unknown) => {
     if (isMessage(message) && message.k === 'shutdown') stop('primary', 0);
   });
-  // The primary is gone: no entries, no shared queues. Answer what is parked and exit; a process manager restarts all.
-  process.once('disconnect', () => stop('primary gone', 1));
+  // If the primary dies, node:cluster exits this worker at once (its IPC channel closed): its clients' sockets
+  // close and they poll again once a process manager has restarted the proxy.
   // A signal to the whole process group (Ctrl-C) reaches workers too: the primary's shutdown message does the work.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop('SIGTERM', 0));

@@ -14,8 +14,8 @@
  * - on SIGTERM/SIGINT tells every worker to answer its parked requests and
  *   exit, then exits 0.
  *
- * It serves no HTTP itself. If it dies, its workers exit (a process manager
- * restarts the whole).
+ * It serves no HTTP itself. If it dies, node:cluster exits its workers at once
+ * (their clients' sockets close; a process manager restarts the whole).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:net';

@@ -214,6 +214,28 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     assert.equal(await proxy.exited, 0);
   });
 
+  test('if the primary dies, every worker exits and its parked polls end (nothing is left running)', async (t) => {
+    app = await startScriptedApp();
+    t.after(() => app.close());
+    app.handle = (_req, res) => writeHold(res, { channel: 'room:p', timeoutS: 30, body: '{"timeout":true}' });
+    const proxy = await startWorkers(t, app.url);
+    const polls = await parkSpread(proxy, () => `${proxy.client}/poll`);
+    const pids = (await proxy.stats()).workers.map((w) => w.pid);
+    proxy.child.kill('SIGKILL');
+    // Node's cluster exits a worker whose primary is gone at once: the polls end without an answer.
+    const ended = await Promise.allSettled(polls);
+    assert.equal(ended.length, polls.length);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(() => pids.every((pid) => !alive(pid)), 'both workers gone');
+  });
+
   test('a bad PROXY_WORKERS exits 2 naming it', async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, PROXY_WORKERS: '0', PROXY_PORT: '0', CONTROL_PORT: '0' },
