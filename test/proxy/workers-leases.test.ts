@@ -58,7 +58,7 @@ async function roundTrip(proxy: Cluster, ada: ChatClient, bob: ChatClient, text:
   assert.deepEqual((await answer).map((e) => e.text), [text]);
 }
 
-test('leases held on both workers answer re-polls from either buffer; a revocation reaches both within 1 s', async (t) => {
+test('leases held on both workers answer re-polls from either buffer; a revocation reaches both within 1 s', { timeout: 60_000 }, async (t) => {
   const { proxy, appPolls } = await stack(t);
   const ada = new ChatClient(proxy.client);
   const bob = new ChatClient(proxy.client);
@@ -95,4 +95,34 @@ test('leases held on both workers answer re-polls from either buffer; a revocati
   const before = appPolls();
   await roundTrip(proxy, ada, bob, 'after revoke');
   assert.equal(appPolls(), before + 1, 'the next poll went to the app');
+});
+
+test('a replacement worker learns the revocations still in force before it listens: a lease they refuse stays refused', { timeout: 60_000 }, async (t) => {
+  const { proxy, appPolls } = await stack(t);
+  const ada = new ChatClient(proxy.client);
+  const bob = new ChatClient(proxy.client);
+  const adaUser = await ada.login('ada');
+  await bob.login('bob');
+  await ada.join('lobby');
+  // Every lease of Ada's issued in the next minute is refused (issued-before may be ahead, protocol §13.4).
+  const revoked = await proxy.call('/revoke/', { items: [{ subject: `s${adaUser.id}`, 'issued-before': Date.now() + 60_000 }] });
+  assert.equal(revoked.status, 200);
+  const [victim] = (await proxy.stats()).workers.map((w) => w.pid);
+  process.kill(victim!, 'SIGKILL');
+  await until(async () => {
+    const s = await proxy.stats();
+    return s.workers.length === 2 && !s.workers.some((w) => w.pid === victim);
+  }, 'a replacement worker');
+
+  // Polls on both workers (the replacement included): every one goes to the app, no worker keeps a lease.
+  const before = appPolls();
+  let rounds = 0;
+  for (let i = 0; i < 30; i++) {
+    await roundTrip(proxy, ada, bob, `refused ${i}`);
+    rounds++;
+    const s = await proxy.stats();
+    assert.deepEqual(s.workers.map((w) => w.leases), [0, 0], 'no worker holds the refused lease');
+    if (rounds >= 6 && s.workers.every((w) => w.holds > 0)) break;
+  }
+  assert.equal(appPolls(), before + rounds, 'every poll went to the app');
 });
