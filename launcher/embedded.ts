@@ -8,12 +8,13 @@
 import { createChatServer } from '../server/chat-server.js';
 import type { AppOptions } from '../server/options.js';
 import { createHoldProxy } from '../proxy/proxy.js';
-import type { ProxyOptions } from '../proxy/options.js';
+import type { ProxyOptionsInput } from '../proxy/options.js';
 import { hostForUrl } from '../common/launcher-ipc.js';
 
 export interface EmbeddedOptions {
   app: Partial<AppOptions> & { secret: string };
-  proxy: Partial<ProxyOptions> & { secret: string; controlSecret: string };
+  /** `workers` is ignored: the embedded stack is one process (proxy/main.ts runs workers). */
+  proxy: Omit<ProxyOptionsInput, 'upstreamUrl'>;
 }
 
 export interface EmbeddedStack {

@@ -30,6 +30,13 @@ function list(_name: string, text: string): string[] | undefined {
   return entries.length === 0 ? undefined : entries;
 }
 
+/** `PROXY_WORKERS`: a count, or `auto` for the core count (options.ts checks the range). */
+function workerCount(name: string, text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  if (!/^\d+$/.test(text)) throw new ProxyOptionsError(`${name} must be an integer 1-256 or "auto", got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 function secondsToMs(name: string, text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text)) throw new ProxyOptionsError(`${name} must be a number of seconds, got ${JSON.stringify(text)}`);
   return Math.round(Number(text) * 1000);
@@ -45,7 +52,7 @@ function secondsToMs(name: string, text: string): number {
  * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
  * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `REDIS_URL` (docs/scaleout.md),
- * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
+ * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13), `PROXY_WORKERS` and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
  * later by `resolveProxyOptions`.
@@ -135,6 +142,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     bufferMaxItems: read(null, 'BUFFER_MAX_ITEMS', integer),
     bufferMaxBytes: read(null, 'BUFFER_MAX_BYTES', integer),
     bufferMaxAgeMs: read(null, 'BUFFER_MAX_AGE_S', secondsToMs),
+    workers: read(null, 'PROXY_WORKERS', workerCount),
     // Synchronous writes: a handful of lines, and none lost on exit.
     logger: pino({ level, base: { name: 'comet-proxy' }, redact: LOG_REDACT }, destination({ dest: 1, sync: true })),
   };

@@ -2,6 +2,7 @@
  * The hold proxy's options: one typed object, defaults in one place, units in
  * the names, validated whole before any socket opens.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { HttpServerLimits } from '../common/http-limits.js';
@@ -171,6 +172,13 @@ export interface ProxyOptions extends HttpServerLimits {
   leaseMaxLifetimeMs: number;
   /** Revocations remembered one by one; past it every lease issued until then is refused. Default 100 000. */
   maxRevocations: number;
+  /**
+   * Proxy processes `proxy/main.ts` runs (docs/scaleout.md "Workers"): 1 is one process, no cluster; more share
+   * the two ports through node:cluster, the primary keeping the ordered control stream and the connection queues.
+   * `'auto'` (input only) is the host's core count. 1-256; not with `redisUrl` yet. Default the core count
+   * (os.availableParallelism, at most 256), or 1 when `redisUrl` is set.
+   */
+  workers: number;
   /** Default: a silent pino logger. */
   logger: Logger;
   /** Default: the global timers and `Date.now`. */
@@ -178,7 +186,8 @@ export interface ProxyOptions extends HttpServerLimits {
 }
 
 /** What callers pass: everything optional except the upstream URL and the two secrets. */
-export type ProxyOptionsInput = Partial<ProxyOptions> & Pick<ProxyOptions, 'upstreamUrl' | 'secret' | 'controlSecret'>;
+export type ProxyOptionsInput = Partial<Omit<ProxyOptions, 'workers'>> &
+  Pick<ProxyOptions, 'upstreamUrl' | 'secret' | 'controlSecret'> & { workers?: number | 'auto' | undefined };
 
 const MiB = 1024 * 1024;
 
@@ -233,6 +242,8 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxLeases: 100_000,
   leaseMaxLifetimeMs: 3_600_000,
   maxRevocations: 100_000,
+  // Every core (docs/scaleout.md "Workers"); one process when `redisUrl` is set and `workers` is not (below).
+  workers: Math.min(availableParallelism(), 256),
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
@@ -444,6 +455,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxLeases: count('maxLeases'),
     leaseMaxLifetimeMs: ms('leaseMaxLifetimeMs', 1000),
     maxRevocations: count('maxRevocations'),
+    // Workers with Redis are not built yet: an explicit count is refused below, the default falls back to one process.
+    workers: defined.workers === undefined && o.redisUrl !== undefined ? 1 : workers(o.workers),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
     timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
   };
@@ -456,6 +469,13 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     );
   }
   checkControlExposure(resolved);
+  if (resolved.workers > 1 && resolved.redisUrl !== undefined) {
+    // Each worker would be a proxy of its own on the Redis bus; that path is not built or tested yet.
+    throw new ProxyOptionsError(
+      `workers (${resolved.workers}) and redisUrl cannot be combined yet: with Redis run one worker per process (PROXY_WORKERS=1) ` +
+        'and as many proxy processes as cores (docs/scaleout.md)',
+    );
+  }
   if (resolved.minHoldTimeoutMs > resolved.maxHoldTimeoutMs) {
     throw new ProxyOptionsError(
       `minHoldTimeoutMs (${resolved.minHoldTimeoutMs}) must not exceed maxHoldTimeoutMs (${resolved.maxHoldTimeoutMs})`,
@@ -508,6 +528,18 @@ function controlIssuer(value: unknown): string {
   const issuer = claimValue('controlIssuer', value);
   if (issuer === GRIP_SIG_ISSUER) throw new ProxyOptionsError(`controlIssuer must differ from the Grip-Sig issuer ${describe(GRIP_SIG_ISSUER)}`);
   return issuer;
+}
+
+/** Most workers: far beyond any host's useful core count, low enough to refuse a typo like 10000. */
+export const MAX_WORKERS = 256;
+
+/** 1-256, or `'auto'`: the cores this process may use (os.availableParallelism), at most 256. */
+function workers(value: unknown): number {
+  if (value === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_WORKERS) {
+    throw new ProxyOptionsError(`workers (PROXY_WORKERS) must be an integer 1-${MAX_WORKERS} or "auto", got ${describe(value)}`);
+  }
+  return value;
 }
 
 /** A `redis://` or `rediss://` URL. */

@@ -22,6 +22,7 @@ import { createProxyMetrics, type ProxyMetrics } from './control/metrics.js';
 import { resolveProxyOptions, type ProxyOptions, type ProxyOptionsInput } from './options.js';
 import { createReasker } from './forward/reask.js';
 import { RedisBus } from './bus/redis-bus.js';
+import type { ProxyBus, WholeProxyViews } from './bus/proxy-bus.js';
 import { Repolls } from './repoll/repolls.js';
 import { trackRequestlessSockets } from './http/requestless-sockets.js';
 import { assignRequestId, requestIdOf } from './http/request-id.js';
@@ -57,8 +58,16 @@ export interface HoldProxy {
   stats(): ProxyStats;
 }
 
-/** Builds a hold proxy; throws `ProxyOptionsError` for bad options. Opens nothing. */
-export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
+/** What a proxy worker of a cluster brings (proxy/cluster/): its bus to the primary, and the whole proxy's views. */
+export interface HoldProxyDeps {
+  /** Replaces the bus `redisUrl` would build. */
+  bus?: ProxyBus;
+  /** `/stats` and `/metrics` for every worker together. */
+  views?: WholeProxyViews;
+}
+
+/** Builds a hold proxy; throws `ProxyOptionsError` for bad options. Opens nothing. Always one process (`workers` is main.ts's). */
+export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = {}): HoldProxy {
   const options = resolveProxyOptions(input);
   const log = options.logger;
   let closing: Promise<void> | null = null;
@@ -71,7 +80,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
   const agent = new Agent({ keepAlive: true, maxSockets: options.upstreamMaxSockets, timeout: options.upstreamIdleTimeoutMs });
   const metrics = createProxyMetrics(() => registry.stats());
   // Scaled out (docs/scaleout.md): publishes, pushes and connection queues go through Redis.
-  const bus = options.redisUrl === undefined ? null : new RedisBus({ ...options, redisUrl: options.redisUrl, now: options.timers.now });
+  const bus: ProxyBus | null = deps.bus ?? (options.redisUrl === undefined ? null : new RedisBus({ ...options, redisUrl: options.redisUrl, now: options.timers.now }));
   // Re-polls answered without the app (docs/protocol.md §13): only with a lease key to trust the app's leases.
   const leaseKey = options.leaseKey;
   const repolls = leaseKey === undefined ? null : new Repolls({ ...options, leaseKey }, () => registry);
@@ -168,6 +177,7 @@ export function createHoldProxy(input: ProxyOptionsInput): HoldProxy {
     metrics,
     statusPage: createStatusPage({ logger: log }),
     repolls,
+    ...(deps.views === undefined ? {} : { views: deps.views }),
   });
 
   // Every answer: count {code, message} errors by code; one debug line per client request.

@@ -20,6 +20,7 @@ import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from '../options.js';
 import { BusUnavailableError, type ControlSink } from '../bus/redis-bus.js';
+import type { WholeProxyViews } from '../bus/proxy-bus.js';
 import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { ItemValidationError, parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from './control-validation.js';
 import type { Repolls } from '../repoll/repolls.js';
@@ -54,17 +55,19 @@ export interface ControlServerDeps {
   statusPage?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Leases to end on `/revoke/` (embedded); without a lease key there are none, and `/revoke/` ends nothing. */
   repolls?: Repolls | null;
+  /** `/stats` and `/metrics` of every worker together (proxy/cluster/); default this process's. */
+  views?: WholeProxyViews;
 }
 
 type Route =
-  | { method: 'GET'; auth: boolean; answer: () => unknown }
+  | { method: 'GET'; auth: boolean; answer: () => unknown | Promise<unknown> }
   | { method: 'GET'; auth: boolean; serve: (req: IncomingMessage, res: ServerResponse) => void | Promise<void> }
   | { method: 'POST'; auth: true; act: (body: unknown, receivedAt: number) => Answer | Promise<Answer> };
 
 type Answer = ControlResult | RevokeResult;
 
 /** Builds (does not start) the control server. */
-export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls }: ControlServerDeps): Server {
+export function createControlServer({ options, registry, sink, isClosing, metrics, statusPage, repolls, views }: ControlServerDeps): Server {
   const log = options.logger;
   // Control JWT claims are epoch seconds: wall-clock time, like Grip-Sig (not the injectable proxy clock).
   const authorize = createControlAuth({
@@ -102,7 +105,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
     ['/close', close],
     ['/revoke/', revoke],
     ['/revoke', revoke],
-    ['/stats', { method: 'GET', auth: true, answer: () => registry.stats() }],
+    ['/stats', { method: 'GET', auth: true, answer: () => (views === undefined ? registry.stats() : views.stats()) }],
     ['/health', { method: 'GET', auth: false, answer: () => ({ ok: true }) }],
   ]);
   if (metrics !== undefined) {
@@ -114,7 +117,7 @@ export function createControlServer({ options, registry, sink, isClosing, metric
         writeResponse(res, {
           code: 200,
           headers: { 'content-type': metrics.contentType, 'cache-control': 'no-store' },
-          body: Buffer.from(await metrics.scrape(), 'utf8'),
+          body: Buffer.from(await (views === undefined ? metrics.scrape() : views.metrics()), 'utf8'),
         });
       },
     });
@@ -155,8 +158,14 @@ export function createControlServer({ options, registry, sink, isClosing, metric
       return;
     }
     if (route.method === 'GET') {
-      if ('serve' in route) await route.serve(req, res);
-      else sendJson(res, route.answer());
+      try {
+        if ('serve' in route) await route.serve(req, res);
+        else sendJson(res, await route.answer());
+      } catch (err) {
+        // Several workers: the primary sums `/stats` and `/metrics`, and may be too slow to.
+        if (!(err instanceof BusUnavailableError)) throw err;
+        sendError(res, 'PROXY_ERR_BUS_UNAVAILABLE', err.message);
+      }
       return;
     }
     if (isClosing()) {

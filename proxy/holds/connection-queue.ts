@@ -84,6 +84,12 @@ export class ConnectionQueue<T> {
     return { queued: true };
   }
 
+  /** Puts an item taken but not written back at the head (shared store, proxy/cluster/): it counts as new. */
+  requeue(item: T, bytes: number): void {
+    this.entries.unshift({ item, bytes, enqueuedAtMs: this.now() });
+    this.totalBytes += bytes;
+  }
+
   /** Removes and returns the oldest unexpired item, or undefined. */
   shift(): T | undefined {
     this.expire();

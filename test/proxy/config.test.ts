@@ -97,6 +97,15 @@ describe('proxyOptionsFromEnv', () => {
     assert.deepEqual([options.controlIssuer, options.controlAudience, options.controlTokenMaxLifetimeMs], ['my-publisher', 'my-proxy', 600_000]);
   });
 
+  test('PROXY_WORKERS reads a count or auto; anything else names the variable', () => {
+    const base = { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, LOG_LEVEL: 'silent' };
+    assert.equal(proxyOptionsFromEnv({ ...base, PROXY_WORKERS: '4' }, []).workers, 4);
+    assert.equal(proxyOptionsFromEnv({ ...base, PROXY_WORKERS: 'auto' }, []).workers, 'auto');
+    assert.equal(proxyOptionsFromEnv({ ...base, PROXY_WORKERS: '' }, []).workers, undefined);
+    rejects({ ...base, PROXY_WORKERS: 'two' }, [], /^PROXY_WORKERS must be an integer 1-256 or "auto", got "two"$/);
+    rejects({ ...base, PROXY_WORKERS: '-1' }, [], /^PROXY_WORKERS must be an integer 1-256 or "auto", got "-1"$/);
+  });
+
   test('bad values name the variable or flag', () => {
     rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PROXY_PORT: 'eighty' }, [], /^PROXY_PORT must be a non-negative integer, got "eighty"$/);
     rejects({ GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL }, ['--port=-1'], /^--port must be a non-negative integer, got "-1"$/);

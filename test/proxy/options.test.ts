@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import { DEFAULT_PROXY_OPTIONS, ProxyOptionsError, resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
 
@@ -29,6 +30,25 @@ describe('resolveProxyOptions', () => {
 
   test('port 0 is allowed for ephemeral ports', () => {
     assert.equal(resolveProxyOptions({ ...REQUIRED, clientPort: 0, controlPort: 0 }).clientPort, 0);
+  });
+
+  test('workers defaults to the core count (one process with Redis), takes 1-256 or auto, and refuses anything else', () => {
+    assert.equal(resolveProxyOptions(REQUIRED).workers, Math.min(availableParallelism(), 256));
+    assert.equal(resolveProxyOptions({ ...REQUIRED, redisUrl: 'redis://127.0.0.1:6379' }).workers, 1);
+    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 1 }).workers, 1);
+    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 256 }).workers, 256);
+    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 'auto' }).workers, Math.min(availableParallelism(), 256));
+    for (const bad of [0, 257, 1.5, -1, '2', 'all', null]) {
+      rejects({ workers: bad }, `workers (PROXY_WORKERS) must be an integer 1-256 or "auto", got ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)}`);
+    }
+  });
+
+  test('several workers with a Redis URL are refused with a clear message (not supported yet)', () => {
+    assert.throws(
+      () => resolveProxyOptions({ ...REQUIRED, workers: 2, redisUrl: 'redis://127.0.0.1:6379' }),
+      (err: unknown) => err instanceof ProxyOptionsError && /^workers \(2\) and redisUrl cannot be combined yet/.test(err.message),
+    );
+    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 1, redisUrl: 'redis://127.0.0.1:6379' }).workers, 1);
   });
 
   test('each bad value is refused with a precise message', () => {

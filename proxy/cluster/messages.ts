@@ -1,0 +1,73 @@
+/**
+ * The IPC vocabulary between the cluster primary and its proxy workers
+ * (docs/scaleout.md "Workers"). JSON over node:cluster's channel, which keeps
+ * each direction in order: that order is the entry stream's order.
+ *
+ * Control bodies travel as the raw JSON text the publisher sent: the worker
+ * that received the call validates it (a bad one is answered 400 and never
+ * leaves that worker), the primary forwards the text once per worker, and each
+ * worker parses it.
+ */
+import type { ProxyStats } from '../../protocol/control-api.js';
+import type { TakeResult } from '../holds/shared-connections.js';
+import type { ItemResponse } from '../http/response.js';
+
+export type CallOp = 'publish' | 'push' | 'close' | 'revoke';
+export type EntryType = 'publish' | 'push' | 'close' | 'revoke';
+
+/** An ItemResponse as JSON: the body in base64. */
+export interface WireItem {
+  c?: number;
+  r?: string;
+  h: Array<[string, string]>;
+  b: string;
+}
+
+/** A failure the worker turns back into its error class (hold-delivery.ts TooManyQueuesError, or 503). */
+export interface WireError {
+  code: string;
+  message: string;
+  retryAfterS?: number;
+}
+
+export type WireTake = Exclude<TakeResult, { kind: 'item' }> | { kind: 'item'; item: WireItem };
+
+/** What a worker sends the primary. */
+export type WorkerMessage =
+  | { k: 'hello'; id: number }
+  | { k: 'ready' }
+  | { k: 'call'; id: number; op: CallOp; body: string }
+  | { k: 'take'; id: number; cid: string }
+  | { k: 'requeue'; cid: string; item: WireItem }
+  | { k: 'gather'; id: number; what: 'stats' | 'metrics' }
+  | { k: 'gathered'; id: number; value: unknown };
+
+/** What the primary sends a worker. */
+export type PrimaryMessage =
+  | { k: 'entry'; t: EntryType; d: string }
+  | { k: 'reply'; id: number; value?: unknown; error?: WireError }
+  | { k: 'collect'; id: number; what: 'stats' | 'metrics' }
+  | { k: 'shutdown' };
+
+/** One worker's part of a cluster-wide `/stats`. */
+export interface WorkerStats extends ProxyStats {
+  pid: number;
+}
+
+export function toWire(item: ItemResponse): WireItem {
+  const wire: WireItem = { h: item.headers, b: item.body.toString('base64') };
+  if (item.code !== undefined) wire.c = item.code;
+  if (item.reason !== undefined) wire.r = item.reason;
+  return wire;
+}
+
+export function fromWire(wire: WireItem): ItemResponse {
+  const item: ItemResponse = { headers: wire.h, body: Buffer.from(wire.b, 'base64') };
+  if (wire.c !== undefined) item.code = wire.c;
+  if (wire.r !== undefined) item.reason = wire.r;
+  return item;
+}
+
+export function isMessage(value: unknown): value is { k: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { k?: unknown }).k === 'string';
+}

@@ -1,0 +1,210 @@
+/**
+ * A proxy worker's bus to the cluster primary (docs/scaleout.md "Workers"):
+ * the Redis bus design with the primary playing Redis. Control calls this
+ * worker receives are validated here (400s never leave it), then sent to the
+ * primary as raw JSON; the primary orders them and sends every worker the same
+ * entries, which this worker applies to its hold registry in arrival order.
+ * Connection queues and tombstones live in the primary (connection-store.ts),
+ * reached by request/response messages.
+ *
+ * The primary answers a call only after sending its entry to every worker,
+ * and one IPC channel keeps order: so by the time `/publish/` answers, this
+ * worker has the entry queued ahead of the answer.
+ */
+import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
+import type { RevokeCommand } from '../control/commands.js';
+import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
+import { TooManyQueuesError } from '../holds/hold-delivery.js';
+import type { HoldRegistry } from '../holds/hold-registry.js';
+import type { EnqueueResult, SharedConnections, TakeResult } from '../holds/shared-connections.js';
+import type { ItemResponse } from '../http/response.js';
+import type { Logger } from 'pino';
+import { BusUnavailableError } from '../bus/redis-bus.js';
+import type { ProxyBus, WholeProxyViews } from '../bus/proxy-bus.js';
+import { fromWire, isMessage, toWire, type CallOp, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
+
+/** The IPC end a worker talks through: `process` in a cluster worker; injectable for tests. */
+export interface IpcPort {
+  send(message: WorkerMessage): void;
+  on(event: 'message', listener: (message: unknown) => void): void;
+  off(event: 'message', listener: (message: unknown) => void): void;
+}
+
+export interface WorkerBusOptions {
+  logger: Logger;
+  controlMaxIdsPerCall: number;
+  /** How long a call, take or gather waits for the primary, ms. Default 2000. */
+  requestTimeoutMs?: number;
+}
+
+/** What this worker reports when the primary gathers `/stats` or `/metrics`. */
+export interface LocalViews {
+  stats(): unknown;
+  metrics(): Promise<unknown>;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class WorkerBus implements ProxyBus, WholeProxyViews {
+  private registry: HoldRegistry | null = null;
+  private applyRevoke: ((commands: RevokeCommand[]) => void) | null = null;
+  private local: LocalViews | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  private readonly onMessage = (message: unknown) => this.receive(message);
+  readonly connections: SharedConnections;
+
+  constructor(
+    private readonly port: IpcPort,
+    private readonly options: WorkerBusOptions,
+  ) {
+    this.log = options.logger;
+    this.timeoutMs = options.requestTimeoutMs ?? 2000;
+    this.connections = {
+      take: async (cid) => {
+        const wire = (await this.request({ k: 'take', id: 0, cid })) as WireTake;
+        return (wire.kind === 'item' ? { kind: 'item', item: fromWire(wire.item) } : wire) as TakeResult;
+      },
+      requeue: async (cid, item: ItemResponse) => this.port.send({ k: 'requeue', cid, item: toWire(item) }),
+      // Pushes are queued by the primary as one call (so the unknown-queues cap sees them whole), never one by one.
+      enqueue: (): Promise<EnqueueResult> => Promise.reject(new Error('pushes go through the primary')),
+      close: (): Promise<number> => Promise.reject(new Error('closes go through the primary')),
+    };
+    port.on('message', this.onMessage);
+  }
+
+  /**
+   * Entries apply from here on (none matter before: nothing is parked yet). The primary answers `hello` after
+   * replaying the revocations still in force, so a replacement worker refuses revoked leases before it listens.
+   */
+  async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void): Promise<void> {
+    this.registry = registry;
+    this.applyRevoke = revoke ?? null;
+    await this.request({ k: 'hello', id: 0 });
+  }
+
+  async stop(): Promise<void> {
+    this.port.off('message', this.onMessage);
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new BusUnavailableError('the worker is stopping'));
+    }
+    this.pending.clear();
+  }
+
+  /** What this worker answers when the primary gathers the whole proxy's stats or metrics. */
+  serveLocal(views: LocalViews): void {
+    this.local = views;
+  }
+
+  // --- control calls (validated here, applied by every worker through the primary) ---
+
+  async publish(body: unknown): Promise<ControlResult> {
+    parsePublishBody(body);
+    return (await this.call('publish', body)) as ControlResult;
+  }
+
+  async push(body: unknown): Promise<ControlResult> {
+    const commands = parsePushBody(body, this.options.controlMaxIdsPerCall);
+    const result = (await this.call('push', body)) as ControlResult;
+    // Drops are counted where they happen (the primary's store); pushes where the call came in.
+    this.registry?.countPushes(commands.length, 0);
+    return result;
+  }
+
+  async close(body: unknown): Promise<ControlResult> {
+    parseCloseBody(body, this.options.controlMaxIdsPerCall);
+    return (await this.call('close', body)) as ControlResult;
+  }
+
+  async revoke(body: unknown): Promise<RevokeResult> {
+    parseRevokeBody(body);
+    return (await this.call('revoke', body)) as RevokeResult;
+  }
+
+  // --- the whole proxy's views ---
+
+  async stats(): Promise<unknown> {
+    return this.request({ k: 'gather', id: 0, what: 'stats' });
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.request({ k: 'gather', id: 0, what: 'metrics' })) as string;
+  }
+
+  // --- IPC ---
+
+  private call(op: CallOp, body: unknown): Promise<unknown> {
+    return this.request({ k: 'call', id: 0, op, body: JSON.stringify(body) });
+  }
+
+  private request(message: Extract<WorkerMessage, { id: number }>): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new BusUnavailableError(`the cluster primary did not answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      try {
+        this.port.send({ ...message, id });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new BusUnavailableError(`the cluster primary is unreachable: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  private receive(raw: unknown): void {
+    if (!isMessage(raw)) return;
+    const message = raw as PrimaryMessage;
+    if (message.k === 'entry') this.apply(message.t, message.d);
+    else if (message.k === 'reply') this.settle(message.id, message.value, message.error);
+    else if (message.k === 'collect') void this.collect(message.id, message.what);
+  }
+
+  private settle(id: number, value: unknown, error: WireError | undefined): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return; // timed out already
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (error === undefined) p.resolve(value);
+    else if (error.code === 'PROXY_ERR_TOO_MANY_QUEUES') p.reject(new TooManyQueuesError(error.message, error.retryAfterS ?? 5));
+    else p.reject(new BusUnavailableError(error.message));
+  }
+
+  private async collect(id: number, what: 'stats' | 'metrics'): Promise<void> {
+    let value: unknown = null;
+    try {
+      value = what === 'stats' ? { pid: process.pid, ...(this.local?.stats() as object) } : await this.local?.metrics();
+    } catch (err) {
+      this.log.warn({ err, what }, 'could not collect this worker\'s numbers');
+    }
+    try {
+      this.port.send({ k: 'gathered', id, value });
+    } catch {
+      /* the primary is gone; the worker exits on disconnect */
+    }
+  }
+
+  private apply(type: string, data: string): void {
+    const registry = this.registry;
+    if (registry === null) return; // not started: nothing parked here yet
+    try {
+      const body: unknown = JSON.parse(data);
+      if (type === 'publish') registry.publish(parsePublishBody(body));
+      else if (type === 'push') registry.pushNotified(body as string[]);
+      else if (type === 'close') registry.close(parseCloseBody(body));
+      else if (type === 'revoke') this.applyRevoke?.(parseRevokeBody(body));
+    } catch (err) {
+      this.log.error({ err, type }, 'bad cluster entry skipped');
+    }
+  }
+}
