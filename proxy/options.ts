@@ -175,8 +175,7 @@ export interface ProxyOptions extends HttpServerLimits {
   /**
    * Proxy processes `proxy/main.ts` runs (docs/scaleout.md "Workers"): 1 is one process, no cluster; more share
    * the two ports through node:cluster, the primary keeping the ordered control stream and the connection queues.
-   * `'auto'` (input only) is the host's core count. 1-256; not with `redisUrl` yet. Default the core count
-   * (os.availableParallelism, at most 256), or 1 when `redisUrl` is set.
+   * `'auto'` (input only) is the host's core count. 1-256; not with `redisUrl` yet. Default 1.
    */
   workers: number;
   /** Default: a silent pino logger. */
@@ -242,8 +241,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxLeases: 100_000,
   leaseMaxLifetimeMs: 3_600_000,
   maxRevocations: 100_000,
-  // Every core (docs/scaleout.md "Workers"); one process when `redisUrl` is set and `workers` is not (below).
-  workers: Math.min(availableParallelism(), 256),
+  workers: 1,
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
@@ -455,8 +453,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxLeases: count('maxLeases'),
     leaseMaxLifetimeMs: ms('leaseMaxLifetimeMs', 1000),
     maxRevocations: count('maxRevocations'),
-    // Workers with Redis are not built yet: an explicit count is refused below, the default falls back to one process.
-    workers: defined.workers === undefined && o.redisUrl !== undefined ? 1 : workers(o.workers),
+    workers: workers(o.workers),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
     timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
   };

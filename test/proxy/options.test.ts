@@ -32,10 +32,8 @@ describe('resolveProxyOptions', () => {
     assert.equal(resolveProxyOptions({ ...REQUIRED, clientPort: 0, controlPort: 0 }).clientPort, 0);
   });
 
-  test('workers defaults to the core count (one process with Redis), takes 1-256 or auto, and refuses anything else', () => {
-    assert.equal(resolveProxyOptions(REQUIRED).workers, Math.min(availableParallelism(), 256));
-    assert.equal(resolveProxyOptions({ ...REQUIRED, redisUrl: 'redis://127.0.0.1:6379' }).workers, 1);
-    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 1 }).workers, 1);
+  test('workers defaults to one process, takes 1-256 or auto (the core count), and refuses anything else', () => {
+    assert.equal(resolveProxyOptions(REQUIRED).workers, 1);
     assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 256 }).workers, 256);
     assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 'auto' }).workers, Math.min(availableParallelism(), 256));
     for (const bad of [0, 257, 1.5, -1, '2', 'all', null]) {
