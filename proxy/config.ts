@@ -34,7 +34,7 @@ function secondsToMs(name: string, text: string): number {
  * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` (required),
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `LISTEN_BACKLOG`, `MAX_PARKED`,
- * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
+ * `MAX_PARKED_PER_ADDRESS`, `MAX_PARKED_BODY_BYTES`, `MAX_PARKED_BYTES`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `REDIS_URL` (docs/scaleout.md),
  * `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13) and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
@@ -97,6 +97,8 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     maxParked: read(null, 'MAX_PARKED', integer),
     listenBacklog: read(null, 'LISTEN_BACKLOG', integer),
     maxParkedPerAddress: read(null, 'MAX_PARKED_PER_ADDRESS', integer),
+    maxParkedBodyBytes: read(null, 'MAX_PARKED_BODY_BYTES', integer),
+    maxParkedBytes: read(null, 'MAX_PARKED_BYTES', integer),
     parkedRetryAfterS: read(null, 'PARKED_RETRY_AFTER_S', integer),
     maxHeaderBytes: read(null, 'MAX_HEADER_BYTES', integer),
     headersTimeoutMs: read(null, 'HEADERS_TIMEOUT_S', secondsToMs),
