@@ -70,6 +70,8 @@ export interface Held {
   timer: unknown;
   /** `timers.now()` when it was first parked; null if it never was. */
   parkedAt: number | null;
+  /** What it keeps while parked (parked-bytes.ts), set before each park; counted in the index's total. */
+  parkedBytes: number;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
   readonly onClose: () => void;
