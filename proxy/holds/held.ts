@@ -26,7 +26,7 @@ export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>)
  * How a held request left the registry: `delivered` (publish, push, queued item),
  * `timeout`, `aborted` (client went away), `superseded` (a newer hold for its
  * connection ID), `resync`, `pipelined`, `drained` (shutdown), `closed` (/close/),
- * `refused` (closed connection ID, or a parking cap reached), `app` (a re-ask's answer went straight to the client),
+ * `refused` (closed connection ID, a parking cap reached, or a body too large to park), `app` (a re-ask's answer went straight to the client),
  * `revoked` (its lease was revoked: the client polls the app again).
  */
 export type HoldOutcome =
