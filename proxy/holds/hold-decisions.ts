@@ -186,7 +186,7 @@ export class HoldDecisions {
       const { maxParkedBodyBytes } = this.deps;
       this.log.info({ requestId: requestIdOf(exchange.req), clientAddress: exchange.clientAddress, bodyBytes, maxParkedBodyBytes }, 'hold refused: request body too large to park');
       const why = bodyBytes === null ? 'had not fully arrived when the app held it' : `has ${bodyBytes} bytes`;
-      this.lifecycle.finish(held, 'refused', errorResponse('PROXY_ERR_PARKED_BODY_TOO_LARGE', `the request body ${why}; a held request may keep at most ${maxParkedBodyBytes}`));
+      this.lifecycle.finish(held, 'refused', errorResponse('PROXY_ERR_PARKED_BODY_TOO_LARGE', `the request body ${why}; a held request may keep at most ${maxParkedBodyBytes} bytes`));
       return;
     }
 

@@ -34,7 +34,7 @@ export function heldResponseBytes(response: HeldResponse): number {
   return bytes;
 }
 
-/** What parking `exchange` under `instruction` keeps: head + body + held response. Call once the body has arrived. */
+/** What parking `exchange` under `instruction` keeps: head + retained body + held response. */
 export function parkedBytesOf(exchange: Exchange, instruction: HoldInstruction): number {
-  return requestHeadBytes(exchange.req) + (exchange.bodySize() ?? 0) + heldResponseBytes(instruction.timeoutResponse);
+  return requestHeadBytes(exchange.req) + (exchange.retainedBody()?.length ?? 0) + heldResponseBytes(instruction.timeoutResponse);
 }
