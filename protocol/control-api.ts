@@ -87,6 +87,8 @@ export interface RevokeResult {
 export interface ProxyStats {
   /** Requests parked right now. */
   parked: number;
+  /** What they keep, in bytes: request heads, bodies and held responses (docs/protocol.md §4 step 4). */
+  parkedBytes: number;
   /** Requests being re-asked to the app right now. */
   reasking: number;
   /** Connection IDs the proxy keeps state for (parked, queued, resync pending or closed). */

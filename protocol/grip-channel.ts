@@ -18,6 +18,8 @@ export class GripChannelSyntaxError extends Error {
 
 /** Splits on `sep` outside double quotes. */
 function splitOutsideQuotes(text: string, sep: string): string[] {
+  // Without quotes it is a plain split; the loop below builds a string per character (every hold, every re-poll).
+  if (text.indexOf('"') === -1) return text.split(sep);
   const parts: string[] = [];
   let current = '';
   let quoted = false;

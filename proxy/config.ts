@@ -49,7 +49,7 @@ function secondsToMs(name: string, text: string): number {
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
  * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
  * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
- * `MAX_PARKED_PER_ADDRESS`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
+ * `MAX_PARKED_PER_ADDRESS`, `MAX_PARKED_BODY_BYTES`, `MAX_PARKED_BYTES`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
  * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `REDIS_URL` (docs/scaleout.md),
  * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13), `PROXY_WORKERS` and
@@ -128,6 +128,8 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     maxParked: read(null, 'MAX_PARKED', integer),
     listenBacklog: read(null, 'LISTEN_BACKLOG', integer),
     maxParkedPerAddress: read(null, 'MAX_PARKED_PER_ADDRESS', integer),
+    maxParkedBodyBytes: read(null, 'MAX_PARKED_BODY_BYTES', integer),
+    maxParkedBytes: read(null, 'MAX_PARKED_BYTES', integer),
     parkedRetryAfterS: read(null, 'PARKED_RETRY_AFTER_S', integer),
     maxHeaderBytes: read(null, 'MAX_HEADER_BYTES', integer),
     headersTimeoutMs: read(null, 'HEADERS_TIMEOUT_S', secondsToMs),

@@ -35,8 +35,10 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_MISDIRECTED: 421,
   /** Two Host headers, an empty one, or one that is not RFC 3986 host[:port] (RFC 9112 §3.2). */
   PROXY_ERR_BAD_HOST: 400,
-  /** `maxParked` or `maxParkedPerAddress` reached: the hold is not parked; retry after `Retry-After` seconds. */
+  /** `maxParked`, `maxParkedPerAddress` or `maxParkedBytes` reached: the hold is not parked; retry after `Retry-After` seconds. */
   PROXY_ERR_TOO_MANY_PARKED: 503,
+  /** The app held a request whose body is over `maxParkedBodyBytes`, or still arriving: it is never parked (a retry gets the same). */
+  PROXY_ERR_PARKED_BODY_TOO_LARGE: 413,
   /** Not HTTP/1.1 Node can parse (bad request line or header, NUL byte, conflicting framing): common/http-limits.ts. */
   PROXY_ERR_BAD_REQUEST: 400,
   /** The request head is larger than `maxHeaderBytes`. */

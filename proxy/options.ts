@@ -61,6 +61,18 @@ export interface ProxyOptions extends HttpServerLimits {
    * of the socket's peer. Default false: only set it when every client comes through such a proxy.
    */
   trustForwardedFor: boolean;
+  /**
+   * Largest request body a parked request may keep (it is retained for re-asks). A held request with a larger body,
+   * or one whose body is still arriving when the app answers, is answered 413 `PROXY_ERR_PARKED_BODY_TOO_LARGE`
+   * instead of being parked. Default 8 KiB: polls are GETs, and a GRIP app that holds POSTs holds small ones.
+   */
+  maxParkedBodyBytes: number;
+  /**
+   * Bytes all parked requests together may keep: each one's request head, body and held response. A hold beyond
+   * it is answered 503 `PROXY_ERR_TOO_MANY_PARKED` like the count caps. Default 64 MiB. At least
+   * `maxHeaderBytes + maxParkedBodyBytes`, so the largest request the proxy accepts can park on its own.
+   */
+  maxParkedBytes: number;
   /** `Retry-After` of a `PROXY_ERR_TOO_MANY_PARKED` answer, seconds. Default 5. */
   parkedRetryAfterS: number;
   /** Hold timeout when the app sends no `Grip-Timeout`. Default 55 000 ms. */
@@ -228,6 +240,8 @@ export const DEFAULT_PROXY_OPTIONS = {
   allowRemoteControl: false,
   maxParked: 15_000,
   maxParkedPerAddress: 1_000,
+  maxParkedBodyBytes: 8 * 1024,
+  maxParkedBytes: 64 * MiB,
   trustForwardedFor: false,
   parkedRetryAfterS: 5,
   maxHeaderBytes: 16 * 1024,
@@ -438,6 +452,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     allowRemoteControl: boolean('allowRemoteControl', o.allowRemoteControl),
     maxParked: count('maxParked'),
     maxParkedPerAddress: count('maxParkedPerAddress'),
+    maxParkedBodyBytes: integerAtLeast('maxParkedBodyBytes', o.maxParkedBodyBytes, 0),
+    maxParkedBytes: count('maxParkedBytes'),
     trustForwardedFor: boolean('trustForwardedFor', o.trustForwardedFor),
     parkedRetryAfterS: integerAtLeast('parkedRetryAfterS', o.parkedRetryAfterS, 1, 86_400),
     // At most 1 MiB: no legitimate request needs a larger head, and each connection may buffer one.
@@ -471,6 +487,13 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     throw new ProxyOptionsError(
       `workers (${resolved.workers}) and redisUrl cannot be combined yet: with Redis run one worker per process (PROXY_WORKERS=1) ` +
         'and as many proxy processes as cores (docs/scaleout.md)',
+    );
+  }
+  const largestRequest = resolved.maxHeaderBytes + resolved.maxParkedBodyBytes;
+  if (resolved.maxParkedBytes < largestRequest) {
+    // Otherwise a request the proxy accepts could never park, whatever else is parked: a retry loop, not a limit.
+    throw new ProxyOptionsError(
+      `maxParkedBytes (${resolved.maxParkedBytes}) must be at least maxHeaderBytes + maxParkedBodyBytes (${largestRequest})`,
     );
   }
   if (resolved.minHoldTimeoutMs > resolved.maxHoldTimeoutMs) {

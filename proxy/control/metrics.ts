@@ -25,12 +25,13 @@ const WRITE_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 type CounterKey = Exclude<
   keyof ProxyStats,
-  'parked' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels' | 'leases' | 'bufferedItems'
+  'parked' | 'parkedBytes' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels' | 'leases' | 'bufferedItems'
 >;
 type GaugeKey = Exclude<keyof ProxyStats, CounterKey>;
 
 const GAUGES: ReadonlyArray<[GaugeKey, string, string]> = [
   ['parked', 'parked', 'Requests parked now'],
+  ['parkedBytes', 'parked_bytes', 'Bytes the parked requests keep: request heads, bodies and held responses'],
   ['reasking', 'reasking', 'Requests being re-asked to the app now'],
   ['connections', 'connections', 'Connection IDs the proxy keeps state for (parked, queued, resync pending or closed)'],
   ['queuedItems', 'queue_items', 'Items queued for connection IDs that are not parked'],

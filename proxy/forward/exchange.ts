@@ -16,6 +16,8 @@ export interface Exchange {
   readonly clientAddress?: string;
   /** The request body if it was retained completely, else null (too large, or not fully received). */
   retainedBody(): Buffer | null;
+  /** Bytes of the request body once it has fully arrived (0 without one); null while it is still arriving. */
+  bodySize(): number | null;
   /**
    * Drops what the first forwarding left on the client request (http-proxy's listeners, which keep its upstream
    * request and response alive) once the app's answer is fully read: a parked request should cost no more than
@@ -24,29 +26,40 @@ export interface Exchange {
   releaseUpstream: () => void;
 }
 
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * Starts an exchange and tees up to `maxBodyBytes` of the request body as it
  * streams past (to whoever consumes `req`), so the request can be re-asked.
  * Call it in the same tick as the code that pipes `req`, so no chunk is missed.
  */
 export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number, clientAddress?: string): Exchange {
-  const chunks: Buffer[] = [];
+  let chunks: Buffer[] = [];
+  let retained: Buffer | null = null;
   let bytes = 0;
   let overflowed = false;
+  let ended = false;
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (hasBody) {
     const onData = (chunk: Buffer) => {
-      bytes += chunk.length;
+      bytes += chunk.length; // counted even past the limit: parking needs the size (docs/protocol.md §4 step 4)
+      if (overflowed) return;
       if (bytes > maxBodyBytes) {
         // Too large to retain: stop copying, the request can no longer be re-asked.
         overflowed = true;
-        chunks.length = 0;
-        req.off('data', onData);
+        chunks = [];
         return;
       }
       chunks.push(chunk);
     };
     req.on('data', onData);
+    req.once('end', () => {
+      ended = true;
+      req.off('data', onData);
+      // One exact copy: the chunks are slices of the socket's reads, which they would keep alive while parked.
+      if (!overflowed) retained = Buffer.concat(chunks, bytes);
+      chunks = [];
+    });
   }
   return {
     req,
@@ -56,9 +69,12 @@ export function createExchange(req: IncomingMessage, res: ServerResponse, maxBod
     releaseUpstream: () => undefined,
     ...(clientAddress === undefined ? {} : { clientAddress }),
     retainedBody() {
-      if (!hasBody) return Buffer.alloc(0);
-      if (overflowed || !req.complete) return null;
-      return Buffer.concat(chunks, bytes);
+      if (!hasBody) return NO_BODY;
+      return ended ? retained : null;
+    },
+    bodySize() {
+      if (!hasBody) return 0;
+      return ended ? bytes : null;
     },
   };
 }

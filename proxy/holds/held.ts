@@ -26,7 +26,7 @@ export type ReaskFn = (exchange: Exchange, lastIds: ReadonlyMap<string, string>)
  * How a held request left the registry: `delivered` (publish, push, queued item),
  * `timeout`, `aborted` (client went away), `superseded` (a newer hold for its
  * connection ID), `resync`, `pipelined`, `drained` (shutdown), `closed` (/close/),
- * `refused` (closed connection ID, or a parking cap reached), `app` (a re-ask's answer went straight to the client),
+ * `refused` (closed connection ID, a parking cap reached, or a body too large to park), `app` (a re-ask's answer went straight to the client),
  * `revoked` (its lease was revoked: the client polls the app again).
  */
 export type HoldOutcome =
@@ -70,6 +70,8 @@ export interface Held {
   timer: unknown;
   /** `timers.now()` when it was first parked; null if it never was. */
   parkedAt: number | null;
+  /** What it keeps while parked (parked-bytes.ts), set before each park; counted in the index's total. */
+  parkedBytes: number;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
   readonly onClose: () => void;

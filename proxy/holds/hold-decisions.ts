@@ -17,6 +17,7 @@ import type { ChannelCursors } from './channel-cursors.js';
 import type { ConnectionTable } from './connection-table.js';
 import type { Held, HoldCounters } from './held.js';
 import type { HoldLifecycle } from './hold-lifecycle.js';
+import { parkedBytesOf } from './parked-bytes.js';
 import type { ParkedIndex } from './parked-index.js';
 import type { SharedConnections, TakeResult } from './shared-connections.js';
 
@@ -60,6 +61,8 @@ export interface HoldDecisionsDeps {
   pushNotified: (ids: readonly string[]) => void;
   maxParked: number;
   maxParkedPerAddress: number;
+  maxParkedBodyBytes: number;
+  maxParkedBytes: number;
   parkedRetryAfterS: number;
   logger: Logger;
 }
@@ -177,10 +180,21 @@ export class HoldDecisions {
       }
     }
 
-    // 4. One parked request per connection ID: the older one gets its timeout response and re-polls.
+    // 4. What a parked request may keep: a body over maxParkedBodyBytes, or one still arriving, is never parked.
+    const bodyBytes = exchange.bodySize();
+    if (bodyBytes === null || bodyBytes > this.deps.maxParkedBodyBytes) {
+      const { maxParkedBodyBytes } = this.deps;
+      this.log.info({ requestId: requestIdOf(exchange.req), clientAddress: exchange.clientAddress, bodyBytes, maxParkedBodyBytes }, 'hold refused: request body too large to park');
+      const why = bodyBytes === null ? 'had not fully arrived when the app held it' : `has ${bodyBytes} bytes`;
+      this.lifecycle.finish(held, 'refused', errorResponse('PROXY_ERR_PARKED_BODY_TOO_LARGE', `the request body ${why}; a held request may keep at most ${maxParkedBodyBytes} bytes`));
+      return;
+    }
+
+    // One parked request per connection ID: the older one gets its timeout response and re-polls.
     // But first the parking caps; the older request would make room, and stays parked if this one is refused.
     const ownId = instruction.connectionId;
     const older = ownId === undefined ? undefined : this.deps.index.parkedUnder(ownId);
+    held.parkedBytes = parkedBytesOf(exchange, instruction);
     const refusal = this.parkingRefusal(held, older);
     if (refusal !== null) {
       this.log.info({ requestId: requestIdOf(exchange.req), clientAddress: exchange.clientAddress, reason: refusal }, 'hold refused: too many parked');
@@ -195,10 +209,13 @@ export class HoldDecisions {
     this.lifecycle.park(held);
   }
 
-  /** Why `held` may not be parked (docs §4 step 4: `maxParked`, `maxParkedPerAddress`), or null. */
+  /** Why `held` may not be parked (docs §4 step 4: `maxParked`, `maxParkedBytes`, `maxParkedPerAddress`), or null. */
   private parkingRefusal(held: Held, older: Held | undefined): string | null {
-    const { maxParked, maxParkedPerAddress, index } = this.deps;
+    const { maxParked, maxParkedBytes, maxParkedPerAddress, index } = this.deps;
     if (index.parkedCount - (older ? 1 : 0) >= maxParked) return `the proxy already holds ${maxParked} requests`;
+    if (index.parkedBytes - (older?.parkedBytes ?? 0) + held.parkedBytes > maxParkedBytes) {
+      return `the proxy's parked requests would keep more than ${maxParkedBytes} bytes`;
+    }
     const address = held.exchange.clientAddress;
     if (address !== undefined) {
       const freed = older?.exchange.clientAddress === address ? 1 : 0;

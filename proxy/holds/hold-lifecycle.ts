@@ -226,6 +226,7 @@ export class HoldLifecycle {
       state: 'deciding',
       timer: null,
       parkedAt: null,
+      parkedBytes: 0,
       reaskAttempt: null,
       onClose: () => {
         // 'close' also follows a normal finish; only an unfinished response is an abort.

@@ -46,6 +46,8 @@ export type HoldRegistryOptions = Pick<
   | 'sweepIntervalMs'
   | 'maxParked'
   | 'maxParkedPerAddress'
+  | 'maxParkedBodyBytes'
+  | 'maxParkedBytes'
   | 'parkedRetryAfterS'
   | 'logger'
   | 'timers'
@@ -111,6 +113,8 @@ export class HoldRegistry {
       pushNotified: (ids) => this.delivery.pushNotified(ids),
       maxParked: options.maxParked,
       maxParkedPerAddress: options.maxParkedPerAddress,
+      maxParkedBodyBytes: options.maxParkedBodyBytes,
+      maxParkedBytes: options.maxParkedBytes,
       parkedRetryAfterS: options.parkedRetryAfterS,
     });
     this.scheduleSweep();
@@ -177,6 +181,7 @@ export class HoldRegistry {
     const queued = this.connections.queued();
     return {
       parked: this.index.parkedCount,
+      parkedBytes: this.index.parkedBytes,
       reasking: this.index.reaskingCount,
       connections: this.connections.size,
       queuedItems: queued.items,

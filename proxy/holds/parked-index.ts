@@ -1,7 +1,8 @@
 /**
  * Where the registry finds its held requests: parked ones by channel, by
  * connection ID (in the connection table, docs §4 step 4: at most one per ID)
- * and counted per client address (the `maxParkedPerAddress` cap), plus the set
+ * and counted per client address (the `maxParkedPerAddress` cap) and in bytes
+ * (the `maxParkedBytes` budget), plus the set
  * of requests being re-asked. A request is in the index its state names and in
  * no other; `remove` takes it out of whichever that is. Pure bookkeeping: no
  * timers, no I/O (hold-lifecycle.ts drives it).
@@ -15,11 +16,18 @@ export class ParkedIndex {
   /** Parked requests per client address (exchanges that know theirs). */
   private readonly perAddress = new Map<string, number>();
   private readonly reasking = new Set<Held>();
+  /** Sum of `parkedBytes` over the parked requests. */
+  private bytes = 0;
 
   constructor(private readonly connections: ConnectionTable<Held>) {}
 
   get parkedCount(): number {
     return this.parked.size;
+  }
+
+  /** Bytes the parked requests keep: heads, bodies, held responses (parked-bytes.ts). */
+  get parkedBytes(): number {
+    return this.bytes;
   }
 
   get reaskingCount(): number {
@@ -57,6 +65,7 @@ export class ParkedIndex {
     const address = held.exchange.clientAddress;
     if (address !== undefined) this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.parked.add(held);
+    this.bytes += held.parkedBytes;
     for (const sub of instruction.channels) {
       let set = this.byChannel.get(sub.name);
       if (set === undefined) this.byChannel.set(sub.name, (set = new Set()));
@@ -72,7 +81,7 @@ export class ParkedIndex {
   /** Takes `held` out of the index its state puts it in (none for `deciding` and `done`). */
   remove(held: Held): void {
     if (held.state === 'parked') {
-      this.parked.delete(held);
+      if (this.parked.delete(held)) this.bytes -= held.parkedBytes;
       const address = held.exchange.clientAddress;
       if (address !== undefined) {
         const left = (this.perAddress.get(address) ?? 1) - 1;

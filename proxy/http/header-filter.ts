@@ -62,11 +62,21 @@ export function isProxyOwnedRequestHeader(name: string): boolean {
   return normal === 'x-request-id' && name !== 'x-request-id';
 }
 
+/** Token sets of the short `Connection` values seen (`keep-alive`, `close`, none): read-only, shared, bounded. */
+const tokenCache = new Map<string, ReadonlySet<string>>();
+const TOKEN_CACHE_MAX = 64;
+const TOKEN_CACHE_KEY_MAX = 64;
+
 /** Header names the `Connection` header lists: also hop-by-hop for this message (RFC 9110 §7.6.1). */
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const value = headers.connection;
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && !PROTECTED.has(t)));
+  // Every request and answer crosses here with one of a few values: parse each once, not per message.
+  let tokens = tokenCache.get(text);
+  if (tokens !== undefined) return tokens;
+  tokens = new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && !PROTECTED.has(t)));
+  if (tokenCache.size < TOKEN_CACHE_MAX && text.length <= TOKEN_CACHE_KEY_MAX) tokenCache.set(text, tokens);
+  return tokens;
 }
 
 /**
@@ -77,7 +87,9 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
 export function endToEndHeaders(headers: IncomingHttpHeaders, { dropLength = false } = {}): HeaderMap {
   const named = connectionTokens(headers);
   const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // for..in, not Object.entries: no pair array per header on every forwarded answer.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (isGripHeader(lower) || HOP_BY_HOP.has(lower) || named.has(lower)) continue;

@@ -164,6 +164,8 @@ export class Repolls {
    */
   tryAnswer(req: IncomingMessage, res: ServerResponse, clientAddress: string | undefined): boolean {
     if (req.method !== 'GET') return false;
+    // A body would still be arriving when the request parks, and parking refuses that (docs §4 step 4): the app decides.
+    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) return false;
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if (q === -1) return false;

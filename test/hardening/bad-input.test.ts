@@ -182,6 +182,21 @@ const ROWS: Row[] = [
   { name: 'an app hold on a channel name with a space', target: 'scripted', request: (c) => httpRequest('GET', '/hold/channel-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
   { name: 'an app hold under a malformed connection ID', target: 'scripted', request: (c) => httpRequest('GET', '/hold/connection-id-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
   { name: 'an app hold with Grip-Status 99', target: 'scripted', request: (c) => httpRequest('GET', '/hold/status-invalid', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  // --- issue 14 item 6: what a parked request may keep (a valid hold, on a request with a large body) ----------
+  {
+    name: 'a held POST with a 60 KB body',
+    target: 'scripted',
+    request: (c) => httpRequest('POST', '/hold/valid', c.scriptedHost, { headers: [['Content-Type', 'text/plain']], body: 'x'.repeat(60_000) }),
+    status: 413,
+    code: 'PROXY_ERR_PARKED_BODY_TOO_LARGE',
+  },
+  {
+    name: 'a held GET with a chunked 60 KB body',
+    target: 'scripted',
+    request: (c) => Buffer.from(`GET /hold/valid HTTP/1.1\r\nHost: ${c.scriptedHost}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(60_000).toString(16)}\r\n${'x'.repeat(60_000)}\r\n0\r\n\r\n`, 'latin1'),
+    status: 413,
+    code: 'PROXY_ERR_PARKED_BODY_TOO_LARGE',
+  },
   // --- control port: authentication ------------------------------------------------------------
   { name: 'a publish without Authorization', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
   { name: 'a publish with a wrong secret', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef')] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
@@ -332,6 +347,8 @@ const SCRIPTED_HOLDS: Record<string, Array<[string, string]>> = {
   'channel-invalid': [['Grip-Hold', 'response'], ['Grip-Channel', 'room general']],
   'connection-id-invalid': [['Grip-Hold', 'response'], ['Grip-Connection-Id', '../../etc']],
   'status-invalid': [['Grip-Hold', 'response'], ['Grip-Status', '99 Too Low']],
+  // A hold the proxy obeys, for requests refused for what they would keep (issue 14 item 6); 1 s if one ever parks.
+  valid: [['Grip-Hold', 'response'], ['Grip-Channel', 'room:a'], ['Grip-Timeout', '1']],
 };
 
 type Snapshot = Record<string, { count: number; hash: string }>;
