@@ -137,8 +137,10 @@ async function startPushpinStack(t: TestContext, { holdTimeoutS = PUSHPIN_MIN_TI
     await waitFor(() => holds > before || poll.settled(), 'the app to answer the probe poll');
     if (poll.settled()) return false; // answered at once: news behind its cursor, or an error
     const posted = await probe.post('probe', 'ready?');
-    const res = await poll.promise;
-    return res.status === 200 && (res.body.events as ChatEvent[]).some((e) => e.id === posted.id);
+    // Before its handler is wired, Pushpin may also drop a held poll's connection ("other side closed", seen in
+    // CI from a cold start) instead of answering 500: that too means "not ready yet", so probe again.
+    const res = await poll.promise.catch(() => null);
+    return res !== null && res.status === 200 && (res.body.events as ChatEvent[]).some((e) => e.id === posted.id);
   };
   await waitFor(heldRoundTrip, 'a poll held by Pushpin and answered by a publish', READY_MS);
   return { chat, pushpin, base, publishUrl, pollAnswers: () => ({ total, holds }) };
