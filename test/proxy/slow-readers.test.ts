@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Agent, ServerResponse } from 'node:http';
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { memoryLogger } from '../hardening/raw-http.js';
@@ -58,13 +59,9 @@ test('a client that stops reading is disconnected after clientWriteTimeoutMs, wh
   const { client, proxySide, sentAt } = await nonReader(h);
   t.after(() => client.destroy());
 
-  const closedAfterMs = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the proxy did not close the connection within 5 s')), 5000);
-    proxySide.once('close', () => {
-      clearTimeout(timer);
-      resolve(performance.now() - sentAt);
-    });
-  });
+  // Deadline 5 s: the abort rejects the wait if the proxy never closes the connection.
+  await once(proxySide, 'close', { signal: AbortSignal.timeout(5000) });
+  const closedAfterMs = performance.now() - sentAt;
   assert.ok(closedAfterMs >= 300, `not before the timeout: closed after ${Math.round(closedAfterMs)} ms`);
   await app.connectionClosed; // the upstream request was cancelled with the client, not left to its idle timeout
   await waitFor(() => inUse(h.proxy.upstreamAgent) === 0, { message: 'no upstream socket in use' });
@@ -103,20 +100,20 @@ test('a client that reads slowly but keeps draining is not disconnected, and get
   client.on('data', (chunk: Buffer) => (received += chunk.length));
   client.pause();
   // One read (at most 64 KiB) every 50 ms. Bounded to 20 s.
-  const readOne = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        client.pause();
-        clearTimeout(timer);
-        client.off('data', done);
-        client.off('close', done);
-        resolve();
-      };
-      const timer = setTimeout(done, 2000);
-      client.once('data', done);
-      client.once('close', done);
-      client.resume();
-    });
+  // Waits for the next chunk (or the end), at most 2 s, then stops reading again.
+  const readOne = async (): Promise<void> => {
+    const ac = new AbortController();
+    const until = AbortSignal.any([ac.signal, AbortSignal.timeout(2000)]);
+    client.resume();
+    try {
+      await Promise.race([once(client, 'data', { signal: until }), once(client, 'close', { signal: until })]);
+    } catch {
+      /* no chunk within 2 s: the loop's deadline bounds the retries */
+    } finally {
+      ac.abort();
+      client.pause();
+    }
+  };
   const deadline = Date.now() + 20_000;
   let reads = 0;
   while (received < bytes && !client.destroyed && Date.now() < deadline) {
