@@ -122,4 +122,10 @@ export interface ProxyStats {
   repollAnswers: number;
   repollParks: number;
   repollToApp: number;
+  /** Stream holds open now (docs/protocol.md §14). */
+  streams: number;
+  /** Since start: `http-stream` items written to streams, keep-alives written, streams ended with a resync (slow reader, prev-id gap). */
+  streamChunks: number;
+  streamKeepAlives: number;
+  streamResyncs: number;
 }

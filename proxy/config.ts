@@ -51,7 +51,7 @@ function secondsToMs(name: string, text: string): number {
  * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `MAX_PARKED_BODY_BYTES`, `MAX_PARKED_BYTES`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
- * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `REDIS_URL` (docs/scaleout.md),
+ * `CLIENT_WRITE_TIMEOUT_S`, `RESPONSE_BUFFER_MAX_BYTES`, `STREAM_MAX_BUFFERED_BYTES`, `REDIS_URL` (docs/scaleout.md),
  * `MAX_UNKNOWN_QUEUES`, `CONTROL_MAX_IDS_PER_CALL`, `LEASE_KEY`, `BUFFER_MAX_ITEMS`, `BUFFER_MAX_BYTES`, `BUFFER_MAX_AGE_S` (docs/protocol.md §13), `PROXY_WORKERS` and
  * `LOG_LEVEL` (default info; the logger writes JSON lines to stdout).
  * Throws `ProxyOptionsError` with a message fit for stderr; ranges are checked
@@ -138,6 +138,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     pipelineMaxQueued: read(null, 'PIPELINE_MAX_QUEUED', integer),
     clientWriteTimeoutMs: read(null, 'CLIENT_WRITE_TIMEOUT_S', secondsToMs),
     responseBufferMaxBytes: read(null, 'RESPONSE_BUFFER_MAX_BYTES', integer),
+    streamMaxBufferedBytes: read(null, 'STREAM_MAX_BUFFERED_BYTES', integer),
     redisUrl: read(null, 'REDIS_URL', text) || undefined,
     // Like GRIP_SECRET, only from the environment.
     leaseKey: env.LEASE_KEY || undefined,

@@ -112,6 +112,11 @@ export interface ProxyOptions extends HttpServerLimits {
    * pool without waiting for the client; 0 reads no further than the client. Default 1 MiB.
    */
   responseBufferMaxBytes: number;
+  /**
+   * A stream hold (docs/protocol.md §14.4) whose client leaves more than this many bytes unsent is ended (with the
+   * hold's `Grip-Stream-Resync` data, if any): a reader that falls behind never grows the proxy's memory. Default 1 MiB.
+   */
+  streamMaxBufferedBytes: number;
   /** Largest held-response body; a larger one is a bad instruction. Default 1 MiB. */
   heldResponseMaxBytes: number;
   /** Request bodies up to this size are retained so the request can be re-asked. Default 64 KiB. */
@@ -218,6 +223,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   pipelineMaxQueued: 16,
   clientWriteTimeoutMs: 20_000,
   responseBufferMaxBytes: MiB,
+  streamMaxBufferedBytes: MiB,
   heldResponseMaxBytes: MiB,
   reaskBodyMaxBytes: 64 * 1024,
   maxReasks: 5,
@@ -424,6 +430,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     pipelineMaxQueued: integerAtLeast('pipelineMaxQueued', o.pipelineMaxQueued, 1, 1000),
     clientWriteTimeoutMs: ms('clientWriteTimeoutMs', 1),
     responseBufferMaxBytes: integerAtLeast('responseBufferMaxBytes', o.responseBufferMaxBytes, 0),
+    // At least one chunk header's worth; past 1 GiB a few slow readers could exhaust memory.
+    streamMaxBufferedBytes: integerAtLeast('streamMaxBufferedBytes', o.streamMaxBufferedBytes, 1024, 1024 * MiB),
     heldResponseMaxBytes: count('heldResponseMaxBytes'),
     reaskBodyMaxBytes: integerAtLeast('reaskBodyMaxBytes', o.reaskBodyMaxBytes, 0),
     maxReasks: integerAtLeast('maxReasks', o.maxReasks, 0),

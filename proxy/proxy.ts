@@ -32,6 +32,7 @@ import { createPipelineGate } from './forward/pipeline-gate.js';
 import { clientAddressOf } from './forward/client-address.js';
 import { createConnectionWarner } from './http/connection-warnings.js';
 import { watchWriteStalls } from './http/write-stall-watch.js';
+import { StreamRegistry } from './streams/stream-registry.js';
 
 export interface HoldProxy {
   /** Client-facing server (forwarding and parking). Not listening until `listen()`. */
@@ -39,6 +40,8 @@ export interface HoldProxy {
   /** Control API server (publish/push/close/stats/health). Not listening until `listen()`. */
   readonly controlServer: Server;
   readonly registry: HoldRegistry;
+  /** Open stream holds (docs/protocol.md §14). */
+  readonly streams: StreamRegistry;
   /** Leases and the channel buffer; null without a lease key. */
   readonly repolls: Repolls | null;
   /** This proxy's Prometheus metrics (own registry), served at `GET /metrics` on the control port. */
@@ -84,15 +87,22 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
   // Re-polls answered without the app (docs/protocol.md §13): only with a lease key to trust the app's leases.
   const leaseKey = options.leaseKey;
   const repolls = leaseKey === undefined ? null : new Repolls({ ...options, leaseKey }, () => registry);
+  // Streams and the registry count against the same parking caps, and publishes reach streams through the registry.
+  const streams: StreamRegistry = new StreamRegistry({
+    options,
+    parkedLoad: (address) => registry.parkedLoad(address),
+    reask: (exchange, lastIds) => reask(exchange, lastIds),
+  });
   const registry: HoldRegistry = new HoldRegistry({
     ...options,
+    streams,
     ...(bus === null ? {} : { shared: bus.connections }),
     ...(repolls === null ? {} : { listener: repolls }),
     reask: (exchange, lastIds) => reask(exchange, lastIds),
     observer: metrics,
   });
   const publishSeq = () => registry.publishSeq;
-  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing, repolls });
+  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams });
   const reask = createReasker({ options, agent, signer, publishSeq, handleUpstreamResponse });
   const forward = createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls });
 
@@ -129,7 +139,10 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     // Node emits 'request' for a pipelined request at once but writes its answer only
     // after the earlier ones: a parked request in front would hold it for the whole hold.
     const earlier = latestOnSocket.get(req.socket);
-    if (earlier !== undefined && !earlier.writableFinished) registry.releasePipelined(earlier);
+    if (earlier !== undefined && !earlier.writableFinished) {
+      registry.releasePipelined(earlier);
+      streams.releasePipelined(earlier);
+    }
     latestOnSocket.set(req.socket, res);
     // One request at a time per connection: the rest wait here, holding nothing upstream.
     pipelineGate.admit(req, res, handleClientRequest);
@@ -219,7 +232,8 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
 
   async function shutDown(): Promise<void> {
     const drained = registry.drain();
-    log.info({ drained }, 'closing: parked requests answered');
+    const streamsEnded = streams.drain();
+    log.info({ drained, streamsEnded }, 'closing: parked requests answered, streams ended');
     const closed = Promise.all([closeServer(clientServer), closeServer(controlServer)]);
     // closeServer() drops idle keep-alive connections, but a connection that has not sent a
     // request yet would hold close() open until headersTimeout: drop those too.
@@ -234,6 +248,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     clientServer,
     controlServer,
     registry,
+    streams,
     repolls,
     metrics,
     options,

@@ -12,12 +12,23 @@ export interface PublishCommand {
   id?: string;
   /** The id before this one on the channel; a parked request whose prev-id differs is re-asked. */
   prevId?: string;
-  /** `send` delivers `response`; `hint` re-asks every parked request instead. */
-  action: 'send' | 'hint';
-  /** The item's response; null for `hint`. */
+  /**
+   * `send` delivers `response`; `hint` re-asks every parked request instead; `none`: the item has no
+   * `http-response` for parked requests (an `http-stream` item only, docs/protocol.md §14.3).
+   */
+  action: 'send' | 'hint' | 'none';
+  /** The item's response; null for `hint` and `none`. */
   response: ItemResponse | null;
+  /** The item's `http-stream` format, for streams subscribed to the channel (docs/protocol.md §14.3). */
+  stream?: StreamItem;
   /** Leases to end before the item goes out (`comet-revoke`, docs/protocol.md §13.4): a leave event ends the lease it affects. */
   revoke?: RevokeCommand[];
+}
+
+/** An `http-stream` format, decoded: `send` writes `content` to every stream on the channel, `close` ends them. */
+export interface StreamItem {
+  action: 'send' | 'close';
+  content: Buffer;
 }
 
 /** One `POST /revoke/` item (docs/protocol.md §13.4): ends leases of a subject or a connection ID. */

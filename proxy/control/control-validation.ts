@@ -7,7 +7,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { HttpResponseFormat } from '../../protocol/control-api.js';
 import { isChannelName, isConnectionId, isItemId } from '../../protocol/ids.js';
-import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand } from './commands.js';
+import type { CloseCommand, PublishCommand, PushCommand, RevokeCommand, StreamItem } from './commands.js';
 import { decodeItemResponse, type ItemResponse } from '../http/response.js';
 
 /** Codes a refused body is answered with (all 400, proxy/errors.ts). */
@@ -91,16 +91,30 @@ function headerPairs(value: unknown, path: string): Array<[string, string]> {
   });
 }
 
-/**
- * A publish item for GRIP formats this proxy has no subscribers for (`http-stream`, `ws-message`): valid GRIP
- * (Pushpin accepts it, and `Publisher.publishHttpStream` sends one), so it is accepted and skipped. It needs
- * at least one format, as in Pushpin.
- */
-function isOtherFormatsOnly(formats: unknown, path: string): boolean {
+/** The formats object of a publish item; it needs at least one format, as in Pushpin. */
+function formatsOf(formats: unknown, path: string): Json {
   if (!isObject(formats)) fail(path, 'must be an object');
-  if (formats['http-response'] !== undefined) return false;
   if (Object.keys(formats).length === 0) fail(`${path}.http-response`, 'is required (the item names no format)');
-  return true;
+  return formats;
+}
+
+/**
+ * Checks an `http-stream` format (docs/protocol.md §14.3): `action` `send` (default) with `content` or
+ * `content-bin`, or `close` (any content is ignored, as `@fanoutio/grip` sends `"content": ""` with it).
+ * `hint` and `refresh` need a `Grip-Link` the proxy does not follow: refused.
+ */
+function streamItemOf(format: unknown, at: string): StreamItem {
+  if (!isObject(format)) fail(at, 'must be an object');
+  const action = format.action ?? 'send';
+  if (action !== 'send' && action !== 'close') fail(`${at}.action`, 'must be "send" or "close"');
+  const { content } = format;
+  const contentBin = format['content-bin'];
+  if (content !== undefined && typeof content !== 'string') fail(`${at}.content`, 'must be a string');
+  if (contentBin !== undefined && (typeof contentBin !== 'string' || !BASE64_PATTERN.test(contentBin))) fail(`${at}.content-bin`, 'must be a base64 string');
+  if (content !== undefined && contentBin !== undefined) fail(at, 'must not have both content and content-bin');
+  if (action === 'close') return { action, content: Buffer.alloc(0) };
+  if (content === undefined && contentBin === undefined) fail(at, 'needs content or content-bin');
+  return { action, content: contentBin !== undefined ? Buffer.from(contentBin as string, 'base64') : Buffer.from(content as string, 'utf8') };
 }
 
 /**
@@ -116,7 +130,8 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
 
   const action = format.action ?? 'send';
   if (action !== 'send' && !(allowHint && action === 'hint')) {
-    fail(`${at}.action`, allowHint ? 'must be "send" or "hint"' : 'must be "send"');
+    // `close` never gets here on a publish (parsePublishBody takes it first).
+    fail(`${at}.action`, allowHint ? 'must be "send", "hint" or "close"' : 'must be "send"');
   }
   const { reason, body } = format;
   const bodyBin = format['body-bin'];
@@ -153,10 +168,12 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
 }
 
 /**
- * Validates a `POST /publish/` body. Throws `ItemValidationError`. Items with
- * no `http-response` format (stream or WebSocket items only) are checked and
- * left out: nothing parked here can receive them, and they do not move the
- * channel's last id (a later item's prev-id that skips them re-asks, losslessly).
+ * Validates a `POST /publish/` body. Throws `ItemValidationError`. An item's `http-response` goes to parked
+ * requests and its `http-stream` to streams (docs/protocol.md §14.3). An `http-response` with `action: "close"`
+ * is accepted and, as in Pushpin, does nothing to a parked request ("better to send a real response",
+ * fastly/pushpin src/handler/httpsession.cpp). Items with nothing for either (`ws-message` only) are checked and
+ * left out; items with no `http-response` to deliver do not move the channel's last id for parked requests (a
+ * later item's prev-id that skips them re-asks, losslessly).
  */
 export function parsePublishBody(body: unknown, now: () => number = Date.now): PublishCommand[] {
   const commands: PublishCommand[] = [];
@@ -168,8 +185,17 @@ export function parsePublishBody(body: unknown, now: () => number = Date.now): P
     }
     const id = optionalItemId(item, 'id', path);
     const prevId = optionalItemId(item, 'prev-id', path);
-    if (isOtherFormatsOnly(item.formats, `${path}.formats`)) return;
-    const command: PublishCommand = { channel: item.channel, ...httpResponseOf(item.formats, `${path}.formats`, true) };
+    const formats = formatsOf(item.formats, `${path}.formats`);
+    const stream = formats['http-stream'] === undefined ? undefined : streamItemOf(formats['http-stream'], `${path}.formats.http-stream`);
+    const httpResponse = formats['http-response'];
+    let forHolds: Pick<PublishCommand, 'action' | 'response'> = { action: 'none', response: null };
+    // Pushpin ignores `close` for response holds: nothing for parked requests, and no 400.
+    if (httpResponse !== undefined && !(isObject(httpResponse) && httpResponse.action === 'close')) {
+      forHolds = httpResponseOf(formats, `${path}.formats`, true);
+    }
+    if (forHolds.action === 'none' && stream === undefined) return;
+    const command: PublishCommand = { channel: item.channel, ...forHolds };
+    if (stream !== undefined) command.stream = stream;
     if (item['comet-revoke'] !== undefined) {
       const revokes = item['comet-revoke'];
       if (!Array.isArray(revokes) || revokes.length > 100) fail(`${path}.comet-revoke`, 'must be a list of at most 100 revoke items');

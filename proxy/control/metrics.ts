@@ -25,7 +25,7 @@ const WRITE_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 type CounterKey = Exclude<
   keyof ProxyStats,
-  'parked' | 'parkedBytes' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels' | 'leases' | 'bufferedItems'
+  'parked' | 'parkedBytes' | 'reasking' | 'connections' | 'queuedItems' | 'queuedBytes' | 'channels' | 'leases' | 'bufferedItems' | 'streams'
 >;
 type GaugeKey = Exclude<keyof ProxyStats, CounterKey>;
 
@@ -39,6 +39,7 @@ const GAUGES: ReadonlyArray<[GaugeKey, string, string]> = [
   ['channels', 'channels', 'Channels with a known last id'],
   ['leases', 'leases', 'Re-poll leases held'],
   ['bufferedItems', 'buffered_items', 'Items in the channel buffer'],
+  ['streams', 'streams', 'Stream holds open now'],
 ];
 
 const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
@@ -56,6 +57,9 @@ const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
   ['repollAnswers', 'repoll_answers_total', 'Re-polls answered by the proxy from its channel buffer'],
   ['repollParks', 'repoll_parks_total', 'Re-polls parked by the proxy without asking the app'],
   ['repollToApp', 'repoll_to_app_total', 'Requests of a leased shape the proxy could not decide alone and sent to the app'],
+  ['streamChunks', 'stream_chunks_total', 'http-stream items written to open streams'],
+  ['streamKeepAlives', 'stream_keep_alives_total', 'Grip-Keep-Alive data written to idle streams'],
+  ['streamResyncs', 'stream_resyncs_total', 'Streams ended because their client would miss items (slow reader, prev-id gap)'],
 ];
 
 export interface ProxyMetrics extends HoldObserver {

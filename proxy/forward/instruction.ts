@@ -10,6 +10,7 @@ import { GRIP_CHANNEL, GRIP_CONNECTION_ID, GRIP_HOLD, GRIP_STATUS, GRIP_TIMEOUT 
 import { isConnectionId } from '../../protocol/ids.js';
 import { endToEndHeaders } from '../http/header-filter.js';
 import type { HeldResponse } from '../http/response.js';
+import { parseStreamHold, StreamInstructionError, type StreamHold } from '../streams/stream-instruction.js';
 
 export interface HoldInstruction {
   /** Channels the parked request listens on, with the client's prev-id per channel if the app named one. */
@@ -18,8 +19,10 @@ export interface HoldInstruction {
   connectionId?: string;
   /** How long to park, already clamped to the proxy's limits, ms. */
   timeoutMs: number;
-  /** What the client gets on timeout, and the base of every delivered response. */
+  /** What the client gets on timeout, and the base of every delivered response. For a stream: its head and first bytes. */
   timeoutResponse: HeldResponse;
+  /** Present for `Grip-Hold: stream` (docs/protocol.md §14): the request is streamed to, not answered once. */
+  stream?: StreamHold;
 }
 
 export interface HoldLimits {
@@ -88,8 +91,8 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
   const { headers } = upstream;
   if (headers[GRIP_HOLD] === undefined) return null;
   const mode = single(headers, GRIP_HOLD);
-  if (mode !== 'response') {
-    throw new InstructionError(`Grip-Hold must be "response" (only long-polling is supported), got ${JSON.stringify(mode)}`);
+  if (mode !== 'response' && mode !== 'stream') {
+    throw new InstructionError(`Grip-Hold must be "response" or "stream", got ${JSON.stringify(mode)}`);
   }
 
   let channels: ChannelSubscription[];
@@ -118,6 +121,14 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
   }
 
   const instruction: HoldInstruction = { channels, timeoutMs, timeoutResponse };
+  if (mode === 'stream') {
+    try {
+      instruction.stream = parseStreamHold(headers);
+    } catch (err) {
+      if (err instanceof StreamInstructionError) throw new InstructionError(err.message);
+      throw err;
+    }
+  }
   const connectionId = single(headers, GRIP_CONNECTION_ID);
   if (connectionId !== undefined) {
     if (!isConnectionId(connectionId)) {

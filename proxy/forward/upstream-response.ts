@@ -18,6 +18,7 @@ import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from '../http/reque
 import type { Repolls } from '../repoll/repolls.js';
 import { isResponseClosed } from '../http/response.js';
 import { relayWithReadAhead } from './read-ahead.js';
+import type { StreamRegistry } from '../streams/stream-registry.js';
 
 export interface UpstreamResponseDeps {
   registry: HoldRegistry;
@@ -26,12 +27,14 @@ export interface UpstreamResponseDeps {
   isClosing: () => boolean;
   /** Takes the leases the app grants (`Grip-Lease`); null without a lease key. */
   repolls?: Repolls | null;
+  /** Opens `Grip-Hold: stream` holds (docs/protocol.md §14). */
+  streams: Pick<StreamRegistry, 'open'>;
 }
 
 /** Handles one app answer for `exchange`; resolves once it is written, streaming, parked or discarded. Never rejects. */
 export type UpstreamResponseHandler = (exchange: Exchange, upstreamRes: IncomingMessage) => Promise<void>;
 
-export function createUpstreamResponseHandler({ registry, options, isClosing, repolls }: UpstreamResponseDeps): UpstreamResponseHandler {
+export function createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams }: UpstreamResponseDeps): UpstreamResponseHandler {
   const log = options.logger;
 
   function passThrough(exchange: Exchange, upstreamRes: IncomingMessage): void {
@@ -99,7 +102,9 @@ export function createUpstreamResponseHandler({ registry, options, isClosing, re
       sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `the app sent a hold instruction the proxy cannot obey: ${err.message}`);
       return;
     }
-    registry.hold(exchange, instruction!); // not null: the caller saw Grip-Hold
+    // Not null: the caller saw Grip-Hold.
+    if (instruction!.stream !== undefined) streams.open(exchange, instruction!);
+    else registry.hold(exchange, instruction!);
   }
 
   return async (exchange, upstreamRes) => {

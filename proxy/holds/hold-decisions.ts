@@ -20,6 +20,7 @@ import type { HoldLifecycle } from './hold-lifecycle.js';
 import { parkedBytesOf } from './parked-bytes.js';
 import type { ParkedIndex } from './parked-index.js';
 import type { SharedConnections, TakeResult } from './shared-connections.js';
+import type { StreamSide } from '../streams/stream-side.js';
 
 /**
  * Takes from the shared store in flight, per connection ID, and whether a bus `push`
@@ -64,6 +65,8 @@ export interface HoldDecisionsDeps {
   maxParkedBodyBytes: number;
   maxParkedBytes: number;
   parkedRetryAfterS: number;
+  /** Open streams count against the same caps (docs §14.5). */
+  streams: StreamSide | undefined;
   logger: Logger;
 }
 
@@ -211,15 +214,15 @@ export class HoldDecisions {
 
   /** Why `held` may not be parked (docs §4 step 4: `maxParked`, `maxParkedBytes`, `maxParkedPerAddress`), or null. */
   private parkingRefusal(held: Held, older: Held | undefined): string | null {
-    const { maxParked, maxParkedBytes, maxParkedPerAddress, index } = this.deps;
-    if (index.parkedCount - (older ? 1 : 0) >= maxParked) return `the proxy already holds ${maxParked} requests`;
-    if (index.parkedBytes - (older?.parkedBytes ?? 0) + held.parkedBytes > maxParkedBytes) {
+    const { maxParked, maxParkedBytes, maxParkedPerAddress, index, streams } = this.deps;
+    if (index.parkedCount + (streams?.count ?? 0) - (older ? 1 : 0) >= maxParked) return `the proxy already holds ${maxParked} requests`;
+    if (index.parkedBytes + (streams?.bytes ?? 0) - (older?.parkedBytes ?? 0) + held.parkedBytes > maxParkedBytes) {
       return `the proxy's parked requests would keep more than ${maxParkedBytes} bytes`;
     }
     const address = held.exchange.clientAddress;
     if (address !== undefined) {
       const freed = older?.exchange.clientAddress === address ? 1 : 0;
-      if (index.parkedFrom(address) - freed >= maxParkedPerAddress) {
+      if (index.parkedFrom(address) + (streams?.from(address) ?? 0) - freed >= maxParkedPerAddress) {
         return `the proxy already holds ${maxParkedPerAddress} requests from this client address`;
       }
     }

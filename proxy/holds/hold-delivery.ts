@@ -20,6 +20,7 @@ import type { TakesInFlight } from './hold-decisions.js';
 import type { HoldLifecycle } from './hold-lifecycle.js';
 import type { ParkedIndex } from './parked-index.js';
 import type { SharedConnections } from './shared-connections.js';
+import type { StreamSide } from '../streams/stream-side.js';
 
 /** What the registry's delivery tells the re-poll side (hold-registry.ts `RegistryListener`). */
 export interface DeliveryListener {
@@ -37,6 +38,8 @@ export interface HoldDeliveryDeps {
   takes: TakesInFlight;
   shared: SharedConnections | undefined;
   listener: DeliveryListener | undefined;
+  /** Streams (proxy/streams/): each item's `http-stream` format goes there first. */
+  streams: StreamSide | undefined;
   logger: Logger;
   /** `Retry-After` of a push refused by `maxUnknownQueues`, seconds. */
   unknownQueuesRetryAfterS: number;
@@ -73,6 +76,8 @@ export class HoldDelivery {
     const { cursors, index, listener } = this.deps;
     for (const command of commands) {
       this.counters.publishes++;
+      if (command.stream !== undefined && this.deps.streams !== undefined) result.delivered += this.deps.streams.publish(command);
+      if (command.action === 'none') continue; // nothing for parked requests (docs §14.3)
       cursors.record(command.channel, command.id);
       listener?.published(command, cursors.seq);
       const subscribers = index.subscribers(command.channel);

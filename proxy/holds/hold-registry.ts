@@ -28,6 +28,7 @@ import { HoldDelivery } from './hold-delivery.js';
 import { HoldLifecycle } from './hold-lifecycle.js';
 import { ParkedIndex } from './parked-index.js';
 import type { SharedConnections } from './shared-connections.js';
+import { NO_STREAMS, type StreamSide } from '../streams/stream-side.js';
 
 export type { HoldObserver, HoldOutcome, ReaskFn, ReaskOutcome } from './held.js';
 
@@ -61,6 +62,8 @@ export type HoldRegistryOptions = Pick<
   shared?: SharedConnections;
   /** Told what the registry applies, to keep the re-poll buffer and leases current (proxy/repoll/). */
   listener?: RegistryListener;
+  /** Stream holds (proxy/streams/): publishes reach them, and they count against the parking caps. */
+  streams?: StreamSide;
 };
 
 /** What the re-poll side (proxy/repoll/repolls.ts) must hear from the registry. */
@@ -107,7 +110,7 @@ export class HoldRegistry {
     });
     const takes = new TakesInFlight();
     const common = { lifecycle: this.lifecycle, index: this.index, connections: this.connections, cursors: this.cursors, counters: this.counters, takes, shared, logger };
-    this.delivery = new HoldDelivery({ ...common, listener, unknownQueuesRetryAfterS: options.unknownQueuesRetryAfterS });
+    this.delivery = new HoldDelivery({ ...common, listener, streams: options.streams, unknownQueuesRetryAfterS: options.unknownQueuesRetryAfterS });
     this.decisions = new HoldDecisions({
       ...common,
       pushNotified: (ids) => this.delivery.pushNotified(ids),
@@ -116,6 +119,7 @@ export class HoldRegistry {
       maxParkedBodyBytes: options.maxParkedBodyBytes,
       maxParkedBytes: options.maxParkedBytes,
       parkedRetryAfterS: options.parkedRetryAfterS,
+      streams: options.streams,
     });
     this.scheduleSweep();
   }
@@ -189,6 +193,16 @@ export class HoldRegistry {
       channels: this.cursors.knownChannels,
       ...this.counters,
       ...(this.options.listener?.stats() ?? NO_REPOLLS),
+      ...(this.options.streams?.stats() ?? NO_STREAMS),
+    };
+  }
+
+  /** Requests parked now and the bytes they keep, from `address` if given: streams count against the same caps (docs §14.5). */
+  parkedLoad(address?: string): { count: number; bytes: number; fromAddress: number } {
+    return {
+      count: this.index.parkedCount,
+      bytes: this.index.parkedBytes,
+      fromAddress: address === undefined ? 0 : this.index.parkedFrom(address),
     };
   }
 

@@ -33,7 +33,7 @@ describe('GET /metrics', { timeout: 15_000 }, () => {
       else if (req.url === '/poll-short') writeHold(res, { channel: 'room:b', timeoutS: 0.05 });
       else if (req.url === '/poll-abort') writeHold(res, { channel: 'room:c' });
       else {
-        res.writeHead(200, { 'grip-hold': 'stream' }); // a hold mode the proxy does not support
+        res.writeHead(200, { 'grip-hold': 'websocket' }); // a hold mode the proxy does not support
         res.end();
       }
     };

@@ -52,7 +52,7 @@ describe('request ids through the proxy', { timeout: 15_000 }, () => {
   test('error answers written by the proxy itself carry the request id too', async (t) => {
     const h = await startHarness(t);
     h.app.handle = (_req, res) => {
-      res.writeHead(200, { 'grip-hold': 'stream' });
+      res.writeHead(200, { 'grip-hold': 'websocket' });
       res.end();
     };
     const res = await h.get('/bad', { headers: { 'x-request-id': 'bad-1' } });

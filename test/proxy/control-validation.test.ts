@@ -37,6 +37,26 @@ describe('parsePublishBody', () => {
     assert.deepEqual(item, { channel: 'a', action: 'hint', response: null });
   });
 
+  test('http-stream items become stream commands with nothing for parked requests (docs/protocol.md §14.3)', () => {
+    const [send, bin, close, both] = parsePublishBody({
+      items: [
+        { channel: 'a', id: '2', 'prev-id': '1', formats: { 'http-stream': { content: 'data: x\n\n' } } },
+        { channel: 'a', formats: { 'http-stream': { 'content-bin': 'AAH/' } } },
+        { channel: 'a', formats: { 'http-stream': { action: 'close', content: '' } } },
+        { channel: 'a', formats: { 'http-stream': { content: 's' }, 'http-response': { body: 'r' } } },
+      ],
+    });
+    assert.deepEqual(send, { channel: 'a', id: '2', prevId: '1', action: 'none', response: null, stream: { action: 'send', content: Buffer.from('data: x\n\n') } });
+    assert.deepEqual([...bin!.stream!.content], [0, 1, 255]);
+    assert.deepEqual(close, { channel: 'a', action: 'none', response: null, stream: { action: 'close', content: Buffer.alloc(0) } });
+    assert.equal(both!.action, 'send');
+    assert.deepEqual(both!.stream, { action: 'send', content: Buffer.from('s') });
+  });
+
+  test('an http-response close is accepted and, as in Pushpin, carries nothing for parked requests', () => {
+    assert.deepEqual(parsePublishBody({ items: [{ channel: 'a', formats: { 'http-response': { action: 'close' } } }] }), []);
+  });
+
   test('body-bin is base64-decoded', () => {
     const [item] = parsePublishBody({ items: [{ channel: 'a', formats: { 'http-response': { 'body-bin': 'AAH/' } } }] });
     assert.deepEqual([...item!.response!.body], [0, 1, 255]);
@@ -50,7 +70,10 @@ describe('parsePublishBody', () => {
     ['a bad id', { items: [{ channel: 'a', id: '', formats: { 'http-response': { body: '' } } }] }, 'items[0].id must be 1-128 characters from A-Z a-z 0-9 _ . : @ / + ! # $ % & * ^ | ~ - ='],
     ['no formats', { items: [{ channel: 'a' }] }, 'items[0].formats must be an object'],
     ['no format at all', { items: [{ channel: 'a', formats: {} }] }, 'items[0].formats.http-response is required (the item names no format)'],
-    ['an unknown action', { items: [{ channel: 'a', formats: { 'http-response': { action: 'close', body: '' } } }] }, 'items[0].formats.http-response.action must be "send" or "hint"'],
+    ['an unknown action', { items: [{ channel: 'a', formats: { 'http-response': { action: 'refresh', body: '' } } }] }, 'items[0].formats.http-response.action must be "send", "hint" or "close"'],
+    ['an http-stream hint', { items: [{ channel: 'a', formats: { 'http-stream': { action: 'hint' } } }] }, 'items[0].formats.http-stream.action must be "send" or "close"'],
+    ['an http-stream send without content', { items: [{ channel: 'a', formats: { 'http-stream': {} } }] }, 'items[0].formats.http-stream needs content or content-bin'],
+    ['an http-stream with content and content-bin', { items: [{ channel: 'a', formats: { 'http-stream': { content: 'a', 'content-bin': 'YQ==' } } }] }, 'items[0].formats.http-stream must not have both content and content-bin'],
     ['a code out of range', { items: [{ channel: 'a', formats: { 'http-response': { code: 99, body: '' } } }] }, 'items[0].formats.http-response.code must be an integer 100-999'],
     ['a fractional code', { items: [{ channel: 'a', formats: { 'http-response': { code: 200.5, body: '' } } }] }, 'items[0].formats.http-response.code must be an integer 100-999'],
     ['a reason with a newline', { items: [{ channel: 'a', formats: { 'http-response': { reason: 'a\nb', body: '' } } }] }, 'items[0].formats.http-response.reason must be a string without control characters'],

@@ -167,7 +167,7 @@ describe('upstream failures', { timeout: 10_000 }, () => {
   test('a hold instruction the proxy cannot parse gives 502 PROXY_ERR_BAD_INSTRUCTION', async (t) => {
     const h = await startHarness(t);
     h.app.handle = (_req, res) => {
-      res.writeHead(200, { 'Grip-Hold': 'stream' });
+      res.writeHead(200, { 'Grip-Hold': 'websocket' });
       res.end();
     };
     const res = await h.get('/poll');

@@ -100,8 +100,21 @@ describe('parseHoldInstruction', () => {
     assert.deepEqual(instruction?.timeoutResponse.headers, { 'set-cookie': ['a=1', 'b=2'], 'cache-control': 'no-store' });
   });
 
+  test('Grip-Hold: stream reads Grip-Keep-Alive as Pushpin does (cstring, base64, raw; idle by default, 55 s by default) and Grip-Stream-Resync', () => {
+    const cstring = parse({ 'grip-hold': 'stream', 'grip-channel': 'a', 'grip-keep-alive': ':\\x20ka\\n\\n; format=cstring; timeout=20', 'grip-stream-resync': 'event: resync\\n\\n; format=cstring' });
+    assert.deepEqual(cstring?.stream, {
+      keepAlive: { data: Buffer.from(': ka\n\n'), intervalMs: 20_000, mode: 'idle' },
+      resync: Buffer.from('event: resync\n\n'),
+    });
+    const base64 = parse({ 'grip-hold': 'stream', 'grip-keep-alive': `${Buffer.from('\n').toString('base64')}; format=base64; mode=interval` });
+    assert.deepEqual(base64?.stream, { keepAlive: { data: Buffer.from('\n'), intervalMs: 55_000, mode: 'interval' } });
+    assert.deepEqual(parse({ 'grip-hold': 'stream', 'grip-keep-alive': 'ping; timeout=1' })?.stream?.keepAlive?.data, Buffer.from('ping'));
+    assert.deepEqual(parse({ 'grip-hold': 'stream' })?.stream, {});
+    assert.equal(parse({ 'grip-hold': 'response', 'grip-keep-alive': 'x' })?.stream, undefined, 'a response hold ignores it');
+  });
+
   const bad: Array<[string, IncomingHttpHeaders, RegExp]> = [
-    ['Grip-Hold other than response', { 'grip-hold': 'stream' }, /Grip-Hold must be "response"/],
+    ['Grip-Hold other than response or stream', { 'grip-hold': 'websocket' }, /Grip-Hold must be "response" or "stream"/],
     ['an empty channel name', { 'grip-hold': 'response', 'grip-channel': '; prev-id=1' }, /Grip-Channel: invalid channel name/],
     ['a channel named twice', { 'grip-hold': 'response', 'grip-channel': 'a, a' }, /named twice/],
     ['an invalid prev-id', { 'grip-hold': 'response', 'grip-channel': 'a; prev-id=' }, /invalid prev-id/],
@@ -116,6 +129,13 @@ describe('parseHoldInstruction', () => {
     ['a Grip-Status of four digits', { 'grip-hold': 'response', 'grip-status': '2000' }, /Grip-Status/],
     ['a Grip-Status reason with control characters', { 'grip-hold': 'response', 'grip-status': '200 a\u0001b' }, /reason/],
     ['an invalid Grip-Connection-Id', { 'grip-hold': 'response', 'grip-connection-id': 'short' }, /Grip-Connection-Id/],
+    ['an empty Grip-Keep-Alive', { 'grip-hold': 'stream', 'grip-keep-alive': '; timeout=5' }, /Grip-Keep-Alive cannot be empty/],
+    ['an unknown cstring escape in Grip-Keep-Alive', { 'grip-hold': 'stream', 'grip-keep-alive': '\\t; format=cstring' }, /not valid cstring/],
+    ['a dangling \\x in Grip-Keep-Alive', { 'grip-hold': 'stream', 'grip-keep-alive': 'a\\x4; format=cstring' }, /not valid cstring/],
+    ['a Grip-Keep-Alive timeout of 0', { 'grip-hold': 'stream', 'grip-keep-alive': 'x; timeout=0' }, /timeout must be whole seconds/],
+    ['a Grip-Keep-Alive mode other than idle or interval', { 'grip-hold': 'stream', 'grip-keep-alive': 'x; mode=burst' }, /mode must be idle or interval/],
+    ['a Grip-Keep-Alive format other than raw, cstring, base64', { 'grip-hold': 'stream', 'grip-keep-alive': 'x; format=hex' }, /format must be raw, cstring or base64/],
+    ['Grip-Stream-Resync data that is not base64', { 'grip-hold': 'stream', 'grip-stream-resync': '*; format=base64' }, /Grip-Stream-Resync data is not valid base64/],
   ];
   for (const [what, headers, message] of bad) {
     test(`${what} is a bad instruction`, () => {
