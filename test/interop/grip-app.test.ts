@@ -307,11 +307,11 @@ test('counting: three long-polling clients each receive all 60 messages posted t
   assert.equal(stats.resyncs, 0);
 });
 
-test('items for formats the proxy does not serve (http-stream, ws-message) are accepted and skipped, as by Pushpin', async (t) => {
+test('items for formats a parked response does not take (http-stream, ws-message) are accepted and leave it parked, as in Pushpin', async (t) => {
   const { grip, proxy, clientUrl } = await startGripStack(t);
   const poll = request(`${clientUrl}/messages?last=0`);
   await waitParked(proxy, 1);
-  // The library publishes these for stream and WebSocket subscribers; the publish succeeds and reaches nobody.
+  // The library publishes these for stream and WebSocket subscribers; the publish succeeds and reaches no parked response.
   await grip.publisher.publishHttpStream(CHANNEL, 'stream data\n');
   await grip.publisher.publishFormats(CHANNEL, new WebSocketMessageFormat('ws data'));
   let stats = proxy.stats();

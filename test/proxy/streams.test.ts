@@ -93,6 +93,24 @@ test('a stream hold answers at once with the app head and body, chunked; each ht
   assert.equal(stats.publishes, 4);
 });
 
+test('GET /stats and GET /metrics count open streams, chunks and keep-alives', async (t) => {
+  const h = await startHarness(t);
+  streamApp(h);
+  const s = await openStream(t, `${h.clientUrl}/s`);
+  await waitStreams(h, 1);
+  await publish(h, [streamItem('news', 'a')]);
+  await waitFor(() => s.text() === 'hello\na', { message: 'the chunk' });
+  const stats = (await h.control('/stats', '', { method: 'GET' })).json() as Record<string, number>;
+  assert.equal(stats.streams, 1);
+  assert.equal(stats.streamChunks, 1);
+  assert.equal(stats.streamKeepAlives, 0);
+  assert.equal(stats.streamResyncs, 0);
+  const metrics = (await h.control('/metrics', '', { method: 'GET' })).text;
+  assert.match(metrics, /^comet_proxy_streams 1$/m);
+  assert.match(metrics, /^comet_proxy_stream_chunks_total 1$/m);
+  assert.match(metrics, /^comet_proxy_stream_resyncs_total 0$/m);
+});
+
 test('an item with both formats goes to streams as a chunk and to parked requests as a response', async (t) => {
   const h = await startHarness(t);
   h.app.handle = (req, res) => {
