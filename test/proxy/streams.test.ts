@@ -148,6 +148,24 @@ test('an HTTP/1.0 client gets a close-delimited stream: no chunked framing, ende
   assert.equal(body, 'start;a;');
 });
 
+test('a request pipelined behind a stream ends it (docs §4 step 0), and is then answered on the same connection', async (t) => {
+  const h = await startHarness(t);
+  h.app.handle = (req, res) => {
+    if (req.url === '/s') res.writeHead(200, { 'Grip-Hold': 'stream', 'Grip-Channel': 'news' }).end('open;');
+    else res.writeHead(200, { 'content-type': 'text/plain' }).end('second');
+  };
+  const socket = connect(Number(new URL(h.clientUrl).port), '127.0.0.1');
+  t.after(() => socket.destroy());
+  let received = '';
+  socket.on('data', (c: Buffer) => (received += c.toString('latin1')));
+  socket.write('GET /s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await waitStreams(h, 1);
+  socket.write('GET /next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await waitFor(() => received.endsWith('6\r\nsecond\r\n0\r\n\r\n'), { message: 'the pipelined answer' });
+  assert.match(received, /\r\n5\r\nopen;\r\n0\r\n\r\nHTTP\/1\.1 200 OK\r\n/, 'the stream ended with its terminating chunk, then the next answer');
+  assert.equal(h.proxy.stats().streams, 0);
+});
+
 test('Grip-Keep-Alive (idle): the data is written when the stream has been idle for the timeout, and a chunk restarts the wait', async (t) => {
   const h = await startHarness(t);
   streamApp(h, { body: '', headers: { 'Grip-Keep-Alive': '\\n; format=cstring; timeout=1' } });
