@@ -66,7 +66,7 @@ describe('control API authentication', { timeout: 10_000 }, () => {
     assert.deepEqual(Object.keys(stats.json() as object).sort(), [
       'bufferedItems', 'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'holds', 'leases', 'parked', 'parkedBytes',
       'pipelineReleases', 'publishes', 'pushes', 'queuedBytes', 'queuedItems', 'reasking', 'reasks', 'repollAnswers', 'repollParks',
-      'repollToApp', 'resyncs', 'timeouts',
+      'repollToApp', 'resyncs', 'streamChunks', 'streamKeepAlives', 'streamResyncs', 'streams', 'timeouts',
     ]);
   });
 });
