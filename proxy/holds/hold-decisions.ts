@@ -65,7 +65,7 @@ export interface HoldDecisionsDeps {
   maxParkedBodyBytes: number;
   maxParkedBytes: number;
   parkedRetryAfterS: number;
-  /** Open streams count against the same caps (docs §14.5). */
+  /** Open streams count against the same caps (docs §14.2). */
   streams: StreamSide | undefined;
   logger: Logger;
 }
