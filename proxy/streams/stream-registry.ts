@@ -49,6 +49,8 @@ export class StreamRegistry implements StreamSide {
   private readonly byChannel = new Map<string, Set<OpenStream>>();
   private readonly perAddress = new Map<string, number>();
   private readonly byResponse = new WeakMap<ServerResponse, OpenStream>();
+  /** Responses with a request pipelined behind them before the app answered (docs §4 step 0). */
+  private readonly pipelinedBehind = new WeakSet<ServerResponse>();
   /** The last id published on each channel in an `http-stream` item, for the first-hold check (§14.2). */
   private readonly lastIds: ChannelCursors;
   private readonly log: Logger;
@@ -86,6 +88,11 @@ export class StreamRegistry implements StreamSide {
     if (this.draining) {
       // Shutting down: the first bytes alone, as a complete response, and the connection closes (§9).
       writeResponse(res, instruction.timeoutResponse, { connection: 'close' });
+      return;
+    }
+    if (this.pipelinedBehind.has(res)) {
+      // A request waits behind this one on its connection: never open it, answer with the first bytes (§14.7).
+      writeResponse(res, instruction.timeoutResponse);
       return;
     }
     // Pushpin's first-hold check (fastly/pushpin src/handler/httpsession.cpp): a prev-id behind the channel's
@@ -160,6 +167,7 @@ export class StreamRegistry implements StreamSide {
 
   /** A request was pipelined behind `res` (docs §4 step 0): a stream never ends by itself, so end it now. */
   releasePipelined(res: ServerResponse): void {
+    this.pipelinedBehind.add(res);
     this.byResponse.get(res)?.end('pipelined');
   }
 

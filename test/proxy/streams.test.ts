@@ -166,6 +166,22 @@ test('a request pipelined behind a stream ends it (docs §4 step 0), and is then
   assert.equal(h.proxy.stats().streams, 0);
 });
 
+test('a request pipelined before the app answered never opens a stream: the first bytes are a complete answer, then the next one', async (t) => {
+  const h = await startHarness(t);
+  h.app.handle = (req, res) => {
+    if (req.url === '/s') res.writeHead(200, { 'Grip-Hold': 'stream', 'Grip-Channel': 'news' }).end('open;');
+    else res.writeHead(200, { 'content-type': 'text/plain' }).end('second');
+  };
+  const socket = connect(Number(new URL(h.clientUrl).port), '127.0.0.1');
+  t.after(() => socket.destroy());
+  let received = '';
+  socket.on('data', (c: Buffer) => (received += c.toString('latin1')));
+  socket.write('GET /s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await waitFor(() => received.endsWith('6\r\nsecond\r\n0\r\n\r\n'), { message: 'the pipelined answer' });
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*content-length: 5\r\n[^]*\r\n\r\nopen;HTTP\/1\.1 200 OK\r\n/i);
+  assert.equal(h.proxy.stats().streams, 0);
+});
+
 test('Grip-Keep-Alive (idle): the data is written when the stream has been idle for the timeout, and a chunk restarts the wait', async (t) => {
   const h = await startHarness(t);
   streamApp(h, { body: '', headers: { 'Grip-Keep-Alive': '\\n; format=cstring; timeout=1' } });
