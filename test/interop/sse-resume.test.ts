@@ -39,8 +39,8 @@ class SseFollower {
   }
 
   private connect(): void {
-    if (this.stopped) return;
-    if (++this.connects > 200) throw new Error(`${this.url}: too many reconnects`);
+    // Bounded: past 200 connects it stops, and the test's wait for its events fails with what it has.
+    if (this.stopped || ++this.connects > 200) return;
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (this.lastId !== undefined) headers['last-event-id'] = this.lastId;
     let buffer = '';
