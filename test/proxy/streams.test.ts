@@ -249,6 +249,20 @@ test("a stream held behind its channel's last published id is re-asked with Grip
   await waitFor(() => s.text() === 'from 7\neight\n', { message: 'the next item' });
 });
 
+test('a stream the app keeps holding behind its channel gets the reask-limit resync answer after maxReasks re-asks', async (t) => {
+  const h = await startHarness(t, { maxReasks: 2 });
+  await publish(h, [streamItem('log', 'nine\n', { id: '9', 'prev-id': '8' })]);
+  h.app.handle = (_req, res) => {
+    res.writeHead(200, { 'Grip-Hold': 'stream', 'Grip-Channel': 'log; prev-id=3' }).end('stale\n');
+  };
+  const res = await h.get('/s');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['comet-resync'], 'reask-limit');
+  assert.deepEqual(res.json(), { resync: { reason: 'reask-limit', channels: ['log'] } });
+  assert.equal(h.app.requests.length, 3, 'the first answer and two re-asks');
+  assert.equal(h.proxy.stats().streams, 0);
+});
+
 test('streams count against maxParked with parked responses, both ways', async (t) => {
   const h = await startHarness(t, { maxParked: 1 });
   h.app.handle = (req, res) => {
