@@ -53,9 +53,10 @@ describe('proxyOptionsFromEnv', () => {
 
   test('reads the pipelining and slow-reader limits', () => {
     const options = proxyOptionsFromEnv(
-      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PIPELINE_MAX_QUEUED: '4', CLIENT_WRITE_TIMEOUT_S: '2.5', RESPONSE_BUFFER_MAX_BYTES: '65536', LOG_LEVEL: 'silent' },
+      { GRIP_SECRET: SECRET, CONTROL_SECRET: CONTROL, PIPELINE_MAX_QUEUED: '4', CLIENT_WRITE_TIMEOUT_S: '2.5', RESPONSE_BUFFER_MAX_BYTES: '65536', STREAM_MAX_BUFFERED_BYTES: '4096', LOG_LEVEL: 'silent' },
       [],
     );
+    assert.equal(options.streamMaxBufferedBytes, 4096);
     assert.equal(options.pipelineMaxQueued, 4);
     assert.equal(options.clientWriteTimeoutMs, 2_500);
     assert.equal(options.responseBufferMaxBytes, 65_536);

@@ -77,6 +77,12 @@ describe('resolveProxyOptions', () => {
     assert.equal(options.clientWriteTimeoutMs, 20_000);
   });
 
+  test('the stream buffer bound is validated: 1024 bytes to 1 GiB, default 1 MiB', () => {
+    rejects({ streamMaxBufferedBytes: 1000 }, 'streamMaxBufferedBytes must be an integer 1024-1073741824, got 1000');
+    rejects({ streamMaxBufferedBytes: 2 ** 31 }, 'streamMaxBufferedBytes must be an integer 1024-1073741824, got 2147483648');
+    assert.equal(resolveProxyOptions(REQUIRED).streamMaxBufferedBytes, 1024 * 1024);
+  });
+
   test('a short secret is refused without echoing it', () => {
     assert.throws(
       () => resolveProxyOptions({ ...REQUIRED, secret: 'short-secret' }),
