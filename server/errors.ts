@@ -26,6 +26,8 @@ export const APP_ERROR_STATUS = {
   APP_ERR_BAD_CONNECTION_ID: 400,
   APP_ERR_FOREIGN_CONNECTION_ID: 403,
   APP_ERR_BAD_JSON: 400,
+  /** A Bayeux callback-polling GET without one `jsonp=` name made of dotted ASCII identifiers (docs/bayeux.md). */
+  APP_ERR_BAD_JSONP_CALLBACK: 400,
   APP_ERR_INVALID_BODY: 400,
   APP_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   APP_ERR_BODY_TOO_LARGE: 413,

@@ -12,7 +12,7 @@ export const BAYEUX_ERROR_STATUS = {
   BAYEUX_ERR_BAD_MESSAGE: 400,
   /** A `/meta/...` channel Bayeux does not define. */
   BAYEUX_ERR_UNKNOWN_META_CHANNEL: 400,
-  /** `connectionType` / `supportedConnectionTypes` without `long-polling`. */
+  /** `supportedConnectionTypes` without a transport served here, or a connect whose `connectionType` is not its request's transport. */
   BAYEUX_ERR_CONNECTION_TYPE: 400,
   /** The clientId is unknown or expired: handshake again (`402::Unknown client`). */
   BAYEUX_ERR_UNKNOWN_CLIENT: 402,

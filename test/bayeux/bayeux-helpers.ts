@@ -157,3 +157,42 @@ export function connectReply(body: any[]): any {
 export function deliveredEvents(body: any[]): ChatEvent[] {
   return body.filter((m) => typeof m.channel === 'string' && m.channel.startsWith('/chat/')).map((m) => m.data as ChatEvent);
 }
+
+export interface JsonpAnswer {
+  status: number;
+  contentType: string | null;
+  nosniff: string | null;
+  gripHold: string | null;
+  /** The body as sent. */
+  text: string;
+  /** The replies inside `/**\/callback(...);`, or the parsed JSON error body when the answer is not JSON-P. */
+  replies: any;
+}
+
+/**
+ * One callback-polling request, as CometD's CallbackPollingTransport builds it:
+ * `GET ${base}/cometd${suffix}?jsonp=CALLBACK&message=URL-ENCODED-JSON`.
+ */
+export async function jsonpGet(base: string, callback: string, messages: unknown, suffix = '', headers: Record<string, string> = {}): Promise<JsonpAnswer> {
+  const url = `${base}/cometd${suffix}?jsonp=${encodeURIComponent(callback)}&message=${encodeURIComponent(JSON.stringify(messages))}`;
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  const prefix = `/**/${callback}(`;
+  let replies: unknown;
+  if (text.startsWith(prefix) && text.endsWith(');')) replies = JSON.parse(text.slice(prefix.length, -2));
+  else {
+    try {
+      replies = JSON.parse(text);
+    } catch {
+      replies = undefined;
+    }
+  }
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    nosniff: res.headers.get('x-content-type-options'),
+    gripHold: res.headers.get('grip-hold'),
+    text,
+    replies,
+  };
+}
