@@ -16,6 +16,8 @@ export const APP_ERROR_STATUS = {
   APP_ERR_ROOM_EXISTS: 409,
   APP_ERR_ROOM_NOT_FOUND: 404,
   APP_ERR_NOT_MEMBER: 403,
+  /** A join that would give a CometD client subscribed to `/chat/*` more rooms than it may follow (docs/bayeux.md). */
+  APP_ERR_TOO_MANY_SUBSCRIPTIONS: 403,
   APP_ERR_EMPTY_MESSAGE: 400,
   APP_ERR_MESSAGE_TOO_LONG: 413,
   APP_ERR_BAD_CURSOR: 400,

@@ -192,16 +192,18 @@ export class BayeuxDispatcher {
 
   private async subscribe(m: BayeuxMessage): Promise<Outcome> {
     const client = this.client(m);
-    const { channel, room } = this.subscription(m);
-    if (!(await this.bayeux.subscribe(client, room))) throw unknownClient();
-    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: channel, successful: true }] };
+    const target = this.subscription(m);
+    const done = 'room' in target ? await this.bayeux.subscribe(client, target.room) : await this.bayeux.subscribePattern(client, target.pattern, target.channel);
+    if (!done) throw unknownClient();
+    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: target.channel, successful: true }] };
   }
 
   private async unsubscribe(m: BayeuxMessage): Promise<Outcome> {
     const client = this.client(m);
-    const { channel, room } = this.subscription(m);
-    if (!(await this.bayeux.unsubscribe(client, room))) throw unknownClient();
-    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: channel, successful: true }] };
+    const target = this.subscription(m);
+    const done = 'room' in target ? await this.bayeux.unsubscribe(client, target.room) : await this.bayeux.unsubscribePattern(client, target.pattern);
+    if (!done) throw unknownClient();
+    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: target.channel, successful: true }] };
   }
 
   private async disconnect(m: BayeuxMessage): Promise<Outcome> {
@@ -230,13 +232,16 @@ export class BayeuxDispatcher {
     return client;
   }
 
-  /** A subscribe's `subscription`: one `/chat/<room>` channel. */
-  private subscription(m: BayeuxMessage): { channel: string; room: string } {
+  /** A subscribe's `subscription`: one `/chat/<room>` channel, or the room patterns `/chat/*` and `/chat/**`. */
+  private subscription(m: BayeuxMessage): { channel: string; room: string } | { channel: string; pattern: number } {
     const channel = m.subscription;
     if (typeof channel !== 'string') throw new BayeuxError('BAYEUX_ERR_BAD_MESSAGE', 'subscription must be a channel name', 'subscription');
     const kind = classifyChannel(channel);
     if (kind.kind === 'room') return { channel, room: kind.room };
-    if (kind.kind === 'wildcard') throw new BayeuxError('BAYEUX_ERR_WILDCARD', 'wildcard subscriptions are not supported: subscribe to each /chat/<room>', channel);
+    if (kind.kind === 'wildcard') {
+      if (kind.bit !== null) return { channel, pattern: kind.bit };
+      throw new BayeuxError('BAYEUX_ERR_WILDCARD', 'the only channel patterns are /chat/* and /chat/** (the rooms this session is a member of)', channel);
+    }
     throw new BayeuxError('BAYEUX_ERR_UNKNOWN_CHANNEL', 'only /chat/<room> channels can be subscribed to', channel);
   }
 
