@@ -8,7 +8,7 @@
  * connect reply, in that transport's form: the proxy sends it on timeout and
  * re-asks the same request (same URL, same body) when a hint arrives.
  */
-import { Router, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { GRIP_LAST } from '../../protocol/headers.js';
 import { clientAddressOf } from '../http/client-address.js';
@@ -70,7 +70,9 @@ export function bayeuxRoutes(bayeux: BayeuxService, options: BayeuxRouteOptions)
     res.json(replies);
   });
 
-  router.get(BAYEUX_PATHS, async (req, res: Response) => {
+  router.get(BAYEUX_PATHS, async (req, res: Response, next: NextFunction) => {
+    // Express routes HEAD to GET handlers: a HEAD would run the messages and return nothing. Not found.
+    if (req.method === 'HEAD') return next();
     // Checked in this order so a bad callback name is never echoed into JavaScript.
     const jsonp = parseJsonpRequest(req.originalUrl, options.bodyMaxBytes);
     const { replies, hold } = await run(req, parseJsonpMessages(jsonp.messageJson), 'callback-polling');

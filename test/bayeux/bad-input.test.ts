@@ -105,7 +105,9 @@ test('envelope errors get a 4xx JSON error, are logged once and change nothing',
     const refusals = lines.slice(logged).filter((l) => l.msg === 'request refused');
     assert.equal(refusals.length, 1, `${c.what} is logged once`);
   }
-  assert.deepEqual(counts(stack), before, 'nothing was written by the GETs either');
+  const head = await fetch(`${stack.base}/cometd?jsonp=cb&message=${encodeURIComponent(JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling'], ext: { 'comet-chat': { nick: 'eve' } } }]))}`, { method: 'HEAD' });
+  assert.equal(head.status, 404, 'a HEAD runs no message');
+  assert.deepEqual(counts(stack), before, 'nothing was written by the GETs (or the HEAD) either');
 });
 
 test('bad messages get a Bayeux error reply naming the problem, logged once, and change nothing', async (t) => {
