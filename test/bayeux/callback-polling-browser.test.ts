@@ -12,10 +12,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
 import { ChatClient, waitFor, type ChatEvent } from '../helpers/chat-client.js';
+import { createHoldProxy } from '../../proxy/proxy.js';
 import { startStack } from '../helpers/stack.js';
 
 const N = 25;
@@ -79,6 +80,34 @@ async function startPageServer(): Promise<{ server: Server; origin: string }> {
   return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
+interface CometdRequest {
+  method: string;
+  url: string;
+  type: string;
+}
+
+/**
+ * A page of `origin` in a fresh browser context whose CometD client handshakes with `chatBase`'s
+ * `/cometd` over callback-polling and subscribes to ROOM; its requests to `/cometd` go into `requests`.
+ */
+async function openCometdPage(t: TestContext, origin: string, chatBase: string, nick: string, ack: boolean, requests: CometdRequest[]): Promise<Page> {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  page.on('request', (r) => {
+    if (r.url().startsWith(`${chatBase}/cometd`)) requests.push({ method: r.method(), url: r.url(), type: r.resourceType() });
+  });
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => (globalThis as unknown as Partial<TestGlobals>).bayeuxTest !== undefined);
+  const ext = await page.evaluate(
+    ([url, n, room, a]) => (globalThis as unknown as TestGlobals).bayeuxTest.start(url, n, room, a),
+    [`${chatBase}/cometd`, nick, ROOM, ack] as [string, string, string, boolean],
+  );
+  assert.equal((ext as { ack?: unknown }).ack, ack ? true : undefined, `${nick}: ack negotiated as asked`);
+  assert.equal(await page.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.state.transport), 'callback-polling');
+  return page;
+}
+
 let browser: Browser;
 before(async () => {
   browser = await launchBrowser();
@@ -98,26 +127,9 @@ test('the real CometD client on callback-polling in Chromium gets N messages eac
   await bob.call('POST', '/api/rooms', { name: ROOM });
   await bob.join(ROOM);
 
-  const cometdRequests: Array<{ method: string; url: string; type: string }> = [];
-  const open = async (nick: string, ack: boolean): Promise<Page> => {
-    const context = await browser.newContext();
-    t.after(() => context.close());
-    const page = await context.newPage();
-    page.on('request', (r) => {
-      if (r.url().startsWith(`${stack.base}/cometd`)) cometdRequests.push({ method: r.method(), url: r.url(), type: r.resourceType() });
-    });
-    await page.goto(`${pages.origin}/`);
-    await page.waitForFunction(() => (globalThis as unknown as Partial<TestGlobals>).bayeuxTest !== undefined);
-    const ext = await page.evaluate(
-      ([url, n, room, a]) => (globalThis as unknown as TestGlobals).bayeuxTest.start(url, n, room, a),
-      [`${stack.base}/cometd`, nick, ROOM, ack] as [string, string, string, boolean],
-    );
-    assert.equal((ext as { ack?: unknown }).ack, ack ? true : undefined, `${nick}: ack negotiated as asked`);
-    assert.equal(await page.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.state.transport), 'callback-polling');
-    return page;
-  };
-  const ada = await open('ada', false);
-  const dan = await open('dan', true);
+  const cometdRequests: CometdRequest[] = [];
+  const ada = await openCometdPage(t, pages.origin, stack.base, 'ada', false, cometdRequests);
+  const dan = await openCometdPage(t, pages.origin, stack.base, 'dan', true, cometdRequests);
   // Both pages' connects are parked: their subscriptions' wakes have re-parked them on the room.
   await waitFor(async () => (await stack.stats()).parked === 2, 'both pages to have a connect parked by the proxy', 10_000);
   await bob.join(ROOM); // already a member: no event; a fresh cursor for bob's polls
@@ -170,4 +182,36 @@ test('the real CometD client on callback-polling in Chromium gets N messages eac
     assert.deepEqual(await page.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.state.failures), [], 'no failed connect');
     await page.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.stop());
   }
+});
+
+test('a callback-polling page loses nothing across a proxy restart: messages posted while the proxy was down arrive once, in order', async (t) => {
+  const stack = await startStack(t, { app: { holdTimeoutS: 5 } });
+  const pages = await startPageServer();
+  t.after(() => new Promise<void>((resolve) => pages.server.close(() => resolve())));
+  // Bob talks to the app directly, so he can post while the proxy is down.
+  const bob = new ChatClient(`http://127.0.0.1:${stack.appPort}`);
+  await bob.login('bob');
+  await bob.call('POST', '/api/rooms', { name: ROOM });
+  await bob.join(ROOM);
+  const requests: CometdRequest[] = [];
+  const dan = await openCometdPage(t, pages.origin, stack.base, 'dan', true, requests);
+  await waitFor(async () => (await stack.stats()).parked === 1, "dan's connect to be parked", 10_000);
+  const received = () => dan.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.state.received);
+
+  const sent = [(await bob.post(ROOM, 'before')).id];
+  await waitFor(async () => messageIds(await received()).length === 1, 'dan to get the first message', 10_000);
+  // The parked connect gets its timeout answer (JSON-P); the page's next requests fail at the network level.
+  const options = stack.proxy.options;
+  await stack.proxy.close();
+  for (let i = 0; i < 5; i++) sent.push((await bob.post(ROOM, `while down ${i}`)).id);
+  const failedBefore = requests.length;
+  await waitFor(() => requests.length > failedBefore, 'the page to try the stopped proxy', 10_000);
+  const restarted = createHoldProxy({ ...options, clientPort: stack.clientPort, controlPort: stack.controlPort, upstreamUrl: `http://127.0.0.1:${stack.appPort}` });
+  t.after(() => restarted.close());
+  await restarted.listen();
+  sent.push((await bob.post(ROOM, 'after')).id);
+
+  await waitFor(async () => messageIds(await received()).length >= sent.length, 'dan to get every message after the restart', 30_000);
+  assert.deepEqual(messageIds(await received()), sent, 'each once, in order');
+  await dan.evaluate(() => (globalThis as unknown as TestGlobals).bayeuxTest.stop());
 });
