@@ -31,6 +31,12 @@ export interface ChatServiceOptions {
    * leases on every proxy before anyone receives it, so no lease keeps reading the room. Default false.
    */
   revokeLeases?: boolean;
+  /**
+   * Called inside the transaction of every join that added a member (with the room's new last event id) and
+   * every leave, so state that follows memberships (Bayeux `/chat/*` subscriptions) commits with it or not
+   * at all. May throw an `AppError` to refuse the change.
+   */
+  onMembershipChange?: (change: { sessionId: number; roomId: number; joined: boolean; cursor: number }) => void;
 }
 
 /** One page of a room's history. */
@@ -93,6 +99,7 @@ export class ChatService {
       const added = this.store.rooms.addMember(room.id, session.id, now);
       const event = added ? this.append(room, session, 'join', now) : null;
       const view = this.store.rooms.view(room.id);
+      if (added) this.options.onMembershipChange?.({ sessionId: session.id, roomId: room.id, joined: true, cursor: view.lastEventId });
       return { room: view, cursor: view.lastEventId, event };
     });
   }
@@ -107,6 +114,7 @@ export class ChatService {
       // Every lease this session holds may name the room; the next polls go to the app, which knows it left.
       const revoke = this.options.revokeLeases === true ? [{ subject: leaseSubject(session.id), 'issued-before': now }] : undefined;
       const event = this.append(room, session, 'leave', now, undefined, revoke);
+      this.options.onMembershipChange?.({ sessionId: session.id, roomId: room.id, joined: false, cursor: event.id });
       return { room: this.store.rooms.view(room.id), event };
     });
   }

@@ -89,6 +89,8 @@ const inS = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
 const controlJwt = (claims: JWTPayload) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_CONTROL_SECRET));
 const NOT_YET = await controlJwt({ iss: CONTROL_ISS, nbf: inS(600), exp: inS(1200) });
 /** `n` distinct, well-formed connection IDs no client uses. */
+/** A URL-encoded `/meta/connect` for JSON-P rows: refused before it is read. */
+const JSONP_CONNECT = encodeURIComponent(JSON.stringify([{ channel: '/meta/connect', clientId: 'nobody', connectionType: 'callback-polling' }]));
 const manyIds = (n: number) => Array.from({ length: n }, (_, i) => `nobody${i}`.padEnd(21, '_'));
 
 const ROWS: Row[] = [
@@ -337,6 +339,17 @@ const ROWS: Row[] = [
   { name: 'a backslash path to package.json', target: 'client', request: client('GET', '/..%5c..%5cpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an encoded NUL byte in a file path', target: 'client', request: client('GET', '/index.html%00.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an unknown API route', target: 'client', request: client('PUT', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  // Bayeux callback-polling (docs/bayeux.md): a GET's callback name is written into JavaScript, so it is checked first.
+  { name: 'a Bayeux GET without a jsonp callback', target: 'client', request: client('GET', `/cometd?message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback that is script', target: 'client', request: client('GET', `/cometd?jsonp=alert(document.cookie)//&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback with an encoded bracket and quote', target: 'client', request: client('GET', `/cometd?jsonp=a%5B%22x%22%5D&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback with non-ASCII letters', target: 'client', request: client('GET', `/cometd?jsonp=%C3%A9t%C3%A9&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'two jsonp callbacks', target: 'client', request: client('GET', `/cometd?jsonp=a&jsonp=b&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback of 129 characters', target: 'client', request: client('GET', `/cometd?jsonp=${'a'.repeat(129)}&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a JSON-P request without message', target: 'client', request: client('GET', '/cometd/connect?jsonp=cb', { as: null }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  { name: 'a JSON-P message that is not JSON', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%7B%22channel%22', { as: null }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a JSON-P message with invalid UTF-8', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%22%C3%28%22%5D', { as: null }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a JSON-P message that is an empty array', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%5D', { as: null }), status: 400, code: 'APP_ERR_INVALID_BODY' },
 ];
 
 /** Hold instructions the scripted app answers `/hold/<name>` with. */
