@@ -192,3 +192,8 @@ export function loadClient(host = 'chat.test'): FakeBrowser {
     fire: (type, event) => (listeners[type] ?? []).slice().forEach((fn) => fn(event)),
   };
 }
+
+/** Runs more of public/js/ (e.g. the UI's chat-*.js that need no DOM) in a loaded client's context, in order. */
+export function loadScripts(browser: FakeBrowser, files: string[]): void {
+  for (const file of files) vm.runInContext(readFileSync(join(JS_DIR, file), 'utf8'), browser.window, { filename: file });
+}
