@@ -94,6 +94,7 @@
     util.listen($['create-room-form'], 'submit', function (e) { dom.preventDefault(e); self.createRoom(); });
     util.listen($['post-form'], 'submit', function (e) { dom.preventDefault(e); self.post(); });
     util.listen($['post-text'], 'keydown', function (e) { self.onPostKey(e); });
+    util.listen($['post-text'], 'input', function () { self.fitPostBox(); });
     util.listen($['leave-room'], 'click', function () { self.leaveActive(); });
     util.listen($.strategy, 'change', function () { self.switchStrategy($.strategy.value); });
     // The browser says the network is back: a post waiting to be resent goes now.
@@ -491,8 +492,16 @@
     this.setPostError(null);
     $['post-text'].value = '';
     this.counters.post.update();
+    this.fitPostBox();
     this.outbox.add(room, text);
     this.focusPostBox();
+  };
+
+  /** The box grows with its text up to its CSS max-height (then scrolls), and shrinks back once sent. */
+  ChatApp.prototype.fitPostBox = function () {
+    var box = this.$['post-text'];
+    box.style.height = 'auto';
+    if (box.scrollHeight > box.clientHeight) box.style.height = box.scrollHeight + 2 + 'px';
   };
 
   ChatApp.prototype.setPostError = function (text, code) {

@@ -176,7 +176,8 @@
     ]);
     var old = this.pendingNodes[item.key];
     if (old) {
-      if (old.style.display === 'none') node.style.display = 'none';
+      // Still hidden as echoed (hidePending) unless it failed after all: a refusal must show.
+      if (old.style.display === 'none' && !failed) node.style.display = 'none';
       this.list.replaceChild(node, old);
     } else {
       this.list.appendChild(node);
