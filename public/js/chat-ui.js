@@ -587,8 +587,11 @@
     if (!this.user) return;
     var status = this.client.status();
     var waiting = 0;
+    var why = null;
     for (var i = 0; i < status.loops.length; i++) {
-      if (status.loops[i].state === 'waiting') waiting++;
+      if (status.loops[i].state !== 'waiting') continue;
+      waiting++;
+      if (why === null && status.loops[i].error) why = errors.reason({ code: status.loops[i].error, status: 0 });
     }
     var modes = [];
     for (var origin in status.bridges) {
@@ -596,7 +599,8 @@
     }
     var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' +
       status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
-    this.setStatus(waiting > 0 ? 'reconnecting' : 'live', detail);
+    // While reconnecting, why (in words) matters more than how the page polls.
+    this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
   };
 
   ChatApp.prototype.setStatus = function (state, detail) {

@@ -363,7 +363,8 @@ test('a poll refused 503 with Retry-After (the proxy full for this address) wait
   await ada.login('ada');
   const polls = async () => (await ada.xhrLog()).filter((r) => r.url.includes('/api/poll'));
   await waitFor(async () => (await polls()).filter((p) => p.status === 503).length >= 2, 'two refused polls', 15_000);
-  await ada.page.waitForSelector('#status[data-state="reconnecting"]');
+  // The status says why, in words.
+  await ada.page.waitForFunction(() => (globalThis as Doc).document.getElementById('status-text').textContent === 'Reconnecting… · the server is full');
   parked.destroy();
   await waitFor(async () => (await stack.stats()).parked === 1 && (await polls()).some((p) => p.status === null), 'ada parked', 15_000);
 
