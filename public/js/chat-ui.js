@@ -51,6 +51,8 @@
     this.membersTimer = null;
     this.membersSeq = 0;
     this.roomsTimer = null;
+    this.roomsAsked = false;
+    this.roomsAgain = false;
     this.refreshInterval = null;
     this.loopStates = {};
     this.limits = limits.from(null);
@@ -378,8 +380,20 @@
     if (this.roomsTimer !== null) return;
     this.roomsTimer = this.win.setTimeout(function () {
       self.roomsTimer = null;
+      // One list request at a time: with per-room polls past the per-host limit a request
+      // can queue in the browser for a whole hold, and the periodic refresh must not pile up.
+      if (self.roomsAsked) {
+        self.roomsAgain = true;
+        return;
+      }
+      self.roomsAsked = true;
       self.client.listRooms(function (err, rooms) {
+        self.roomsAsked = false;
         if (!err) self.rooms.renderAvailable(rooms, function (name) { return self.client.joined(name); });
+        if (self.roomsAgain) {
+          self.roomsAgain = false;
+          self.refreshRoomList();
+        }
       });
     }, 200);
   };

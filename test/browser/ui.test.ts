@@ -300,6 +300,10 @@ test('a post whose answer was lost, and posts written while the proxy is down, a
   assert.deepEqual(ada.errors, []);
 });
 
+async function parkedCount(stack: { stats(): Promise<{ parked: number }> }, n: number): Promise<void> {
+  await waitFor(async () => (await stack.stats()).parked === n, `${n} parked polls`, WAIT_MS);
+}
+
 /** Holds SQLite's write lock from a second connection until released (or the test ends). */
 function holdWriteLock(t: { after(fn: () => void): void }, dbPath: string): { release(): void } {
   const other = new Database(dbPath);
@@ -385,6 +389,8 @@ test('per-room with more than 5 rooms is flagged in the Transport menu; 5 are fi
   await bob.login('bob');
   for (let i = 1; i <= 5; i++) await bob.call('POST', '/api/rooms', { name: `r${i}` });
   const ada = await stack.openPage('strategy=per-room', PHONE);
+  // The page's timers on a clock the test can move (it also runs at its own pace meanwhile).
+  await ada.page.clock.install();
   await ada.login('ada');
   await ada.joinRooms(['r1', 'r2', 'r3', 'r4']);
   assert.equal((await ada.state()).client.rooms.length, 5);
@@ -400,6 +406,13 @@ test('per-room with more than 5 rooms is flagged in the Transport menu; 5 are fi
   assert.match((await ada.page.textContent('#strategy-warning')) ?? '', /with 6 rooms .* more than the 5 connections/);
   await assertInViewport(ada.page, '#strategy-warning', PHONE);
   await shot(ada.page, 'per-room-warning-375x740');
+
+  // The 6 polls hold every connection, so the periodic room-list refresh queues in the browser;
+  // 30 s of refresh ticks later there is still only one such request waiting, not one per tick.
+  await parkedCount(stack, 6);
+  await ada.page.clock.runFor(30_000);
+  const lists = (await ada.xhrLog()).filter((r) => r.method === 'GET' && r.url.endsWith('/api/rooms'));
+  assert.equal(lists.filter((r) => r.doneAt === null).length, 1, `room-list requests waiting: ${lists.length} sent`);
   assert.deepEqual(ada.errors, []);
 });
 
