@@ -65,7 +65,8 @@
       'strategy', 'me', 'joined-rooms', 'all-rooms', 'create-room-form', 'new-room', 'room-error', 'room-title',
       'leave-room', 'panes', 'post-form', 'post-text', 'post-button', 'post-error', 'members', 'members-count',
       'notice', 'rooms-toggle', 'members-toggle', 'transport-toggle', 'transport-menu', 'transport-flag',
-      'strategy-warning', 'scrim', 'sidebar', 'nick-counter', 'new-room-counter', 'post-counter', 'post-label'];
+      'strategy-warning', 'scrim', 'sidebar', 'nick-counter', 'new-room-counter', 'post-counter', 'post-label',
+      'rooms-unread'];
     for (var i = 0; i < ids.length; i++) this.$[ids[i]] = this.doc.getElementById(ids[i]);
     var $ = this.$;
     this.layout = new CometChat.Layout(this.doc, this.win, $);
@@ -354,6 +355,14 @@
   ChatApp.prototype.renderRooms = function () {
     this.rooms.renderJoined(this.client.order, this.active, this.unread);
     this.updateStrategyWarning();
+    // Unread messages elsewhere show on the rooms button too: on a phone the list is usually closed.
+    var total = 0;
+    for (var room in this.unread) {
+      if (util.hasOwn(this.unread, room)) total += this.unread[room];
+    }
+    dom.setText(this.$['rooms-unread'], total > 99 ? '99+' : String(total));
+    this.$['rooms-unread'].setAttribute('title', total + ' unread');
+    dom.show(this.$['rooms-unread'], total > 0);
   };
 
   /** Per-room past PER_HOST_POLLS rooms stalls (see there): say so in the Transport menu and flag its button. */

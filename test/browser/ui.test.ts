@@ -160,6 +160,12 @@ for (const viewport of [PHONE, DESKTOP]) {
     await ada.page.click('#joined-rooms li[data-room="lobby"] button');
     assert.equal(await activeId(ada.page), 'post-text');
     assert.equal(await ada.page.isVisible('section[data-room="lobby"]'), true);
+    // News in another room shows on the rooms button, where a phone user can see it.
+    await bob.join('random');
+    assert.equal(await ada.page.isVisible('#rooms-unread'), false);
+    await bob.post('random', 'over here');
+    await ada.page.waitForSelector('#rooms-unread', { state: 'visible' });
+    assert.equal(await ada.page.textContent('#rooms-unread'), '1');
     if (!phone) {
       // The wide list collapses (more room for messages) and comes back.
       const before = await box(ada.page, '#post-text');
