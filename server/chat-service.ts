@@ -81,9 +81,15 @@ export class ChatService {
     });
   }
 
-  /** Every room, by name. */
-  listRooms(): RoomView[] {
-    return this.store.rooms.list();
+  /**
+   * Every room, by name, each marked `joined` when the session is a member: memberships belong to the session, so
+   * a new tab (or a reload) opens the rooms its user joined elsewhere.
+   */
+  listRooms(session: SessionRow): Array<RoomView & { joined: boolean }> {
+    return this.read(() => {
+      const mine = new Set(this.store.rooms.roomsOf(session.id).map((r) => r.name));
+      return this.store.rooms.list().map((room) => ({ ...room, joined: mine.has(room.name) }));
+    });
   }
 
   /**

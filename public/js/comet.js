@@ -24,7 +24,7 @@
   var util = CometChat.util;
   var Poller = CometChat.Poller;
 
-  var NO_SHARDING = { baseDomain: null, shards: 0 };
+  var NO_SHARDING = { baseDomain: null, shards: 0, limits: null };
 
   /**
    * options (all optional):
@@ -79,7 +79,9 @@
   function normalizeConfig(config) {
     var base = config && typeof config.baseDomain === 'string' && config.baseDomain !== '' ? config.baseDomain : null;
     var shards = config && typeof config.shards === 'number' && config.shards > 0 ? Math.floor(config.shards) : 0;
-    return { baseDomain: base, shards: shards };
+    // Input limits (absent from older apps: the UI then uses its defaults).
+    var limits = config && config.limits && typeof config.limits === 'object' ? config.limits : null;
+    return { baseDomain: base, shards: shards, limits: limits };
   }
 
   /** The requested strategy when it can run here; otherwise multiplex, with the reason in `strategyNote`. */
@@ -213,8 +215,10 @@
     this.api.members(room, callback);
   };
 
-  Client.prototype.post = function (room, text, callback) {
-    this.api.post(room, text, callback);
+  /** idempotencyKey optional (see Api.post); post(room, text, callback) still works. */
+  Client.prototype.post = function (room, text, idempotencyKey, callback) {
+    if (typeof idempotencyKey === 'function') return this.api.post(room, text, null, idempotencyKey);
+    return this.api.post(room, text, idempotencyKey, callback);
   };
 
   /** An older page of a room's history (before event `beforeId`); cursors are not touched. */
