@@ -127,6 +127,11 @@ export class Repolls {
   granted(exchange: Exchange, headers: IncomingMessage['headers']): void {
     const token = headers[GRIP_LEASE];
     if (typeof token !== 'string') return;
+    // Buffered items are answered unfiltered: a hold with channel filters or meta (skip-self...) keeps asking the app.
+    if (headers['grip-set-meta'] !== undefined || /;\s*filter\s*=/i.test(String(headers['grip-channel'] ?? ''))) {
+      this.log.debug({ requestId: requestIdOf(exchange.req), refused: 'filters' }, 'lease not taken');
+      return;
+    }
     const lease = this.leases.grant(token, exchange.req);
     if (typeof lease === 'string') {
       this.log.debug({ requestId: requestIdOf(exchange.req), refused: lease }, 'lease not taken');
