@@ -13,6 +13,7 @@ import { describe, test } from 'node:test';
 import { translateGripInstruct } from '../../proxy/forward/grip-instruct.js';
 import { InstructionError, parseHoldInstruction, type HoldLimits } from '../../proxy/forward/instruction.js';
 import { filtersDrop } from '../../proxy/holds/delivery-filters.js';
+import { bindingDigest, signLease } from '../../protocol/lease.js';
 import { startHarness, type Harness } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
@@ -157,6 +158,38 @@ describe('through the proxy', { timeout: 20_000 }, () => {
     assert.equal(((await h.control('/publish/', { items: [other] })).json() as { delivered: number }).delivered, 1);
     assert.equal((await poll).text, 'other');
     assert.equal(h.app.requests.length, 1, 'no re-ask');
+  });
+
+  test('a lease granted with a hold that has channel filters or meta is not taken: its re-polls keep going to the app, which filters', async (t) => {
+    const leaseKey = 'grip-extras-lease-key-0123456789';
+    const h = await startHarness(t, { leaseKey });
+    const now = Date.now() / 1000;
+    const lease = signLease(
+      {
+        cid: 'A'.repeat(21),
+        sub: 's1',
+        bind: { cookie: 'sid', sha256: bindingDigest('token-1') },
+        ch: [['room:general', '42']],
+        iat: now,
+        exp: now + 60,
+        req: { path: '/api/poll', cid: 'cid', cursors: 'rooms', prefix: 'room:' },
+        hold: { timeout: 55, headers: { 'content-type': 'application/json' }, body: '{"events":[]}' },
+        batch: { prefix: '{"events":[', sep: ',', suffix: ']}', max: 500 },
+      },
+      leaseKey,
+    );
+    const scripts: Record<string, Record<string, string>> = {
+      '/filtered': { 'Grip-Channel': 'room:general; filter=skip-self' },
+      '/meta': { 'Grip-Channel': 'room:general', 'Grip-Set-Meta': 'user=ada' },
+      '/plain': { 'Grip-Channel': 'room:general' },
+    };
+    h.app.handle = (req, res) => writeHold(res, { timeoutS: 1, headers: { 'Grip-Lease': lease, ...scripts[req.url]! } });
+    for (const path of ['/filtered', '/meta']) {
+      await h.get(path, { headers: { cookie: 'sid=token-1' }, signal: AbortSignal.timeout(5000) });
+      assert.equal(h.proxy.stats().leases, 0, path);
+    }
+    await h.get('/plain', { headers: { cookie: 'sid=token-1' }, signal: AbortSignal.timeout(5000) });
+    assert.equal(h.proxy.stats().leases, 1, 'the same lease without filters is taken');
   });
 
   test('item meta must be an object of short strings: else 400 PROXY_ERR_INVALID_ITEM, nothing delivered', async (t) => {
