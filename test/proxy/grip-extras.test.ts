@@ -13,8 +13,10 @@ import { describe, test } from 'node:test';
 import { translateGripInstruct } from '../../proxy/forward/grip-instruct.js';
 import { InstructionError, parseHoldInstruction, type HoldLimits } from '../../proxy/forward/instruction.js';
 import { filtersDrop } from '../../proxy/holds/delivery-filters.js';
+import { proxyOptionsFromEnv } from '../../proxy/config.js';
+import { resolveProxyOptions, type ProxyOptionsInput } from '../../proxy/options.js';
 import { bindingDigest, signLease } from '../../protocol/lease.js';
-import { startHarness, type Harness } from '../helpers/proxy-harness.js';
+import { startHarness, TEST_CONTROL_SECRET, TEST_SECRET, type Harness } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 
 const LIMITS: HoldLimits = { defaultHoldTimeoutMs: 55_000, minHoldTimeoutMs: 1_000, maxHoldTimeoutMs: 300_000 };
@@ -138,6 +140,18 @@ describe('delivery filters (Pushpin filter.cpp)', () => {
   });
 });
 
+test('JSON-P options: off by default, extended by default when on; a parameter name needing escapes or an unknown mode stops the proxy', () => {
+  const base = { upstreamUrl: 'http://127.0.0.1:1', secret: TEST_SECRET, controlSecret: TEST_CONTROL_SECRET } as ProxyOptionsInput;
+  assert.equal(resolveProxyOptions(base).jsonpCallbackParam, undefined);
+  assert.equal(resolveProxyOptions({ ...base, jsonpCallbackParam: 'callback' }).jsonpMode, 'extended');
+  const fromEnv = resolveProxyOptions(proxyOptionsFromEnv({ GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, JSONP_CALLBACK_PARAM: 'cb', JSONP_MODE: 'basic' }, []));
+  assert.deepEqual([fromEnv.jsonpCallbackParam, fromEnv.jsonpMode], ['cb', 'basic']);
+  assert.throws(() => resolveProxyOptions(proxyOptionsFromEnv({ GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, JSONP_MODE: 'x' }, [])), { code: 'PROXY_ERR_BAD_OPTION' });
+  for (const bad of [{ jsonpCallbackParam: '' }, { jsonpCallbackParam: 'a&b' }, { jsonpCallbackParam: 'x'.repeat(65) }, { jsonpMode: 'full' }]) {
+    assert.throws(() => resolveProxyOptions({ ...base, ...bad } as ProxyOptionsInput), { code: 'PROXY_ERR_BAD_OPTION' }, JSON.stringify(bad));
+  }
+});
+
 describe('through the proxy', { timeout: 20_000 }, () => {
   async function parkedPoll(h: Harness, path: string) {
     const poll = h.get(path, { signal: AbortSignal.timeout(10_000) });
@@ -244,6 +258,20 @@ describe('through the proxy', { timeout: 20_000 }, () => {
     const post = await h.get('/data?cb=f', { method: 'POST', body: '' });
     assert.equal(post.text, '{"x":1}\n');
     assert.equal(h.app.requests[1]!.url, '/data?cb=f');
+  });
+
+  test('JSON-P: a pass-through answer larger than heldResponseMaxBytes reaches the callback as a 502', async (t) => {
+    const h = await startHarness(t, { jsonpCallbackParam: 'callback', heldResponseMaxBytes: 1000 });
+    h.app.handle = (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('x'.repeat(5000));
+    };
+    const res = await h.get('/big?callback=f');
+    let got: { code: number; body: string } | undefined;
+    runInNewContext(res.text, { f: (v: { code: number; body: string }) => (got = v) });
+    assert.equal(got!.code, 502);
+    assert.equal((JSON.parse(got!.body) as { code: string }).code, 'PROXY_ERR_UPSTREAM_UNAVAILABLE');
+    assert.equal((await h.get('/big')).text.length, 5000, 'without JSON-P it streams whole');
   });
 
   test("JSON-P wraps the proxy's own answers too: a held request's timeout and an error reach the callback with their code", async (t) => {
