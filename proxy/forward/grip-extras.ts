@@ -7,12 +7,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ChannelSubscription } from '../../protocol/grip-channel.js';
+import { GRIP_EXPOSE_HEADERS, GRIP_LINK, GRIP_SET_META } from '../../protocol/headers.js';
 import { isSupportedFilter, isUnsupportedPushpinFilter } from '../holds/delivery-filters.js';
 import { InstructionError } from './instruction.js';
 
-export const GRIP_EXPOSE_HEADERS = 'grip-expose-headers';
-export const GRIP_SET_META = 'grip-set-meta';
-export const GRIP_LINK = 'grip-link';
 
 /** Bounds on `Grip-Set-Meta`: it is kept with every parked request. */
 export const MAX_META_ENTRIES = 16;

@@ -13,8 +13,7 @@
  * ```
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { GRIP_CHANNEL, GRIP_HOLD, GRIP_STATUS, GRIP_TIMEOUT } from '../../protocol/headers.js';
-import { GRIP_EXPOSE_HEADERS, GRIP_SET_META } from './grip-extras.js';
+import { GRIP_CHANNEL, GRIP_EXPOSE_HEADERS, GRIP_HOLD, GRIP_SET_META, GRIP_STATUS, GRIP_TIMEOUT } from '../../protocol/headers.js';
 import { InstructionError, type UpstreamHead } from './instruction.js';
 
 export const GRIP_INSTRUCT_TYPE = 'application/grip-instruct';

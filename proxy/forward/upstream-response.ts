@@ -8,13 +8,13 @@
  * answered with the response it describes).
  */
 import type { IncomingMessage } from 'node:http';
-import { GRIP_HOLD } from '../../protocol/headers.js';
+import { GRIP_HOLD, GRIP_LINK } from '../../protocol/headers.js';
 import { sendError } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { endToEndHeaders } from '../http/header-filter.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import { InstructionError, parseHoldInstruction, type HoldInstruction, type UpstreamHead } from './instruction.js';
-import { GRIP_LINK, hasNextLink } from './grip-extras.js';
+import { hasNextLink } from './grip-extras.js';
 import { isGripInstruct, translateGripInstruct } from './grip-instruct.js';
 import { jsonpOf } from '../http/jsonp.js';
 import type { ProxyOptions } from '../options.js';
