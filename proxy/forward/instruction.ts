@@ -38,7 +38,7 @@ export interface UpstreamHead {
   headers: IncomingHttpHeaders;
 }
 
-/** A hold instruction the proxy cannot obey; the client gets 502 `PROXY_ERR_BAD_INSTRUCTION`. */
+/** A hold instruction the proxy cannot obey; the client gets a 502 with its `code` (`PROXY_ERR_BAD_INSTRUCTION` by default). */
 export class InstructionError extends Error {
   override name = 'InstructionError';
   constructor(
