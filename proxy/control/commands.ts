@@ -16,6 +16,8 @@ export interface PublishCommand {
   action: 'send' | 'hint';
   /** The item's response; null for `hint`. */
   response: ItemResponse | null;
+  /** The item's `meta` (string values), read by the channel filters of parked requests (`skip-self`: `sender`). */
+  meta?: Record<string, string>;
   /** Leases to end before the item goes out (`comet-revoke`, docs/protocol.md §13.4): a leave event ends the lease it affects. */
   revoke?: RevokeCommand[];
 }

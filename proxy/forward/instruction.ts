@@ -10,6 +10,8 @@ import { GRIP_CHANNEL, GRIP_CONNECTION_ID, GRIP_HOLD, GRIP_STATUS, GRIP_TIMEOUT 
 import { isConnectionId } from '../../protocol/ids.js';
 import { endToEndHeaders } from '../http/header-filter.js';
 import type { HeldResponse } from '../http/response.js';
+import type { ProxyErrorCode } from '../errors.js';
+import { checkChannelFilters, parseExposeHeaders, parseGripLinks, parseSetMeta } from './grip-extras.js';
 
 export interface HoldInstruction {
   /** Channels the parked request listens on, with the client's prev-id per channel if the app named one. */
@@ -20,6 +22,8 @@ export interface HoldInstruction {
   timeoutMs: number;
   /** What the client gets on timeout, and the base of every delivered response. */
   timeoutResponse: HeldResponse;
+  /** Subscription meta (`Grip-Set-Meta`), read by channel filters such as `skip-self`; absent when none. */
+  meta?: Record<string, string>;
 }
 
 export interface HoldLimits {
@@ -34,9 +38,16 @@ export interface UpstreamHead {
   headers: IncomingHttpHeaders;
 }
 
-/** A hold instruction the proxy cannot obey; the client gets 502 `PROXY_ERR_BAD_INSTRUCTION`. */
+/** A hold instruction the proxy cannot obey; the client gets a 502 with its `code` (`PROXY_ERR_BAD_INSTRUCTION` by default). */
 export class InstructionError extends Error {
   override name = 'InstructionError';
+  constructor(
+    message: string,
+    /** The code the client's 502 carries: a malformed instruction, or a GRIP feature this proxy refuses. */
+    readonly code: ProxyErrorCode = 'PROXY_ERR_BAD_INSTRUCTION',
+  ) {
+    super(message);
+  }
 }
 
 /** `Grip-Timeout`: non-negative decimal seconds (GRIP says integer; decimals are our extension). */
@@ -100,13 +111,16 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
     throw err;
   }
 
+  checkChannelFilters(channels);
   const timeoutMs = parseTimeoutMs(single(headers, GRIP_TIMEOUT), limits);
+  // Validated as Pushpin does; a response hold never follows a link (Pushpin fetches `rel=next` for streams only).
+  parseGripLinks(headers);
 
-  const timeoutResponse: HeldResponse = {
-    code: upstream.statusCode,
-    headers: endToEndHeaders(headers, { dropLength: true }),
-    body,
-  };
+  // Grip-Expose-Headers (Pushpin): when present, the held response keeps only the headers it names.
+  const exposed = parseExposeHeaders(headers);
+  const kept = endToEndHeaders(headers, { dropLength: true });
+  if (exposed !== null) for (const name in kept) if (!exposed.has(name)) delete kept[name];
+  const timeoutResponse: HeldResponse = { code: upstream.statusCode, headers: kept, body };
   if (upstream.statusMessage) timeoutResponse.reason = upstream.statusMessage;
   const status = single(headers, GRIP_STATUS);
   if (status !== undefined) {
@@ -118,6 +132,8 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
   }
 
   const instruction: HoldInstruction = { channels, timeoutMs, timeoutResponse };
+  const meta = parseSetMeta(headers);
+  if (meta !== null) instruction.meta = meta;
   const connectionId = single(headers, GRIP_CONNECTION_ID);
   if (connectionId !== undefined) {
     if (!isConnectionId(connectionId)) {

@@ -199,6 +199,15 @@ const ROWS: Row[] = [
     status: 413,
     code: 'PROXY_ERR_PARKED_BODY_TOO_LARGE',
   },
+  // --- issue 16 item 3: the rest of GRIP (docs/protocol.md §3.1, §3.2, §1.9, §12) ---------------------------
+  { name: 'an app hold with a Pushpin content filter (build-id)', target: 'scripted', request: (c) => httpRequest('GET', '/hold/filter-build-id', c.scriptedHost), status: 502, code: 'PROXY_ERR_UNSUPPORTED_INSTRUCTION' },
+  { name: 'an app answer with Grip-Link rel=next and no hold (paged streaming)', target: 'scripted', request: (c) => httpRequest('GET', '/hold/link-no-hold', c.scriptedHost), status: 502, code: 'PROXY_ERR_UNSUPPORTED_INSTRUCTION' },
+  { name: 'an app hold with a Grip-Link that is not <URL>', target: 'scripted', request: (c) => httpRequest('GET', '/hold/link-malformed', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold with an empty Grip-Set-Meta entry', target: 'scripted', request: (c) => httpRequest('GET', '/hold/meta-empty', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an application/grip-instruct body whose channels are not a list', target: 'scripted', request: (c) => httpRequest('GET', '/hold/instruct-bad', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_GRIP_INSTRUCT' },
+  { name: 'a JSON-P callback that is not an identifier path', target: 'scripted', request: (c) => httpRequest('GET', '/hold/valid?callback=alert(1)//', c.scriptedHost), status: 400, code: 'PROXY_ERR_BAD_CALLBACK' },
+  { name: 'a WebSocket upgrade', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0', { headers: [['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }), status: 501, code: 'PROXY_ERR_UPGRADE_UNSUPPORTED' },
+  { name: 'a publish item whose meta holds a number', target: 'control', request: control('/publish/', '{"items":[{"channel":"room:nobody","meta":{"sender":1},"formats":{"http-response":{"body":"x"}}}]}'), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
   // --- control port: authentication ------------------------------------------------------------
   { name: 'a publish without Authorization', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
   { name: 'a publish with a wrong secret', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef')] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
@@ -360,8 +369,18 @@ const SCRIPTED_HOLDS: Record<string, Array<[string, string]>> = {
   'channel-invalid': [['Grip-Hold', 'response'], ['Grip-Channel', 'room general']],
   'connection-id-invalid': [['Grip-Hold', 'response'], ['Grip-Connection-Id', '../../etc']],
   'status-invalid': [['Grip-Hold', 'response'], ['Grip-Status', '99 Too Low']],
+  'filter-build-id': [['Grip-Hold', 'response'], ['Grip-Channel', 'room:a; filter=build-id']],
+  'link-no-hold': [['Grip-Link', '</next>; rel=next']],
+  'link-malformed': [['Grip-Hold', 'response'], ['Grip-Link', 'next; rel=next']],
+  'meta-empty': [['Grip-Hold', 'response'], ['Grip-Set-Meta', 'user=ada, ,']],
+  'instruct-bad': [['Content-Type', 'application/grip-instruct']],
   // A hold the proxy obeys, for requests refused for what they would keep (issue 14 item 6); 1 s if one ever parks.
   valid: [['Grip-Hold', 'response'], ['Grip-Channel', 'room:a'], ['Grip-Timeout', '1']],
+};
+
+/** Bodies of scripts that need one (an `application/grip-instruct` instruction is its body). */
+const SCRIPTED_BODIES: Record<string, string> = {
+  'instruct-bad': '{"hold": {"channels": "room:a"}}',
 };
 
 type Snapshot = Record<string, { count: number; hash: string }>;
@@ -389,15 +408,16 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
   assert.ok(ROWS.length >= 40, `the table has ${ROWS.length} rows`);
   const log = memoryLogger('debug');
   const stack = await startStack(t, { app: { logger: log.logger }, proxy: { logger: log.logger } });
-  const scripted = await startHarness(t, { logger: log.logger });
+  const scripted = await startHarness(t, { logger: log.logger, jsonpCallbackParam: 'callback' });
   scripted.app.handle = (req, res) => {
     const hold = SCRIPTED_HOLDS[req.url.split('/')[2] ?? ''];
     if (hold === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"TEST_NOT_FOUND","message":"no such script"}');
       return;
     }
+    // A Content-Type in the script comes first and wins (Node keeps the first of repeated Content-Types).
     res.writeHead(200, [...hold.flat(), 'Content-Type', 'application/json']);
-    res.end('{}');
+    res.end(SCRIPTED_BODIES[req.url.split('/')[2] ?? ''] ?? '{}');
   };
 
   // Users and rooms the rows need: ada in lobby and general, bob in lobby only; ada's connection ID.
