@@ -215,9 +215,11 @@
     this.unlisten();
     this.unlisten = util.noop;
     this.cancelTimers();
-    if (this.role === 'leader') {
-      this.stopPolling();
-      this.storageCall('removeItem', this.prefix + 'lease');
+    if (this.role === 'leader') this.stopPolling();
+    // A leader's lease, or a claim not settled yet: free it, so a follower takes over now rather than in leaseMs.
+    if (this.role === 'leader' || this.role === 'claiming') {
+      var lease = this.readLease();
+      if (lease && lease.id === this.id) this.storageCall('removeItem', this.prefix + 'lease');
     }
     this.storageCall('removeItem', this.prefix + 'tab:' + this.id);
     this.closeChannel();

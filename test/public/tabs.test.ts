@@ -363,3 +363,17 @@ test('without usable storage there is no group: usableStorage answers null when 
   const ok = { setItem() {}, removeItem() {} };
   assert.equal(usable({ localStorage: ok }), ok);
 });
+
+test('a tab that leaves while its claim settles frees the lease, so the next tab leads without waiting 3 s', () => {
+  const world = new World();
+  const a = new Tab(world);
+  a.show({ lobby: 1 });
+  assert.equal(a.role, 'claiming');
+  a.group.pause();
+  const b = new Tab(world);
+  b.show({ lobby: 1 });
+  world.advance(SETTLE_MS);
+  assert.equal(b.role, 'leader');
+  assert.equal(b.poll().param('rooms'), 'lobby:1');
+  assert.equal(a.transport.requests.length, 0);
+});
