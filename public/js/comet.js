@@ -16,6 +16,9 @@
  *
  * Nothing is lost or shown twice across reconnects: the client resumes from its
  * cursors, never moves a cursor backwards, and drops events at or below it.
+ * That also makes it safe for the tabs of one browser to share one poll
+ * (comet-tabs.js): the poller is then a TabGroup, which polls only while this
+ * tab leads and otherwise hands on what the leading tab relays.
  */
 (function (window) {
   'use strict';

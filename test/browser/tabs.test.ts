@@ -7,8 +7,10 @@
  *   tab 2  lobby, r1, r2
  * Only the leader polls (the proxy holds one poll; the other tabs send none),
  * and bob's messages, posted from Node through the app, reach every tab that
- * shows their room once and in order: while all three run, when the leader tab
- * is closed mid-conversation, and when it hangs. Without usable localStorage,
+ * shows their room once and in order: while all three run (multiplexed, and
+ * sharded: the leader runs the strategy for everyone), when the leader tab is
+ * closed mid-conversation, and when it hangs. Screenshots of each tab go to
+ * test-artifacts/. Without usable localStorage,
  * or with `?tabs=off`, every tab polls for itself and still gets everything.
  */
 import { after, before, test } from 'node:test';
@@ -151,6 +153,20 @@ for (const relay of ['BroadcastChannel', 'localStorage'] as const) {
     await screenshots(tabs, relay);
   });
 }
+
+test('sharded: the leader runs the strategy for every tab, one poll per room through the shard bridges, and relays', async (t) => {
+  const stack = await startBrowserStack(t, browser);
+  const bob = await poster(stack);
+  const tabs = await openTabs(stack, 'strategy=sharded');
+  assert.equal(await oneLeader(stack, tabs, 3), 0, 'three parked polls: lobby, r1 and r2, all from the leader');
+  const loops = (await tabs[0]!.state()).client.loops;
+  assert.deepEqual(loops.map((l) => l.rooms.join()).sort(), ['lobby', 'r1', 'r2']);
+  const posted: ChatEvent[] = [];
+  await talk(bob, 9, 'sharded', posted);
+  await assertDelivered(tabs.map((tab, i) => ({ tab, shows: SHOWN[i]! })), posted);
+  assert.deepEqual(tabs.slice(1).map(pollsOf), [0, 0], 'followers send no polls');
+  assert.ok(tabs[0]!.requests.filter((u) => u.includes('/api/poll?')).every((u) => /^http:\/\/c\d\.chat\.test:/.test(u)), 'polls go to shard hosts');
+});
 
 test('closing the leader tab mid-conversation: a follower takes over, the survivors get every message once and in order', async (t) => {
   const stack = await startBrowserStack(t, browser);
