@@ -168,6 +168,43 @@ test('sharded: the leader runs the strategy for every tab, one poll per room thr
   assert.ok(tabs[0]!.requests.filter((u) => u.includes('/api/poll?')).every((u) => /^http:\/\/c\d\.chat\.test:/.test(u)), 'polls go to shard hosts');
 });
 
+test('seven tabs: each polling for itself, the seventh waits behind the 6 connections per host; sharing, they hold one', async (t) => {
+  const stack = await startBrowserStack(t, browser);
+  const bob = await poster(stack);
+  for (const [query, nick] of [['tabs=off', 'ada'], ['', 'eve']] as const) {
+    const first = await stack.openPage(query);
+    await first.login(nick);
+    const tabs = [first];
+    for (let i = 1; i < 7; i++) {
+      const tab = await ChatPage.openTab(first, stack.pageUrl(query));
+      await tab.page.waitForSelector('body[data-ready="true"]');
+      tabs.push(tab);
+    }
+    if (query === 'tabs=off') {
+      // Their first polls are identical (same rooms and cursors, no connection ID yet), and Chromium's
+      // HTTP cache lets only one of identical GETs out at a time; a message answers them one after the
+      // other, and from then on each tab polls with its own connection ID.
+      await bob.post('lobby', 'wake up');
+      // Seven polls in flight in seven tabs, six of them parked: the browser holds the seventh back.
+      await waitFor(async () => (await Promise.all(tabs.map((tab) => tab.xhrLog()))).every((log) => log.some((r) => r.url.includes('/api/poll?') && r.doneAt === null)),
+        'a poll in flight in every tab', WAIT_MS);
+      await waitFor(async () => (await stack.stats()).parked === 6, '6 parked polls', WAIT_MS);
+      assert.equal((await stack.stats()).parked, 6);
+      await Promise.all(tabs.map((tab) => tab.context.close()));
+      await waitFor(async () => (await stack.stats()).parked === 0, 'the closed tabs\' polls to go', WAIT_MS);
+      continue;
+    }
+    await oneLeader(stack, tabs);
+    // One connection for the poll leaves the others free: a post from the last tab goes straight through.
+    await tabs[6]!.typeAndSend('from the seventh tab');
+    await tabs[6]!.page.waitForSelector('section[data-room="lobby"] li.message.mine', { state: 'attached', timeout: 5000 });
+    const hello = await bob.post('lobby', 'hello, all seven');
+    for (const tab of tabs) await tab.waitForEvent('lobby', hello.id);
+    assert.equal(tabs.filter((tab) => pollsOf(tab) > 0).length, 1);
+    assert.equal((await stack.stats()).parked, 1);
+  }
+});
+
 test('closing the leader tab mid-conversation: a follower takes over, the survivors get every message once and in order', async (t) => {
   const stack = await startBrowserStack(t, browser);
   const bob = await poster(stack);
