@@ -588,7 +588,10 @@
         this.channel = null; // closed under us: fall back to the relay key
       }
     }
+    // The storage event carries the value written; removing it at once keeps message text
+    // out of the profile's localStorage (it would outlive the session there).
     this.storageCall('setItem', this.prefix + 'relay', text);
+    this.storageCall('removeItem', this.prefix + 'relay');
   };
 
   /** The events of this tab's own rooms, to the client (which drops those at or below its cursors). */

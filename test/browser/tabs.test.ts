@@ -148,6 +148,9 @@ for (const relay of ['BroadcastChannel', 'localStorage'] as const) {
     assert.ok(pollsOf(tabs[0]!) > 0);
     assert.deepEqual(tabs.slice(1).map(pollsOf), [0, 0], 'followers send no polls');
     assert.equal((await stack.stats()).parked, 1);
+    // What the storage relay carried is not left in the profile.
+    const kept = await tabs[0]!.page.evaluate(() => Object.keys((globalThis as unknown as { localStorage: object }).localStorage));
+    assert.deepEqual(kept.filter((k) => k.endsWith(':relay')), []);
     // The followers' status line mirrors the leader's poll.
     for (const tab of tabs) await tab.page.waitForSelector('#status[data-state="live"]');
     await screenshots(tabs, relay);

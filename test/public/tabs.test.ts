@@ -239,6 +239,7 @@ test('the first tab leads once its claim settles; a tab that finds a fresh lease
   world.flush();
   assert.deepEqual(plain(a.got), [['lobby', 6]], 'the leader takes only its own rooms');
   assert.deepEqual(plain(b.got), [['lobby', 6], ['r1', 4]]);
+  assert.deepEqual([...world.data.keys()].filter((k) => k.endsWith(':relay')), [], 'relayed text is not left in storage');
   assert.equal(a.poll().param('rooms'), 'lobby:6,r1:4');
   world.advance(5000);
   assert.deepEqual([a.role, b.role], ['leader', 'follower'], 'heartbeats keep the lease');
