@@ -37,7 +37,6 @@
    *   bridgeReadyTimeoutMs  how long a shard bridge may take to load, default 10000
    *   tabs                  'on' (default): tabs of this browser share one poll (comet-tabs.js);
    *                         'off': this tab polls for itself. Default from the page's `?tabs=`.
-   *   tabOptions            heartbeatMs, leaseMs, claimMs of the TabGroup (tests)
    *   transport, window, timers, random   injectable (tests)
    */
   function Client(options) {
@@ -141,7 +140,6 @@
     }
     var storage = this.tabsWanted() ? CometChat.TabGroup.usableStorage(this.window) : null;
     if (!storage) return createPoller(handler, cursorOf);
-    var t = o.tabOptions || {};
     return new CometChat.TabGroup({
       storage: storage,
       // Tabs of one user and one strategy share: another user's tab must not poll with our rooms.
@@ -149,9 +147,6 @@
       createPoller: createPoller,
       cursorOf: cursorOf,
       handler: handler,
-      heartbeatMs: t.heartbeatMs,
-      leaseMs: t.leaseMs,
-      claimMs: t.claimMs,
       window: this.window,
       timers: o.timers,
       random: o.random
