@@ -431,7 +431,8 @@
    * tab has not seen may have been relayed before it showed the room.
    */
   TabGroup.prototype.announce = function (id, pairs) {
-    var before = this.announced[id] || {};
+    // Room names are keys here: "constructor" is a valid one, so every lookup is hasOwn.
+    var before = util.hasOwn(this.announced, id) ? this.announced[id] : {};
     var now = {};
     var lowered = [];
     for (var i = 0; i < pairs.length; i++) {
@@ -439,7 +440,7 @@
       if (!util.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') continue;
       var room = pair[0];
       now[room] = true;
-      if (before[room]) continue;
+      if (util.hasOwn(before, room)) continue;
       if (!util.hasOwn(this.cursors, room)) {
         this.cursors[room] = pair[1];
       } else if (pair[1] < this.cursors[room]) {
@@ -483,7 +484,7 @@
       this.announce(id, record.rooms);
     }
     for (var gone in this.announced) {
-      if (util.hasOwn(this.announced, gone) && !seen[gone]) delete this.announced[gone];
+      if (util.hasOwn(this.announced, gone) && !util.hasOwn(seen, gone)) delete this.announced[gone];
     }
     if (this.role !== 'leader') return;
     var union = [];
@@ -566,7 +567,7 @@
       if (!this.has(room) || !util.hasOwn(this.cursors, room)) continue;
       var shared = false;
       for (var tab in this.announced) {
-        if (util.hasOwn(this.announced, tab) && tab !== this.id && this.announced[tab][room]) shared = true;
+        if (util.hasOwn(this.announced, tab) && tab !== this.id && util.hasOwn(this.announced[tab], room)) shared = true;
       }
       if (!shared && this.cursorOf(room) > this.cursors[room]) this.cursors[room] = this.cursorOf(room);
     }

@@ -378,3 +378,15 @@ test('a tab that leaves while its claim settles frees the lease, so the next tab
   assert.equal(b.poll().param('rooms'), 'lobby:1');
   assert.equal(a.transport.requests.length, 0);
 });
+
+test('a room named like an Object.prototype member ("constructor") is polled and relayed like any other', () => {
+  const { world, a } = withLeader({ lobby: 1 });
+  const b = new Tab(world);
+  b.show({ constructor: 3 });
+  world.flush();
+  assert.equal(a.poll().param('rooms'), 'lobby:1,constructor:3');
+  a.poll().answer(200, events(['constructor', 4]));
+  world.flush();
+  assert.deepEqual(plain(b.got), [['constructor', 4]]);
+  assert.deepEqual(plain(a.got), []);
+});
