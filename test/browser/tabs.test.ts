@@ -142,7 +142,16 @@ for (const relay of ['BroadcastChannel', 'localStorage'] as const) {
 
     const posted: ChatEvent[] = [];
     await talk(bob, 12, 'hello', posted);
+    // Relayed text is still only text in the followers.
+    const markup = '<img src=x onerror="document.body.dataset.owned=1"><b>bold?</b>';
+    posted.push(await bob.post('lobby', markup));
     await assertDelivered(tabs.map((tab, i) => ({ tab, shows: SHOWN[i]! })), posted);
+    for (const tab of tabs) {
+      const shown = tab.page.locator(`[data-event-id="${posted.at(-1)!.id}"]`);
+      assert.equal(await shown.locator('.msg-text').textContent(), markup);
+      assert.equal(await shown.locator('img, b').count(), 0);
+      assert.equal(await tab.page.locator('body[data-owned]').count(), 0);
+    }
 
     // Only the leader ever sent a poll; the proxy holds one.
     assert.ok(pollsOf(tabs[0]!) > 0);
