@@ -62,6 +62,8 @@ export interface ClientStatus {
   rooms: Array<{ name: string; cursor: number }>;
   loops: Array<{ key: string; rooms: string[]; state: string; connectionId: string | null; attempt: number; error: string | null }>;
   bridges: Record<string, string>;
+  /** Tab sharing (public/js/comet-tabs.js); role 'off' without it. */
+  tabs: { role: string; id: string | null; leader: string | null; relay: string | null };
 }
 
 export interface AppState {
@@ -142,6 +144,15 @@ export class ChatPage {
     const chat = new ChatPage(context, page);
     await page.goto(url);
     return chat;
+  }
+
+  /** Another tab in `chat`'s context (same profile: its cookies and localStorage), at `url`. */
+  static async openTab(chat: ChatPage, url: string): Promise<ChatPage> {
+    const page = await chat.context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    const tab = new ChatPage(chat.context, page);
+    await page.goto(url);
+    return tab;
   }
 
   /** Signs in through the login form and waits until the lobby is joined and polled. */
