@@ -34,6 +34,8 @@ export interface PublishItem {
   /** The id of the item before this one on the channel; parked requests whose prev-id differs are re-asked. */
   'prev-id'?: string;
   formats: ItemFormats;
+  /** Pushpin's item meta, read by channel filters (`skip-self` compares `sender` with the hold's `user`). */
+  meta?: Record<string, string>;
   /** Extension (docs/protocol.md §13.4): leases to end before this item reaches anyone. */
   'comet-revoke'?: RevokeItem[];
 }

@@ -10,7 +10,12 @@ export interface ChannelSubscription {
   name: string;
   /** The last item id the client has on this channel, if the app named one. */
   prevId?: string;
+  /** Pushpin's delivery filters (`filter=skip-self`, repeatable), in order; absent when none. */
+  filters?: string[];
 }
+
+/** Most `filter` parameters on one channel (Pushpin's MESSAGEFILTERSTACK_SIZE_MAX). */
+export const MAX_CHANNEL_FILTERS = 5;
 
 export class GripChannelSyntaxError extends Error {
   override name = 'GripChannelSyntaxError';
@@ -67,8 +72,12 @@ export function parseGripChannels(values: string | string[] | undefined): Channe
         if (key === 'prev-id') {
           if (!isItemId(val)) throw new GripChannelSyntaxError(`invalid prev-id ${JSON.stringify(val)} for channel ${name}`);
           sub.prevId = val;
+        } else if (key === 'filter') {
+          if (val === '') throw new GripChannelSyntaxError(`empty filter for channel ${name}`);
+          (sub.filters ??= []).push(val);
+          if (sub.filters.length > MAX_CHANNEL_FILTERS) throw new GripChannelSyntaxError(`too many filters for channel ${name} (at most ${MAX_CHANNEL_FILTERS})`);
         }
-        // Other parameters (Pushpin's `filter`) are accepted and ignored.
+        // Other parameters are accepted and ignored, as by Pushpin.
       }
       out.push(sub);
     }

@@ -13,6 +13,12 @@ export const GRIP_TIMEOUT = 'grip-timeout';
 export const GRIP_STATUS = 'grip-status';
 /** App -> proxy (extension): the connection ID the held request is parked under. */
 export const GRIP_CONNECTION_ID = 'grip-connection-id';
+/** App -> proxy (Pushpin): the held response keeps only the headers named here (docs/protocol.md §3.1). */
+export const GRIP_EXPOSE_HEADERS = 'grip-expose-headers';
+/** App -> proxy (Pushpin): the hold's meta, `key=value, ...`, read by channel filters such as `skip-self`. */
+export const GRIP_SET_META = 'grip-set-meta';
+/** App -> proxy (Pushpin): `<URL>; rel=next; timeout=N`; validated, never followed on a response hold. */
+export const GRIP_LINK = 'grip-link';
 /** Proxy -> app: HS256 JWT signed with the shared secret, proving the request came through the proxy. */
 export const GRIP_SIG = 'grip-sig';
 /** Proxy -> app on a re-ask: the proxy's last known id per channel, `name; last-id=ID`. */

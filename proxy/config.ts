@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { destination, pino, type Level } from 'pino';
 import { LOG_REDACT } from '../common/log-redact.js';
+import type { JsonpMode } from './http/jsonp.js';
 import { ProxyOptionsError, type ProxyOptionsInput } from './options.js';
 
 /** Upstream used when neither `--upstream` nor `APP_URL` is given. */
@@ -125,6 +126,9 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     controlAllowedHosts: read(null, 'CONTROL_ALLOWED_HOSTS', list),
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
+    jsonpCallbackParam: read(null, 'JSONP_CALLBACK_PARAM', text) || undefined,
+    // Checked with every other option in options.ts.
+    jsonpMode: read(null, 'JSONP_MODE', text) as JsonpMode | undefined,
     maxParked: read(null, 'MAX_PARKED', integer),
     listenBacklog: read(null, 'LISTEN_BACKLOG', integer),
     maxParkedPerAddress: read(null, 'MAX_PARKED_PER_ADDRESS', integer),

@@ -14,6 +14,14 @@ export const PROXY_ERROR_STATUS = {
   PROXY_ERR_UPSTREAM_UNAVAILABLE: 502,
   PROXY_ERR_UPSTREAM_TIMEOUT: 504,
   PROXY_ERR_BAD_INSTRUCTION: 502,
+  /** An `application/grip-instruct` body that is not a valid instruction (bad JSON, wrong types, not a 200). */
+  PROXY_ERR_BAD_GRIP_INSTRUCT: 502,
+  /** The app asked for a GRIP feature this proxy refuses (docs/protocol.md §12): e.g. a `Grip-Link` with no hold. */
+  PROXY_ERR_UNSUPPORTED_INSTRUCTION: 502,
+  /** An `Upgrade: websocket` request: WebSocket-over-HTTP is not served (docs/protocol.md §12). */
+  PROXY_ERR_UPGRADE_UNSUPPORTED: 501,
+  /** A JSON-P request whose callback name is not a plain JavaScript identifier path (docs/protocol.md §1.9). */
+  PROXY_ERR_BAD_CALLBACK: 400,
   PROXY_ERR_CONNECTION_CLOSED: 410,
   PROXY_ERR_UNAUTHORIZED: 401,
   PROXY_ERR_BAD_JSON: 400,

@@ -11,6 +11,7 @@ import { findPublicDir } from '../common/public-dir.js';
 import { GRIP_SIG_ISSUER } from '../protocol/grip-sig.js';
 import { ProxyError } from './errors.js';
 import { isHostPattern } from './http/host-filter.js';
+import type { JsonpMode } from './http/jsonp.js';
 
 /** The clock and timers the proxy uses; injected so tests can control time. */
 export interface ProxyTimers {
@@ -170,6 +171,13 @@ export interface ProxyOptions extends HttpServerLimits {
    * through Redis (docs/scaleout.md). Default none: the embedded, single-proxy path.
    */
   redisUrl: string | undefined;
+  /**
+   * JSON-P for legacy browsers (docs/protocol.md §1.9, Pushpin's `jsonp_cb`): a GET carrying this query parameter
+   * (e.g. `callback`) gets every answer wrapped as script calling the function it names. Default none: off.
+   */
+  jsonpCallbackParam: string | undefined;
+  /** JSON-P wrapping: `extended` (Pushpin's default: code, reason, headers and body in one object) or `basic` (the body alone). */
+  jsonpMode: JsonpMode;
   /** `Origin-Agent-Cluster` of the bridge page: `?0` (default) allows `document.domain`, `?1` forbids it. */
   bridgeOriginAgentCluster: '?0' | '?1';
   /**
@@ -243,6 +251,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   controlAudience: 'comet-chat-control',
   controlTokenMaxLifetimeMs: 3_600_000,
   bridgeOriginAgentCluster: '?0',
+  jsonpMode: 'extended',
   allowRemoteControl: false,
   maxParked: 15_000,
   maxParkedPerAddress: 1_000,
@@ -265,7 +274,7 @@ export const DEFAULT_PROXY_OPTIONS = {
 } as const satisfies Partial<ProxyOptions>;
 
 /** Options without a fixed default value (still accepted as input keys). */
-const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'controlSecret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey', 'allowedHosts', 'controlAllowedHosts'];
+const OPTIONAL_KEYS = ['upstreamUrl', 'secret', 'controlSecret', 'logger', 'timers', 'baseDomain', 'bridgePagePath', 'redisUrl', 'leaseKey', 'allowedHosts', 'controlAllowedHosts', 'jsonpCallbackParam'];
 
 /** Lower-case DNS name of two or more labels (`chat.test`). */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -372,6 +381,20 @@ function agentCluster(name: string, value: unknown): '?0' | '?1' {
   return value;
 }
 
+/** A query parameter name that needs no percent-encoding. */
+function jsonpParam(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.~-]{1,64}$/.test(value)) {
+    throw new ProxyOptionsError(`jsonpCallbackParam must be 1-64 characters from A-Z a-z 0-9 _ . ~ -, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function jsonpMode(value: unknown): JsonpMode {
+  if (value !== 'extended' && value !== 'basic') throw new ProxyOptionsError(`jsonpMode must be "extended" or "basic", got ${describe(value)}`);
+  return value;
+}
+
 function isLogger(value: unknown): value is Logger {
   const l = value as Partial<Logger> | null;
   return typeof l === 'object' && l !== null && ['info', 'warn', 'error', 'debug', 'child'].every((m) => typeof (l as Record<string, unknown>)[m] === 'function');
@@ -457,6 +480,8 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     redisUrl: o.redisUrl === undefined ? undefined : redisUrl(o.redisUrl),
     bridgePagePath: o.bridgePagePath === undefined ? join(findPublicDir(), 'bridge.html') : nonEmptyString('bridgePagePath', o.bridgePagePath),
     bridgeOriginAgentCluster: agentCluster('bridgeOriginAgentCluster', o.bridgeOriginAgentCluster),
+    jsonpCallbackParam: jsonpParam(o.jsonpCallbackParam),
+    jsonpMode: jsonpMode(o.jsonpMode),
     allowRemoteControl: boolean('allowRemoteControl', o.allowRemoteControl),
     maxParked: count('maxParked'),
     maxParkedPerAddress: count('maxParkedPerAddress'),

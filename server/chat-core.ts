@@ -89,6 +89,8 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     beforePresenceRead: () => liveness.flush(),
     busy,
     revokeLeases: options.leaseKey !== undefined,
+    // CometD clients subscribed to /chat/* follow their session's memberships in the same transaction.
+    onMembershipChange: (change) => bayeux.membershipChanged(change),
   });
   // The key comes from the database, so it survives restarts and is the same in every app process on it.
   const ids = new ConnectionIds(deriveKey(readRootSecret(db), 'connection-id'));

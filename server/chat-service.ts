@@ -31,6 +31,12 @@ export interface ChatServiceOptions {
    * leases on every proxy before anyone receives it, so no lease keeps reading the room. Default false.
    */
   revokeLeases?: boolean;
+  /**
+   * Called inside the transaction of every join that added a member (with the room's new last event id) and
+   * every leave, so state that follows memberships (Bayeux `/chat/*` subscriptions) commits with it or not
+   * at all. May throw an `AppError` to refuse the change.
+   */
+  onMembershipChange?: (change: { sessionId: number; roomId: number; joined: boolean; cursor: number }) => void;
 }
 
 /** One page of a room's history. */
@@ -75,9 +81,15 @@ export class ChatService {
     });
   }
 
-  /** Every room, by name. */
-  listRooms(): RoomView[] {
-    return this.store.rooms.list();
+  /**
+   * Every room, by name, each marked `joined` when the session is a member: memberships belong to the session, so
+   * a new tab (or a reload) opens the rooms its user joined elsewhere.
+   */
+  listRooms(session: SessionRow): Array<RoomView & { joined: boolean }> {
+    return this.read(() => {
+      const mine = new Set(this.store.rooms.roomsOf(session.id).map((r) => r.name));
+      return this.store.rooms.list().map((room) => ({ ...room, joined: mine.has(room.name) }));
+    });
   }
 
   /**
@@ -93,6 +105,7 @@ export class ChatService {
       const added = this.store.rooms.addMember(room.id, session.id, now);
       const event = added ? this.append(room, session, 'join', now) : null;
       const view = this.store.rooms.view(room.id);
+      if (added) this.options.onMembershipChange?.({ sessionId: session.id, roomId: room.id, joined: true, cursor: view.lastEventId });
       return { room: view, cursor: view.lastEventId, event };
     });
   }
@@ -107,6 +120,7 @@ export class ChatService {
       // Every lease this session holds may name the room; the next polls go to the app, which knows it left.
       const revoke = this.options.revokeLeases === true ? [{ subject: leaseSubject(session.id), 'issued-before': now }] : undefined;
       const event = this.append(room, session, 'leave', now, undefined, revoke);
+      this.options.onMembershipChange?.({ sessionId: session.id, roomId: room.id, joined: false, cursor: event.id });
       return { room: this.store.rooms.view(room.id), event };
     });
   }

@@ -16,6 +16,8 @@ export const APP_ERROR_STATUS = {
   APP_ERR_ROOM_EXISTS: 409,
   APP_ERR_ROOM_NOT_FOUND: 404,
   APP_ERR_NOT_MEMBER: 403,
+  /** A join that would give a CometD client subscribed to `/chat/*` more rooms than it may follow (docs/bayeux.md). */
+  APP_ERR_TOO_MANY_SUBSCRIPTIONS: 403,
   APP_ERR_EMPTY_MESSAGE: 400,
   APP_ERR_MESSAGE_TOO_LONG: 413,
   APP_ERR_BAD_CURSOR: 400,
@@ -26,6 +28,8 @@ export const APP_ERROR_STATUS = {
   APP_ERR_BAD_CONNECTION_ID: 400,
   APP_ERR_FOREIGN_CONNECTION_ID: 403,
   APP_ERR_BAD_JSON: 400,
+  /** A Bayeux callback-polling GET without one `jsonp=` name made of dotted ASCII identifiers (docs/bayeux.md). */
+  APP_ERR_BAD_JSONP_CALLBACK: 400,
   APP_ERR_INVALID_BODY: 400,
   APP_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   APP_ERR_BODY_TOO_LARGE: 413,

@@ -5,6 +5,10 @@
  */
 import { AppError } from './errors.js';
 
+/** Longest nick and room name in characters, as the patterns below say; GET /api/config tells clients. */
+export const NICK_MAX_CHARS = 32;
+export const ROOM_NAME_MAX_CHARS = 32;
+
 /** 1-32 letters (any script), digits, space, `_`, `.`, `-`, counted in code points after trimming. */
 const NICK_PATTERN = /^[\p{L}\p{Nd} _.-]{1,32}$/u;
 /** 1-32 of `a-z 0-9 _ -`, starting with a letter or digit. Also valid inside a GRIP channel name. */

@@ -5,7 +5,7 @@
 import { nchanTarget } from './nchan.js';
 import { pushpinTarget } from './pushpin.js';
 import { labServerTarget } from './spawn-lab-server.js';
-import { plainSuspendPushTarget, scaledSuspendPushTarget, suspendPushTarget } from './suspend-push.js';
+import { plainSuspendPushTarget, scaledSuspendPushTarget, suspendPushTarget, workersSuspendPushTarget } from './suspend-push.js';
 import type { Target } from './target.js';
 
 export const TARGETS: readonly Target[] = [
@@ -13,6 +13,7 @@ export const TARGETS: readonly Target[] = [
   labServerTarget({ name: 'mailbox', title: 'Queue / mailbox', kind: 'model', protocol: 'chat-long-poll', model: 'mailbox' }),
   suspendPushTarget,
   plainSuspendPushTarget,
+  workersSuspendPushTarget(2),
   scaledSuspendPushTarget(2),
   scaledSuspendPushTarget(3),
   labServerTarget({ name: 'event-driven', title: 'Event-driven (node:http)', kind: 'model', protocol: 'chat-long-poll', model: 'event-driven' }),

@@ -7,6 +7,8 @@
  *   grants re-poll leases, so the proxy answers a client's re-polls from its channel buffer (docs/protocol.md §13).
  * - `suspend-push-plain`: the same without leases: every re-poll crosses the proxy to the app, as the model was
  *   first described (and as this repository ran before leases).
+ * - `suspend-push-w2`: the same with the proxy on 2 worker processes (`PROXY_WORKERS=2`, proxy/cluster/): every core of
+ *   one host, no Redis.
  * - `suspend-push-x2`, `suspend-push-x3`: scaled out as docs/scaleout.md deploys it: N proxies and the app on a
  *   private `redis-server` (the bus); subscriber i polls proxy i mod N, the publisher posts through the first.
  */
@@ -57,7 +59,7 @@ async function waitForRedis(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-async function startOnce(options: TargetStartOptions, proxies: number, leases = true): Promise<RunningTarget> {
+async function startOnce(options: TargetStartOptions, proxies: number, leases = true, proxyWorkers = 1): Promise<RunningTarget> {
   const appPort = await freePort();
   const ports: Array<{ client: number; control: number }> = [];
   for (let i = 0; i < proxies; i++) ports.push({ client: await freePort(), control: await freePort() });
@@ -127,6 +129,7 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
           MAX_PARKED: String(Math.max(15_000, PARKED_HEADROOM * options.maxClients)),
           // Every load client comes from 127.0.0.1: one address holds them all.
           MAX_PARKED_PER_ADDRESS: String(Math.max(1000, PARKED_HEADROOM * options.maxClients)),
+          PROXY_WORKERS: String(proxyWorkers),
         }),
         logPath: join(options.workDir, scaled ? `proxy${i + 1}.log` : 'proxy.log'),
       });
@@ -192,6 +195,19 @@ export const plainSuspendPushTarget: Target = {
   unavailable: suspendPushTarget.unavailable,
   start: (options) => retryOnPortClash(() => startOnce(options, 1, false)),
 };
+
+/** Suspend & Push with the proxy on `workers` processes of one host (PROXY_WORKERS, docs/scaleout.md "Workers"). */
+export function workersSuspendPushTarget(workers: number): Target {
+  if (!Number.isInteger(workers) || workers < 2) throw new Error(`a workers target has at least 2 workers, got ${workers}`);
+  return {
+    name: `suspend-push-w${workers}`,
+    title: `Suspend & Push, proxy on ${workers} workers`,
+    kind: 'model',
+    protocol: 'chat-long-poll',
+    unavailable: suspendPushTarget.unavailable,
+    start: (options) => retryOnPortClash(() => startOnce(options, 1, true, workers)),
+  };
+}
 
 /** Suspend & Push scaled out: `proxies` hold proxies and the app over a private Redis (docs/scaleout.md). */
 export function scaledSuspendPushTarget(proxies: number): Target {

@@ -21,6 +21,8 @@ export interface PublishCommand {
   response: ItemResponse | null;
   /** The item's `http-stream` format, for streams subscribed to the channel (docs/protocol.md §14.3). */
   stream?: StreamItem;
+  /** The item's `meta` (string values), read by the channel filters of parked requests (`skip-self`: `sender`). */
+  meta?: Record<string, string>;
   /** Leases to end before the item goes out (`comet-revoke`, docs/protocol.md §13.4): a leave event ends the lease it affects. */
   revoke?: RevokeCommand[];
 }

@@ -167,6 +167,25 @@ function httpResponseOf(formats: unknown, path: string, allowHint: boolean): { a
   return { action: 'send', response: decodeItemResponse(checked) };
 }
 
+/** Bounds on an item's `meta`, which the proxy reads once per parked request with filters. */
+const MAX_META_KEYS = 16;
+const MAX_META_KEY_CHARS = 64;
+const MAX_META_VALUE_CHARS = 1024;
+
+/** A publish item's `meta` (Pushpin's): an object of string values, e.g. `{"sender": "ada"}` for `skip-self`. */
+function metaOf(value: unknown, path: string): Record<string, string> {
+  if (!isObject(value)) fail(path, 'must be an object of strings');
+  const entries = Object.entries(value);
+  if (entries.length > MAX_META_KEYS) fail(path, `must have at most ${MAX_META_KEYS} keys`);
+  const meta: Record<string, string> = {};
+  for (const [key, text] of entries) {
+    if (key === '' || key.length > MAX_META_KEY_CHARS) fail(path, `keys must have 1-${MAX_META_KEY_CHARS} characters`);
+    if (typeof text !== 'string' || text.length > MAX_META_VALUE_CHARS) fail(`${path}.${key}`, `must be a string of at most ${MAX_META_VALUE_CHARS} characters`);
+    meta[key] = text;
+  }
+  return meta;
+}
+
 /**
  * Validates a `POST /publish/` body. Throws `ItemValidationError`. An item's `http-response` goes to parked
  * requests and its `http-stream` to streams (docs/protocol.md §14.3). An `http-response` with `action: "close"`
@@ -185,6 +204,7 @@ export function parsePublishBody(body: unknown, now: () => number = Date.now): P
     }
     const id = optionalItemId(item, 'id', path);
     const prevId = optionalItemId(item, 'prev-id', path);
+    const meta = item.meta === undefined ? undefined : metaOf(item.meta, `${path}.meta`);
     const formats = formatsOf(item.formats, `${path}.formats`);
     const stream = formats['http-stream'] === undefined ? undefined : streamItemOf(formats['http-stream'], `${path}.formats.http-stream`);
     const httpResponse = formats['http-response'];
@@ -203,6 +223,7 @@ export function parsePublishBody(body: unknown, now: () => number = Date.now): P
     }
     if (id !== undefined) command.id = id;
     if (prevId !== undefined) command.prevId = prevId;
+    if (meta !== undefined) command.meta = meta;
     commands.push(command);
   });
   return commands;

@@ -14,6 +14,7 @@ import { sendError } from '../errors.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { forwardedValuesOf, setForwardedHeaders, type ForwardedValues } from './forwarded-headers.js';
 import { stripRequestHeaders } from '../http/header-filter.js';
+import { takeJsonpRequest } from '../http/jsonp.js';
 import type { ProxyOptions } from '../options.js';
 import { requestIdOf } from '../http/request-id.js';
 import type { Repolls } from '../repoll/repolls.js';
@@ -21,7 +22,7 @@ import { isResponseClosed } from '../http/response.js';
 import type { UpstreamResponseHandler } from './upstream-response.js';
 
 export interface ForwarderDeps {
-  options: Pick<ProxyOptions, 'upstreamUrl' | 'upstreamTimeoutMs' | 'reaskBodyMaxBytes' | 'trustForwardedFor' | 'logger'>;
+  options: Pick<ProxyOptions, 'upstreamUrl' | 'upstreamTimeoutMs' | 'reaskBodyMaxBytes' | 'trustForwardedFor' | 'jsonpCallbackParam' | 'jsonpMode' | 'logger'>;
   /** Keep-alive agent to the app, shared with re-asks. */
   agent: Agent;
   signer: GripSigSigner;
@@ -36,6 +37,12 @@ export interface ForwarderDeps {
 export type Forwarder = (req: IncomingMessage, res: ServerResponse) => void;
 
 function ignoreError(): void {}
+
+/** `Upgrade: websocket` (any case, possibly among other protocols): a WebSocket handshake. */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return upgrade !== undefined && upgrade.split(',').some((p) => p.trim().toLowerCase().startsWith('websocket'));
+}
 
 export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls }: ForwarderDeps): Forwarder {
   const log = options.logger;
@@ -128,6 +135,21 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   }
 
   return (req, res) => {
+    // Before stripping (Upgrade is hop-by-hop): WebSocket-over-HTTP is not served, so say so rather than let the
+    // app answer a handshake it never saw as one (docs/protocol.md §12).
+    if (isWebSocketUpgrade(req)) {
+      log.info({ requestId: requestIdOf(req), url: req.url?.slice(0, 256) }, 'WebSocket upgrade refused');
+      sendError(res, 'PROXY_ERR_UPGRADE_UNSUPPORTED', 'WebSocket is not served here: use long-polling (WebSocket-over-HTTP is not implemented)');
+      return;
+    }
+    if (options.jsonpCallbackParam !== undefined) {
+      const jsonp = takeJsonpRequest(req, res, options.jsonpCallbackParam, options.jsonpMode);
+      if (jsonp.kind === 'bad') {
+        log.info({ requestId: requestIdOf(req), url: req.url?.slice(0, 256) }, 'JSON-P callback refused');
+        sendError(res, 'PROXY_ERR_BAD_CALLBACK', jsonp.message);
+        return;
+      }
+    }
     // Before stripping: with trustForwardedFor the load balancer's values come from headers stripped below.
     const forwarded = forwardedValuesOf(req, options.trustForwardedFor);
     const forged = stripRequestHeaders(req.headers);

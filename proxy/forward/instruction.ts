@@ -11,6 +11,8 @@ import { isConnectionId } from '../../protocol/ids.js';
 import { endToEndHeaders } from '../http/header-filter.js';
 import type { HeldResponse } from '../http/response.js';
 import { parseStreamHold, StreamInstructionError, type StreamHold } from '../streams/stream-instruction.js';
+import type { ProxyErrorCode } from '../errors.js';
+import { checkChannelFilters, parseExposeHeaders, parseGripLinks, parseSetMeta } from './grip-extras.js';
 
 export interface HoldInstruction {
   /** Channels the parked request listens on, with the client's prev-id per channel if the app named one. */
@@ -23,6 +25,8 @@ export interface HoldInstruction {
   timeoutResponse: HeldResponse;
   /** Present for `Grip-Hold: stream` (docs/protocol.md §14): the request is streamed to, not answered once. */
   stream?: StreamHold;
+  /** Subscription meta (`Grip-Set-Meta`), read by channel filters such as `skip-self`; absent when none. */
+  meta?: Record<string, string>;
 }
 
 export interface HoldLimits {
@@ -37,9 +41,16 @@ export interface UpstreamHead {
   headers: IncomingHttpHeaders;
 }
 
-/** A hold instruction the proxy cannot obey; the client gets 502 `PROXY_ERR_BAD_INSTRUCTION`. */
+/** A hold instruction the proxy cannot obey; the client gets a 502 with its `code` (`PROXY_ERR_BAD_INSTRUCTION` by default). */
 export class InstructionError extends Error {
   override name = 'InstructionError';
+  constructor(
+    message: string,
+    /** The code the client's 502 carries: a malformed instruction, or a GRIP feature this proxy refuses. */
+    readonly code: ProxyErrorCode = 'PROXY_ERR_BAD_INSTRUCTION',
+  ) {
+    super(message);
+  }
 }
 
 /** `Grip-Timeout`: non-negative decimal seconds (GRIP says integer; decimals are our extension). */
@@ -103,13 +114,16 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
     throw err;
   }
 
+  checkChannelFilters(channels);
   const timeoutMs = parseTimeoutMs(single(headers, GRIP_TIMEOUT), limits);
+  // Validated as Pushpin does; a response hold never follows a link (Pushpin fetches `rel=next` for streams only).
+  parseGripLinks(headers);
 
-  const timeoutResponse: HeldResponse = {
-    code: upstream.statusCode,
-    headers: endToEndHeaders(headers, { dropLength: true }),
-    body,
-  };
+  // Grip-Expose-Headers (Pushpin): when present, the held response keeps only the headers it names.
+  const exposed = parseExposeHeaders(headers);
+  const kept = endToEndHeaders(headers, { dropLength: true });
+  if (exposed !== null) for (const name in kept) if (!exposed.has(name)) delete kept[name];
+  const timeoutResponse: HeldResponse = { code: upstream.statusCode, headers: kept, body };
   if (upstream.statusMessage) timeoutResponse.reason = upstream.statusMessage;
   const status = single(headers, GRIP_STATUS);
   if (status !== undefined) {
@@ -129,6 +143,8 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
       throw err;
     }
   }
+  const meta = parseSetMeta(headers);
+  if (meta !== null) instruction.meta = meta;
   const connectionId = single(headers, GRIP_CONNECTION_ID);
   if (connectionId !== undefined) {
     if (!isConnectionId(connectionId)) {

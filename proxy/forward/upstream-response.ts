@@ -1,22 +1,27 @@
 /**
  * What the proxy does with an answer from the app, whether to a client's
  * request or to a re-ask (docs/protocol.md §1.3–1.5, §4.1: "handled exactly
- * like a first answer"): no `Grip-Hold` → streamed to the client as it arrives;
- * `Grip-Hold` → body read (bounded), instruction parsed, request handed to the
- * hold registry.
+ * like a first answer"): no instruction → streamed to the client as it arrives
+ * (read whole and wrapped for JSON-P, http/jsonp.ts); `Grip-Hold`, an
+ * `application/grip-instruct` body or a `Grip-Link` → body read (bounded),
+ * instruction parsed, request handed to the hold registry (or, with no hold,
+ * answered with the response it describes).
  */
 import type { IncomingMessage } from 'node:http';
-import { GRIP_HOLD } from '../../protocol/headers.js';
+import { GRIP_HOLD, GRIP_LINK } from '../../protocol/headers.js';
 import { sendError } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { endToEndHeaders } from '../http/header-filter.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
-import { InstructionError, parseHoldInstruction, type HoldInstruction } from './instruction.js';
+import { InstructionError, parseHoldInstruction, type HoldInstruction, type UpstreamHead } from './instruction.js';
+import { hasNextLink } from './grip-extras.js';
+import { isGripInstruct, translateGripInstruct } from './grip-instruct.js';
+import { jsonpOf } from '../http/jsonp.js';
 import type { ProxyOptions } from '../options.js';
 import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { REQUEST_ID_HEADER, requestIdOf, responseRequestId } from '../http/request-id.js';
 import type { Repolls } from '../repoll/repolls.js';
-import { isResponseClosed } from '../http/response.js';
+import { isResponseClosed, writeResponse, type HeldResponse } from '../http/response.js';
 import { relayWithReadAhead } from './read-ahead.js';
 import type { StreamRegistry } from '../streams/stream-registry.js';
 
@@ -89,22 +94,58 @@ export function createUpstreamResponseHandler({ registry, options, isClosing, re
     if (isResponseClosed(res)) return; // client went away while the body was read
     exchange.releaseUpstream();
 
+    let head: UpstreamHead = { statusCode: upstreamRes.statusCode ?? 200, headers: upstreamRes.headers };
+    if (upstreamRes.statusMessage) head.statusMessage = upstreamRes.statusMessage;
     let instruction: HoldInstruction | null;
     try {
-      instruction = parseHoldInstruction(
-        { statusCode: upstreamRes.statusCode ?? 200, statusMessage: upstreamRes.statusMessage, headers: upstreamRes.headers },
-        body,
-        options,
-      );
+      // The JSON form is read into the header form: one parser, the same checks (grip-instruct.ts).
+      if (isGripInstruct(head.headers)) ({ head, body } = translateGripInstruct(head, body));
+      instruction = parseHoldInstruction(head, body, options);
+      if (instruction === null && hasNextLink(head.headers)) {
+        throw new InstructionError('Grip-Link rel=next without Grip-Hold (paged streaming) is not supported', 'PROXY_ERR_UNSUPPORTED_INSTRUCTION');
+      }
+      if (instruction?.stream !== undefined && jsonpOf(res) !== undefined) {
+        // A script is one complete answer: chunks appended to it would never run (docs/protocol.md §14.1).
+        throw new InstructionError('a stream hold cannot answer a JSON-P request', 'PROXY_ERR_UNSUPPORTED_INSTRUCTION');
+      }
     } catch (err) {
       if (!(err instanceof InstructionError)) throw err;
-      log.warn({ requestId: requestIdOf(exchange.req), reason: err.message, url: exchange.req.url }, 'bad hold instruction');
-      sendError(res, 'PROXY_ERR_BAD_INSTRUCTION', `the app sent a hold instruction the proxy cannot obey: ${err.message}`);
+      log.warn({ requestId: requestIdOf(exchange.req), reason: err.message, code: err.code, url: exchange.req.url }, 'bad hold instruction');
+      sendError(res, err.code, `the app sent a hold instruction the proxy cannot obey: ${err.message}`);
       return;
     }
-    // Not null: the caller saw Grip-Hold.
-    if (instruction!.stream !== undefined) streams.open(exchange, instruction!);
-    else registry.hold(exchange, instruction!);
+    if (instruction === null) {
+      // A grip-instruct answer without `hold`, or Grip-* headers without Grip-Hold: a plain answer to the client.
+      const plain: HeldResponse = { code: head.statusCode, headers: endToEndHeaders(head.headers, { dropLength: true }), body };
+      if (head.statusMessage) plain.reason = head.statusMessage;
+      writeResponse(res, plain, isClosing() ? { connection: 'close' } : {});
+      return;
+    }
+    if (instruction.stream !== undefined) streams.open(exchange, instruction);
+    else registry.hold(exchange, instruction);
+  }
+
+  /** A pass-through answer to a JSON-P request: read whole (bounded), then written wrapped (http/jsonp.ts). */
+  async function passThroughJsonp(exchange: Exchange, upstreamRes: IncomingMessage): Promise<void> {
+    const { res } = exchange;
+    let body: Buffer;
+    try {
+      body = await readBody(upstreamRes, options.heldResponseMaxBytes);
+    } catch (err) {
+      upstreamRes.destroy();
+      log.warn({ err, requestId: requestIdOf(exchange.req) }, 'app answer to a JSON-P request too large or cut short');
+      sendError(res, 'PROXY_ERR_UPSTREAM_UNAVAILABLE', `the app answer could not be read whole for JSON-P (at most ${options.heldResponseMaxBytes} bytes)`);
+      return;
+    }
+    exchange.releaseUpstream();
+    const response: HeldResponse = { code: upstreamRes.statusCode ?? 502, headers: endToEndHeaders(upstreamRes.headers, { dropLength: true }), body };
+    if (upstreamRes.statusMessage) response.reason = upstreamRes.statusMessage;
+    writeResponse(res, response, isClosing() ? { connection: 'close' } : {});
+  }
+
+  /** Does the answer carry anything for the proxy: a hold, a JSON instruction, or a link (refused without a hold)? */
+  function isInstruction(headers: IncomingMessage['headers']): boolean {
+    return headers[GRIP_HOLD] !== undefined || headers[GRIP_LINK] !== undefined || isGripInstruct(headers);
   }
 
   return async (exchange, upstreamRes) => {
@@ -116,8 +157,9 @@ export function createUpstreamResponseHandler({ registry, options, isClosing, re
       }
       // Before the answer goes out or parks: the client's next poll may be answered by its lease.
       repolls?.granted(exchange, upstreamRes.headers);
-      if (upstreamRes.headers[GRIP_HOLD] === undefined) passThrough(exchange, upstreamRes);
-      else await hold(exchange, upstreamRes);
+      if (isInstruction(upstreamRes.headers)) await hold(exchange, upstreamRes);
+      else if (jsonpOf(exchange.res) !== undefined) await passThroughJsonp(exchange, upstreamRes);
+      else passThrough(exchange, upstreamRes);
     } catch (err) {
       log.error({ err, requestId: requestIdOf(exchange.req) }, 'unexpected error handling an app response');
       upstreamRes.destroy();

@@ -14,6 +14,7 @@ import type { CloseCommand, PublishCommand, PushCommand } from '../control/comma
 import { errorResponse, ProxyError } from '../errors.js';
 import { mergeItemResponse } from '../http/response.js';
 import type { ChannelCursors } from './channel-cursors.js';
+import { filtersDrop } from './delivery-filters.js';
 import type { ConnectionTable } from './connection-table.js';
 import { emptyResult, type Held, type HoldCounters, type ItemSource } from './held.js';
 import type { TakesInFlight } from './hold-decisions.js';
@@ -84,13 +85,18 @@ export class HoldDelivery {
       if (subscribers === undefined) continue;
       for (const held of [...subscribers]) {
         if (held.state !== 'parked') continue;
-        const prevId = held.instruction.channels.find((c) => c.name === command.channel)?.prevId;
+        const channel = held.instruction.channels.find((c) => c.name === command.channel);
+        const prevId = channel?.prevId;
+        const behind = command.prevId !== undefined && prevId !== undefined && command.prevId !== prevId;
         if (command.id !== undefined && command.id === prevId) {
           // The client already has this item (a re-published item is harmless, a stale hint costs no re-ask).
+        } else if (!behind && channel?.filters !== undefined && filtersDrop(channel, held.instruction.meta, command.meta, held.instruction.channels)) {
+          // A channel filter drops it for this hold (skip-self...): it stays parked, its cursor past the item (Pushpin).
+          if (prevId !== undefined && command.id !== undefined) channel.prevId = command.id;
         } else if (command.action === 'hint') {
           this.lifecycle.reask(held);
           result.reasked++;
-        } else if (command.prevId !== undefined && prevId !== undefined && command.prevId !== prevId) {
+        } else if (behind) {
           // The client is not at the item's predecessor: it would miss or repeat items. Ask the app.
           this.lifecycle.reask(held);
           result.reasked++;

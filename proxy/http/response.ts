@@ -7,6 +7,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { HttpResponseFormat } from '../../protocol/control-api.js';
 import { isGripHeader } from '../../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from './header-filter.js';
+import { jsonpOf, wrapJsonp } from './jsonp.js';
 import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
 
 /** A complete response the proxy can write: status, optional reason, headers (lower-case names), body. */
@@ -38,6 +39,19 @@ export function decodeItemResponse(format: HttpResponseFormat): ItemResponse {
   return item;
 }
 
+/** The names an item's `Grip-Expose-Headers` lists (lower-case), or null without one. */
+function hiddenNames(item: ItemResponse): Set<string> | null {
+  let hidden: Set<string> | null = null;
+  for (const [name, value] of item.headers) {
+    if (name.toLowerCase() !== 'grip-expose-headers') continue;
+    for (const part of value.split(',')) {
+      const one = part.trim().toLowerCase();
+      if (one !== '') (hidden ??= new Set()).add(one);
+    }
+  }
+  return hidden;
+}
+
 /**
  * The response delivered to a parked client: the held response's headers
  * (minus framing) overridden case-insensitively by the item's, the item's status
@@ -45,16 +59,17 @@ export function decodeItemResponse(format: HttpResponseFormat): ItemResponse {
  * item are ignored (docs/protocol.md §6).
  */
 export function mergeItemResponse(held: HeldResponse, item: ItemResponse): HeldResponse {
+  const hidden = hiddenNames(item);
   const headers: HeaderMap = {};
   for (const [name, value] of Object.entries(held.headers)) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower)) continue;
+    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower) || hidden?.has(lower)) continue;
     headers[lower] = value;
   }
   const fromItem = new Set<string>();
   for (const [name, value] of item.headers) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower)) continue;
+    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower) || hidden?.has(lower)) continue;
     // The first item header of a name replaces the held one; repeats add values (e.g. Set-Cookie).
     const previous = fromItem.has(lower) ? headers[lower] : undefined;
     headers[lower] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
@@ -77,6 +92,8 @@ export interface PreparedItem {
   headers: ReadonlyArray<readonly [string, string]>;
   /** The names in `headers`: these replace the held response's. */
   names: ReadonlySet<string>;
+  /** Names the item's `Grip-Expose-Headers` lists: Pushpin 1.36 removes them from the delivered response. */
+  hidden: ReadonlySet<string> | null;
   body: Buffer;
   contentLength: string;
 }
@@ -87,16 +104,17 @@ const prepared = new WeakMap<ItemResponse, PreparedItem>();
 export function prepareItem(item: ItemResponse): PreparedItem {
   let ready = prepared.get(item);
   if (ready !== undefined) return ready;
+  const hidden = hiddenNames(item);
   const headers: Array<readonly [string, string]> = [];
   const names = new Set<string>();
   for (const [name, value] of item.headers) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower)) continue;
+    if (lower === 'content-length' || isHopByHopHeader(lower) || isGripHeader(lower) || hidden?.has(lower)) continue;
     headers.push([lower, value]);
     names.add(lower);
   }
   const code = item.code ?? 200;
-  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, body: item.body, contentLength: String(item.body.length) };
+  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, hidden, body: item.body, contentLength: String(item.body.length) };
   prepared.set(item, ready);
   return ready;
 }
@@ -108,10 +126,11 @@ export function prepareItem(item: ItemResponse): PreparedItem {
  */
 export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
   if (isResponseClosed(res)) return false;
+  if (jsonpOf(res) !== undefined) return writeResponse(res, mergePrepared(held, item));
   const raw: string[] = [];
   const requestId = responseRequestId(res);
   for (const name in held.headers) {
-    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name)) continue;
+    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name) || item.hidden?.has(name)) continue;
     if (requestId !== undefined && name === REQUEST_ID_HEADER) continue;
     const value = held.headers[name]!;
     if (typeof value === 'string') raw.push(name, value);
@@ -130,6 +149,20 @@ export function writeItem(res: ServerResponse, held: HeldResponse, item: Prepare
     res.destroy();
     return false;
   }
+}
+
+/** `item` merged onto `held` as one response (what `writeItem` writes), for the rare answers that need a copy (JSON-P). */
+function mergePrepared(held: HeldResponse, item: PreparedItem): HeldResponse {
+  const headers: HeaderMap = {};
+  for (const name in held.headers) {
+    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name) || item.hidden?.has(name)) continue;
+    headers[name] = held.headers[name]!;
+  }
+  for (const [name, value] of item.headers) {
+    const previous = headers[name];
+    headers[name] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  return { code: item.code, reason: item.reason, headers, body: item.body };
 }
 
 /** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */
@@ -152,12 +185,15 @@ export function isResponseClosed(res: ServerResponse): boolean {
  */
 export function writeResponse(res: ServerResponse, response: HeldResponse, extraHeaders: HeaderMap = {}): boolean {
   if (isResponseClosed(res)) return false;
-  const headers: HeaderMap = { ...response.headers, ...extraHeaders, 'content-length': String(response.body.length) };
+  const jsonp = jsonpOf(res);
+  // A JSON-P client reads status, headers and body from the script; the HTTP answer is a 200 (http/jsonp.ts).
+  const sent = jsonp === undefined ? response : wrapJsonp(response, response.reason ?? STATUS_CODES[response.code] ?? '', jsonp);
+  const headers: HeaderMap = { ...sent.headers, ...extraHeaders, 'content-length': String(sent.body.length) };
   const requestId = responseRequestId(res);
   if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
   try {
-    res.writeHead(response.code, response.reason ?? STATUS_CODES[response.code] ?? '', headers);
-    res.end(response.body);
+    res.writeHead(sent.code, sent.reason ?? STATUS_CODES[sent.code] ?? '', headers);
+    res.end(sent.body);
     written.set(res, response);
     return true;
   } catch {

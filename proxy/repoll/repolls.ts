@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ChannelSubscription } from '../../protocol/grip-channel.js';
+import { GRIP_CHANNEL, GRIP_SET_META } from '../../protocol/headers.js';
 import { isItemId } from '../../protocol/ids.js';
 import { GRIP_LEASE } from '../../protocol/lease.js';
 import type { PublishCommand, RevokeCommand } from '../control/commands.js';
@@ -127,6 +128,11 @@ export class Repolls {
   granted(exchange: Exchange, headers: IncomingMessage['headers']): void {
     const token = headers[GRIP_LEASE];
     if (typeof token !== 'string') return;
+    // Buffered items are answered unfiltered: a hold with channel filters or meta (skip-self...) keeps asking the app.
+    if (headers[GRIP_SET_META] !== undefined || /;\s*filter\s*=/i.test(String(headers[GRIP_CHANNEL] ?? ''))) {
+      this.log.debug({ requestId: requestIdOf(exchange.req), refused: 'filters' }, 'lease not taken');
+      return;
+    }
     const lease = this.leases.grant(token, exchange.req);
     if (typeof lease === 'string') {
       this.log.debug({ requestId: requestIdOf(exchange.req), refused: lease }, 'lease not taken');

@@ -35,6 +35,8 @@ export class OpenStream {
   /** Channel -> the id of the last item the client has, for channels held with a prev-id (Pushpin's rule). */
   readonly positions = new Map<string, string | undefined>();
   readonly channels: readonly ChannelSubscription[];
+  /** The hold's `Grip-Set-Meta`, read by its channels' filters (holds/delivery-filters.ts). */
+  readonly meta: Readonly<Record<string, string>> | undefined;
   private readonly hold: StreamHold;
   private timer: unknown = null;
   private done = false;
@@ -48,6 +50,7 @@ export class OpenStream {
     private readonly deps: OpenStreamDeps,
   ) {
     this.channels = instruction.channels;
+    this.meta = instruction.meta;
     this.hold = instruction.stream ?? {};
     for (const sub of instruction.channels) this.positions.set(sub.name, sub.prevId);
   }

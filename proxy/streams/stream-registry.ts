@@ -11,6 +11,7 @@ import { sendError } from '../errors.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
 import { ChannelCursors } from '../holds/channel-cursors.js';
+import { filtersDrop } from '../holds/delivery-filters.js';
 import type { ReaskFn } from '../holds/held.js';
 import { requestHeadBytes } from '../holds/parked-bytes.js';
 import { requestIdOf } from '../http/request-id.js';
@@ -150,11 +151,14 @@ export class StreamRegistry implements StreamSide {
         stream.end('resync');
         continue;
       }
+      if (position !== undefined && command.id !== undefined) stream.positions.set(command.channel, command.id);
+      // Channel filters (skip-self...) drop the item for this stream, close included; its position moves past it (Pushpin).
+      const sub = stream.channels.find((c) => c.name === command.channel);
+      if (sub?.filters !== undefined && filtersDrop(sub, stream.meta, command.meta, stream.channels)) continue;
       if (item.action === 'close') {
         stream.end('closed');
         continue;
       }
-      if (position !== undefined && command.id !== undefined) stream.positions.set(command.channel, command.id);
       if (stream.write(item.content)) {
         written++;
         this.counters.streamChunks++;

@@ -3,7 +3,9 @@
  * clicks; the controller (chat-ui.js) owns the state and talks to the client.
  *
  *   MessagePane  one room's messages: <section class="pane" data-room>, items
- *                <li data-event-id data-type>, kept in id order, each id once
+ *                <li data-event-id data-type>, kept in id order, each id once,
+ *                then the posts still on their way (<li class="pending"
+ *                data-pending-key data-state>, see chat-outbox.js)
  *   RoomList     the joined rooms (unread badges) and the rooms one can join
  *   MemberList   the active room's members with an online dot
  */
@@ -21,18 +23,26 @@
 
   // ---- MessagePane ----------------------------------------------------------
 
-  function MessagePane(doc, room, myUserId, onLoadOlder) {
+  /** onPendingAction(action, key): 'retry' or 'discard' clicked on a pending post. */
+  function MessagePane(doc, room, myUserId, onLoadOlder, onPendingAction) {
     var self = this;
     this.doc = doc;
     this.room = room;
     this.myUserId = myUserId;
     this.byId = {};
     this.ids = [];
+    this.pendingKeys = [];
+    this.pendingNodes = {};
     this.older = el(doc, 'button', { type: 'button', className: 'load-older is-hidden' }, ['Load older messages']);
-    this.list = el(doc, 'ol', { className: 'messages', 'aria-live': 'polite', 'aria-label': 'Messages in #' + room });
+    // A live region: screen readers read new messages (additions only, not the whole list again).
+    this.list = el(doc, 'ol', { className: 'messages', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages in #' + room });
     this.empty = el(doc, 'p', { className: 'empty-room' }, ['No messages yet. Say hello!']);
     this.root = el(doc, 'section', { className: 'pane', 'data-room': room }, [this.older, this.empty, this.list]);
     CometChat.util.listen(this.older, 'click', function () { onLoadOlder(self); });
+    CometChat.util.listen(this.list, 'click', function (event) {
+      var button = dom.closestWithAttr(dom.target(event), 'data-pending-action', self.list);
+      if (button && onPendingAction) onPendingAction(button.getAttribute('data-pending-action'), button.getAttribute('data-key'));
+    });
   }
 
   MessagePane.prototype.firstId = function () {
@@ -44,6 +54,7 @@
     this.byId = {};
     this.ids = [];
     dom.clear(this.list);
+    for (var i = 0; i < this.pendingKeys.length; i++) this.list.appendChild(this.pendingNodes[this.pendingKeys[i]]);
     this.add(page.events);
     this.setHasMore(page.hasMore);
     this.scrollToBottom();
@@ -81,7 +92,8 @@
     while (at > 0 && this.ids[at - 1] > event.id) at--;
     var previous = at > 0 ? this.byId[this.ids[at - 1]] : null;
     var node = this.render(event, previous);
-    var next = at < this.ids.length ? this.byId[this.ids[at]].node : null;
+    // Confirmed events stay above the posts still pending.
+    var next = at < this.ids.length ? this.byId[this.ids[at]].node : this.pendingHead();
     this.list.insertBefore(node, next);
     this.ids.splice(at, 0, event.id);
     this.byId[event.id] = { event: event, node: node };
@@ -129,6 +141,70 @@
         el(doc, 'div', { className: 'msg-text' }, [String(event.text)])
       ])
     ]);
+  };
+
+  // ---- pending posts (chat-outbox.js items) ----
+
+  MessagePane.prototype.pendingHead = function () {
+    return this.pendingKeys.length > 0 ? this.pendingNodes[this.pendingKeys[0]] : null;
+  };
+
+  var PENDING_LABELS = { queued: 'Waiting to send…', sending: 'Sending…', retrying: 'Not sent yet', failed: 'Not sent' };
+
+  /**
+   * Shows or updates a pending post. `status` is the line under it (what went
+   * wrong and what happens next); a refused post offers Retry and Discard.
+   */
+  MessagePane.prototype.showPending = function (item, status) {
+    var doc = this.doc;
+    var stick = this.nearBottom();
+    var failed = item.state === 'failed';
+    var node = el(doc, 'li', {
+      className: 'msg pending mine',
+      'data-pending-key': item.key,
+      'data-state': item.state
+    }, [
+      el(doc, 'span', { className: 'avatar-space' }),
+      el(doc, 'div', { className: 'msg-body' }, [
+        el(doc, 'div', { className: 'msg-text' }, [String(item.text)]),
+        el(doc, 'div', { className: 'pending-status' }, [
+          el(doc, 'span', { className: 'pending-text' }, [status || PENDING_LABELS[item.state] || '']),
+          failed ? el(doc, 'button', { type: 'button', className: 'quiet small', 'data-pending-action': 'retry', 'data-key': item.key }, ['Retry']) : null,
+          failed ? el(doc, 'button', { type: 'button', className: 'quiet small', 'data-pending-action': 'discard', 'data-key': item.key }, ['Discard']) : null
+        ])
+      ])
+    ]);
+    var old = this.pendingNodes[item.key];
+    if (old) {
+      // Still hidden as echoed (hidePending) unless it failed after all: a refusal must show.
+      if (old.style.display === 'none' && !failed) node.style.display = 'none';
+      this.list.replaceChild(node, old);
+    } else {
+      this.list.appendChild(node);
+      this.pendingKeys.push(item.key);
+    }
+    this.pendingNodes[item.key] = node;
+    dom.show(this.empty, false);
+    if (stick) this.scrollToBottom();
+  };
+
+  MessagePane.prototype.removePending = function (key) {
+    var node = this.pendingNodes[key];
+    if (!node) return;
+    this.list.removeChild(node);
+    delete this.pendingNodes[key];
+    this.pendingKeys.splice(CometChat.util.indexOf(this.pendingKeys, key), 1);
+    dom.show(this.empty, this.ids.length === 0 && this.pendingKeys.length === 0);
+  };
+
+  /**
+   * The poll brought one of our posts before its POST answered (or before a resend
+   * learned it was committed): hide the pending copy so the message is not shown
+   * twice meanwhile. It stays in the outbox until the server answers, so nothing is lost.
+   */
+  MessagePane.prototype.hidePending = function (key) {
+    var node = this.pendingNodes[key];
+    if (node) node.style.display = 'none';
   };
 
   /** Follow new messages only if the reader is already at the bottom (not while reading older ones). */

@@ -4,7 +4,8 @@
  * Every method takes a node-style callback(err, value). Errors carry `code`
  * and `status`: the app's own `{code, message}` (APP_ERR_*), the proxy's
  * (PROXY_ERR_*), or the client's (COMET_ERR_NETWORK when there was no answer,
- * COMET_ERR_BAD_RESPONSE for a body that is not the expected JSON).
+ * COMET_ERR_BAD_RESPONSE for a body that is not the expected JSON). A 429 or
+ * 503 with `Retry-After` also carries `retryAfterMs`: retries wait at least that.
  */
 (function (window) {
   'use strict';
@@ -16,11 +17,31 @@
     this.transport = transport;
   }
 
+  /** Longest wait taken from a Retry-After, ms: a broken header must not park a client for a day. */
+  var RETRY_AFTER_MAX_MS = 10 * 60 * 1000;
+
   /**
-   * One call. `bodyValue` is JSON-encoded when given. callback(err, body, status, headers);
-   * returns the transport's handle (abort()).
+   * `Retry-After` (RFC 9110 §10.2.3: seconds, or an HTTP date) in ms from now, or null
+   * when absent or unreadable.
    */
-  Api.prototype.call = function (method, path, bodyValue, callback) {
+  Api.retryAfterMs = function (value, now) {
+    if (value === undefined || value === null || value === '') return null;
+    var ms;
+    if (/^\s*\d+\s*$/.test(value)) {
+      ms = parseInt(value, 10) * 1000;
+    } else {
+      var at = Date.parse(value);
+      if (isNaN(at)) return null;
+      ms = Math.max(0, at - now);
+    }
+    return Math.min(ms, RETRY_AFTER_MAX_MS);
+  };
+
+  /**
+   * One call. `bodyValue` is JSON-encoded when given; `requestHeaders` optional.
+   * callback(err, body, status, headers); returns the transport's handle (abort()).
+   */
+  Api.prototype.call = function (method, path, bodyValue, callback, requestHeaders) {
     var bodyText = bodyValue === undefined || bodyValue === null ? null : util.stringify(bodyValue);
     return this.transport.request(method, path, bodyText, function (err, status, text, headers) {
       if (err) {
@@ -39,8 +60,13 @@
       var body = parsed.ok && parsed.value ? parsed.value : {};
       var code = typeof body.code === 'string' ? body.code : 'COMET_ERR_HTTP_' + status;
       var message = typeof body.message === 'string' ? body.message : method + ' ' + path + ' answered ' + status;
-      callback(util.error(code, message, status), null, status, headers);
-    });
+      var error = util.error(code, message, status);
+      if (status === 429 || status === 503) {
+        var wait = Api.retryAfterMs(headers && headers['retry-after'], util.now());
+        if (wait !== null) error.retryAfterMs = wait;
+      }
+      callback(error, null, status, headers);
+    }, requestHeaders);
   };
 
   function roomPath(room, rest) {
@@ -100,8 +126,13 @@
     return this.call('GET', roomPath(room, '/messages' + query), null, function (err, body) { callback(err, body); });
   };
 
-  Api.prototype.post = function (room, text, callback) {
-    return this.call('POST', roomPath(room, '/messages'), { text: text }, field('event', callback));
+  /**
+   * `idempotencyKey` (optional): the same key for every attempt at one message, so a resend
+   * whose first attempt was committed is answered with that message, not posted twice.
+   */
+  Api.prototype.post = function (room, text, idempotencyKey, callback) {
+    var headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : null;
+    return this.call('POST', roomPath(room, '/messages'), { text: text }, field('event', callback), headers);
   };
 
   /**

@@ -320,12 +320,17 @@
     });
   };
 
-  /** Waits a full-jitter exponential delay, then runs `next` (default: poll). */
+  /**
+   * Waits a full-jitter exponential delay, then runs `next` (default: poll). A refusal
+   * with Retry-After (429, 503: the proxy or app is full or restarting) waits at least
+   * that long: retrying sooner would only be refused again and add to the load.
+   */
   Loop.prototype.retryLater = function (err, next) {
     var self = this;
     var poller = this.poller;
     this.cancel();
     var delay = util.backoffMs(this.attempt, poller.backoffBaseMs, poller.backoffCapMs, poller.random);
+    if (err && typeof err.retryAfterMs === 'number' && err.retryAfterMs > delay) delay = err.retryAfterMs;
     this.attempt++;
     this.lastError = err;
     this.setState('waiting', err);

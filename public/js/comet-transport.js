@@ -3,13 +3,15 @@
  *
  * A transport runs one HTTP request and answers once:
  *
- *   handle = transport.request(method, path, bodyText, function (err, status, bodyText, headers) {})
+ *   handle = transport.request(method, path, bodyText, function (err, status, bodyText, headers) {}, requestHeaders)
  *   handle.abort()   // the callback is then never called
  *
  * `path` is absolute on the transport's host (`/api/...`), `bodyText` a JSON
  * string or null, `headers` an object with lower-case names. `err` is set only
  * when there was no HTTP answer (code COMET_ERR_NETWORK); any status, 5xx
- * included, is an answer. Implementations: XhrTransport here (same origin),
+ * included, is an answer. `requestHeaders` (optional, {name: value}) are extra
+ * request headers, e.g. a post's `Idempotency-Key`; a transport that cannot send
+ * them (the shard bridge, which only polls) ignores them. Implementations: XhrTransport here (same origin),
  * BridgeTransport in comet-bridge-client.js (another host, through an iframe).
  */
 (function (window) {
@@ -22,7 +24,7 @@
    * One XHR to `url`, answered through the transport callback. public/js/bridge.js
    * has its own copy on purpose: the bridge page must stay self-contained.
    */
-  function xhrRequest(method, url, bodyText, callback) {
+  function xhrRequest(method, url, bodyText, callback, requestHeaders) {
     var xhr = util.createXhr();
     var finished = false;
 
@@ -36,6 +38,11 @@
 
     xhr.open(method, url, true);
     if (bodyText !== null && bodyText !== undefined) xhr.setRequestHeader('Content-Type', 'application/json');
+    if (requestHeaders) {
+      for (var name in requestHeaders) {
+        if (util.hasOwn(requestHeaders, name)) xhr.setRequestHeader(name, requestHeaders[name]);
+      }
+    }
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4 || finished) return;
       var status = 0;
@@ -80,8 +87,8 @@
 
   XhrTransport.prototype.kind = 'xhr';
 
-  XhrTransport.prototype.request = function (method, path, bodyText, callback) {
-    return xhrRequest(method, this.baseUrl + path, bodyText, callback);
+  XhrTransport.prototype.request = function (method, path, bodyText, callback, requestHeaders) {
+    return xhrRequest(method, this.baseUrl + path, bodyText, callback, requestHeaders);
   };
 
   CometChat.xhrRequest = xhrRequest;

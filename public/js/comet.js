@@ -16,6 +16,9 @@
  *
  * Nothing is lost or shown twice across reconnects: the client resumes from its
  * cursors, never moves a cursor backwards, and drops events at or below it.
+ * That also makes it safe for the tabs of one browser to share one poll
+ * (comet-tabs.js): the poller is then a TabGroup, which polls only while this
+ * tab leads and otherwise hands on what the leading tab relays.
  */
 (function (window) {
   'use strict';
@@ -24,7 +27,7 @@
   var util = CometChat.util;
   var Poller = CometChat.Poller;
 
-  var NO_SHARDING = { baseDomain: null, shards: 0 };
+  var NO_SHARDING = { baseDomain: null, shards: 0, limits: null };
 
   /**
    * options (all optional):
@@ -32,6 +35,8 @@
    *   historyLimit          events loaded per room on join and resync, default 50
    *   backoffBaseMs, backoffCapMs, pollTimeoutMs   see Poller
    *   bridgeReadyTimeoutMs  how long a shard bridge may take to load, default 10000
+   *   tabs                  'on' (default): tabs of this browser share one poll (comet-tabs.js);
+   *                         'off': this tab polls for itself. Default from the page's `?tabs=`.
    *   transport, window, timers, random   injectable (tests)
    */
   function Client(options) {
@@ -79,7 +84,9 @@
   function normalizeConfig(config) {
     var base = config && typeof config.baseDomain === 'string' && config.baseDomain !== '' ? config.baseDomain : null;
     var shards = config && typeof config.shards === 'number' && config.shards > 0 ? Math.floor(config.shards) : 0;
-    return { baseDomain: base, shards: shards };
+    // Input limits (absent from older apps: the UI then uses its defaults).
+    var limits = config && config.limits && typeof config.limits === 'object' ? config.limits : null;
+    return { baseDomain: base, shards: shards, limits: limits };
   }
 
   /** The requested strategy when it can run here; otherwise multiplex, with the reason in `strategyNote`. */
@@ -104,27 +111,54 @@
     return wanted;
   };
 
+  /**
+   * The poller: a Poller of the strategy, or with tab sharing a TabGroup that
+   * has the same interface and runs that Poller only while this tab leads.
+   */
   Client.prototype.createPoller = function () {
     var self = this;
     var o = this.options;
-    return new Poller({
-      strategy: this.strategy,
-      backoffBaseMs: o.backoffBaseMs,
-      backoffCapMs: o.backoffCapMs,
-      pollTimeoutMs: o.pollTimeoutMs,
+    var handler = {
+      events: function (events) { self.ingest(events); },
+      resync: function (rooms, done) { self.reloadRooms(rooms, done); },
+      refused: function (rooms, err, done) { self.checkRefused(rooms, err, done); },
+      sessionLost: function (err) { self.sessionLost(err); },
+      state: function (info) { self.emit('poll-state', info); }
+    };
+    var cursorOf = function (room) { return self.rooms[room] ? self.rooms[room].cursor : 0; };
+    function createPoller(loopHandler, loopCursorOf) {
+      return new Poller({
+        strategy: self.strategy,
+        backoffBaseMs: o.backoffBaseMs,
+        backoffCapMs: o.backoffCapMs,
+        pollTimeoutMs: o.pollTimeoutMs,
+        timers: o.timers,
+        random: o.random,
+        apiFor: function (room) { return self.apiFor(room); },
+        release: function (room) { self.releaseShard(room); },
+        cursorOf: loopCursorOf,
+        handler: loopHandler
+      });
+    }
+    var storage = this.tabsWanted() ? CometChat.TabGroup.usableStorage(this.window) : null;
+    if (!storage) return createPoller(handler, cursorOf);
+    return new CometChat.TabGroup({
+      storage: storage,
+      // Tabs of one user and one strategy share: another user's tab must not poll with our rooms.
+      scope: function () { return (self.user ? self.user.id : 0) + ':' + self.strategy; },
+      createPoller: createPoller,
+      cursorOf: cursorOf,
+      handler: handler,
+      window: this.window,
       timers: o.timers,
-      random: o.random,
-      apiFor: function (room) { return self.apiFor(room); },
-      release: function (room) { self.releaseShard(room); },
-      cursorOf: function (room) { return self.rooms[room] ? self.rooms[room].cursor : 0; },
-      handler: {
-        events: function (events) { self.ingest(events); },
-        resync: function (rooms, done) { self.reloadRooms(rooms, done); },
-        refused: function (rooms, err, done) { self.checkRefused(rooms, err, done); },
-        sessionLost: function (err) { self.sessionLost(err); },
-        state: function (info) { self.emit('poll-state', info); }
-      }
+      random: o.random
     });
+  };
+
+  /** Tab sharing unless switched off (option or `?tabs=off`) or comet-tabs.js is not loaded. */
+  Client.prototype.tabsWanted = function () {
+    var wanted = this.options.tabs || util.queryParam(this.window.location && this.window.location.search, 'tabs') || 'on';
+    return wanted !== 'off' && !!CometChat.TabGroup;
   };
 
   /**
@@ -213,8 +247,10 @@
     this.api.members(room, callback);
   };
 
-  Client.prototype.post = function (room, text, callback) {
-    this.api.post(room, text, callback);
+  /** idempotencyKey optional (see Api.post); post(room, text, callback) still works. */
+  Client.prototype.post = function (room, text, idempotencyKey, callback) {
+    if (typeof idempotencyKey === 'function') return this.api.post(room, text, null, idempotencyKey);
+    return this.api.post(room, text, idempotencyKey, callback);
   };
 
   /** An older page of a room's history (before event `beforeId`); cursors are not touched. */
@@ -421,6 +457,7 @@
       user: this.user,
       rooms: rooms,
       loops: this.poller ? this.poller.snapshot() : [],
+      tabs: this.poller && this.poller.status ? this.poller.status() : { role: 'off', id: null, leader: null, relay: null },
       bridges: bridges
     };
   };

@@ -10,7 +10,7 @@ import type { HttpResponseFormat } from '../../protocol/control-api.js';
 import type { ChatService } from '../chat-service.js';
 import { AppError, roomNotFound } from '../errors.js';
 import type { ChatEvent } from '../model.js';
-import type { BayeuxClientRow, BayeuxClientsRepo } from '../store/bayeux-clients.js';
+import { VIA_NAME, VIA_PATTERN, type BayeuxClientRow, type BayeuxClientsRepo } from '../store/bayeux-clients.js';
 import type { BusyRetry } from '../store/busy-retry.js';
 import { WriteTransactions } from '../store/write-transaction.js';
 import type { SessionRow } from '../store/sessions.js';
@@ -184,9 +184,76 @@ export class BayeuxService {
       const row = this.clients.find(client.row.id);
       if (row === undefined) return false;
       const roomRow = this.checkRoomFor(row.id, room);
-      if (this.clients.subscribe(row.id, roomRow.id, cursor)) this.wake(row);
+      if (this.clients.subscribe(row.id, roomRow.id, cursor, VIA_NAME)) this.wake(row);
       return true;
     });
+  }
+
+  /**
+   * Subscribes to a room pattern (`bit` of `ROOM_PATTERNS`): every room the session is a member of,
+   * which is every room it may read, from its last event id on; rooms it joins later follow in the
+   * join's transaction (`membershipChanged`). Nothing is joined: joining announces a user to a room's
+   * members, which a pattern must not do behind their back. Counted against `BAYEUX_MAX_SUBSCRIPTIONS`
+   * as one subscription per covered room; over it, nothing changes.
+   */
+  subscribePattern(client: BayeuxClient, bit: number, pattern: string): Promise<boolean> {
+    return this.write(() => {
+      const row = this.clients.find(client.row.id);
+      if (row === undefined) return false;
+      const subs = this.clients.subscriptions(row.id);
+      const have = new Set(subs.map((s) => s.roomId));
+      const rooms = this.store.rooms.roomsOf(row.sessionId);
+      const added = rooms.filter((r) => !have.has(r.id)).length;
+      if (subs.length + added > BAYEUX_MAX_SUBSCRIPTIONS) {
+        throw new BayeuxError(
+          'BAYEUX_ERR_TOO_MANY_SUBSCRIPTIONS',
+          `at most ${BAYEUX_MAX_SUBSCRIPTIONS} subscriptions per client, and this pattern would make ${subs.length + added}`,
+          pattern,
+        );
+      }
+      this.clients.setPatterns(row.id, row.patterns | bit);
+      for (const room of rooms) this.clients.subscribe(row.id, room.id, this.store.events.lastId(room.id), VIA_PATTERN);
+      if (added > 0) this.wake(row);
+      return true;
+    });
+  }
+
+  /** Drops a room pattern; rooms also subscribed by name, or by the other pattern, stay. */
+  unsubscribePattern(client: BayeuxClient, bit: number): Promise<boolean> {
+    return this.write(() => {
+      const row = this.clients.find(client.row.id);
+      if (row === undefined) return false;
+      const patterns = row.patterns & ~bit;
+      this.clients.setPatterns(row.id, patterns);
+      if (patterns === 0) this.clients.clearVia(row.id, VIA_PATTERN);
+      return true;
+    });
+  }
+
+  /**
+   * A membership changed, inside the transaction that changed it (ChatService's join or leave),
+   * so a pattern's rooms are exactly the session's memberships at every commit. A join adds the room
+   * to each pattern client of the session at `cursor` (the join event included, as `POST .../join`
+   * answers) and wakes its held connect; a leave takes it away at once (what the client had not yet
+   * received from that room is not sent). A join that would give a pattern client a 51st room throws
+   * 403 `APP_ERR_TOO_MANY_SUBSCRIPTIONS`, which rolls the join back: a pattern never silently misses a room.
+   */
+  membershipChanged(change: { sessionId: number; roomId: number; joined: boolean; cursor: number }): void {
+    for (const row of this.clients.ofSession(change.sessionId)) {
+      if (row.patterns === 0) continue;
+      if (!change.joined) {
+        this.clients.unsubscribe(row.id, change.roomId, VIA_PATTERN);
+        continue;
+      }
+      const subs = this.clients.subscriptions(row.id);
+      if (subs.length >= BAYEUX_MAX_SUBSCRIPTIONS && !subs.some((s) => s.roomId === change.roomId)) {
+        throw new AppError(
+          'APP_ERR_TOO_MANY_SUBSCRIPTIONS',
+          `a CometD client of this session subscribes to /chat/* and already follows ${BAYEUX_MAX_SUBSCRIPTIONS} rooms, its limit: leave a room first`,
+        );
+      }
+      if (this.clients.subscribe(row.id, change.roomId, change.cursor, VIA_PATTERN)) this.wake(row);
+    }
   }
 
   /**
@@ -198,7 +265,8 @@ export class BayeuxService {
     return this.write(() => {
       if (this.clients.find(client.row.id) === undefined) return false;
       const roomRow = this.store.rooms.findByName(room);
-      if (roomRow) this.clients.unsubscribe(client.row.id, roomRow.id);
+      // A room a pattern also covers keeps its row (and cursor) while the pattern lasts.
+      if (roomRow) this.clients.unsubscribe(client.row.id, roomRow.id, VIA_NAME);
       return true;
     });
   }

@@ -17,7 +17,11 @@ import type { BayeuxHoldInput } from './hold.js';
 import { clientIdOf, EXT_KEY, extOf, replyTo, type BayeuxAdvice, type BayeuxMessage, type BayeuxReply } from './messages.js';
 
 export const BAYEUX_VERSION = '1.0';
-export const CONNECTION_TYPE = 'long-polling';
+
+/** The transports served (docs/bayeux.md, Transports): `POST /cometd` and `GET /cometd?jsonp=`. */
+export type BayeuxTransport = 'long-polling' | 'callback-polling';
+/** Advertised in every handshake reply, long-polling first (the one to prefer where XHR works). */
+export const CONNECTION_TYPES: readonly BayeuxTransport[] = ['long-polling', 'callback-polling'];
 
 /**
  * Reconnect interval advised when connects cannot be held (the request did not come
@@ -34,6 +38,8 @@ export interface DispatcherOptions {
 
 /** What the route knows about the HTTP request. */
 export interface RequestFacts {
+  /** The transport the request came by: a connect must name it as its `connectionType`. */
+  transport: BayeuxTransport;
   /** The session of the request's `sid` cookie, if valid. */
   cookieSession: SessionRow | undefined;
   /** A valid Grip-Sig: the proxy will obey a hold. */
@@ -110,8 +116,8 @@ export class BayeuxDispatcher {
   private async handshake(m: BayeuxMessage, facts: RequestFacts): Promise<Outcome> {
     if (typeof m.version !== 'string' || m.version === '') throw new BayeuxError('BAYEUX_ERR_BAD_MESSAGE', 'version is required', 'version');
     const types = m.supportedConnectionTypes;
-    if (!Array.isArray(types) || !types.includes(CONNECTION_TYPE)) {
-      throw new BayeuxError('BAYEUX_ERR_CONNECTION_TYPE', `supportedConnectionTypes must include ${CONNECTION_TYPE}`, 'supportedConnectionTypes');
+    if (!Array.isArray(types) || !CONNECTION_TYPES.some((type) => types.includes(type))) {
+      throw new BayeuxError('BAYEUX_ERR_CONNECTION_TYPE', `supportedConnectionTypes must include ${CONNECTION_TYPES.join(' or ')}`, 'supportedConnectionTypes');
     }
     const ext = extOf(m);
     const session = await this.identity(ext[EXT_KEY], facts);
@@ -124,7 +130,7 @@ export class BayeuxDispatcher {
       replies: [{
         ...replyTo(m, clientId),
         version: BAYEUX_VERSION,
-        supportedConnectionTypes: [CONNECTION_TYPE],
+        supportedConnectionTypes: [...CONNECTION_TYPES],
         successful: true,
         advice: this.advice(facts.viaProxy),
         ext: replyExt,
@@ -147,13 +153,17 @@ export class BayeuxDispatcher {
       return this.bayeux.createSession(nick);
     }
     if (facts.cookieSession !== undefined) return facts.cookieSession;
+    if (facts.transport === 'callback-polling') {
+      throw new BayeuxError('BAYEUX_ERR_HANDSHAKE_DENIED', `a chat identity is required: ext.${EXT_KEY}.nick (callback-polling never uses the session cookie)`);
+    }
     throw new BayeuxError('BAYEUX_ERR_HANDSHAKE_DENIED', `a chat identity is required: ext.${EXT_KEY}.nick or a session cookie`);
   }
 
   private async connect(m: BayeuxMessage, facts: RequestFacts): Promise<Outcome> {
     const clientId = clientIdOf(m);
-    if (m.connectionType !== CONNECTION_TYPE) {
-      throw new BayeuxError('BAYEUX_ERR_CONNECTION_TYPE', `connectionType must be ${CONNECTION_TYPE}`, 'connectionType');
+    // The transport is the request's form (POST or JSON-P GET): a connect naming another one is a client bug.
+    if (m.connectionType !== facts.transport) {
+      throw new BayeuxError('BAYEUX_ERR_CONNECTION_TYPE', `connectionType must be ${facts.transport}`, 'connectionType');
     }
     const ackField = extOf(m).ack;
     const ackBatch = typeof ackField === 'number' && Number.isSafeInteger(ackField) ? ackField : undefined;
@@ -182,16 +192,18 @@ export class BayeuxDispatcher {
 
   private async subscribe(m: BayeuxMessage): Promise<Outcome> {
     const client = this.client(m);
-    const { channel, room } = this.subscription(m);
-    if (!(await this.bayeux.subscribe(client, room))) throw unknownClient();
-    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: channel, successful: true }] };
+    const target = this.subscription(m);
+    const done = 'room' in target ? await this.bayeux.subscribe(client, target.room) : await this.bayeux.subscribePattern(client, target.pattern, target.channel);
+    if (!done) throw unknownClient();
+    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: target.channel, successful: true }] };
   }
 
   private async unsubscribe(m: BayeuxMessage): Promise<Outcome> {
     const client = this.client(m);
-    const { channel, room } = this.subscription(m);
-    if (!(await this.bayeux.unsubscribe(client, room))) throw unknownClient();
-    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: channel, successful: true }] };
+    const target = this.subscription(m);
+    const done = 'room' in target ? await this.bayeux.unsubscribe(client, target.room) : await this.bayeux.unsubscribePattern(client, target.pattern);
+    if (!done) throw unknownClient();
+    return { replies: [{ ...replyTo(m, clientIdOf(m)), subscription: target.channel, successful: true }] };
   }
 
   private async disconnect(m: BayeuxMessage): Promise<Outcome> {
@@ -220,13 +232,16 @@ export class BayeuxDispatcher {
     return client;
   }
 
-  /** A subscribe's `subscription`: one `/chat/<room>` channel. */
-  private subscription(m: BayeuxMessage): { channel: string; room: string } {
+  /** A subscribe's `subscription`: one `/chat/<room>` channel, or the room patterns `/chat/*` and `/chat/**`. */
+  private subscription(m: BayeuxMessage): { channel: string; room: string } | { channel: string; pattern: number } {
     const channel = m.subscription;
     if (typeof channel !== 'string') throw new BayeuxError('BAYEUX_ERR_BAD_MESSAGE', 'subscription must be a channel name', 'subscription');
     const kind = classifyChannel(channel);
     if (kind.kind === 'room') return { channel, room: kind.room };
-    if (kind.kind === 'wildcard') throw new BayeuxError('BAYEUX_ERR_WILDCARD', 'wildcard subscriptions are not supported: subscribe to each /chat/<room>', channel);
+    if (kind.kind === 'wildcard') {
+      if (kind.bit !== null) return { channel, pattern: kind.bit };
+      throw new BayeuxError('BAYEUX_ERR_WILDCARD', 'the only channel patterns are /chat/* and /chat/** (the rooms this session is a member of)', channel);
+    }
     throw new BayeuxError('BAYEUX_ERR_UNKNOWN_CHANNEL', 'only /chat/<room> channels can be subscribed to', channel);
   }
 

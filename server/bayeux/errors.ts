@@ -12,13 +12,13 @@ export const BAYEUX_ERROR_STATUS = {
   BAYEUX_ERR_BAD_MESSAGE: 400,
   /** A `/meta/...` channel Bayeux does not define. */
   BAYEUX_ERR_UNKNOWN_META_CHANNEL: 400,
-  /** `connectionType` / `supportedConnectionTypes` without `long-polling`. */
+  /** `supportedConnectionTypes` without a transport served here, or a connect whose `connectionType` is not its request's transport. */
   BAYEUX_ERR_CONNECTION_TYPE: 400,
   /** The clientId is unknown or expired: handshake again (`402::Unknown client`). */
   BAYEUX_ERR_UNKNOWN_CLIENT: 402,
   /** Handshake without a chat identity (no `ext["comet-chat"].nick`, no session cookie). */
   BAYEUX_ERR_HANDSHAKE_DENIED: 403,
-  /** Channel patterns (`/chat/*`, `/**`): every room is its own subscription here. */
+  /** A channel pattern other than `/chat/*` and `/chat/**` (`/**`, `/chat/a/*`, `/meta/*`), or any pattern as a publish channel. */
   BAYEUX_ERR_WILDCARD: 403,
   /** A client already subscribes to `BAYEUX_MAX_SUBSCRIPTIONS` rooms. */
   BAYEUX_ERR_TOO_MANY_SUBSCRIPTIONS: 403,

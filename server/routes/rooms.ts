@@ -14,8 +14,8 @@ export interface RoomsRoutesOptions {
 
 export function roomsRoutes(chat: ChatService, options: RoomsRoutesOptions): Router {
   const router = Router();
-  router.get('/rooms', requireSession, (_req, res) => {
-    res.json({ rooms: chat.listRooms() });
+  router.get('/rooms', requireSession, (req, res) => {
+    res.json({ rooms: chat.listRooms(sessionOf(req)) });
   });
 
   router.post('/rooms', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {

@@ -21,7 +21,16 @@ export interface BayeuxClientRow {
   connected: boolean;
   /** ms since the epoch. */
   lastSeenAt: number;
+  /** The channel patterns it subscribes to (`BAYEUX_PATTERN_*` bits), 0 for none. */
+  patterns: number;
 }
+
+/** `bayeux_clients.patterns` bits. */
+export const BAYEUX_PATTERN_ONE = 1; // /chat/*
+export const BAYEUX_PATTERN_ALL = 2; // /chat/**
+/** `bayeux_subscriptions.via` bits: why a room's row exists. */
+export const VIA_NAME = 1;
+export const VIA_PATTERN = 2;
 
 export interface BayeuxSubscriptionRow {
   roomId: number;
@@ -30,6 +39,8 @@ export interface BayeuxSubscriptionRow {
   cursor: number;
   /** Last event id of the unacknowledged batch (= cursor when none). */
   sent: number;
+  /** `VIA_*` bits: subscribed by name, covered by a pattern, or both. */
+  via: number;
 }
 
 interface RawClient {
@@ -41,6 +52,7 @@ interface RawClient {
   wakeId: number;
   connected: number;
   lastSeenAt: number;
+  patterns: number;
 }
 
 export class BayeuxClientsRepo {
@@ -54,7 +66,12 @@ export class BayeuxClientsRepo {
   private readonly batchStmt: Statement<[number, string], void>;
   private readonly wakeStmt: Statement<[number, string], void>;
   private readonly subsStmt: Statement<[string], BayeuxSubscriptionRow>;
-  private readonly subscribeStmt: Statement<[string, number, number, number], void>;
+  private readonly subscribeStmt: Statement<[string, number, number, number, number], void>;
+  private readonly patternsStmt: Statement<[number, string], void>;
+  private readonly clearViaStmt: Statement<[number, string], void>;
+  private readonly clearRoomViaStmt: Statement<[number, string, number], void>;
+  private readonly dropUnusedStmt: Statement<[string], void>;
+  private readonly subStmt: Statement<[string, number], { via: number }>;
   private readonly unsubscribeStmt: Statement<[string, number], void>;
   private readonly sentStmt: Statement<[number, string, number], void>;
   private readonly deliveredStmt: Statement<[number, number, string, number], void>;
@@ -66,7 +83,7 @@ export class BayeuxClientsRepo {
       `INSERT INTO bayeux_clients (id, session_id, connection_id, ack, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     const select = `SELECT id, session_id AS sessionId, connection_id AS connectionId, ack, batch, wake_id AS wakeId,
-              connected, last_seen_at AS lastSeenAt
+              connected, last_seen_at AS lastSeenAt, patterns
        FROM bayeux_clients`;
     this.byIdStmt = db.prepare(`${select} WHERE id = ?`);
     this.bySessionStmt = db.prepare(`${select} WHERE session_id = ? ORDER BY id`);
@@ -80,13 +97,20 @@ export class BayeuxClientsRepo {
     this.batchStmt = db.prepare('UPDATE bayeux_clients SET batch = ? WHERE id = ?');
     this.wakeStmt = db.prepare('UPDATE bayeux_clients SET wake_id = ? WHERE id = ?');
     this.subsStmt = db.prepare(
-      `SELECT s.room_id AS roomId, r.name AS room, s.cursor AS cursor, s.sent AS sent
+      `SELECT s.room_id AS roomId, r.name AS room, s.cursor AS cursor, s.sent AS sent, s.via AS via
        FROM bayeux_subscriptions s JOIN rooms r ON r.id = s.room_id
        WHERE s.client_id = ? ORDER BY r.name`,
     );
+    // A row that exists keeps its cursor: only the reason it exists grows.
     this.subscribeStmt = db.prepare(
-      'INSERT INTO bayeux_subscriptions (client_id, room_id, cursor, sent) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      `INSERT INTO bayeux_subscriptions (client_id, room_id, cursor, sent, via) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (client_id, room_id) DO UPDATE SET via = via | excluded.via`,
     );
+    this.subStmt = db.prepare('SELECT via FROM bayeux_subscriptions WHERE client_id = ? AND room_id = ?');
+    this.patternsStmt = db.prepare('UPDATE bayeux_clients SET patterns = ? WHERE id = ?');
+    this.clearViaStmt = db.prepare('UPDATE bayeux_subscriptions SET via = via & ~? WHERE client_id = ?');
+    this.clearRoomViaStmt = db.prepare('UPDATE bayeux_subscriptions SET via = via & ~? WHERE client_id = ? AND room_id = ?');
+    this.dropUnusedStmt = db.prepare('DELETE FROM bayeux_subscriptions WHERE client_id = ? AND via = 0');
     this.unsubscribeStmt = db.prepare('DELETE FROM bayeux_subscriptions WHERE client_id = ? AND room_id = ?');
     this.sentStmt = db.prepare('UPDATE bayeux_subscriptions SET sent = ? WHERE client_id = ? AND room_id = ?');
     this.deliveredStmt = db.prepare('UPDATE bayeux_subscriptions SET cursor = ?, sent = ? WHERE client_id = ? AND room_id = ?');
@@ -142,13 +166,36 @@ export class BayeuxClientsRepo {
     return this.subsStmt.all(clientId);
   }
 
-  /** Subscribes at `cursor`; false if already subscribed (its cursor is kept). */
-  subscribe(clientId: string, roomId: number, cursor: number): boolean {
-    return this.subscribeStmt.run(clientId, roomId, cursor, cursor).changes === 1;
+  /**
+   * Subscribes at `cursor` for the reason `via` (a `VIA_*` bit); false if the room already had a row
+   * (its cursor is kept, the reason is added).
+   */
+  subscribe(clientId: string, roomId: number, cursor: number, via: number = VIA_NAME): boolean {
+    const existed = this.subStmt.get(clientId, roomId) !== undefined;
+    this.subscribeStmt.run(clientId, roomId, cursor, cursor, via);
+    return !existed;
   }
 
-  unsubscribe(clientId: string, roomId: number): boolean {
-    return this.unsubscribeStmt.run(clientId, roomId).changes === 1;
+  /**
+   * Takes the reason `via` away from the room's row; the row goes when no reason is left
+   * (a room covered by a pattern stays while the pattern does).
+   */
+  unsubscribe(clientId: string, roomId: number, via: number = VIA_NAME): boolean {
+    const row = this.subStmt.get(clientId, roomId);
+    if (row === undefined) return false;
+    if ((row.via & ~via) === 0) return this.unsubscribeStmt.run(clientId, roomId).changes === 1;
+    this.clearRoomViaStmt.run(via, clientId, roomId);
+    return true;
+  }
+
+  setPatterns(id: string, patterns: number): void {
+    this.patternsStmt.run(patterns, id);
+  }
+
+  /** Takes the reason `via` away from every row of the client, and drops the rows left without one. */
+  clearVia(clientId: string, via: number): void {
+    this.clearViaStmt.run(via, clientId);
+    this.dropUnusedStmt.run(clientId);
   }
 
   /** Ack mode: the room's events up to `sent` went out in the current batch. */

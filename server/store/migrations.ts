@@ -180,6 +180,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 8,
+    description: 'Bayeux channel patterns: /chat/* and /chat/** follow every room the session is a member of (docs/bayeux.md)',
+    up(db) {
+      // A pattern is kept as one row per covered room, so connects, holds and the relay's hint rule read
+      // subscriptions exactly as before; `via` says which subscriptions keep a row alive.
+      db.exec(`
+        ALTER TABLE bayeux_clients ADD COLUMN patterns INTEGER NOT NULL DEFAULT 0;  -- bit 1: /chat/*, bit 2: /chat/**
+        ALTER TABLE bayeux_subscriptions ADD COLUMN via INTEGER NOT NULL DEFAULT 1 CHECK (via BETWEEN 0 AND 3);  -- bit 1: by name, bit 2: by a pattern (0 only until the row is dropped)
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -78,8 +78,36 @@ test('envelope errors get a 4xx JSON error, are logged once and change nothing',
   }
   assert.deepEqual(counts(stack), before, 'nothing was written');
 
-  const get = await fetch(`${stack.base}/cometd`);
-  assert.equal(get.status, 404);
+  // A GET is callback-polling (JSON-P): its envelope errors are JSON too, never JavaScript with a chosen name.
+  const message = encodeURIComponent(JSON.stringify([publish]));
+  const getCases: Array<{ what: string; query: string; status: number; code: string; direct?: boolean }> = [
+    { what: 'a GET without jsonp', query: '', status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'a jsonp name with a parenthesis', query: `?jsonp=alert(1)//&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'a jsonp name with a bracket', query: `?jsonp=a%5B0%5D&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'a jsonp name starting with a digit', query: `?jsonp=1cb&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'an empty jsonp name', query: `?jsonp=&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'a jsonp name over 128 characters', query: `?jsonp=${'a'.repeat(129)}&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'two jsonp names', query: `?jsonp=a&jsonp=b&message=${message}`, status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+    { what: 'a JSON-P request without message', query: '?jsonp=cb', status: 400, code: 'APP_ERR_INVALID_BODY' },
+    { what: 'a JSON-P message that is not JSON', query: '?jsonp=cb&message=%5B%7B', status: 400, code: 'APP_ERR_BAD_JSON' },
+    { what: 'a JSON-P message that is not UTF-8', query: '?jsonp=cb&message=%5B%22%FF%22%5D', status: 400, code: 'APP_ERR_BAD_JSON' },
+    { what: 'a JSON-P message that is an object', query: `?jsonp=cb&message=${encodeURIComponent(JSON.stringify(publish))}`, status: 400, code: 'APP_ERR_INVALID_BODY' },
+    // Through the proxy such a URL is over its 16 KiB head limit (431); the app refuses it on its own too.
+    { what: 'a JSON-P message over 16 KiB', query: `?jsonp=cb&message=${encodeURIComponent(JSON.stringify([{ ...publish, data: { text: 'x'.repeat(16_340) } }]))}`, status: 413, code: 'APP_ERR_BODY_TOO_LARGE', direct: true },
+  ];
+  for (const c of getCases) {
+    const logged = lines.length;
+    const res = await fetch(`${c.direct ? `http://127.0.0.1:${stack.appPort}` : stack.base}/cometd${c.query}`);
+    assert.equal(res.status, c.status, c.what);
+    assert.match(String(res.headers.get('content-type')), /^application\/json/, `${c.what}: a JSON error, not a script`);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, c.code, c.what);
+    const refusals = lines.slice(logged).filter((l) => l.msg === 'request refused');
+    assert.equal(refusals.length, 1, `${c.what} is logged once`);
+  }
+  const head = await fetch(`${stack.base}/cometd?jsonp=cb&message=${encodeURIComponent(JSON.stringify([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling'], ext: { 'comet-chat': { nick: 'eve' } } }]))}`, { method: 'HEAD' });
+  assert.equal(head.status, 404, 'a HEAD runs no message');
+  assert.deepEqual(counts(stack), before, 'nothing was written by the GETs (or the HEAD) either');
 });
 
 test('bad messages get a Bayeux error reply naming the problem, logged once, and change nothing', async (t) => {
@@ -101,12 +129,13 @@ test('bad messages get a Bayeux error reply naming the problem, logged once, and
     { what: 'unknown meta channel', message: { channel: '/meta/nope', clientId: cid }, error: '400:/meta/nope:unknown meta channel', code: 'BAYEUX_ERR_UNKNOWN_META_CHANNEL' },
     { what: 'handshake without identity', message: hs, error: '403::a chat identity is required: ext.comet-chat.nick or a session cookie', code: 'BAYEUX_ERR_HANDSHAKE_DENIED', advice: { reconnect: 'none' } },
     { what: 'handshake with a bad nick', message: { ...hs, ext: { 'comet-chat': { nick: '<ada>' } } }, error: '400::nick must be 1-32 letters, digits, spaces, "_", "." or "-" after trimming', code: 'APP_ERR_INVALID_NICK', advice: { reconnect: 'none' } },
-    { what: 'handshake without long-polling', message: { ...hs, supportedConnectionTypes: ['websocket'], ext: { 'comet-chat': { nick: 'eve' } } }, error: '400:supportedConnectionTypes:supportedConnectionTypes must include long-polling', code: 'BAYEUX_ERR_CONNECTION_TYPE', advice: { reconnect: 'none' } },
+    { what: 'handshake with no transport served here', message: { ...hs, supportedConnectionTypes: ['websocket'], ext: { 'comet-chat': { nick: 'eve' } } }, error: '400:supportedConnectionTypes:supportedConnectionTypes must include long-polling or callback-polling', code: 'BAYEUX_ERR_CONNECTION_TYPE', advice: { reconnect: 'none' } },
     { what: 'handshake without version', message: { channel: '/meta/handshake', supportedConnectionTypes: ['long-polling'], ext: { 'comet-chat': { nick: 'eve' } } }, error: '400:version:version is required', code: 'BAYEUX_ERR_BAD_MESSAGE', advice: { reconnect: 'none' } },
     { what: 'connect without clientId', message: { channel: '/meta/connect', connectionType: 'long-polling' }, error: '400:clientId:clientId is required', code: 'BAYEUX_ERR_BAD_MESSAGE', advice: { reconnect: 'none' } },
     { what: 'connect with another connection type', message: { channel: '/meta/connect', clientId: cid, connectionType: 'callback-polling' }, error: '400:connectionType:connectionType must be long-polling', code: 'BAYEUX_ERR_CONNECTION_TYPE', advice: { reconnect: 'none' } },
     { what: 'connect with an unknown clientId', message: { channel: '/meta/connect', clientId: 'x'.repeat(43), connectionType: 'long-polling' }, error: '402::Unknown client', code: 'BAYEUX_ERR_UNKNOWN_CLIENT', advice: { reconnect: 'handshake', interval: 0 } },
-    { what: 'wildcard subscription', message: { channel: '/meta/subscribe', clientId: cid, subscription: '/chat/*' }, error: '403:/chat/*:wildcard subscriptions are not supported: subscribe to each /chat/<room>', code: 'BAYEUX_ERR_WILDCARD' },
+    { what: 'a pattern outside /chat', message: { channel: '/meta/subscribe', clientId: cid, subscription: '/**' }, error: '403:/**:the only channel patterns are /chat/* and /chat/** (the rooms this session is a member of)', code: 'BAYEUX_ERR_WILDCARD' },
+    { what: 'a pattern under a room', message: { channel: '/meta/unsubscribe', clientId: cid, subscription: '/chat/general/*' }, error: '403:/chat/general/*:the only channel patterns are /chat/* and /chat/** (the rooms this session is a member of)', code: 'BAYEUX_ERR_WILDCARD' },
     { what: 'subscription outside /chat', message: { channel: '/meta/subscribe', clientId: cid, subscription: '/service/x' }, error: '404:/service/x:only /chat/<room> channels can be subscribed to', code: 'BAYEUX_ERR_UNKNOWN_CHANNEL' },
     { what: 'subscription without a channel', message: { channel: '/meta/subscribe', clientId: cid }, error: '400:subscription:subscription must be a channel name', code: 'BAYEUX_ERR_BAD_MESSAGE' },
     { what: 'subscription to a missing room', message: { channel: '/meta/subscribe', clientId: cid, subscription: '/chat/nowhere' }, error: '404:/chat/nowhere:room "nowhere" does not exist', code: 'APP_ERR_ROOM_NOT_FOUND' },

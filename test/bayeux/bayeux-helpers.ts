@@ -30,7 +30,8 @@ export class CometClient {
 
   constructor(readonly base: string, readonly options: CometClientOptions) {
     this.cometd = new CometD();
-    // The endpoint speaks long-polling only; without WebSocket in the list the client starts there.
+    // No WebSocket here, and callback-polling needs a DOM (script tags): in Node the client starts on long-polling.
+    // callback-polling-browser.test.ts drives callback-polling in Chromium.
     this.cometd.unregisterTransport('websocket');
     this.cometd.unregisterTransport('callback-polling');
     this.cometd.configure({ url: `${base}/cometd`, logLevel: 'warn' });
@@ -112,12 +113,30 @@ export async function login(base: string, nick: string): Promise<{ cookie: strin
   return { cookie, user: ((await res.json()) as { user: { id: number; nick: string } }).user };
 }
 
-/** A raw client: handshake with a nick, then subscribe/connect by hand. */
+/** A raw client: handshake with a nick (or, with `cookie`, as that session), then subscribe/connect by hand. */
 export class RawBayeux {
   clientId = '';
   private nextId = 1;
 
-  constructor(readonly base: string) {}
+  constructor(readonly base: string, readonly cookie?: string) {}
+
+  private post(body: unknown, init: { signal?: AbortSignal } = {}): Promise<RawAnswer> {
+    return bayeuxPost(this.base, body, { ...init, ...(this.cookie === undefined ? {} : { headers: { cookie: this.cookie } }) });
+  }
+
+  /** Handshakes as the session of `cookie` (no nick). */
+  async handshakeAsSession(): Promise<any> {
+    const r = await this.post([{ channel: '/meta/handshake', id: this.id(), version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+    if (r.status !== 200 || r.body[0]?.successful !== true) throw new Error(`handshake: ${r.status} ${JSON.stringify(r.body)}`);
+    this.clientId = r.body[0].clientId;
+    return r.body[0];
+  }
+
+  /** Subscribes to (or unsubscribes from) any channel, `/chat/*` included; resolves with the reply. */
+  async subscribeTo(channel: string, meta: '/meta/subscribe' | '/meta/unsubscribe' = '/meta/subscribe'): Promise<any> {
+    const r = await this.post([{ channel: meta, id: this.id(), clientId: this.clientId, subscription: channel }]);
+    return r.body[0];
+  }
 
   id(): string {
     return String(this.nextId++);
@@ -142,7 +161,7 @@ export class RawBayeux {
     const message: Record<string, unknown> = { channel: '/meta/connect', id: this.id(), clientId: this.clientId, connectionType: 'long-polling' };
     if (opts.ack !== undefined) message.ext = { ack: opts.ack };
     if (opts.advice !== undefined) message.advice = opts.advice;
-    return bayeuxPost(this.base, [message], opts.signal ? { signal: opts.signal } : {});
+    return this.post([message], opts.signal ? { signal: opts.signal } : {});
   }
 }
 
@@ -156,4 +175,43 @@ export function connectReply(body: any[]): any {
 /** The chat events delivered in a connect answer. */
 export function deliveredEvents(body: any[]): ChatEvent[] {
   return body.filter((m) => typeof m.channel === 'string' && m.channel.startsWith('/chat/')).map((m) => m.data as ChatEvent);
+}
+
+export interface JsonpAnswer {
+  status: number;
+  contentType: string | null;
+  nosniff: string | null;
+  gripHold: string | null;
+  /** The body as sent. */
+  text: string;
+  /** The replies inside `/**\/callback(...);`, or the parsed JSON error body when the answer is not JSON-P. */
+  replies: any;
+}
+
+/**
+ * One callback-polling request, as CometD's CallbackPollingTransport builds it:
+ * `GET ${base}/cometd${suffix}?jsonp=CALLBACK&message=URL-ENCODED-JSON`.
+ */
+export async function jsonpGet(base: string, callback: string, messages: unknown, suffix = '', headers: Record<string, string> = {}): Promise<JsonpAnswer> {
+  const url = `${base}/cometd${suffix}?jsonp=${encodeURIComponent(callback)}&message=${encodeURIComponent(JSON.stringify(messages))}`;
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  const prefix = `/**/${callback}(`;
+  let replies: unknown;
+  if (text.startsWith(prefix) && text.endsWith(');')) replies = JSON.parse(text.slice(prefix.length, -2));
+  else {
+    try {
+      replies = JSON.parse(text);
+    } catch {
+      replies = undefined;
+    }
+  }
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    nosniff: res.headers.get('x-content-type-options'),
+    gripHold: res.headers.get('grip-hold'),
+    text,
+    replies,
+  };
 }

@@ -24,7 +24,7 @@ test('a CometD client handshakes, subscribes, is parked by the proxy, and chats 
   assert.equal(hs.successful, true);
   assert.equal(typeof hs.clientId, 'string');
   assert.ok(hs.clientId!.length >= 40, 'the clientId carries 256 bits');
-  assert.deepEqual(hs.supportedConnectionTypes, ['long-polling']);
+  assert.deepEqual(hs.supportedConnectionTypes, ['long-polling', 'callback-polling']);
   assert.deepEqual(hs.advice, { reconnect: 'retry', interval: 0, timeout: 20_000 });
   assert.equal(ada.user?.nick, 'ada');
 

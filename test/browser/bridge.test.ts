@@ -84,7 +84,7 @@ for (const [header, mode] of [['?0', 'document.domain'], ['?1', 'postMessage']] 
     const posted = await Promise.all(rooms.map((room) => bob.post(room, `via ${mode} to ${room}`)));
     for (const event of posted) await ada.waitForEvent(event.room, event.id);
     await ada.typeAndSend('hello from the page');
-    await ada.page.waitForSelector('#post-form:not(.is-sending)');
+    await ada.page.waitForSelector('li.pending', { state: 'detached' });
     assert.equal(await ada.page.locator('#post-error').textContent(), '');
     const mine = Number(await ada.page.locator('section[data-room="r2"] li.message.mine').last().getAttribute('data-event-id'));
     await waitFor(async () => (await stack.stats()).parked === 4, 'the r2 poll to be parked again after delivering our post', WAIT_MS);

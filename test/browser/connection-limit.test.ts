@@ -72,7 +72,8 @@ test('per-room polls on one host stall the page: a post waits behind the 6 parke
   assert.equal((await ada.xhrLog()).filter((r) => isPoll(r) && pending(r)).length, 9);
 
   await ada.typeAndSend('stuck behind my own polls');
-  await ada.page.waitForSelector('#post-form.is-sending');
+  // The post waits in the page's outbox, shown as sending.
+  await ada.page.waitForSelector('li.pending[data-state="sending"]');
 
   // r1's poll was among the first 6 sent (lobby, r1..r5), so it is parked and answers bob's message...
   const fromBob = await bob.post('r1', 'ping from bob');
@@ -84,12 +85,12 @@ test('per-room polls on one host stall the page: a post waits behind the 6 parke
   assert.ok(answered, 'the r1 poll answered');
   assert.ok(post().sentAt < answered.doneAt!, 'the post was sent before the poll answered');
   assert.equal(post().doneAt, null, 'the post is still waiting for a connection');
-  assert.equal(await ada.page.locator('#post-form.is-sending').count(), 1);
+  assert.equal(await ada.page.locator('li.pending[data-state="sending"]').count(), 1);
   await parked(stack, 6, 'a queued poll to take the freed connection');
 
   // Answering the parked polls frees connections, and the post finally goes out.
   await Promise.all(['lobby', ...ROOMS].map((room) => bob.post(room, `wake ${room}`)));
-  await ada.page.waitForSelector('#post-form:not(.is-sending)');
+  await ada.page.waitForSelector('li.pending', { state: 'detached' });
   log = await ada.xhrLog();
   assert.equal(post().status, 201);
   assert.deepEqual(ada.errors, []);
@@ -117,7 +118,9 @@ test('sharded polls park on c1..c8 at once; every room hears promptly and posts 
   // The page's own post completes at once while the polls stay parked.
   const started = Date.now();
   await ada.typeAndSend('straight through');
-  await ada.page.waitForSelector('#post-form:not(.is-sending)', { timeout: PROMPT_MS });
+  // Sent when its pending copy in the page's outbox is gone (replaced by the committed message).
+  await ada.page.waitForSelector('section[data-room="r1"] li.message.mine', { state: 'attached', timeout: PROMPT_MS });
+  await ada.page.waitForSelector('li.pending', { state: 'detached', timeout: PROMPT_MS });
   assert.ok(Date.now() - started < PROMPT_MS);
   assert.equal(await ada.page.locator('#post-error').textContent(), '');
 

@@ -89,6 +89,8 @@ const inS = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
 const controlJwt = (claims: JWTPayload) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_CONTROL_SECRET));
 const NOT_YET = await controlJwt({ iss: CONTROL_ISS, nbf: inS(600), exp: inS(1200) });
 /** `n` distinct, well-formed connection IDs no client uses. */
+/** A URL-encoded `/meta/connect` for JSON-P rows: refused before it is read. */
+const JSONP_CONNECT = encodeURIComponent(JSON.stringify([{ channel: '/meta/connect', clientId: 'nobody', connectionType: 'callback-polling' }]));
 const manyIds = (n: number) => Array.from({ length: n }, (_, i) => `nobody${i}`.padEnd(21, '_'));
 
 const ROWS: Row[] = [
@@ -200,6 +202,15 @@ const ROWS: Row[] = [
     status: 413,
     code: 'PROXY_ERR_PARKED_BODY_TOO_LARGE',
   },
+  // --- issue 16 item 3: the rest of GRIP (docs/protocol.md §3.1, §3.2, §1.9, §12) ---------------------------
+  { name: 'an app hold with a Pushpin content filter (build-id)', target: 'scripted', request: (c) => httpRequest('GET', '/hold/filter-build-id', c.scriptedHost), status: 502, code: 'PROXY_ERR_UNSUPPORTED_INSTRUCTION' },
+  { name: 'an app answer with Grip-Link rel=next and no hold (paged streaming)', target: 'scripted', request: (c) => httpRequest('GET', '/hold/link-no-hold', c.scriptedHost), status: 502, code: 'PROXY_ERR_UNSUPPORTED_INSTRUCTION' },
+  { name: 'an app hold with a Grip-Link that is not <URL>', target: 'scripted', request: (c) => httpRequest('GET', '/hold/link-malformed', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an app hold with an empty Grip-Set-Meta entry', target: 'scripted', request: (c) => httpRequest('GET', '/hold/meta-empty', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_INSTRUCTION' },
+  { name: 'an application/grip-instruct body whose channels are not a list', target: 'scripted', request: (c) => httpRequest('GET', '/hold/instruct-bad', c.scriptedHost), status: 502, code: 'PROXY_ERR_BAD_GRIP_INSTRUCT' },
+  { name: 'a JSON-P callback that is not an identifier path', target: 'scripted', request: (c) => httpRequest('GET', '/hold/valid?callback=alert(1)//', c.scriptedHost), status: 400, code: 'PROXY_ERR_BAD_CALLBACK' },
+  { name: 'a WebSocket upgrade', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0', { headers: [['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }), status: 501, code: 'PROXY_ERR_UPGRADE_UNSUPPORTED' },
+  { name: 'a publish item whose meta holds a number', target: 'control', request: control('/publish/', '{"items":[{"channel":"room:nobody","meta":{"sender":1},"formats":{"http-response":{"body":"x"}}}]}'), status: 400, code: 'PROXY_ERR_INVALID_ITEM' },
   // --- control port: authentication ------------------------------------------------------------
   { name: 'a publish without Authorization', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
   { name: 'a publish with a wrong secret', target: 'control', request: control('/publish/', '{"items":[]}', { auth: false, headers: [bearer('wrong-secret-0123456789abcdef')] }), status: 401, code: 'PROXY_ERR_UNAUTHORIZED' },
@@ -343,6 +354,17 @@ const ROWS: Row[] = [
   { name: 'a backslash path to package.json', target: 'client', request: client('GET', '/..%5c..%5cpackage.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an encoded NUL byte in a file path', target: 'client', request: client('GET', '/index.html%00.json', { as: null }), status: 404, code: 'APP_ERR_NOT_FOUND' },
   { name: 'an unknown API route', target: 'client', request: client('PUT', '/api/session'), status: 404, code: 'APP_ERR_NOT_FOUND' },
+  // Bayeux callback-polling (docs/bayeux.md): a GET's callback name is written into JavaScript, so it is checked first.
+  { name: 'a Bayeux GET without a jsonp callback', target: 'client', request: client('GET', `/cometd?message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback that is script', target: 'client', request: client('GET', `/cometd?jsonp=alert(document.cookie)//&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback with an encoded bracket and quote', target: 'client', request: client('GET', `/cometd?jsonp=a%5B%22x%22%5D&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback with non-ASCII letters', target: 'client', request: client('GET', `/cometd?jsonp=%C3%A9t%C3%A9&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'two jsonp callbacks', target: 'client', request: client('GET', `/cometd?jsonp=a&jsonp=b&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a jsonp callback of 129 characters', target: 'client', request: client('GET', `/cometd?jsonp=${'a'.repeat(129)}&message=${JSONP_CONNECT}`, { as: null }), status: 400, code: 'APP_ERR_BAD_JSONP_CALLBACK' },
+  { name: 'a JSON-P request without message', target: 'client', request: client('GET', '/cometd/connect?jsonp=cb', { as: null }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  { name: 'a JSON-P message that is not JSON', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%7B%22channel%22', { as: null }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a JSON-P message with invalid UTF-8', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%22%C3%28%22%5D', { as: null }), status: 400, code: 'APP_ERR_BAD_JSON' },
+  { name: 'a JSON-P message that is an empty array', target: 'client', request: client('GET', '/cometd?jsonp=cb&message=%5B%5D', { as: null }), status: 400, code: 'APP_ERR_INVALID_BODY' },
 ];
 
 /** Hold instructions the scripted app answers `/hold/<name>` with. */
@@ -356,8 +378,18 @@ const SCRIPTED_HOLDS: Record<string, Array<[string, string]>> = {
   'channel-invalid': [['Grip-Hold', 'response'], ['Grip-Channel', 'room general']],
   'connection-id-invalid': [['Grip-Hold', 'response'], ['Grip-Connection-Id', '../../etc']],
   'status-invalid': [['Grip-Hold', 'response'], ['Grip-Status', '99 Too Low']],
+  'filter-build-id': [['Grip-Hold', 'response'], ['Grip-Channel', 'room:a; filter=build-id']],
+  'link-no-hold': [['Grip-Link', '</next>; rel=next']],
+  'link-malformed': [['Grip-Hold', 'response'], ['Grip-Link', 'next; rel=next']],
+  'meta-empty': [['Grip-Hold', 'response'], ['Grip-Set-Meta', 'user=ada, ,']],
+  'instruct-bad': [['Content-Type', 'application/grip-instruct']],
   // A hold the proxy obeys, for requests refused for what they would keep (issue 14 item 6); 1 s if one ever parks.
   valid: [['Grip-Hold', 'response'], ['Grip-Channel', 'room:a'], ['Grip-Timeout', '1']],
+};
+
+/** Bodies of scripts that need one (an `application/grip-instruct` instruction is its body). */
+const SCRIPTED_BODIES: Record<string, string> = {
+  'instruct-bad': '{"hold": {"channels": "room:a"}}',
 };
 
 type Snapshot = Record<string, { count: number; hash: string }>;
@@ -385,15 +417,16 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
   assert.ok(ROWS.length >= 40, `the table has ${ROWS.length} rows`);
   const log = memoryLogger('debug');
   const stack = await startStack(t, { app: { logger: log.logger }, proxy: { logger: log.logger } });
-  const scripted = await startHarness(t, { logger: log.logger });
+  const scripted = await startHarness(t, { logger: log.logger, jsonpCallbackParam: 'callback' });
   scripted.app.handle = (req, res) => {
     const hold = SCRIPTED_HOLDS[req.url.split('/')[2] ?? ''];
     if (hold === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"TEST_NOT_FOUND","message":"no such script"}');
       return;
     }
+    // A Content-Type in the script comes first and wins (Node keeps the first of repeated Content-Types).
     res.writeHead(200, [...hold.flat(), 'Content-Type', 'application/json']);
-    res.end('{}');
+    res.end(SCRIPTED_BODIES[req.url.split('/')[2] ?? ''] ?? '{}');
   };
 
   // Users and rooms the rows need: ada in lobby and general, bob in lobby only; ada's connection ID.

@@ -14,15 +14,15 @@ import type { TestContext } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
 import { startStack, type StackOverrides, type TestStack } from './stack.js';
-import { BASE_DOMAIN, ChatPage } from './browser.js';
+import { BASE_DOMAIN, ChatPage, type Viewport } from './browser.js';
 
 export const SHARD_COUNT = 8;
 
 export interface BrowserStack extends TestStack {
   /** `http://<base domain>:<port>/?<query>` */
   pageUrl(query?: string): string;
-  /** A chat page in a fresh browser context (its own session), closed before the stack. */
-  openPage(query?: string): Promise<ChatPage>;
+  /** A chat page in a fresh browser context (its own session, 1280x800 unless `viewport`), closed before the stack. */
+  openPage(query?: string, viewport?: Viewport): Promise<ChatPage>;
   /** The proxy serving now (a new one after `restartProxy`). */
   currentProxy(): HoldProxy;
   /**
@@ -55,7 +55,7 @@ export async function startBrowserStack(t: TestContext, browser: Browser, overri
   return {
     ...stack,
     pageUrl,
-    openPage: (query = '') => ChatPage.open(browser, pageUrl(query), contexts),
+    openPage: (query = '', viewport) => ChatPage.open(browser, pageUrl(query), contexts, viewport),
     currentProxy: () => proxy,
     async restartProxy(whileDown) {
       const options = proxy.options;

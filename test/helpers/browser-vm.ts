@@ -34,6 +34,8 @@ export class ScriptedRequest {
     readonly path: string,
     readonly body: string | null,
     private readonly callback: Callback,
+    /** Extra request headers the client asked for (e.g. `Idempotency-Key`). */
+    readonly headers: Record<string, string> = {},
   ) {}
 
   /** The query parameter `name` of the path, or null. */
@@ -59,8 +61,8 @@ export class ScriptedRequest {
 export class ScriptedTransport {
   readonly requests: ScriptedRequest[] = [];
 
-  request(method: string, path: string, body: string | null, callback: Callback): { abort(): void } {
-    const req = new ScriptedRequest(method, path, body, callback);
+  request(method: string, path: string, body: string | null, callback: Callback, headers?: Record<string, string> | null): { abort(): void } {
+    const req = new ScriptedRequest(method, path, body, callback, { ...(headers ?? {}) });
     this.requests.push(req);
     return {
       abort: () => {
@@ -189,4 +191,9 @@ export function loadClient(host = 'chat.test'): FakeBrowser {
     window: window as FakeBrowser['window'],
     fire: (type, event) => (listeners[type] ?? []).slice().forEach((fn) => fn(event)),
   };
+}
+
+/** Runs more of public/js/ (e.g. the UI's chat-*.js that need no DOM) in a loaded client's context, in order. */
+export function loadScripts(browser: FakeBrowser, files: string[]): void {
+  for (const file of files) vm.runInContext(readFileSync(join(JS_DIR, file), 'utf8'), browser.window, { filename: file });
 }

@@ -34,6 +34,15 @@ export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
 }
 
+export interface Viewport {
+  width: number;
+  height: number;
+}
+
+export const DESKTOP: Viewport = { width: 1280, height: 800 };
+/** A phone held upright (issue 18 measured the layout at 375 px wide). */
+export const PHONE: Viewport = { width: 375, height: 740 };
+
 /** One XHR as recorded by XHR_PROBE; times are the page's performance.now(), ms. */
 export interface XhrRecord {
   method: string;
@@ -53,6 +62,8 @@ export interface ClientStatus {
   rooms: Array<{ name: string; cursor: number }>;
   loops: Array<{ key: string; rooms: string[]; state: string; connectionId: string | null; attempt: number; error: string | null }>;
   bridges: Record<string, string>;
+  /** Tab sharing (public/js/comet-tabs.js); role 'off' without it. */
+  tabs: { role: string; id: string | null; leader: string | null; relay: string | null };
 }
 
 export interface AppState {
@@ -123,9 +134,9 @@ export class ChatPage {
     page.on('request', (req) => this.requests.push(req.url()));
   }
 
-  /** Opens `url` in a new context; `t` gets the context's teardown. */
-  static async open(browser: Browser, url: string, contexts: BrowserContext[]): Promise<ChatPage> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  /** Opens `url` in a new context (1280x800 unless `viewport` says otherwise); `contexts` gets it for teardown. */
+  static async open(browser: Browser, url: string, contexts: BrowserContext[], viewport: Viewport = DESKTOP): Promise<ChatPage> {
+    const context = await browser.newContext({ viewport });
     contexts.push(context);
     await context.addInitScript({ content: XHR_PROBE });
     const page = await context.newPage();
@@ -133,6 +144,15 @@ export class ChatPage {
     const chat = new ChatPage(context, page);
     await page.goto(url);
     return chat;
+  }
+
+  /** Another tab in `chat`'s context (same profile: its cookies and localStorage), at `url`. */
+  static async openTab(chat: ChatPage, url: string): Promise<ChatPage> {
+    const page = await chat.context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    const tab = new ChatPage(chat.context, page);
+    await page.goto(url);
+    return tab;
   }
 
   /** Signs in through the login form and waits until the lobby is joined and polled. */

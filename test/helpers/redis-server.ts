@@ -10,6 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
+import { createChatServer, type ChatServer } from '../../server/chat-server.js';
+import type { AppOptions } from '../../server/options.js';
 import { controlClient, TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET } from './fault-stack.js';
 
 export interface TestRedis {
@@ -119,4 +121,31 @@ export async function startRedisProxy(
   t.after(() => proxy.close());
   const { clientPort, controlPort } = await proxy.listen();
   return { proxy, base: `http://127.0.0.1:${clientPort}`, control: controlClient(`http://127.0.0.1:${controlPort}`) };
+}
+
+/** A chat app started by `startBusApp`, and the URL it listens on. */
+export interface BusApp {
+  app: ChatServer;
+  url: string;
+}
+
+/**
+ * A chat app on this test's Redis bus and SQLite file, as docs/scaleout.md deploys one (several may share
+ * `dbPath`), with the test secrets and quick relay retries; `overrides` win. Closed after the test.
+ */
+export async function startBusApp(t: TestContext, redisUrl: string, dbPath: string, overrides: Partial<AppOptions> = {}): Promise<BusApp> {
+  const app = createChatServer({
+    secret: TEST_SECRET,
+    leaseKey: TEST_LEASE_KEY,
+    host: '127.0.0.1',
+    port: 0,
+    dbPath,
+    redisUrl,
+    holdTimeoutS: 5,
+    relayRetryMinMs: 5,
+    relayRetryMaxMs: 100,
+    ...overrides,
+  });
+  t.after(() => app.close());
+  return { app, url: `http://127.0.0.1:${await app.listen()}` };
 }

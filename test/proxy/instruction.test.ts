@@ -63,9 +63,9 @@ describe('parseHoldInstruction', () => {
     ]);
   });
 
-  test('a quoted prev-id is unquoted and unknown channel parameters are ignored', () => {
-    const instruction = parse({ 'grip-hold': 'response', 'grip-channel': 'news; filter=skip-self; prev-id="a:b/7"' });
-    assert.deepEqual(instruction?.channels, [{ name: 'news', prevId: 'a:b/7' }]);
+  test('a quoted prev-id is unquoted, filters are kept, and unknown channel parameters are ignored', () => {
+    const instruction = parse({ 'grip-hold': 'response', 'grip-channel': 'news; filter=skip-self; mystery=1; prev-id="a:b/7"' });
+    assert.deepEqual(instruction?.channels, [{ name: 'news', prevId: 'a:b/7', filters: ['skip-self'] }]);
   });
 
   test('an instruction may name neither channels nor a connection ID', () => {

@@ -263,6 +263,49 @@ test('a stream the app keeps holding behind its channel gets the reask-limit res
   assert.equal(h.proxy.stats().streams, 0);
 });
 
+test("channel filters apply to streams: skip-self drops the sender's own items (its position still moves past them)", async (t) => {
+  const h = await startHarness(t);
+  h.app.handle = (req, res) => {
+    const user = req.url === '/s/ada' ? 'ada' : 'bob';
+    res.writeHead(200, { 'Grip-Hold': 'stream', 'Grip-Channel': 'room; prev-id=0; filter=skip-self', 'Grip-Set-Meta': `user=${user}` }).end();
+  };
+  const ada = await openStream(t, `${h.clientUrl}/s/ada`);
+  const bob = await openStream(t, `${h.clientUrl}/s/bob`);
+  await waitStreams(h, 2);
+  await publish(h, [
+    streamItem('room', 'from ada;', { id: '1', 'prev-id': '0', meta: { sender: 'ada' } }),
+    streamItem('room', 'from bob;', { id: '2', 'prev-id': '1', meta: { sender: 'bob' } }),
+  ]);
+  await waitFor(() => ada.text() === 'from bob;' && bob.text() === 'from ada;', { message: 'each gets the other one only' });
+  assert.equal(h.proxy.stats().streams, 2, 'no gap: the dropped item moved each position');
+});
+
+test('a stream hold answering a JSON-P request is refused (502 PROXY_ERR_UNSUPPORTED_INSTRUCTION inside the script): a script is one answer', async (t) => {
+  const h = await startHarness(t, { jsonpCallbackParam: 'callback' });
+  streamApp(h);
+  const res = await h.get('/s?callback=cb');
+  assert.equal(res.status, 200);
+  assert.match(res.text, /^\/\*\*\/cb\(\{"code": 502, /);
+  assert.match(res.text, /PROXY_ERR_UNSUPPORTED_INSTRUCTION/);
+  assert.equal(h.proxy.stats().streams, 0);
+});
+
+test('an application/grip-instruct body can hold a stream, with its keep-alive (Pushpin\'s JSON form)', async (t) => {
+  const h = await startHarness(t);
+  h.app.handle = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/grip-instruct' });
+    res.end(JSON.stringify({
+      hold: { mode: 'stream', channels: [{ name: 'news' }], 'keep-alive': { content: 'ka\n', timeout: 1 } },
+      response: { headers: { 'content-type': 'text/plain' }, body: 'open\n' },
+    }));
+  };
+  const s = await openStream(t, `${h.clientUrl}/s`);
+  assert.equal(s.res.headers['content-type'], 'text/plain');
+  await waitStreams(h, 1);
+  await publish(h, [streamItem('news', 'one\n')]);
+  await waitFor(() => s.text() === 'open\none\nka\n', { timeoutMs: 3000, message: 'the first bytes, the chunk, then the keep-alive' });
+});
+
 test('streams count against maxParked with parked responses, both ways', async (t) => {
   const h = await startHarness(t, { maxParked: 1 });
   h.app.handle = (req, res) => {

@@ -140,6 +140,44 @@ test('network errors and 5xx back off exponentially with full jitter up to the c
   assert.deepEqual(h.timers.delays(), [249]);
 });
 
+test('a poll refused 503 or 429 with Retry-After waits at least that long before polling again, in seconds or as a date', () => {
+  const h = start();
+  join(h, [['lobby', 5]]);
+  poll(h).answer(503, { code: 'PROXY_ERR_TOO_MANY_PARKED', message: 'full' }, { 'retry-after': '5' });
+  assert.deepEqual(h.timers.delays(), [5000], 'Retry-After 5 beats the first backoff (249 ms)');
+  h.timers.fireNext();
+  poll(h).answer(429, { code: 'APP_ERR_RATE_LIMITED', message: 'slow down' }, { 'retry-after': '1' });
+  assert.deepEqual(h.timers.delays(), [1000]);
+  h.timers.fireNext();
+  // A later backoff that is longer than Retry-After wins: the header is a floor, not a replacement.
+  poll(h).answer(503, { code: 'PROXY_ERR_TOO_MANY_PARKED', message: 'full' }, { 'retry-after': '0' });
+  assert.deepEqual(h.timers.delays(), [999]);
+  h.timers.fireNext();
+  const inTwoMinutes = new Date(Date.now() + 120_000).toUTCString();
+  poll(h).answer(503, { code: 'APP_ERR_DB_BUSY', message: 'busy' }, { 'retry-after': inTwoMinutes });
+  const [wait] = h.timers.delays();
+  assert.ok(wait! > 115_000 && wait! <= 120_000, `an HTTP date is a wait until then, got ${wait}`);
+  h.timers.fireNext();
+  // An unreadable header is ignored: the backoff alone.
+  poll(h).answer(503, { code: 'PROXY_ERR_TOO_MANY_PARKED', message: 'full' }, { 'retry-after': 'soon' });
+  assert.deepEqual(h.timers.delays(), [3996]);
+});
+
+test('a post carries its Idempotency-Key header, and a refused post exposes its Retry-After to the caller', () => {
+  const h = start();
+  let result: { code?: string; retryAfterMs?: number } | null = null;
+  h.client.post('lobby', 'hello', 'k-1', (err: { code: string; retryAfterMs?: number } | null) => {
+    result = err;
+  });
+  const first = h.transport.next('/api/rooms/lobby/messages');
+  assert.equal(first.headers['Idempotency-Key'], 'k-1');
+  first.answer(429, { code: 'APP_ERR_RATE_LIMITED', message: 'slow down' }, { 'retry-after': '3' });
+  assert.deepEqual({ ...result! }, { code: 'APP_ERR_RATE_LIMITED', retryAfterMs: 3000, status: 429 });
+  // The old three-argument form still posts, without a key.
+  h.client.post('lobby', 'again', () => undefined);
+  assert.deepEqual(h.transport.next('/api/rooms/lobby/messages').headers, {});
+});
+
 test('per-room runs one loop per room, each with its own connection ID, and leaving a room aborts its poll', () => {
   const h = start({ strategy: 'per-room' });
   join(h, [['lobby', 5], ['r1', 9]]);

@@ -73,7 +73,7 @@ test('every script in public/ parses as ECMAScript 5', () => {
   const sources = publicSources();
   const names = new Set(sources.map((s) => s.name));
   // The check must actually see the client, the bridge and the page's inline boot script.
-  for (const expected of ['public/js/comet.js', 'public/js/bridge.js', 'public/index.html']) {
+  for (const expected of ['public/js/comet.js', 'public/js/comet-tabs.js', 'public/js/bridge.js', 'public/index.html']) {
     assert.ok(names.has(expected), `${expected} was not checked`);
   }
   const errors = sources.map(es5Error).filter((e): e is string => e !== null);

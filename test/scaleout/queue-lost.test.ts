@@ -6,26 +6,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { controlClient, faultDataDir, TEST_LEASE_KEY, TEST_SECRET, within } from '../helpers/fault-stack.js';
-import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
+import { controlClient, faultDataDir, within } from '../helpers/fault-stack.js';
+import { startBusApp, startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 test('a push queued in Redis when it restarts is not lost silently: the next poll, on any proxy, gets queue-lost once', async (t) => {
   const redis = await startRedis(t);
-  const app = createChatServer({
-    secret: TEST_SECRET,
-    leaseKey: TEST_LEASE_KEY,
-    host: '127.0.0.1',
-    port: 0,
-    dbPath: join(faultDataDir(t), 'chat.db'),
-    redisUrl: redis.url,
-    holdTimeoutS: 5,
-    relayRetryMinMs: 5,
-    relayRetryMaxMs: 100,
-  });
-  t.after(() => app.close());
-  const appUrl = `http://127.0.0.1:${await app.listen()}`;
+  const { app, url: appUrl } = await startBusApp(t, redis.url, join(faultDataDir(t), 'chat.db'));
   const bases: string[] = [];
   const controls: ReturnType<typeof controlClient>[] = [];
   for (let i = 0; i < 2; i++) {

@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { HoldProxy } from '../../proxy/proxy.js';
-import { createChatServer, type ChatServer } from '../../server/chat-server.js';
+import type { ChatServer } from '../../server/chat-server.js';
 import type { ProxyStats } from '../../protocol/control-api.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, TEST_LEASE_KEY, TEST_SECRET, within } from '../helpers/fault-stack.js';
-import { startRedis, startRedisProxy, type TestRedis } from '../helpers/redis-server.js';
+import { committedEvents, controlClient, expectedAfter, faultDataDir, spawnProxy, within } from '../helpers/fault-stack.js';
+import { startBusApp, startRedis, startRedisProxy, type TestRedis } from '../helpers/redis-server.js';
 import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
 const ROOMS = ['red', 'blue', 'green'];
@@ -40,22 +40,8 @@ async function startCluster(t: TestContext, withChild: boolean): Promise<Cluster
   const apps: ChatServer[] = [];
   const appUrls: string[] = [];
   for (let i = 0; i < 2; i++) {
-    const app = createChatServer({
-      secret: TEST_SECRET,
-      leaseKey: TEST_LEASE_KEY,
-      host: '127.0.0.1',
-      port: 0,
-      dbPath,
-      redisUrl: redis.url,
-      holdTimeoutS: 5,
-      relayRetryMinMs: 5,
-      relayRetryMaxMs: 100,
-      relayIntervalMs: 200,
-      relayPublishTimeoutMs: 1000,
-      relayLeaseMs: 3000,
-    });
-    t.after(() => app.close());
-    appUrls.push(`http://127.0.0.1:${await app.listen()}`);
+    const { app, url } = await startBusApp(t, redis.url, dbPath, { relayIntervalMs: 200, relayPublishTimeoutMs: 1000, relayLeaseMs: 3000 });
+    appUrls.push(url);
     apps.push(app);
   }
   const bases: string[] = [];

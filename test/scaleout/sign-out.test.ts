@@ -7,23 +7,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createChatServer } from '../../server/chat-server.js';
 import { waitFor } from '../helpers/chat-client.js';
-import { faultDataDir, TEST_LEASE_KEY, TEST_SECRET, within } from '../helpers/fault-stack.js';
-import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
+import { faultDataDir, within } from '../helpers/fault-stack.js';
+import { startBusApp, startRedis, startRedisProxy } from '../helpers/redis-server.js';
 
 test('signing out through one proxy answers the session’s polls parked on the others with 401 APP_ERR_SESSION_ENDED', async (t) => {
   const redis = await startRedis(t);
-  const app = createChatServer({
-    secret: TEST_SECRET,
-    leaseKey: TEST_LEASE_KEY,
-    host: '127.0.0.1',
-    port: 0,
-    dbPath: join(faultDataDir(t), 'chat.db'),
-    redisUrl: redis.url,
-  });
-  t.after(() => app.close());
-  const appUrl = `http://127.0.0.1:${await app.listen()}`;
+  // The default hold: the polls must still be parked when the sign-out lands.
+  const { url: appUrl } = await startBusApp(t, redis.url, join(faultDataDir(t), 'chat.db'), { holdTimeoutS: 55 });
   const proxies = [await startRedisProxy(t, appUrl, redis.url), await startRedisProxy(t, appUrl, redis.url)];
 
   const login = await fetch(`${proxies[0]!.base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"nick":"ada"}' });

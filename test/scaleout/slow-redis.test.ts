@@ -10,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { createChatServer, type ChatServer } from '../../server/chat-server.js';
+import type { ChatServer } from '../../server/chat-server.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
-import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir, TEST_LEASE_KEY, TEST_SECRET } from '../helpers/fault-stack.js';
-import { startRedis, startRedisProxy } from '../helpers/redis-server.js';
+import { backoff, committedEvents, controlClient, expectedAfter, faultDataDir } from '../helpers/fault-stack.js';
+import { startBusApp, startRedis, startRedisProxy } from '../helpers/redis-server.js';
 import { pollRotating, postSpread } from '../helpers/rotating-poller.js';
 
 const ROOMS = ['red', 'blue'];
@@ -35,22 +35,9 @@ async function stallScenario(t: TestContext, pauseMs: number): Promise<void> {
   const apps: ChatServer[] = [];
   const appUrls: string[] = [];
   for (let i = 0; i < 2; i++) {
-    const app = createChatServer({
-      secret: TEST_SECRET,
-      leaseKey: TEST_LEASE_KEY,
-      host: '127.0.0.1',
-      port: 0,
-      dbPath,
-      redisUrl: redis.url,
-      holdTimeoutS: 5,
-      relayRetryMinMs: 5,
-      relayRetryMaxMs: 100,
-      relayIntervalMs: 200,
-      relayPublishTimeoutMs: 500, // shorter than the pause: XADDs time out while Redis is stopped
-      relayLeaseMs: 3000,
-    });
-    t.after(() => app.close());
-    appUrls.push(`http://127.0.0.1:${await app.listen()}`);
+    // relayPublishTimeoutMs shorter than the pause: XADDs time out while Redis is stopped.
+    const { app, url } = await startBusApp(t, redis.url, dbPath, { relayIntervalMs: 200, relayPublishTimeoutMs: 500, relayLeaseMs: 3000 });
+    appUrls.push(url);
     apps.push(app);
   }
   const bases: string[] = [];

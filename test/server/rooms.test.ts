@@ -6,7 +6,23 @@ test('a new database lists only the lobby room', async (t) => {
   const h = await startApp(t);
   const ada = await h.signIn('ada');
   const res = await ada.agent.get('/api/rooms').expect(200);
-  assert.deepEqual(res.body, { rooms: [{ name: 'lobby', members: 1, lastEventId: 1 }] });
+  assert.deepEqual(res.body, { rooms: [{ name: 'lobby', members: 1, lastEventId: 1, joined: true }] });
+});
+
+test('GET /api/rooms marks the rooms the session joined, from any tab, and no one else\'s', async (t) => {
+  const h = await startApp(t);
+  const ada = await h.signIn('ada');
+  const bob = await h.signIn('bob');
+  for (const name of ['general', 'random', 'zeta']) await ada.agent.post('/api/rooms').send({ name }).expect(201);
+  await ada.agent.post('/api/rooms/general/join').expect(200);
+  await ada.agent.post('/api/rooms/zeta/join').expect(200);
+  await bob.agent.post('/api/rooms/random/join').expect(200);
+  const joined = async (who: typeof ada) =>
+    ((await who.agent.get('/api/rooms').expect(200)).body.rooms as Array<{ name: string; joined: boolean }>).filter((r) => r.joined).map((r) => r.name);
+  assert.deepEqual(await joined(ada), ['general', 'lobby', 'zeta']);
+  assert.deepEqual(await joined(bob), ['lobby', 'random']);
+  await ada.agent.post('/api/rooms/zeta/leave').expect(200);
+  assert.deepEqual(await joined(ada), ['general', 'lobby']);
 });
 
 test('creating a room answers 201 with an empty room and lists it by name', async (t) => {

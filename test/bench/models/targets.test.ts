@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { nchanTarget } from '../../../bench/models/nchan.js';
 import { cpuSeconds, descendants, isAlive, processTree, rssBytes } from '../../../bench/models/process-tree.js';
 import { pushpinTarget } from '../../../bench/models/pushpin.js';
-import { suspendPushTarget } from '../../../bench/models/suspend-push.js';
+import { suspendPushTarget, workersSuspendPushTarget } from '../../../bench/models/suspend-push.js';
 import type { RunningTarget, Target } from '../../../bench/models/target.js';
 import Database from 'better-sqlite3';
 import { ChatClient, waitFor } from '../../helpers/chat-client.js';
@@ -130,6 +130,18 @@ describe('suspend-push target', () => {
     assert.equal(await running.parked(), 0);
     await chatPollIsAnsweredByAPost(running, true);
     await stopAndCheckGone(running, 2);
+  });
+});
+
+describe('suspend-push-w2 target', () => {
+  test('runs the proxy on 2 workers (3 proxy processes), counts a poll parked on either, and stops every process', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const running = await startTarget(t, workersSuspendPushTarget(2));
+    assert.deepEqual(Object.keys(running.roles()).sort(), ['app', 'proxy']);
+    // The proxy's primary forks the workers: the lab measures CPU and memory over the whole tree.
+    assert.equal(descendants(running.roles().proxy!).length, 2, 'two proxy workers');
+    assert.equal(await running.parked(), 0);
+    await chatPollIsAnsweredByAPost(running, true);
+    await stopAndCheckGone(running, 4);
   });
 });
 
