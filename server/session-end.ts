@@ -59,6 +59,20 @@ export class SessionEnder {
   }
 
   /**
+   * Frees `nick` if the live session holding it has expired but the pruner has not ended it yet: that session is
+   * ended now, as the pruner would. True when the nick was freed; false when it is free or really in use.
+   */
+  freeExpiredNick(nick: string): Promise<boolean> {
+    this.options.beforeEnd?.();
+    return this.writes.run(() => {
+      const now = this.options.now();
+      const holder = this.store.sessions.liveByNick(nick);
+      if (holder === undefined || this.expiry.state(holder, now).kind !== 'expired') return false;
+      return this.end(holder.id, 'expired', now);
+    });
+  }
+
+  /**
    * Ends up to `limit` sessions that are expired at this moment, in one transaction; returns how many. The
    * selection is made under the write lock, so a session used meanwhile is not ended.
    */
