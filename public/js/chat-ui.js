@@ -62,6 +62,7 @@
     util.listen($.strategy, 'change', function () { self.switchStrategy($.strategy.value); });
 
     this.listenToClient();
+    if (CometChat.account) CometChat.account.attach(this); // change nick, sign out (chat-account.js)
     this.setStatus('connecting');
     this.client.start(function (err, user) {
       self.doc.body.setAttribute('data-strategy', self.client.strategy);
