@@ -57,11 +57,11 @@ export class ChatService {
    * now until the session ends, quietly: no event is written (a sign-in per visitor would flood the lobby); the
    * members panel shows them, online while they poll. The session's end writes the `leave` (server/session-end.ts).
    */
-  createSession(nick: string): Promise<{ session: SessionRow }> {
+  createSession(nick: string, via: SessionRow['via'] = 'http'): Promise<{ session: SessionRow }> {
     return this.write(() => {
       if (this.store.sessions.liveByNick(nick) !== undefined) throw nickTaken(nick);
       const now = this.options.now();
-      const session = this.store.sessions.create(nick, now);
+      const session = this.store.sessions.create(nick, now, via);
       const lobby = this.store.rooms.findByName(LOBBY_ROOM);
       // Migration 1 creates the lobby; without it the database is not ours.
       if (!lobby) throw new Error('the lobby room is missing');

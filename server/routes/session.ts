@@ -58,14 +58,14 @@ export function sessionRoutes(chat: ChatService, ender: SessionEnder, options: S
   return router;
 
   /**
-   * Runs `claim`; when the nick is taken by a session that expired but was not pruned yet, ends that session and
-   * claims once more (an expired session's nick is free, whether or not the pruner has come by).
+   * Runs `claim`; when the nick is taken by a session nobody can use any more (expired but not pruned yet, or a
+   * Bayeux-made one without a live client: SessionEnder.freeNick), ends that session and claims once more.
    */
   async function freeingExpired<T>(nick: string, claim: () => Promise<T>): Promise<T> {
     try {
       return await claim();
     } catch (err) {
-      if (!(err instanceof AppError && err.code === 'APP_ERR_NICK_TAKEN') || !(await ender.freeExpiredNick(nick))) throw err;
+      if (!(err instanceof AppError && err.code === 'APP_ERR_NICK_TAKEN') || !(await ender.freeNick(nick))) throw err;
       return claim();
     }
   }

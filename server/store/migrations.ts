@@ -220,6 +220,9 @@ export const MIGRATIONS: readonly Migration[] = [
       // session keeps the nick, each later one becomes "<nick>-<its id>" (shortened to fit 32 code points, and
       // suffixed again in the unlikely case someone already uses that name). Their past events keep the old nick.
       db.exec('ALTER TABLE sessions ADD COLUMN nick_key TEXT');
+      // 'bayeux': made by a Bayeux handshake with a nick, whose clientIds are its only credential (no cookie was
+      // ever given out), so once it has no live client nobody can use it: its nick may be taken again.
+      db.exec("ALTER TABLE sessions ADD COLUMN via TEXT NOT NULL DEFAULT 'http' CHECK (via IN ('http', 'bayeux'))");
       const setKey = db.prepare('UPDATE sessions SET nick = ?, nick_key = ? WHERE id = ?');
       const rows = db.prepare('SELECT id, nick, ended_at AS endedAt FROM sessions ORDER BY id').all() as Array<{ id: number; nick: string; endedAt: number | null }>;
       const taken = new Set<string>();

@@ -26,10 +26,14 @@ export interface SessionRow {
   /** When it ended, ms; null while it may be used. */
   endedAt: number | null;
   endReason: SessionEndReason | null;
+  /** How it was made: `http` (POST /api/session, a cookie) or `bayeux` (a handshake with a nick, no cookie). */
+  via: SessionVia;
 }
 
+export type SessionVia = 'http' | 'bayeux';
+
 const COLUMNS =
-  'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt, seen_at AS seenAt, ended_at AS endedAt, end_reason AS endReason';
+  'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt, seen_at AS seenAt, ended_at AS endedAt, end_reason AS endReason, via';
 
 /** Bytes of randomness in a session token (256 bits). */
 export const SESSION_TOKEN_BYTES = 32;
@@ -39,7 +43,7 @@ export function newSessionToken(): string {
 }
 
 export class SessionsRepo {
-  private readonly insertStmt: Statement<[string, string, string, number, number | null, number], void>;
+  private readonly insertStmt: Statement<[string, string, string, number, number | null, number, SessionVia], void>;
   private readonly liveByKeyStmt: Statement<[string], SessionRow>;
   private readonly renameStmt: Statement<[string, string, number], void>;
   private readonly byTokenStmt: Statement<[string], SessionRow>;
@@ -52,7 +56,7 @@ export class SessionsRepo {
   private readonly oldStmt: Statement<[number, number], { id: number }>;
 
   constructor(db: Database) {
-    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, nick_key, created_at, last_poll_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, nick_key, created_at, last_poll_at, seen_at, via) VALUES (?, ?, ?, ?, ?, ?, ?)');
     // The partial unique index sessions_live_by_nick_key answers this.
     this.liveByKeyStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE nick_key = ? AND ended_at IS NULL`);
     this.renameStmt = db.prepare('UPDATE sessions SET nick = ?, nick_key = ? WHERE id = ? AND ended_at IS NULL');
@@ -77,10 +81,10 @@ export class SessionsRepo {
    * checked, under the write lock, that no live session has the nick (`liveByNick`);
    * the unique index refuses it otherwise.
    */
-  create(nick: string, now: number): SessionRow {
+  create(nick: string, now: number, via: SessionVia = 'http'): SessionRow {
     const token = newSessionToken();
-    const info = this.insertStmt.run(token, nick, nickKey(nick), now, now, now);
-    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now, seenAt: now, endedAt: null, endReason: null };
+    const info = this.insertStmt.run(token, nick, nickKey(nick), now, now, now, via);
+    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now, seenAt: now, endedAt: null, endReason: null, via };
   }
 
   findByToken(token: string): SessionRow | undefined {
