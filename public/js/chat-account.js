@@ -20,6 +20,8 @@
   var el = dom.el;
   var util = CometChat.util;
   var SIGNED_OUT = 'You have signed out.';
+  var BUTTON_STYLE = 'background: transparent; color: inherit; border: 1px solid currentColor; border-radius: 4px; ' +
+    'padding: 2px 8px; margin-left: 8px; font: inherit; font-size: 0.85em; cursor: pointer; white-space: nowrap;';
 
   function Account(app) {
     this.app = app;
@@ -46,6 +48,10 @@
       $.cancel = el(doc, 'button', { type: 'button' }, ['Cancel']),
       $.error
     ]);
+    // Inline, so these controls look right on the header whatever the page's stylesheet does (public/css is the
+    // layout's); a stylesheet rule for #change-nick / #sign-out may replace this.
+    $.change.style.cssText = $.signOut.style.cssText = BUTTON_STYLE;
+    $.form.style.cssText = 'margin-left: 8px; font-size: 0.9em;';
     var box = me.parentNode;
     box.appendChild($.change);
     box.appendChild($.signOut);
