@@ -31,7 +31,7 @@ export function sessionRoutes(chat: ChatService, ender: SessionEnder, options: S
     const nick = parseNick(objectBody(req.body));
     // Counted once the request is valid: only creations cost a row.
     if (!limits.exempt(req)) enforceRate(limits.sessions, clientAddressOf(req), 'sessions from this address');
-    const { session } = await freeingExpired(nick, () => chat.createSession(nick));
+    const { session } = await freeingUnusable(nick, () => chat.createSession(nick));
     // The browser drops the cookie when the server would refuse it anyway (the idle timeout is the server's alone).
     res.cookie(SESSION_COOKIE, session.token, { ...cookie, maxAge: options.sessionMaxAgeS * 1000 });
     res.status(201).json({ user: { id: session.id, nick: session.nick } });
@@ -44,7 +44,7 @@ export function sessionRoutes(chat: ChatService, ender: SessionEnder, options: S
 
   router.patch('/session', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {
     const nick = parseNick(objectBody(req.body));
-    const { user } = await freeingExpired(nick, () => chat.changeNick(sessionOf(req), nick));
+    const { user } = await freeingUnusable(nick, () => chat.changeNick(sessionOf(req), nick));
     res.json({ user });
   });
 
@@ -61,7 +61,7 @@ export function sessionRoutes(chat: ChatService, ender: SessionEnder, options: S
    * Runs `claim`; when the nick is taken by a session nobody can use any more (expired but not pruned yet, or a
    * Bayeux-made one without a live client: SessionEnder.freeNick), ends that session and claims once more.
    */
-  async function freeingExpired<T>(nick: string, claim: () => Promise<T>): Promise<T> {
+  async function freeingUnusable<T>(nick: string, claim: () => Promise<T>): Promise<T> {
     try {
       return await claim();
     } catch (err) {
