@@ -78,6 +78,7 @@ async function main(): Promise<number> {
       process.stderr.write(
         `[lab] ${target.name} × ${clients}: ${point.status}` +
           (point.error ? ` (${point.error})` : '') +
+          (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
           (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
           (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
           (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +

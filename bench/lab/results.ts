@@ -5,7 +5,10 @@
 import type { ClientProtocol, TargetKind } from '../models/target.js';
 
 export interface LatencySummary {
-  /** Publish-to-receipt, ms: from the publisher sending the request to the subscriber reading the message. */
+  /**
+   * Due-to-receipt, ms: from the message's due time on the publisher's open-loop schedule (not when its request
+   * left: a queue wait counts) to the subscriber reading it.
+   */
   p50: number;
   p95: number;
   p99: number;
@@ -47,6 +50,15 @@ export interface PublisherTotals {
   /** Messages the server accepted, per room. */
   publishedPerRoom: Record<string, number>;
   published: number;
+  /**
+   * Messages that fell due on the open-loop schedule (duration × rate): `published + dropped + unsent`, less any
+   * accepted only after their room gave up. Absent in runs made before the open-loop publisher.
+   */
+  offered?: number;
+  /** Due messages never sent because their room's queue was full (the target fell behind). */
+  dropped?: number;
+  /** Due messages queued or in flight when the publisher's deadline passed (never accepted). */
+  unsent?: number;
   /** Publish requests that failed (and were retried). */
   errors: number;
   /** `errors` by cause: `HTTP <status>`, or the error's code or name (`RequestTimeoutError`, `ECONNRESET`). */
@@ -98,7 +110,7 @@ export interface LoadPointResult {
   loadGeneratorCpuS?: number;
   /** False when the drain deadline passed before every subscriber held every published message. */
   drainedAll?: boolean;
-  /** Length of the measured window (publishing plus drain), seconds. */
+  /** Length of the measured window (publishing plus drain: CPU, traffic and delivery rates are over it), seconds. */
   windowS?: number;
   /** Derived figures, the report's columns. */
   derived?: {

@@ -7,7 +7,7 @@
  *  3. park    every subscriber opens its poll or stream; wait until the target
  *             reports them all parked (or, if it cannot tell, until traffic settles);
  *             memory is read again ("parked");
- *  4. publish for `durationS` at `ratePerS`; CPU and traffic counters start here;
+ *  4. publish for `durationS` at `ratePerS`, open loop (schedule.ts); CPU and traffic counters start here;
  *  5. drain   until every subscriber holds every published message (or the deadline);
  *             CPU stops here;
  *  6. verify  stop the clients, count lost / duplicated / out-of-order, stop the target.
@@ -274,6 +274,9 @@ async function fanOutRounds(
     const run = await publisher.run(1000, 60_000, round === options.rounds - 1);
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
     sum.published += run.published;
+    sum.offered = (sum.offered ?? 0) + (run.offered ?? 0);
+    sum.dropped = (sum.dropped ?? 0) + (run.dropped ?? 0);
+    sum.unsent = (sum.unsent ?? 0) + (run.unsent ?? 0);
     sum.errors += run.errors;
     for (const [kind, n] of Object.entries(run.errorKinds ?? {})) (sum.errorKinds ??= {})[kind] = (sum.errorKinds[kind] ?? 0) + n;
     sum.requests += run.requests;

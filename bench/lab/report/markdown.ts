@@ -63,6 +63,16 @@ function busyCores(cpuS: number | undefined, windowS: number | undefined): numbe
   return cpuS === undefined || windowS === undefined || windowS <= 0 ? undefined : cpuS / windowS;
 }
 
+/** "measured windows 31.2-40.5 s (publishing plus drain)" over the points that recorded one. */
+function windowRange(points: readonly LoadPointResult[]): string {
+  const windows = points.map((p) => p.windowS).filter((w): w is number => w !== undefined && Number.isFinite(w));
+  if (windows.length === 0) return 'no measured window recorded';
+  const low = Math.min(...windows);
+  const high = Math.max(...windows);
+  const range = formatSig(low) === formatSig(high) ? formatSig(low) : `${formatSig(low)}-${formatSig(high)}`;
+  return `measured window${windows.length > 1 ? 's' : ''} ${range} s (publishing plus drain; per point in the Window column)`;
+}
+
 /** Median of a non-empty list. */
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -134,6 +144,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     'Target',
     'Kind',
     'Published msg/s',
+    'Dropped',
+    'Window s',
     'Deliveries/s',
     'p50 ms',
     'p95 ms',
@@ -164,7 +176,9 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     out.push(
       `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
         `${distinct(points.map((p) => p.ratePerS), formatSig)} messages/s requested over all rooms, ` +
-        `${distinct(points.map((p) => p.durationS), formatSig)} s measured.`,
+        `${distinct(points.map((p) => p.durationS), formatSig)} s of publishing; ` +
+        // The measured window is publishing plus drain, different per point: say its real range, never the duration.
+        `${windowRange(points)}.`,
       '',
     );
     out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
@@ -195,6 +209,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
           title,
           kind,
           formatSig(p.publisher?.ratePerS),
+          bold(formatCount(p.publisher?.dropped), (p.publisher?.dropped ?? 0) > 0),
+          formatSig(p.windowS),
           formatSig(d?.deliveriesPerS),
           formatSig(s?.latency.p50),
           formatSig(s?.latency.p95),
@@ -236,15 +252,19 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   out.push(
     '- **Target**: the server under test; **Kind**: `model` (a Comet model built in this repository), ' +
       '`baseline` (another transport on the event-driven server: short polling, SSE, forever iframe) or `external` (a third-party server such as Pushpin or Nchan).',
-    '- **Published msg/s**: messages the target accepted per second of publishing. Below the requested rate, the ' +
-      'target fell behind: the publisher keeps one publish in flight per room and skips messages that come due while ' +
-      "a room's queue is full, so a slow target is offered less, and this column shows how much less.",
+    '- **Published msg/s**: messages the target accepted per second of publishing. The publisher is open loop: ' +
+      'message k falls due at k / rate whatever the target does; it keeps one publish in flight per room and the ' +
+      "others wait in the room's queue (at most 100). **Dropped**: messages that fell due while their room's queue " +
+      'was full, never sent; a non-zero count means the target could not keep up with the requested rate.',
+    '- **Window s**: the measured window, from the start of publishing to the last subscriber holding every accepted ' +
+      'message (publishing plus drain). CPU, traffic and the per-second rates are over this window.',
     "- **Server cores busy** / **Load generator cores busy**: CPU seconds of the target's processes / of the " +
       "load generator's subscriber processes during the measured window, divided by its length. Client and server " +
       'share the machine: when the two add up to the core count, the figures measure the machine as much as the target.',
     '- **Deliveries/s**: distinct (subscriber, message) pairs received during the measured window, divided by its length.',
-    '- **p50 / p95 / p99 / max ms**: publish-to-receipt latency over every delivery, from the publisher sending the ' +
-      'publish request to the subscriber reading the message (one clock, loopback).',
+    '- **p50 / p95 / p99 / max ms**: due-to-receipt latency over every delivery, from the message\'s due time on the ' +
+      "publisher's schedule (so time spent waiting in a room's queue counts: no coordinated omission) to the " +
+      'subscriber reading the message (one clock, loopback). Dropped messages have no latency: read them with **Dropped**.',
     "- **CPU s / 1,000 deliveries**: CPU seconds (user + system) of the server's processes, including all their " +
       'descendants, during the measured window, per 1,000 deliveries. The load generator is not counted.',
     "- **KB / parked connection**: (RSS of the server's processes with every subscriber parked − RSS with every " +

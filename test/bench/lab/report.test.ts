@@ -22,6 +22,7 @@ interface Measured {
   bytesPerDelivery: number;
   lost?: number;
   duplicated?: number;
+  dropped?: number;
 }
 
 const TARGETS = {
@@ -52,7 +53,7 @@ function point(t: keyof typeof TARGETS, clients: number, outcome: Measured | { s
       latency: { p50: outcome.p50, p95: outcome.p99 * 0.8, p99: outcome.p99, max: outcome.p99 * 2, mean: outcome.p50, count: deliveries },
       latencyHistogram: '',
     },
-    publisher: { publishedPerRoom: {}, published: 3000, errors: 1, requests: 3000, bytes: 1e6, ratePerS: 100 },
+    publisher: { publishedPerRoom: {}, published: 3000, offered: 3000 + (outcome.dropped ?? 0), dropped: outcome.dropped ?? 0, unsent: 0, errors: 1, requests: 3000, bytes: 1e6, ratePerS: 100 },
     // A 32 s window: the server kept 0.75 of a core busy, the load generator 1.5 cores.
     windowS: 32,
     cost: { total: { cpuS: 24, rssIdleBytes: 1e8, rssParkedBytes: 2e8 } },
@@ -77,7 +78,7 @@ const RUN: RunResult = {
     point('sr', 100, { deliveriesPerS: 1234.5678, p50: 0.81234, p99: 1.23456, cpuSPer1000Deliveries: 0.047123, memoryPerParkedBytes: 15_360, requestsPerDelivery: 1.0049, bytesPerDelivery: 1234.5 }),
     point('bare', 100, { deliveriesPerS: 1250, p50: 0.5, p99: 0.9, cpuSPer1000Deliveries: 0.021, memoryPerParkedBytes: 10_240, requestsPerDelivery: 1, bytesPerDelivery: 400 }),
     point('pushpin', 100, { status: 'unavailable', error: 'pushpin is not installed' }),
-    point('sr', 1000, { deliveriesPerS: 12_345.678, p50: 9.5, p99: 250.4, cpuSPer1000Deliveries: 0.05, memoryPerParkedBytes: 14_000, requestsPerDelivery: 0.5, bytesPerDelivery: 700, lost: 1234 }),
+    point('sr', 1000, { deliveriesPerS: 12_345.678, p50: 9.5, p99: 250.4, cpuSPer1000Deliveries: 0.05, memoryPerParkedBytes: 14_000, requestsPerDelivery: 0.5, bytesPerDelivery: 700, lost: 1234, dropped: 56 }),
     point('bare', 1000, { status: 'failed', error: 'server exited with code 1 | see log' }),
     point('pushpin', 1000, { status: 'unavailable', error: 'pushpin is not installed' }),
   ],
@@ -104,7 +105,15 @@ describe('the lab report', () => {
     assert.equal(rows.length, 6);
     for (const t of Object.values(TARGETS)) assert.equal(rows.filter((r) => r.includes(t.title)).length, 2, t.title);
     assert.match(md, /## How to read this/);
-    assert.match(md, /publish-to-receipt latency/);
+    assert.match(md, /due-to-receipt latency/);
+  });
+
+  test('each table states the real measured window (publishing plus drain), not the publishing duration', () => {
+    const md = renderMarkdown(RUN);
+    assert.match(md, /^10 rooms, 100 messages\/s requested over all rooms, 30 s of publishing; measured windows 32 s \(publishing plus drain/m);
+    assert.doesNotMatch(md, /30 s measured/);
+    const longer = { ...RUN, points: RUN.points.map((p, i) => (i === 1 ? { ...p, windowS: 45.5 } : p)) };
+    assert.match(renderMarkdown(longer), /measured windows 32-45\.5 s/);
   });
 
   test('unavailable and failed rows give the reason instead of numbers', () => {
@@ -122,13 +131,13 @@ describe('the lab report', () => {
     assert.ok(lossy, 'lossy row in bold');
     assert.match(lossy, /\[\^loss-1\]/);
     assert.match(lossy, /\| \*\*1,234\*\* \|/);
-    assert.match(lossy, /\| 12,300 \| 9\.5 \| 200 \| 250 \| 501 \|/);
+    assert.match(lossy, /\| 100 \| \*\*56\*\* \| 32 \| 12,300 \| 9\.5 \| 200 \| 250 \| 501 \|/);
     assert.match(md, /^\[\^loss-1\]: Suspend & Resume, 1,000 clients: 1,234 of 371,604 expected deliveries lost \(0\.332 %\)/m);
     assert.match(md, /502 × 3/);
     // The clean row at 100 clients is not flagged; its figures are formatted.
     const clean = md.split('\n').find((l) => l.startsWith('| Suspend & Resume |'));
     assert.ok(clean);
-    assert.equal(clean, '| Suspend & Resume | model | 100 | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 0.75 | 1.5 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
+    assert.equal(clean, '| Suspend & Resume | model | 100 | 0 | 32 | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 0.75 | 1.5 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
   });
 
   test('each chart is an SVG naming the measured targets', async () => {
