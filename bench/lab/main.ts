@@ -15,7 +15,9 @@ import { LabUsageError, USAGE, parseLabOptions } from './options.js';
 import { createPhaseDisplay } from './phase-display.js';
 import { writeReport } from './report/write-report.js';
 import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
+import { runPlan } from './plan.js';
 import { runPoint } from './run-point.js';
+import { summarize } from './stats.js';
 import { selectTargets } from '../models/registry.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -68,29 +70,30 @@ async function main(): Promise<number> {
   const save = (): void => writeFileSync(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
   const load = createLoadGenerator(ROOT);
 
-  for (const clients of options.clients) {
-    for (const target of targets) {
-      const display = createPhaseDisplay(`${target.name} × ${clients}`, options.progress);
-      const point = await runPoint(target, clients, { root: ROOT, options, load, display });
-      run.points.push(point);
-      save(); // after every point, so a long run interrupted late keeps what it measured
-      const s = point.subscribers;
-      process.stderr.write(
-        `[lab] ${target.name} × ${clients}: ${point.status}` +
-          (point.error ? ` (${point.error})` : '') +
-          (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
-          (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
-          (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
-          (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
-          (point.derived?.memoryPerParkedByRole
-            ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
-            : '') +
-          (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
-            ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
-            : '') +
-          '\n',
-      );
-    }
+  // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.
+  for (const { repeat, clients, target } of runPlan(options.repeat, options.clients, targets)) {
+    const label = `${target.name} × ${clients}${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
+    const display = createPhaseDisplay(label, options.progress);
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display })), repeat };
+    run.points.push(point);
+    run.summaries = summarize(run.points);
+    save(); // after every point, so a long run interrupted late keeps what it measured
+    const s = point.subscribers;
+    process.stderr.write(
+      `[lab] ${label}: ${point.status}` +
+        (point.error ? ` (${point.error})` : '') +
+        (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
+        (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
+        (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
+        (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
+        (point.derived?.memoryPerParkedByRole
+          ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
+          : '') +
+        (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
+          ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
+          : '') +
+        '\n',
+    );
   }
   const files = await writeReport(dir, run);
   process.stdout.write(`${[join(dir, 'results.json'), ...files].join('\n')}\n`);

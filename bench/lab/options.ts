@@ -42,6 +42,8 @@ export interface LabOptions {
   /** Draw a progress bar (default: when stderr is a TTY). */
   progress: boolean;
   smoke: boolean;
+  /** Runs per load point, interleaved: every target's run r comes before any target's run r + 1. */
+  repeat: number;
   /** Write V8 CPU profiles of the targets' Node processes under this directory (one folder per point). */
   cpuProfDir: string | undefined;
 }
@@ -49,10 +51,13 @@ export interface LabOptions {
 export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
-  [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
+  [--workers N] [--drain-timeout S] [--repeat N] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
 export const MAX_CLIENTS_PER_WORKER = 8_000;
+
+/** Most runs per load point: 20 full runs of 33 points already take a day. */
+export const MAX_REPEAT = 20;
 
 export class LabUsageError extends Error {
   override name = 'LabUsageError';
@@ -91,6 +96,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         'short-poll-interval-ms': { type: 'string' },
         workers: { type: 'string' },
         'drain-timeout': { type: 'string' },
+        repeat: { type: 'string' },
         out: { type: 'string' },
         smoke: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
@@ -122,8 +128,10 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     out: str('out') ?? 'bench/results',
     progress: values['no-progress'] === true ? false : isTty,
     smoke,
+    repeat: number('repeat', str('repeat'), 1, 1),
     cpuProfDir: str('cpu-prof'),
   };
+  if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);
   if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
   if (options.clients.some((c) => c < options.rooms)) throw new LabUsageError('every --clients value must be >= --rooms');

@@ -90,6 +90,8 @@ export interface LoadPointResult {
   durationS: number;
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
   scenario?: 'chat' | 'park' | 'fanout';
+  /** Which of the `--repeat` runs this is, from 1 (absent in runs made before `--repeat`: 1). */
+  repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
   /** `listenOverflows`: connections the kernel dropped machine-wide because a listen queue was full (Linux). */
   park?: { ms: number; errors: number; requests: number; listenOverflows?: number };
@@ -135,6 +137,34 @@ export interface MachineInfo {
   hostname: string;
 }
 
+/** A metric over the repeated runs of one load point (bench/lab/stats.ts). */
+export interface MetricSpread {
+  median: number;
+  /** 95% confidence interval of the median, percentile bootstrap; equal to the median when `n` is 1. */
+  low: number;
+  high: number;
+  /** Measured runs the figure is over. */
+  n: number;
+}
+
+/** One load point (scenario × target × clients × rate) over its `--repeat` runs. */
+export interface PointSummary {
+  scenario: 'chat' | 'park' | 'fanout';
+  target: string;
+  title: string;
+  kind: TargetKind;
+  clients: number;
+  ratePerS: number;
+  /** Runs of the point, and how many were measured (status ok, something delivered). */
+  runs: number;
+  measured: number;
+  /** Measured runs that lost or duplicated deliveries. */
+  lossy: number;
+  unavailable: boolean;
+  /** Keyed by bench/lab/stats.ts `METRICS`; a metric no run could read is absent. */
+  metrics: Partial<Record<string, MetricSpread>>;
+}
+
 export interface RunResult {
   /** ISO time the run started. */
   startedAt: string;
@@ -143,4 +173,6 @@ export interface RunResult {
   machine: MachineInfo;
   options: Record<string, unknown>;
   points: LoadPointResult[];
+  /** Medians and intervals per load point over the repeated runs (absent in runs made before `--repeat`). */
+  summaries?: PointSummary[];
 }

@@ -4,8 +4,9 @@
  * is the comparison the lab exists for), lossy rows flagged with a footnote,
  * and what every column means.
  */
-import type { LoadPointResult, RunResult } from '../results.js';
-import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, targetOrder } from './format.js';
+import type { LoadPointResult, MetricSpread, PointSummary, RunResult } from '../results.js';
+import { BOOTSTRAP_RESAMPLES, CONFIDENCE, summarize } from '../stats.js';
+import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
   /** Chart files written next to the report (relative paths), embedded as images under the tables. */
@@ -127,6 +128,71 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
   return out;
 }
 
+/** "12.3 [10.1, 15.2]": a median and its interval; the median alone when one run measured it. */
+export function formatSpread(spread: MetricSpread | undefined, scale = 1): string {
+  if (spread === undefined) return NO_VALUE;
+  const m = formatSig(spread.median / scale);
+  return spread.n < 2 ? m : `${m} [${formatSig(spread.low / scale)}, ${formatSig(spread.high / scale)}]`;
+}
+
+/** Most runs of any point: more than 1 when the run was made with `--repeat`. */
+export function repeats(run: RunResult): number {
+  return Math.max(1, ...run.points.map((p) => p.repeat ?? 1));
+}
+
+/** The summaries results.json carries, or computed from its points (runs made before `--repeat` have none). */
+export function summariesOf(run: RunResult): PointSummary[] {
+  return run.summaries ?? summarize(run.points);
+}
+
+/** With `--repeat N`: one table per scenario and client count of medians with their 95% intervals. */
+function spreadSection(run: RunResult, order: Map<string, number>): string[] {
+  const n = repeats(run);
+  if (n < 2) return [];
+  const out: string[] = [`## Medians over ${formatCount(n)} runs`, ''];
+  out.push(
+    `Each cell: the median over the point's measured runs and, in brackets, a ${formatSig(CONFIDENCE * 100)} % ` +
+      `confidence interval of that median by the percentile bootstrap (${formatCount(BOOTSTRAP_RESAMPLES)} resamples ` +
+      'of the runs, seeded). With 3 runs or fewer the interval is close to the min-max range: read it as the spread ' +
+      'seen, not as a tight bound. Failed runs are left out and counted in **Runs**.',
+    '',
+  );
+  const header = ['Target', 'Runs', 'Published msg/s', 'Dropped', 'Deliveries/s', 'p50 ms', 'p99 ms', 'CPU s / 1,000 deliveries', 'Load generator cores busy', 'KB / parked connection', 'Requests / delivery'];
+  const summaries = summariesOf(run);
+  const groups = [...new Set(summaries.map((x) => `${x.scenario}|${x.clients}|${x.ratePerS}`))];
+  for (const group of groups) {
+    const rows = summaries.filter((x) => `${x.scenario}|${x.clients}|${x.ratePerS}` === group).sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+    const first = rows[0]!;
+    out.push(`### ${first.scenario}, ${formatCount(first.clients)} clients, ${formatSig(first.ratePerS)} messages/s requested`, '');
+    out.push(row(header), row(header.map((_, i) => (i < 1 ? '---' : '---:'))));
+    for (const x of rows) {
+      const runs = `${formatCount(x.measured)} of ${formatCount(x.runs)}${x.lossy > 0 ? ` (${formatCount(x.lossy)} lossy)` : ''}`;
+      if (x.measured === 0) {
+        out.push(row([cell(x.title), runs, `*${x.unavailable ? 'unavailable' : 'no measured run'}*`, ...Array<string>(header.length - 3).fill('')]));
+        continue;
+      }
+      const m = x.metrics;
+      out.push(
+        row([
+          cell(x.title),
+          runs,
+          formatSpread(m.publishedPerS),
+          formatSpread(m.dropped),
+          formatSpread(m.deliveriesPerS),
+          formatSpread(m.p50Ms),
+          formatSpread(m.p99Ms),
+          formatSpread(m.cpuSPer1000Deliveries),
+          formatSpread(m.generatorCoresBusy),
+          formatSpread(m.memoryPerParkedBytes, BYTES_PER_KB),
+          formatSpread(m.requestsPerDelivery),
+        ]),
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -166,12 +232,13 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
 
   const order = new Map(targetOrder(run).map((t, i) => [t.target, i]));
   const footnotes: Footnote[] = [];
+  const multiRun = repeats(run) > 1;
 
   if (run.points.length === 0) out.push('No load points were recorded.', '');
   for (const clients of clientCounts(run.points)) {
     const points = run.points
       .filter((p) => p.clients === clients)
-      .sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+      .sort((a, b) => order.get(a.target)! - order.get(b.target)! || (a.repeat ?? 1) - (b.repeat ?? 1));
     out.push(`## ${formatCount(clients)} clients`, '');
     out.push(
       `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
@@ -190,13 +257,13 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       if (p.status !== 'ok') {
         // The reason takes the first numeric cell; the rest stay empty so no number is implied.
         const reason = `*${p.status}*: ${cell(p.error ?? 'no reason recorded')}`;
-        out.push(row([cell(p.title), kind, reason, ...Array<string>(numericColumns - 1).fill('')]));
+        out.push(row([cell(multiRun ? `${p.title} · run ${p.repeat ?? 1}` : p.title), kind, reason, ...Array<string>(numericColumns - 1).fill('')]));
         continue;
       }
       const s = p.subscribers;
       const d = p.derived;
       const lossy = isLossy(p);
-      let title = cell(p.title);
+      let title = cell(multiRun ? `${p.title} · run ${p.repeat ?? 1}` : p.title);
       if (lossy) {
         const fn = lossFootnote(p, `loss-${footnotes.length + 1}`);
         footnotes.push(fn);
@@ -244,6 +311,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     out.push('**Bold** rows lost or duplicated deliveries (see the notes at the end).', '');
   }
 
+  out.push(...spreadSection(run, order));
   out.push(...scenarioSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');

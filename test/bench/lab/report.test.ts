@@ -116,6 +116,23 @@ describe('the lab report', () => {
     assert.match(renderMarkdown(longer), /measured windows 32-45\.5 s/);
   });
 
+  test('with --repeat, each run is a row marked with its number and a medians table gives each point its interval', () => {
+    const runs = [100, 300, 200].flatMap((p99, r) => [
+      { ...point('bare', 100, { deliveriesPerS: 1250, p50: 0.5, p99, cpuSPer1000Deliveries: 0.021, memoryPerParkedBytes: 10_240, requestsPerDelivery: 1, bytesPerDelivery: 400 }), repeat: r + 1 },
+      { ...point('pushpin', 100, { status: 'unavailable', error: 'pushpin is not installed' }), repeat: r + 1 },
+    ]);
+    const md = renderMarkdown({ ...RUN, points: runs });
+    assert.match(md, /^\| Bare node:http · run 2 \| baseline \|/m);
+    assert.match(md, /^## Medians over 3 runs$/m);
+    assert.match(md, /percentile bootstrap \(2,000 resamples/);
+    const median = md.split('\n').find((l) => l.startsWith('| Bare node:http | 3 of 3 |'));
+    assert.ok(median, md);
+    assert.match(median, /\| 200 \[100, 300\] \|/);
+    assert.match(md, /^\| Pushpin \| 0 of 3 \| \*unavailable\* \|/m);
+    // A single run has no medians table: its one row per point says it all.
+    assert.doesNotMatch(renderMarkdown(RUN), /Medians over/);
+  });
+
   test('unavailable and failed rows give the reason instead of numbers', () => {
     const md = renderMarkdown(RUN);
     const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
