@@ -15,7 +15,9 @@ import { LabUsageError, USAGE, parseLabOptions } from './options.js';
 import { createPhaseDisplay } from './phase-display.js';
 import { writeReport } from './report/write-report.js';
 import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
+import { pinPids, pinPlan, type PinPlan } from './pin.js';
 import { runPlan } from './plan.js';
+import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
 import { summarize } from './stats.js';
 import { selectTargets } from '../models/registry.js';
@@ -57,13 +59,32 @@ async function main(): Promise<number> {
     throw err;
   }
 
+  let pin: PinPlan | null = null;
+  if (options.pin) {
+    pin = pinPlan(os.cpus().length);
+    const refused =
+      pin === null ? `--pin needs at least 2 cores, this machine has ${os.cpus().length}` : !hasTaskset() ? '--pin needs taskset (util-linux)' : null;
+    if (refused !== null) {
+      process.stderr.write(`${refused}\n${USAGE}\n`);
+      return 2;
+    }
+    // Before any worker is forked: they inherit this mask. Targets are moved to their own cores once started.
+    const failures = pinPids([process.pid], pin!.generator);
+    if (failures.length > 0) {
+      process.stderr.write(`--pin: ${failures.join('; ')}\n`);
+      return 2;
+    }
+  }
+
   const startedAt = new Date();
+  const cpuTimesStart = readCpuTimes();
   const dir = resolve(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
   const run: RunResult = {
     startedAt: startedAt.toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: machineInfo(),
+    provenance: { ...readProvenance(ROOT), pin },
     options: { ...options },
     points: [],
   };
@@ -74,14 +95,17 @@ async function main(): Promise<number> {
   for (const { repeat, clients, target } of runPlan(options.repeat, options.clients, targets)) {
     const label = `${target.name} × ${clients}${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
     const display = createPhaseDisplay(label, options.progress);
-    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display })), repeat };
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin })), repeat };
     run.points.push(point);
     run.summaries = summarize(run.points);
+    const steal = stealShare(cpuTimesStart, readCpuTimes());
+    if (steal !== null) run.provenance!.stealShare = steal;
     save(); // after every point, so a long run interrupted late keeps what it measured
     const s = point.subscribers;
     process.stderr.write(
       `[lab] ${label}: ${point.status}` +
         (point.error ? ` (${point.error})` : '') +
+        (point.generatorSaturated ? ' GENERATOR SATURATED (a worker passed 90% of a core);' : '') +
         (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
         (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
         (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +

@@ -42,6 +42,11 @@ export interface LabOptions {
   /** Draw a progress bar (default: when stderr is a TTY). */
   progress: boolean;
   smoke: boolean;
+  /**
+   * Generator and target on separate cores with `taskset` (bench/lab/pin.ts); refused on fewer than 2 cores or
+   * without taskset (main.ts checks the machine).
+   */
+  pin: boolean;
   /** Runs per load point, interleaved: every target's run r comes before any target's run r + 1. */
   repeat: number;
   /** Write V8 CPU profiles of the targets' Node processes under this directory (one folder per point). */
@@ -51,7 +56,7 @@ export interface LabOptions {
 export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
-  [--workers N] [--drain-timeout S] [--repeat N] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
+  [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
 export const MAX_CLIENTS_PER_WORKER = 8_000;
@@ -97,6 +102,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         workers: { type: 'string' },
         'drain-timeout': { type: 'string' },
         repeat: { type: 'string' },
+        pin: { type: 'boolean' },
         out: { type: 'string' },
         smoke: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
@@ -129,6 +135,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     progress: values['no-progress'] === true ? false : isTty,
     smoke,
     repeat: number('repeat', str('repeat'), 1, 1),
+    pin: values.pin === true,
     cpuProfDir: str('cpu-prof'),
   };
   if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);

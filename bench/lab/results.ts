@@ -3,6 +3,7 @@
  * the report (bench/lab/report/*) reads only this, so it can be regenerated.
  */
 import type { ClientProtocol, TargetKind } from '../models/target.js';
+import type { Provenance } from './provenance.js';
 
 export interface LatencySummary {
   /**
@@ -110,6 +111,17 @@ export interface LoadPointResult {
    * figures measure the generator as much as the target.
    */
   loadGeneratorCpuS?: number;
+  /**
+   * Each load-generator worker's CPU in the window as a share of one core (bench/lab/headroom.ts). A share near 1
+   * means that worker, not the target, may set the pace.
+   */
+  loadGeneratorWorkers?: { publisherCoreShare: number; subscriberCoreShares: number[] };
+  /** Some generator worker passed 90% of a core in the window: the point's figures are suspect (flagged in the report). */
+  generatorSaturated?: boolean;
+  /** Share of all CPU time the hypervisor stole during the window (/proc/stat `steal`), 0..1. */
+  stealShare?: number;
+  /** `--pin`: the CPUs of the generator and of the target, and any process taskset could not move. */
+  pinned?: { generator: number[]; target: number[]; errors?: string[] };
   /** False when the drain deadline passed before every subscriber held every published message. */
   drainedAll?: boolean;
   /** Length of the measured window (publishing plus drain: CPU, traffic and delivery rates are over it), seconds. */
@@ -160,6 +172,8 @@ export interface PointSummary {
   measured: number;
   /** Measured runs that lost or duplicated deliveries. */
   lossy: number;
+  /** Measured runs whose load generator passed 90% of a core (`generatorSaturated`). */
+  generatorSaturated: number;
   unavailable: boolean;
   /** Keyed by bench/lab/stats.ts `METRICS`; a metric no run could read is absent. */
   metrics: Partial<Record<string, MetricSpread>>;
@@ -173,6 +187,8 @@ export interface RunResult {
   machine: MachineInfo;
   options: Record<string, unknown>;
   points: LoadPointResult[];
+  /** Commit, versions, CPU model, and the steal time over the whole run (absent in runs made before it). */
+  provenance?: Provenance & { stealShare?: number; pin?: { generator: number[]; target: number[] } | null };
   /** Medians and intervals per load point over the repeated runs (absent in runs made before `--repeat`). */
   summaries?: PointSummary[];
 }

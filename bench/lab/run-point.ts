@@ -22,7 +22,10 @@ import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
+import { coreShares, generatorSaturated } from './headroom.js';
 import type { PhaseDisplay } from './phase-display.js';
+import { type PinPlan, pinPids } from './pin.js';
+import { readCpuTimes, stealShare } from './provenance.js';
 import type { LoadPointResult, ProcessCost, PublisherTotals } from './results.js';
 import { roomNames } from './workload.js';
 import { cpuSeconds, rssBytes } from '../models/process-tree.js';
@@ -33,6 +36,8 @@ export interface PointContext {
   options: LabOptions;
   load: LoadGenerator;
   display: PhaseDisplay;
+  /** `--pin`: the cores of the generator and of the target (main.ts pinned the orchestrator already). */
+  pin?: PinPlan | null;
 }
 
 /** How long each waiting phase may take, ms: generous, since 10,000 clients on 2 cores are slow to set up. */
@@ -99,6 +104,11 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     const nodeArgs =
       options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`];
     running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root, nodeArgs });
+    if (ctx.pin) {
+      // Started on the generator's cores (inherited from the orchestrator): move the whole tree to its own.
+      const errors = pinPids(running.pids(), ctx.pin.target);
+      result.pinned = { generator: ctx.pin.generator, target: ctx.pin.target, ...(errors.length > 0 ? { errors } : {}) };
+    }
     endPhase('start');
 
     display.phase('setup', clients);
@@ -148,16 +158,20 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
 
     const windowStart = await subscribers.snapshot(10_000);
     const cpuStart = sampleCpu(running);
-    // The subscriber workers only: the publisher's worker exits when its run ends, taking its reading with it.
+    // The subscriber workers (the cores-busy column), and each generator worker on its own for its headroom: the
+    // publisher is told to stay alive after its run (`final: false`) so its CPU can still be read.
     const generatorPids = subscribers.pids();
     const generatorCpuStart = cpuSeconds(generatorPids);
+    const workerPids = [...publisher.pids(), ...generatorPids];
+    const workerCpuStart = workerPids.map((pid) => cpuSeconds([pid]));
+    const cpuTimesStart = readCpuTimes();
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
     if (options.scenario === 'chat') {
       display.phase('publish', options.durationS);
       const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
       try {
-        published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000);
+        published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000, false);
       } finally {
         clearInterval(publishTicker);
       }
@@ -180,6 +194,8 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     }
     const cpuEnd = sampleCpu(running);
     const generatorCpuS = cpuSeconds(generatorPids) - generatorCpuStart;
+    const workerCpuS = workerPids.map((pid, i) => cpuSeconds([pid]) - workerCpuStart[i]!);
+    const cpuTimesEnd = readCpuTimes();
     const windowS = (Date.now() - publishStartedAt) / 1000;
     if (options.scenario === 'chat') endPhase('drain');
 
@@ -207,6 +223,11 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     result.cost = cost;
     result.loadGeneratorCpuS = generatorCpuS;
     result.windowS = windowS;
+    const shares = coreShares(workerCpuS, windowS);
+    result.loadGeneratorWorkers = { publisherCoreShare: shares[0]!, subscriberCoreShares: shares.slice(1) };
+    result.generatorSaturated = generatorSaturated(shares);
+    const steal = stealShare(cpuTimesStart, cpuTimesEnd);
+    if (steal !== null) result.stealShare = steal;
     const memoryPerParkedByRole: Record<string, number> = {};
     for (const [role, c] of Object.entries(cost)) memoryPerParkedByRole[role] = (c.rssParkedBytes - c.rssIdleBytes) / clients;
     result.derived = {
@@ -271,7 +292,8 @@ async function fanOutRounds(
   for (let round = 0; round < options.rounds; round++) {
     // Quiet for longer than the subscribers' re-poll pause, or a target that cannot count looks settled before they re-poll.
     if (round > 0) await waitParked(running, target, subscribers, clients, quiet, setupTimeoutMs(clients), FANOUT_REPOLL_DELAY_MS + 1000);
-    const run = await publisher.run(1000, 60_000, round === options.rounds - 1);
+    // Never final: the worker stays alive for its CPU reading after the last round (killed with the point).
+    const run = await publisher.run(1000, 60_000, false);
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
     sum.published += run.published;
     sum.offered = (sum.offered ?? 0) + (run.offered ?? 0);

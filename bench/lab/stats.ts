@@ -120,6 +120,7 @@ export function summarize(points: readonly LoadPointResult[]): PointSummary[] {
       runs: runs.length,
       measured: ok.length,
       lossy: ok.filter((p) => (p.subscribers?.lost ?? 0) > 0 || (p.subscribers?.duplicated ?? 0) > 0).length,
+      generatorSaturated: ok.filter((p) => p.generatorSaturated === true).length,
       unavailable: runs.some((p) => p.status === 'unavailable'),
       metrics,
     };

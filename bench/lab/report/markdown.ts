@@ -5,6 +5,7 @@
  * and what every column means.
  */
 import type { LoadPointResult, MetricSpread, PointSummary, RunResult } from '../results.js';
+import { GENERATOR_SATURATED_SHARE } from '../headroom.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE, summarize } from '../stats.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, targetOrder } from './format.js';
 
@@ -128,6 +129,21 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
   return out;
 }
 
+/** Commit, peers' versions, steal time and pinning, as results.json recorded them (older runs: nothing). */
+function provenanceLines(run: RunResult): string[] {
+  const p = run.provenance;
+  if (p === undefined) return ['Provenance: not recorded (a run made before the lab recorded it).', ''];
+  const commit = p.git.commit === null ? 'unknown commit' : `commit \`${p.git.commit.slice(0, 12)}\`${p.git.dirty ? ' **with uncommitted changes**' : p.git.dirty === null ? ' (clean or not: unknown)' : ''}`;
+  const v = (name: string, b: { version: string | null }): string => `${name} ${b.version ?? 'unknown'}`;
+  const steal = p.stealShare === undefined ? 'not read' : `${formatSig(p.stealShare * 100)} %`;
+  const pin = p.pin ? `generator on CPU ${p.pin.generator.join(',')}, target on CPU ${p.pin.target.join(',')} (\`--pin\`)` : 'not pinned (generator and target share every core)';
+  return [
+    `Code: ${commit}. Node ${cell(p.node)}; ${cell([v('nginx', p.versions.nginx), v('Nchan', p.versions.nchan), v('Pushpin', p.versions.pushpin)].join(', '))} (each read from its binary or package; how: \`provenance.versions\` in results.json). ` +
+      `CPU: ${cell(p.cpuModel)}. Steal time over the run: ${steal}. Cores: ${pin}.`,
+    '',
+  ];
+}
+
 /** "12.3 [10.1, 15.2]": a median and its interval; the median alone when one run measured it. */
 export function formatSpread(spread: MetricSpread | undefined, scale = 1): string {
   if (spread === undefined) return NO_VALUE;
@@ -166,7 +182,11 @@ function spreadSection(run: RunResult, order: Map<string, number>): string[] {
     out.push(`### ${first.scenario}, ${formatCount(first.clients)} clients, ${formatSig(first.ratePerS)} messages/s requested`, '');
     out.push(row(header), row(header.map((_, i) => (i < 1 ? '---' : '---:'))));
     for (const x of rows) {
-      const runs = `${formatCount(x.measured)} of ${formatCount(x.runs)}${x.lossy > 0 ? ` (${formatCount(x.lossy)} lossy)` : ''}`;
+      const notes = [
+        ...(x.lossy > 0 ? [`${formatCount(x.lossy)} lossy`] : []),
+        ...((x.generatorSaturated ?? 0) > 0 ? [`${formatCount(x.generatorSaturated)} ‡`] : []),
+      ];
+      const runs = `${formatCount(x.measured)} of ${formatCount(x.runs)}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
       if (x.measured === 0) {
         out.push(row([cell(x.title), runs, `*${x.unavailable ? 'unavailable' : 'no measured run'}*`, ...Array<string>(header.length - 3).fill('')]));
         continue;
@@ -202,6 +222,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     `Machine: ${formatCount(m.cpus)} × ${m.cpuModel}, ${formatSig(m.memoryGiB)} GiB memory, Node ${m.node}, ${m.os}.`,
     '',
   );
+  out.push(...provenanceLines(run));
   if (Object.keys(run.options).length > 0) out.push(`Options: \`${JSON.stringify(run.options)}\``, '');
 
   // One column set for the whole run, so tables line up: out-of-order only when some point saw any.
@@ -285,7 +306,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
           formatSig(s?.latency.max),
           formatSig(d?.cpuSPer1000Deliveries),
           formatSig(busyCores(p.cost?.total?.cpuS, p.windowS)),
-          formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
+          p.generatorSaturated ? `${formatSig(busyCores(p.loadGeneratorCpuS, p.windowS))} ‡` : formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
           formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
           formatSig(d?.requestsPerDelivery),
           formatSig(d?.bytesPerDelivery),
@@ -305,6 +326,13 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     out.push('');
     if (badStatuses.length > 0) out.push(`Answers other than 200 seen by subscribers: ${badStatuses.join('; ')}.`, '');
     if (publishErrors.length > 0) out.push(`Failed publish requests (each retried): ${publishErrors.join('; ')}.`, '');
+    if (points.some((p) => p.generatorSaturated)) {
+      out.push(
+        `‡ A load-generator worker passed ${formatSig(GENERATOR_SATURATED_SHARE * 100)} % of a core in the window: this row measures the ` +
+          'generator as much as the target (add `--workers`, or `--pin`).',
+        '',
+      );
+    }
   }
 
   if (footnotes.length > 0) {
@@ -328,7 +356,9 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       'message (publishing plus drain). CPU, traffic and the per-second rates are over this window.',
     "- **Server cores busy** / **Load generator cores busy**: CPU seconds of the target's processes / of the " +
       "load generator's subscriber processes during the measured window, divided by its length. Client and server " +
-      'share the machine: when the two add up to the core count, the figures measure the machine as much as the target.',
+      'share the machine: when the two add up to the core count, the figures measure the machine as much as the target. ' +
+      `‡: one generator worker (publisher or subscriber process) passed ${formatSig(GENERATOR_SATURATED_SHARE * 100)} % of a core ` +
+      '(each worker\'s share is in results.json, `loadGeneratorWorkers`).',
     '- **Deliveries/s**: distinct (subscriber, message) pairs received during the measured window, divided by its length.',
     '- **p50 / p95 / p99 / max ms**: due-to-receipt latency over every delivery, from the message\'s due time on the ' +
       "publisher's schedule (so time spent waiting in a room's queue counts: no coordinated omission) to the " +

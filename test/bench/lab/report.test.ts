@@ -133,6 +133,33 @@ describe('the lab report', () => {
     assert.doesNotMatch(renderMarkdown(RUN), /Medians over/);
   });
 
+  test('provenance is printed, and a point whose generator worker passed 90% of a core is flagged with the reason', () => {
+    const flagged: RunResult = {
+      ...RUN,
+      provenance: {
+        git: { commit: '0123456789abcdef0123', dirty: true, describe: '0123456-dirty' },
+        node: 'v20.20.2',
+        versions: { nginx: { version: '1.22.1', source: 'nginx -v' }, nchan: { version: '1.3.6', source: 'so' }, pushpin: { version: null, source: 'not installed' } },
+        cpuModel: 'AMD EPYC',
+        stealShare: 0.012,
+        pin: { generator: [0], target: [1] },
+      },
+      points: RUN.points.map((p, i) => (i === 1 ? { ...p, generatorSaturated: true, loadGeneratorWorkers: { publisherCoreShare: 0.1, subscriberCoreShares: [0.95] } } : p)),
+    };
+    const md = renderMarkdown(flagged);
+    assert.match(md, /commit `0123456789ab` \*\*with uncommitted changes\*\*/);
+    assert.match(md, /nginx 1\.22\.1, Nchan 1\.3\.6, Pushpin unknown/);
+    assert.match(md, /Steal time over the run: 1\.2 %/);
+    assert.match(md, /generator on CPU 0, target on CPU 1/);
+    const bare = md.split('\n').find((l) => l.startsWith('| Bare node:http |'))!;
+    assert.match(bare, /\| 1\.5 ‡ \|/);
+    assert.match(md, /^‡ A load-generator worker passed 90 % of a core/m);
+    // Unflagged rows carry no mark, and a run without saturation has no note.
+    assert.doesNotMatch(md.split('\n').find((l) => l.startsWith('| Suspend & Resume |'))!, /‡/);
+    assert.doesNotMatch(renderMarkdown(RUN), /^‡/m);
+    assert.match(renderMarkdown(RUN), /Provenance: not recorded/);
+  });
+
   test('unavailable and failed rows give the reason instead of numbers', () => {
     const md = renderMarkdown(RUN);
     const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
