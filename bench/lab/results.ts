@@ -79,6 +79,23 @@ export interface ProcessCost {
   rssParkedBytes: number;
 }
 
+/**
+ * One reading of the measured window, taken every second (the last one at its end), cumulative since the window
+ * started. Subscriber counts come from the workers' progress reports (every 250 ms), so they lag by up to that.
+ */
+export interface TimeSample {
+  /** Seconds since the window started. */
+  t: number;
+  deliveries: number;
+  requests: number;
+  errors: number;
+  /** CPU seconds of the target's processes / of the subscriber workers since the window started. */
+  serverCpuS: number;
+  generatorCpuS: number;
+  /** The target's resident memory at the reading. */
+  serverRssBytes: number;
+}
+
 export interface LoadPointResult {
   target: string;
   title: string;
@@ -126,6 +143,8 @@ export interface LoadPointResult {
   drainedAll?: boolean;
   /** Length of the measured window (publishing plus drain: CPU, traffic and delivery rates are over it), seconds. */
   windowS?: number;
+  /** Per-second readings over the measured window (exported as timeseries.csv). */
+  timeSeries?: TimeSample[];
   /** Derived figures, the report's columns. */
   derived?: {
     deliveriesPerS: number;

@@ -26,7 +26,7 @@ import { coreShares, generatorSaturated } from './headroom.js';
 import type { PhaseDisplay } from './phase-display.js';
 import { type PinPlan, pinPids } from './pin.js';
 import { readCpuTimes, stealShare } from './provenance.js';
-import type { LoadPointResult, ProcessCost, PublisherTotals } from './results.js';
+import type { LoadPointResult, ProcessCost, PublisherTotals, TimeSample } from './results.js';
 import { roomNames } from './workload.js';
 import { cpuSeconds, rssBytes } from '../models/process-tree.js';
 import type { RunningTarget, Target } from '../models/target.js';
@@ -94,6 +94,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   let running: RunningTarget | null = null;
   let subscribers: Subscribers | null = null;
   let publisher: Publisher | null = null;
+  let sampler: NodeJS.Timeout | undefined;
   let phaseStart = Date.now();
   const endPhase = (name: string): void => {
     result.phasesMs[name] = Date.now() - phaseStart;
@@ -165,6 +166,23 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     const workerPids = [...publisher.pids(), ...generatorPids];
     const workerCpuStart = workerPids.map((pid) => cpuSeconds([pid]));
     const cpuTimesStart = readCpuTimes();
+    // One sample a second over the window (publish + drain): the time series exported next to results.json.
+    const series: TimeSample[] = [];
+    const windowStartMs = Date.now();
+    const sample = (): void => {
+      const progress = subscribers!.progress();
+      series.push({
+        t: (Date.now() - windowStartMs) / 1000,
+        deliveries: progress.deliveries - windowStart.deliveries,
+        requests: progress.requests - windowStart.requests,
+        errors: progress.errors - windowStart.errors,
+        serverCpuS: cpuSeconds(running!.pids()) - cpuStart.total!,
+        generatorCpuS: cpuSeconds(generatorPids) - generatorCpuStart,
+        serverRssBytes: rssBytes(running!.pids()),
+      });
+    };
+    sample();
+    sampler = setInterval(sample, TIME_SERIES_STEP_MS);
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
     if (options.scenario === 'chat') {
@@ -192,6 +210,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     } else {
       published = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
     }
+    clearInterval(sampler);
+    sample();
+    result.timeSeries = series;
     const cpuEnd = sampleCpu(running);
     const generatorCpuS = cpuSeconds(generatorPids) - generatorCpuStart;
     const workerCpuS = workerPids.map((pid, i) => cpuSeconds([pid]) - workerCpuStart[i]!);
@@ -242,6 +263,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   } catch (err) {
     return { ...result, status: 'failed', error: (err as Error).message };
   } finally {
+    clearInterval(sampler);
     display.stop();
     await subscribers?.kill().catch(() => undefined);
     await publisher?.kill().catch(() => undefined);
@@ -249,6 +271,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     rmSync(workDir, { recursive: true, force: true });
   }
 }
+
+/** Time series step, ms. */
+const TIME_SERIES_STEP_MS = 1_000;
 
 /** Fan-out scenario: subscribers poll again this long after receiving a round's message. */
 const FANOUT_REPOLL_DELAY_MS = 2_000;

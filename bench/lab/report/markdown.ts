@@ -4,10 +4,10 @@
  * is the comparison the lab exists for), lossy rows flagged with a footnote,
  * and what every column means.
  */
-import type { LoadPointResult, MetricSpread, PointSummary, RunResult } from '../results.js';
+import type { LoadPointResult, MetricSpread, RunResult } from '../results.js';
 import { GENERATOR_SATURATED_SHARE } from '../headroom.js';
-import { BOOTSTRAP_RESAMPLES, CONFIDENCE, summarize } from '../stats.js';
-import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, targetOrder } from './format.js';
+import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
+import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
   /** Chart files written next to the report (relative paths), embedded as images under the tables. */
@@ -149,16 +149,6 @@ export function formatSpread(spread: MetricSpread | undefined, scale = 1): strin
   if (spread === undefined) return NO_VALUE;
   const m = formatSig(spread.median / scale);
   return spread.n < 2 ? m : `${m} [${formatSig(spread.low / scale)}, ${formatSig(spread.high / scale)}]`;
-}
-
-/** Most runs of any point: more than 1 when the run was made with `--repeat`. */
-export function repeats(run: RunResult): number {
-  return Math.max(1, ...run.points.map((p) => p.repeat ?? 1));
-}
-
-/** The summaries results.json carries, or computed from its points (runs made before `--repeat` have none). */
-export function summariesOf(run: RunResult): PointSummary[] {
-  return run.summaries ?? summarize(run.points);
 }
 
 /** With `--repeat N`: one table per scenario and client count of medians with their 95% intervals. */

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import type { LoadPointResult, RunResult } from '../../../bench/lab/results.js';
-import { renderCharts } from '../../../bench/lab/report/charts.js';
+import { metricRows, PALETTE, renderCharts } from '../../../bench/lab/report/charts.js';
+import { csvField, pointsCsv, summaryCsv, timeSeriesCsv } from '../../../bench/lab/report/csv.js';
 import { formatSig } from '../../../bench/lab/report/format.js';
 import { renderMarkdown } from '../../../bench/lab/report/markdown.js';
 
@@ -160,6 +161,44 @@ describe('the lab report', () => {
     assert.match(renderMarkdown(RUN), /Provenance: not recorded/);
   });
 
+  test('CSV export: one row per run, per point and metric, per second; RFC 4180 quoting', () => {
+    assert.equal(csvField('a,b'), '"a,b"');
+    assert.equal(csvField('say "hi"'), '"say ""hi"""');
+    assert.equal(csvField(NaN), '');
+    assert.equal(csvField(undefined), '');
+    assert.equal(csvField(0), '0');
+
+    const points = pointsCsv(RUN).split('\r\n');
+    assert.equal(points.at(-1), '', 'ends with CRLF');
+    assert.equal(points.length, RUN.points.length + 2);
+    const header = points[0]!.split(',');
+    assert.deepEqual(header.slice(0, 6), ['scenario', 'target', 'clients', 'rate_per_s', 'repeat', 'status']);
+    for (const line of points.slice(1, -1)) assert.ok(line.startsWith('chat,'), line);
+    // The failed row's error has a pipe, not a comma: unquoted; its metrics are empty, not zero.
+    const failed = points.find((l) => l.includes(',failed,'))!;
+    assert.match(failed, /,failed,server exited with code 1 \| see log,/);
+    assert.ok(failed.endsWith(',,,,,,,,,,,,,'), failed);
+
+    const summary = summaryCsv(RUN).split('\r\n');
+    assert.equal(summary[0], 'scenario,target,clients,rate_per_s,runs,measured,metric,median,ci95_low,ci95_high,n');
+    assert.ok(summary.includes('chat,suspend-resume,100,100,1,1,p99Ms,1.23456,1.23456,1.23456,1'), summary.join('\n'));
+
+    const withSeries: RunResult = {
+      ...RUN,
+      points: [{ ...RUN.points[0]!, timeSeries: [
+        { t: 0, deliveries: 0, requests: 0, errors: 0, serverCpuS: 0, generatorCpuS: 0, serverRssBytes: 1000 },
+        { t: 1, deliveries: 1200, requests: 1210, errors: 1, serverCpuS: 0.5, generatorCpuS: 0.25, serverRssBytes: 2000 },
+        { t: 1.5, deliveries: 1800, requests: 1800, errors: 1, serverCpuS: 0.75, generatorCpuS: 0.5, serverRssBytes: 2000 },
+      ] }],
+    };
+    assert.deepEqual(timeSeriesCsv(withSeries).split('\r\n'), [
+      'scenario,target,clients,rate_per_s,repeat,t_s,deliveries_per_s,requests_per_s,errors,server_cores_busy,generator_cores_busy,server_rss_bytes',
+      'chat,suspend-resume,100,100,1,1,1200,1210,1,0.5,0.25,2000',
+      'chat,suspend-resume,100,100,1,1.5,1200,1180,0,0.5,0.5,2000',
+      '',
+    ]);
+  });
+
   test('unavailable and failed rows give the reason instead of numbers', () => {
     const md = renderMarkdown(RUN);
     const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
@@ -184,7 +223,7 @@ describe('the lab report', () => {
     assert.equal(clean, '| Suspend & Resume | model | 100 | 0 | 32 | 1,230 | 0.812 | 0.988 | 1.23 | 2.47 | 0.0471 | 0.75 | 1.5 | 15 | 1 | 1,230 | 0 | 0 | 3 |');
   });
 
-  test('each chart is an SVG naming the measured targets', async () => {
+  test('each chart is an SVG naming every target, the load it was taken at, and marking points without a figure', async () => {
     const charts = await renderCharts(RUN);
     assert.deepEqual(
       charts.map((c) => c.file),
@@ -195,10 +234,28 @@ describe('the lab report', () => {
       assert.ok(c.svg.trimEnd().endsWith('</svg>'), c.file);
       assert.ok(c.svg.includes(escapeXml('Suspend & Resume')), c.file);
       assert.ok(c.svg.includes('Bare node:http'), c.file);
-      // Pushpin has no measured point: it is not plotted.
-      assert.ok(!c.svg.includes('Pushpin'), c.file);
+      // Pushpin could not run and the baseline failed at 1,000 clients: marked, not silently missing.
+      assert.ok(c.svg.includes('Pushpin'), c.file);
+      assert.ok(c.svg.includes('✕ unavailable'), c.file);
+      assert.ok(c.svg.includes('✕ failed'), c.file);
+      assert.ok(c.svg.includes('at 100 msg/s requested over 10 rooms, 30 s of publishing; one run, no interval'), c.file);
     }
     assert.match(charts[0]!.svg, /Latency \(ms\)/);
+  });
+
+  test('chart rows: zeros kept as dots, suspect points hollow, failed points labelled; 15 distinct colours', () => {
+    const zero = { ...RUN, points: RUN.points.map((p, i) => (i === 0 ? { ...p, derived: { ...p.derived!, requestsPerDelivery: 0 } } : p)) };
+    const rows = metricRows(zero, 'requestsPerDelivery');
+    const sr100 = rows.find((r) => r.target === 'Suspend & Resume' && r.group === '100 clients')!;
+    assert.equal(sr100.median, 0);
+    assert.equal(sr100.state, 'measured');
+    const sr1000 = rows.find((r) => r.target === 'Suspend & Resume' && r.group === '1,000 clients')!;
+    assert.equal(sr1000.state, 'suspect', 'it lost deliveries');
+    const bare1000 = rows.find((r) => r.target === 'Bare node:http' && r.group === '1,000 clients')!;
+    assert.deepEqual([bare1000.state, bare1000.median, bare1000.label], ['failed', null, '✕ failed']);
+    assert.equal(rows.find((r) => r.target === 'Pushpin')!.state, 'unavailable');
+    assert.equal(new Set(PALETTE).size, PALETTE.length);
+    assert.ok(PALETTE.length >= 12);
   });
 
   test('the CLI writes results.md and the charts next to results.json, and exits 2 on a missing or invalid file', (t) => {
@@ -210,7 +267,7 @@ describe('the lab report', () => {
 
     const ok = cli(dir);
     assert.equal(ok.status, 0, ok.stderr);
-    const files = ['results.md', 'latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg'];
+    const files = ['results.md', 'latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg', 'points.csv', 'summary.csv', 'timeseries.csv'];
     assert.deepEqual(ok.stdout.trim().split('\n'), files.map((f) => join(dir, f)));
     for (const f of files) assert.ok(existsSync(join(dir, f)), f);
     assert.match(readFileSync(join(dir, 'results.md'), 'utf8'), /!\[.*\]\(latency-vs-clients\.svg\)/);
