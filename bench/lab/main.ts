@@ -20,6 +20,7 @@ import { runPlan } from './plan.js';
 import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
 import { summarize } from './stats.js';
+import { sweepsOf } from './sustain.js';
 import { selectTargets } from '../models/registry.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -92,12 +93,15 @@ async function main(): Promise<number> {
   const load = createLoadGenerator(ROOT);
 
   // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.
-  for (const { repeat, clients, target } of runPlan(options.repeat, options.clients, targets)) {
-    const label = `${target.name} × ${clients}${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
+  for (const { repeat, clients, ratePerS, target } of runPlan(options.repeat, options.clients, targets, options.rates)) {
+    const label =
+      `${target.name} × ${clients}${options.rates.length > 1 ? ` @ ${ratePerS} msg/s` : ''}` +
+      `${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
     const display = createPhaseDisplay(label, options.progress);
-    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin })), repeat };
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin }, ratePerS)), repeat };
     run.points.push(point);
     run.summaries = summarize(run.points);
+    run.sweeps = sweepsOf(run.summaries, options.sustainP99Ms);
     const steal = stealShare(cpuTimesStart, readCpuTimes());
     if (steal !== null) run.provenance!.stealShare = steal;
     save(); // after every point, so a long run interrupted late keeps what it measured

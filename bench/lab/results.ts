@@ -4,6 +4,7 @@
  */
 import type { ClientProtocol, TargetKind } from '../models/target.js';
 import type { Provenance } from './provenance.js';
+import type { SweepResult } from './sustain.js';
 
 export interface LatencySummary {
   /**
@@ -210,4 +211,6 @@ export interface RunResult {
   provenance?: Provenance & { stealShare?: number; pin?: { generator: number[]; target: number[] } | null };
   /** Medians and intervals per load point over the repeated runs (absent in runs made before `--repeat`). */
   summaries?: PointSummary[];
+  /** `--rates`: per target and client count, which rates held and the maximum sustainable one (bench/lab/sustain.ts). */
+  sweeps?: SweepResult[];
 }

@@ -70,7 +70,8 @@ function sampleRss(target: RunningTarget): Record<string, number> {
   return out;
 }
 
-export async function runPoint(target: Target, clients: number, ctx: PointContext): Promise<LoadPointResult> {
+/** `ratePerS`: this point's requested publish rate (one of `--rates`; default `--rate`). */
+export async function runPoint(target: Target, clients: number, ctx: PointContext, requestedRate = ctx.options.ratePerS): Promise<LoadPointResult> {
   const { options, load, display } = ctx;
   const rooms = roomNames(options.rooms);
   const result: LoadPointResult = {
@@ -80,7 +81,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     protocol: target.protocol,
     clients,
     rooms: options.rooms,
-    ratePerS: options.ratePerS,
+    ratePerS: requestedRate,
     durationS: options.durationS,
     scenario: options.scenario,
     status: 'ok',
@@ -114,7 +115,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
 
     display.phase('setup', clients);
     // A fan-out round is one message: rate 1/s over a 1 s run (fanOutRounds).
-    const ratePerS = options.scenario === 'fanout' ? 1 : options.ratePerS;
+    const ratePerS = options.scenario === 'fanout' ? 1 : requestedRate;
     publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS });
     await publisher.setup(60_000);
     subscribers = await load.startSubscribers({

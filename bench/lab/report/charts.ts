@@ -18,6 +18,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { PointSummary, RunResult } from '../results.js';
 import type { MetricName } from '../stats.js';
 import { BYTES_PER_KB, formatCount, formatSig, repeats, summariesOf, targetOrder } from './format.js';
+import { sweepsOfRun } from './markdown.js';
 
 export interface Chart {
   /** File name, written next to results.md. */
@@ -41,6 +42,14 @@ export const PALETTE = [
   '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac',
   '#1b3a6b', '#6b1b3a', '#2f5d1e', '#7a5c00', '#3d1b6b',
 ] as const;
+
+/** With `--rates`: p99 against the delivery rate achieved, one line per target and client count. */
+export const SWEEP_CHART = { file: 'latency-vs-load.svg', caption: 'p99 latency vs delivery rate achieved (rate sweep)' } as const;
+
+/** The charts of `run` in report order: the four above, and the sweep's when the run swept rates. */
+export function chartsFor(run: RunResult): ReadonlyArray<{ file: string; caption: string }> {
+  return sweepsOfRun(run).length > 0 ? [...CHARTS, SWEEP_CHART] : CHARTS;
+}
 
 const WIDTH = 640;
 const HEIGHT = 320;
@@ -160,6 +169,50 @@ function dotPlot(run: RunResult, title: string, what: string, yTitle: string, ro
   } as TopLevelSpec;
 }
 
+/** The sweep: x the median deliveries/s achieved, y the median p99 with its interval; hollow where not sustained. */
+function sweepChart(run: RunResult): TopLevelSpec {
+  const order = targetOrder(run).map((t) => t.title);
+  const summaries = summariesOf(run);
+  const rows = sweepsOfRun(run).flatMap((x) =>
+    x.rates.flatMap((v) => {
+      const s = summaries.find((y) => y.scenario === x.scenario && y.target === x.target && y.clients === x.clients && y.ratePerS === v.ratePerS);
+      const p99 = s?.metrics.p99Ms;
+      if (v.deliveriesPerS === undefined || p99 === undefined) return [];
+      return [{ target: x.title, line: `${x.title} · ${formatCount(x.clients)} clients`, clients: formatCount(x.clients), delivered: v.deliveriesPerS, median: p99.median, low: p99.low, high: p99.high, state: v.sustained ? 'sustained' : 'not sustained' }];
+    }),
+  );
+  const chartRows: ChartRow[] = rows.map((r) => ({ target: r.target, group: '', series: '', median: r.median, low: r.low, high: r.high, state: 'measured', label: '' }));
+  const { scale, note } = yScale(chartRows);
+  const axis = { format: ',~r' };
+  const colour = { field: 'target', type: 'nominal' as const, title: 'Target', scale: { domain: order, range: [...PALETTE] } };
+  const x = { field: 'delivered', type: 'quantitative' as const, title: 'Deliveries/s achieved (median)', scale: { zero: true }, axis: { format: ',~r' } };
+  const first = run.points[0];
+  return {
+    title: {
+      text: `p99 latency vs delivery rate, rates ${sweepsOfRun(run)[0]!.rates.map((r) => formatSig(r.ratePerS)).join(', ')} msg/s requested over ${formatCount(first?.rooms)} rooms, ${formatSig(first?.durationS)} s each`,
+      subtitle: [`one line per target and client count (shape: clients); ${repeats(run) > 1 ? `median of ${repeats(run)} runs, bars: 95% bootstrap interval` : 'one run, no interval'}`, `● sustained, ○ not sustained (see results.md); ${note}`],
+      anchor: 'start',
+      fontSize: 13,
+    },
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    padding: 12,
+    config: { axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, labelLimit: 240, symbolOpacity: 1, symbolStrokeWidth: 2 } },
+    data: { values: rows },
+    encoding: { x },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { y: { field: 'median', type: 'quantitative', title: 'p99 latency (ms)', scale, axis }, color: colour, detail: { field: 'line' } } },
+      { transform: [{ filter: 'datum.low !== datum.high' }], mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'low', type: 'quantitative', scale, axis }, y2: { field: 'high' }, color: colour } },
+      ...(['sustained', 'not sustained'] as const).map((state) => ({
+        transform: [{ filter: `datum.state === '${state}'` }],
+        mark: { type: 'point' as const, size: 60, strokeWidth: 2, opacity: 1, filled: state === 'sustained' },
+        encoding: { y: { field: 'median', type: 'quantitative' as const, scale, axis }, color: colour, shape: { field: 'clients', type: 'nominal' as const, title: 'Clients' } },
+      })),
+    ],
+  } as TopLevelSpec;
+}
+
 function specs(run: RunResult): Record<(typeof CHARTS)[number]['file'], TopLevelSpec> {
   return {
     'latency-vs-clients.svg': dotPlot(
@@ -206,10 +259,10 @@ async function toSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** Every chart of `run` as SVG text, in `CHARTS` order. */
+/** Every chart of `run` as SVG text, in `chartsFor(run)` order. */
 export async function renderCharts(run: RunResult): Promise<Chart[]> {
-  const all = specs(run);
+  const all: Record<string, TopLevelSpec> = specs(run);
   const charts: Chart[] = [];
-  for (const { file } of CHARTS) charts.push({ file, svg: await toSvg(all[file]) });
+  for (const { file } of chartsFor(run)) charts.push({ file, svg: await toSvg(file === SWEEP_CHART.file ? sweepChart(run) : all[file]!) });
   return charts;
 }

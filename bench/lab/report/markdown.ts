@@ -6,7 +6,9 @@
  */
 import type { LoadPointResult, MetricSpread, RunResult } from '../results.js';
 import { GENERATOR_SATURATED_SHARE } from '../headroom.js';
+import { DEFAULT_SUSTAIN_P99_MS } from '../options.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
+import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
@@ -203,6 +205,67 @@ function spreadSection(run: RunResult, order: Map<string, number>): string[] {
   return out;
 }
 
+/** The sweeps results.json carries, or computed from its summaries with the yardstick it was run with. */
+export function sweepsOfRun(run: RunResult): SweepResult[] {
+  const limit = typeof run.options.sustainP99Ms === 'number' ? run.options.sustainP99Ms : DEFAULT_SUSTAIN_P99_MS;
+  return run.sweeps ?? sweepsOf(summariesOf(run), limit);
+}
+
+/** With `--rates`: per client count, which rates each target sustained, its maximum, and CPU at matched rates. */
+function sweepSection(run: RunResult, order: Map<string, number>): string[] {
+  const sweeps = sweepsOfRun(run);
+  if (sweeps.length === 0) return [];
+  const limit = typeof run.options.sustainP99Ms === 'number' ? run.options.sustainP99Ms : DEFAULT_SUSTAIN_P99_MS;
+  const out: string[] = ['## Rate sweep', ''];
+  out.push(
+    `A requested rate is **sustained** (✓) when every run of the point was measured and, in the median run, no due ` +
+      `message was dropped, at least ${formatSig(SUSTAINED_PUBLISH_SHARE * 100)} % of the rate was accepted and p99 ` +
+      `due-to-receipt latency stayed at or under ${formatCount(limit)} ms; and no run lost or duplicated a delivery or ` +
+      'saturated its load generator. **Maximum sustainable**: the highest rate such that it and every lower rate held, ' +
+      'with its median deliveries/s; "≥" when the highest rate tried still held.',
+    '',
+  );
+  for (const clients of [...new Set(sweeps.map((x) => x.clients))].sort((a, b) => a - b)) {
+    const rows = sweeps.filter((x) => x.clients === clients).sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+    const rates = [...new Set(rows.flatMap((x) => x.rates.map((r) => r.ratePerS)))].sort((a, b) => a - b);
+    const header = ['Target', ...rates.map((r) => `${formatSig(r)} msg/s`), 'Maximum sustainable'];
+    out.push(`### ${formatCount(clients)} clients: deliveries/s and p99 per requested rate`, '');
+    out.push(row(header), row(header.map((_, i) => (i === 0 ? '---' : '---:'))));
+    for (const x of rows) {
+      const cells = rates.map((rate) => {
+        const v = x.rates.find((r) => r.ratePerS === rate);
+        if (v === undefined) return NO_VALUE;
+        const figures = v.deliveriesPerS === undefined ? '' : ` ${formatSig(v.deliveriesPerS)}/s, p99 ${formatSig(v.p99Ms)} ms`;
+        return cell(v.sustained ? `✓${figures}` : `✗${figures} (${v.reasons.join('; ')})`);
+      });
+      const max =
+        x.bound === 'below-lowest'
+          ? `below ${formatSig(rates[0])} msg/s`
+          : `${x.bound === 'above-highest' ? '≥ ' : ''}${formatSig(x.maxSustainedRatePerS)} msg/s (${formatSig(x.maxSustainedDeliveriesPerS)} deliveries/s)`;
+      out.push(row([cell(x.title), ...cells, max]));
+    }
+    out.push('');
+    // Sustained points at one requested rate and client count all delivered the same offered load (within the
+    // publish share above): their CPU per delivery compares targets doing the same work, in the same regime.
+    out.push(`### ${formatCount(clients)} clients: CPU s / 1,000 deliveries at matched delivery rates`, '');
+    out.push(row(header.slice(0, -1)), row(header.slice(0, -1).map((_, i) => (i === 0 ? '---' : '---:'))));
+    for (const x of rows) {
+      out.push(
+        row([
+          cell(x.title),
+          ...rates.map((rate) => {
+            const v = x.rates.find((r) => r.ratePerS === rate);
+            if (v === undefined) return NO_VALUE;
+            return v.sustained ? formatSpread(v.cpuSPer1000Deliveries) : `${NO_VALUE} (not sustained)`;
+          }),
+        ]),
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -246,11 +309,16 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   const multiRun = repeats(run) > 1;
 
   if (run.points.length === 0) out.push('No load points were recorded.', '');
-  for (const clients of clientCounts(run.points)) {
+  // A rate sweep gets one table per client count and rate: rows of one table are always at one load.
+  const sweep = new Set(run.points.map((p) => p.ratePerS)).size > 1;
+  const tables = clientCounts(run.points).flatMap((clients) =>
+    [...new Set(run.points.filter((p) => p.clients === clients).map((p) => p.ratePerS))].sort((a, b) => a - b).map((rate) => ({ clients, rate })),
+  );
+  for (const { clients, rate } of tables) {
     const points = run.points
-      .filter((p) => p.clients === clients)
+      .filter((p) => p.clients === clients && p.ratePerS === rate)
       .sort((a, b) => order.get(a.target)! - order.get(b.target)! || (a.repeat ?? 1) - (b.repeat ?? 1));
-    out.push(`## ${formatCount(clients)} clients`, '');
+    out.push(`## ${formatCount(clients)} clients${sweep ? `, ${formatSig(rate)} msg/s` : ''}`, '');
     out.push(
       `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
         `${distinct(points.map((p) => p.ratePerS), formatSig)} messages/s requested over all rooms, ` +
@@ -330,6 +398,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   }
 
   out.push(...spreadSection(run, order));
+  out.push(...sweepSection(run, order));
   out.push(...scenarioSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');

@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../results.js';
-import { CHARTS, renderCharts } from './charts.js';
+import { chartsFor, renderCharts } from './charts.js';
 import { CSV_FILES, renderCsv } from './csv.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -15,7 +15,7 @@ export const REPORT_FILE = 'results.md';
 export async function writeReport(dir: string, run: RunResult): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const charts = await renderCharts(run);
-  const markdown = renderMarkdown(run, { charts: CHARTS });
+  const markdown = renderMarkdown(run, { charts: chartsFor(run) });
   const paths = [join(dir, REPORT_FILE), ...charts.map((c) => join(dir, c.file))];
   await writeFile(paths[0]!, markdown);
   for (const c of charts) await writeFile(join(dir, c.file), c.svg);

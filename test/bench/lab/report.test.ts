@@ -199,6 +199,34 @@ describe('the lab report', () => {
     ]);
   });
 
+  test('a rate sweep gets a table per rate, a sustained/maximum table, CPU at matched rates and a latency-vs-load chart', async () => {
+    const at = (p: LoadPointResult, ratePerS: number): LoadPointResult => ({ ...p, ratePerS, publisher: { ...p.publisher!, ratePerS } });
+    const m = { deliveriesPerS: 1250, p50: 0.5, p99: 0.9, cpuSPer1000Deliveries: 0.021, memoryPerParkedBytes: 10_240, requestsPerDelivery: 1, bytesPerDelivery: 400 };
+    const sweep: RunResult = {
+      ...RUN,
+      options: { sustainP99Ms: 1000 },
+      points: [
+        at(point('bare', 100, m), 100),
+        at(point('bare', 100, { ...m, p99: 4000 }), 400),
+        at(point('sr', 100, m), 100),
+        at(point('sr', 100, m), 400),
+      ],
+    };
+    const md = renderMarkdown(sweep);
+    assert.match(md, /^## 100 clients, 100 msg\/s$/m);
+    assert.match(md, /^## 100 clients, 400 msg\/s$/m);
+    assert.match(md, /^## Rate sweep$/m);
+    assert.match(md, /^\| Bare node:http \| ✓ 1,250\/s, p99 0\.9 ms \| ✗ 1,250\/s, p99 4,000 ms \(p99 4000 ms > 1000 ms\) \| 100 msg\/s \(1,250 deliveries\/s\) \|$/m);
+    assert.match(md, /^\| Suspend & Resume \| ✓ .* \| ≥ 400 msg\/s \(1,250 deliveries\/s\) \|$/m);
+    assert.match(md, /^\| Bare node:http \| 0\.021 \| — \(not sustained\) \|$/m);
+    const charts = await renderCharts(sweep);
+    assert.deepEqual(charts.map((c) => c.file).at(-1), 'latency-vs-load.svg');
+    assert.match(charts.at(-1)!.svg, /p99 latency vs delivery rate, rates 100, 400 msg\/s/);
+    // Without a sweep there is no sweep section or chart.
+    assert.doesNotMatch(renderMarkdown(RUN), /Rate sweep/);
+    assert.equal((await renderCharts(RUN)).length, 4);
+  });
+
   test('unavailable and failed rows give the reason instead of numbers', () => {
     const md = renderMarkdown(RUN);
     const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
