@@ -19,6 +19,7 @@ import { pinPids, pinPlan, type PinPlan } from './pin.js';
 import { runPlan } from './plan.js';
 import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
+import { memorySlopes } from './memory-slope.js';
 import { summarize } from './stats.js';
 import { sweepsOf } from './sustain.js';
 import { selectTargets } from '../models/registry.js';
@@ -102,6 +103,7 @@ async function main(): Promise<number> {
     run.points.push(point);
     run.summaries = summarize(run.points);
     run.sweeps = sweepsOf(run.summaries, options.sustainP99Ms);
+    run.memorySlopes = memorySlopes(run.points);
     const steal = stealShare(cpuTimesStart, readCpuTimes());
     if (steal !== null) run.provenance!.stealShare = steal;
     save(); // after every point, so a long run interrupted late keeps what it measured

@@ -4,6 +4,7 @@
  */
 import type { ClientProtocol, TargetKind } from '../models/target.js';
 import type { Provenance } from './provenance.js';
+import type { MemorySlope } from './memory-slope.js';
 import type { SweepResult } from './sustain.js';
 
 export interface LatencySummary {
@@ -138,6 +139,11 @@ export interface LoadPointResult {
   generatorSaturated?: boolean;
   /** Share of all CPU time the hypervisor stole during the window (/proc/stat `steal`), 0..1. */
   stealShare?: number;
+  /**
+   * Forced GC before each memory reading (bench/lab/force-gc.ts): Node processes that collected before both the idle
+   * and the parked reading, and confirmations that did not come in time. 0 collected: no Node process (Nchan).
+   */
+  gc?: { collected: number; late: number };
   /** `--pin`: the CPUs of the generator and of the target, and any process taskset could not move. */
   pinned?: { generator: number[]; target: number[]; errors?: string[] };
   /** False when the drain deadline passed before every subscriber held every published message. */
@@ -213,4 +219,6 @@ export interface RunResult {
   summaries?: PointSummary[];
   /** `--rates`: per target and client count, which rates held and the maximum sustainable one (bench/lab/sustain.ts). */
   sweeps?: SweepResult[];
+  /** Memory per parked connection as the slope over the run's client counts (bench/lab/memory-slope.ts). */
+  memorySlopes?: MemorySlope[];
 }

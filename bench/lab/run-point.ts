@@ -3,10 +3,11 @@
  *
  *  1. start   the target in a fresh work directory;
  *  2. setup   the publisher (session, rooms) and every subscriber (session, join);
- *             then memory is read ("idle": state set up, no poll open);
+ *             then a forced GC in the Node targets (force-gc.ts) and memory is read
+ *             ("idle": state set up, no poll open);
  *  3. park    every subscriber opens its poll or stream; wait until the target
  *             reports them all parked (or, if it cannot tell, until traffic settles);
- *             memory is read again ("parked");
+ *             a forced GC again, and memory is read ("parked");
  *  4. publish for `durationS` at `ratePerS`, open loop (schedule.ts); CPU and traffic counters start here;
  *  5. drain   until every subscriber holds every published message (or the deadline);
  *             CPU stops here;
@@ -22,6 +23,7 @@ import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
+import { forceGc, GC_NODE_ARGS } from './force-gc.js';
 import { coreShares, generatorSaturated } from './headroom.js';
 import type { PhaseDisplay } from './phase-display.js';
 import { type PinPlan, pinPids } from './pin.js';
@@ -103,8 +105,11 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   };
   try {
     display.phase('start', 1);
-    const nodeArgs =
-      options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`];
+    const nodeArgs = [
+      // Every Node target can be told to collect garbage before memory is read (force-gc.ts).
+      ...GC_NODE_ARGS,
+      ...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`]),
+    ];
     running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root, nodeArgs });
     if (ctx.pin) {
       // Started on the generator's cores (inherited from the orchestrator): move the whole tree to its own.
@@ -138,6 +143,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       clearInterval(setupTicker);
     }
     endPhase('setup');
+    const gcIdle = await forceGc(running.pids());
     const rssIdle = sampleRss(running);
 
     display.phase('park', clients);
@@ -156,7 +162,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
     };
     // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
+    const gcParked = await forceGc(running.pids());
     const rssParked = options.scenario === 'park' ? await settledRss(running) : sampleRss(running);
+    result.gc = { collected: Math.min(gcIdle.collected.length, gcParked.collected.length), late: gcIdle.late.length + gcParked.late.length };
 
     const windowStart = await subscribers.snapshot(10_000);
     const cpuStart = sampleCpu(running);

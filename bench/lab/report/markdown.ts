@@ -7,6 +7,7 @@
 import type { LoadPointResult, MetricSpread, RunResult } from '../results.js';
 import { GENERATOR_SATURATED_SHARE } from '../headroom.js';
 import { DEFAULT_SUSTAIN_P99_MS } from '../options.js';
+import { memorySlopes } from '../memory-slope.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
 import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
@@ -266,6 +267,40 @@ function sweepSection(run: RunResult, order: Map<string, number>): string[] {
   return out;
 }
 
+/** Memory per parked connection as a slope over the client counts, when the run had two or more. */
+function memorySection(run: RunResult, order: Map<string, number>): string[] {
+  const slopes = (run.memorySlopes ?? memorySlopes(run.points)).slice().sort((a, b) => order.get(a.target)! - order.get(b.target)! || a.ratePerS - b.ratePerS);
+  if (slopes.length === 0) return [];
+  const out: string[] = ['## Memory per parked connection, as a slope', ''];
+  out.push(
+    'The least-squares slope of (RSS all parked − RSS set up, not polling) against the number of parked ' +
+      'connections, over the client counts of the run: what one more parked connection costs. Fixed costs go into ' +
+      "the intercept instead of being divided over the clients. Node targets collect garbage before each reading " +
+      '(forced GC); Nchan and Pushpin are read as they are. Short polling parks nothing and has no row. ' +
+      `1 KB = ${formatCount(BYTES_PER_KB)} bytes.`,
+    '',
+  );
+  const header = ['Target', 'Scenario', 'Clients', 'Runs', 'KB / parked connection (slope)', 'Fixed part, KB', 'r²', 'Per role, KB', 'Forced GC'];
+  out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
+  for (const m of slopes) {
+    out.push(
+      row([
+        cell(m.title),
+        m.scenario,
+        m.clients.map((c) => formatCount(c)).join(', '),
+        formatCount(m.runs),
+        formatSig(m.bytesPerConnection / BYTES_PER_KB),
+        formatSig(m.interceptBytes / BYTES_PER_KB),
+        formatSig(m.r2),
+        cell(Object.entries(m.bytesPerConnectionByRole).map(([role, b]) => `${role} ${formatSig(b / BYTES_PER_KB)}`).join(', ')),
+        m.gcForced ? 'Node processes' : 'none (RSS as read)',
+      ]),
+    );
+  }
+  out.push('', 'A low r² means the readings did not line up (noise, or memory that grows in steps): read the slope with it.', '');
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -399,6 +434,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
 
   out.push(...spreadSection(run, order));
   out.push(...sweepSection(run, order));
+  out.push(...memorySection(run, order));
   out.push(...scenarioSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');
