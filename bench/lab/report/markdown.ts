@@ -461,7 +461,9 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     "- **CPU s / 1,000 deliveries**: CPU seconds (user + system) of the server's processes, including all their " +
       'descendants, during the measured window, per 1,000 deliveries. The load generator is not counted.',
     "- **KB / parked connection**: (RSS of the server's processes with every subscriber parked − RSS with every " +
-      `subscriber set up but not polling) / clients, with 1 KB = ${formatCount(BYTES_PER_KB)} bytes. Small client counts make it noisy.`,
+      `subscriber set up but not polling) / clients, with 1 KB = ${formatCount(BYTES_PER_KB)} bytes, both read after a forced GC in ` +
+      'the Node targets. A fixed cost is spread over the clients, so small counts look expensive: with several client ' +
+      'counts, cite the slope section instead.',
     "- **Requests / delivery**: HTTP requests the subscribers sent during the measured window (each poll; one per " +
       'stream connection or reconnection) per delivery.',
     "- **Bytes / delivery**: bytes on the subscribers' sockets, both directions, HTTP headers included, during the " +
@@ -472,7 +474,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       '. Both must be 0.',
     '- **Errors**: failed subscriber requests or broken streams plus failed publish requests; the clients retried each one.',
     '- Rows marked *unavailable* (the target cannot run on this machine) or *failed* (the run broke) give the reason ' +
-      'instead of figures. Charts plot only measured points.',
+      'instead of figures. Charts mark such points `✕ failed` / `✕ unavailable` where their dot would be, and draw a ' +
+      'suspect point (lost, dropped, or a saturated generator) hollow.',
     '',
   );
 
