@@ -102,7 +102,9 @@ describe('the lab report', () => {
     assert.match(md, /2 × Test CPU @ 2\.0GHz, 23\.5 GiB memory, Node v20\.20\.2, Linux 6\.1\.0/);
     assert.match(md, /^## 100 clients$/m);
     assert.match(md, /^## 1,000 clients$/m);
-    const rows = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Target') && !l.startsWith('| ---'));
+    // The per-load tables end where the run-wide sections (the memory slope here) begin.
+    const tables = md.slice(0, md.indexOf('\n## Memory per parked connection'));
+    const rows = tables.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Target') && !l.startsWith('| ---'));
     assert.equal(rows.length, 6);
     for (const t of Object.values(TARGETS)) assert.equal(rows.filter((r) => r.includes(t.title)).length, 2, t.title);
     assert.match(md, /## How to read this/);
@@ -225,6 +227,17 @@ describe('the lab report', () => {
     // Without a sweep there is no sweep section or chart.
     assert.doesNotMatch(renderMarkdown(RUN), /Rate sweep/);
     assert.equal((await renderCharts(RUN)).length, 4);
+  });
+
+  test('with two client counts, memory per parked connection is also given as a slope with its r²', () => {
+    const md = renderMarkdown(RUN);
+    assert.match(md, /^## Memory per parked connection, as a slope$/m);
+    // Suspend & Resume is measured at 100 and 1,000 clients (its fixture: 100 MB more RSS parked at both).
+    const sr = md.split('\n').find((l) => l.startsWith('| Suspend & Resume | chat | 100, 1,000 | 2 |'));
+    assert.ok(sr, md);
+    assert.match(sr, /\| 0 \| 97,700 \| 1 \|/);
+    // Bare node:http failed at 1,000 clients: one client count, no slope.
+    assert.doesNotMatch(md.slice(md.indexOf('## Memory per parked connection, as a slope')), /^\| Bare node:http/m);
   });
 
   test('unavailable and failed rows give the reason instead of numbers', () => {
