@@ -178,6 +178,9 @@ export class LabPublisher {
       const next = schedule.nextDueMs();
       if (next !== null) await sleep(Math.max(1, next - nowMs()), this.stopController.signal);
     }
+    // Stopped by the deadline before the schedule ended: what fell due meanwhile is queued (or dropped), so the
+    // accounting below counts it as unsent rather than forgetting it.
+    if (!this.stopped) schedule.advance(nowMs());
     // Drain: what is queued or in flight gets until the deadline.
     const pending = (): boolean => queues.some((q) => q.busy || (!q.closed && schedule.waiting(q.index) > 0));
     while (!this.stopped && performance.now() < deadline && pending()) {
