@@ -7,6 +7,7 @@
  * thread), and whatever the target forks later inherits that.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export interface PinPlan {
   /** CPU numbers of the load generator (orchestrator, publisher, subscriber workers). */
@@ -30,6 +31,11 @@ export function pinPlan(cpus: number): PinPlan | null {
 export function pinPids(pids: readonly number[], cpus: readonly number[]): string[] {
   const failures: string[] = [];
   for (const pid of pids) {
+    // `taskset -a` exits 0 for a pid that does not exist (it walks an absent /proc/<pid>/task): check first.
+    if (!existsSync(`/proc/${pid}`)) {
+      failures.push(`taskset ${pid}: no such process`);
+      continue;
+    }
     try {
       execFileSync('taskset', ['-a', '-p', '-c', cpus.join(','), String(pid)], { stdio: 'ignore', timeout: 5_000 });
     } catch (err) {

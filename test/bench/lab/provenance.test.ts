@@ -3,7 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { coreShares, generatorSaturated } from '../../../bench/lab/headroom.js';
-import { pinPlan } from '../../../bench/lab/pin.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseLabOptions } from '../../../bench/lab/options.js';
+import { pinPids, pinPlan } from '../../../bench/lab/pin.js';
 import {
   parseCpuModel,
   parseNchanModuleVersion,
@@ -74,5 +79,20 @@ describe('--pin', () => {
     assert.deepEqual(pinPlan(2), { generator: [0], target: [1] });
     assert.deepEqual(pinPlan(5), { generator: [0, 1], target: [2, 3, 4] });
     assert.equal(pinPlan(1), null);
+    assert.equal(parseLabOptions(['--pin'], false).pin, true);
+    assert.equal(parseLabOptions([], false).pin, false);
+  });
+
+  test('taskset moves every thread of a running process to the target cores', { skip: os.cpus().length < 2 }, async (t) => {
+    const child = spawn(process.execPath, ['-e', 'process.stdout.write("up\\n"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    await once(child.stdout!, 'data');
+    const plan = pinPlan(os.cpus().length)!;
+    assert.deepEqual(pinPids([child.pid!], plan.target), []);
+    const allowed = (tid: string) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${child.pid}/task/${tid}/status`, 'utf8'))![1];
+    const expected = plan.target.length === 1 ? String(plan.target[0]) : `${plan.target[0]}-${plan.target.at(-1)}`;
+    // Node runs several threads (libuv pool, V8 platform): `-a` moves them all.
+    for (const tid of readdirSync(`/proc/${child.pid}/task`)) assert.equal(allowed(tid), expected, `thread ${tid}`);
+    assert.match(pinPids([2 ** 22 + 7], plan.target)[0] ?? '', /^taskset 4194311:/, 'a pid that does not exist is reported');
   });
 });
