@@ -161,8 +161,8 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       requests: parkEnd.requests - parkStart.requests,
       ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
     };
-    // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
     const gcParked = await forceGc(running.pids());
+    // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
     const rssParked = options.scenario === 'park' ? await settledRss(running) : sampleRss(running);
     result.gc = { collected: Math.min(gcIdle.collected.length, gcParked.collected.length), late: gcIdle.late.length + gcParked.late.length };
 
