@@ -191,6 +191,8 @@ export interface PointSummary {
   target: string;
   title: string;
   kind: TargetKind;
+  /** Absent in summaries written before it was recorded. */
+  protocol?: ClientProtocol;
   clients: number;
   ratePerS: number;
   /** Runs of the point, and how many were measured (status ok, something delivered). */

@@ -75,7 +75,8 @@ export const METRICS = {
   cpuSPer1000Deliveries: (p) => p.derived?.cpuSPer1000Deliveries,
   serverCoresBusy: (p) => (p.windowS ? (p.cost?.total?.cpuS ?? NaN) / p.windowS : undefined),
   generatorCoresBusy: (p) => (p.windowS ? (p.loadGeneratorCpuS ?? NaN) / p.windowS : undefined),
-  memoryPerParkedBytes: (p) => p.derived?.memoryPerParkedBytes,
+  // Short polling parks nothing: a "per parked connection" figure would be per-session noise.
+  memoryPerParkedBytes: (p) => (p.protocol === 'chat-short-poll' ? undefined : p.derived?.memoryPerParkedBytes),
   requestsPerDelivery: (p) => p.derived?.requestsPerDelivery,
   bytesPerDelivery: (p) => p.derived?.bytesPerDelivery,
 } satisfies Record<string, (p: LoadPointResult) => number | undefined>;
@@ -115,6 +116,7 @@ export function summarize(points: readonly LoadPointResult[]): PointSummary[] {
       target: first.target,
       title: first.title,
       kind: first.kind,
+      protocol: first.protocol,
       clients: first.clients,
       ratePerS: first.ratePerS,
       runs: runs.length,

@@ -57,7 +57,7 @@ const HEIGHT = 320;
 const WIDE_RATIO = 20;
 
 /** Where a dot stands: measured, measured but suspect, or no figure (and why). */
-export type PointState = 'measured' | 'suspect' | 'failed' | 'unavailable';
+export type PointState = 'measured' | 'suspect' | 'failed' | 'unavailable' | 'not-applicable';
 
 export interface ChartRow {
   target: string;
@@ -108,7 +108,10 @@ export function metricRows(run: RunResult, metric: MetricName, series = '', scal
     const state = stateOf(s);
     const spread = s.metrics[metric];
     if (state === 'failed' || state === 'unavailable' || spread === undefined) {
-      return { target: s.title, group: clientsLabel(s.clients), series, median: null, low: null, high: null, state: state === 'unavailable' ? 'unavailable' : 'failed', label: state === 'unavailable' ? '✕ unavailable' : '✕ failed' };
+      // Measured, but the metric does not apply (short polling parks nothing): say so, not "failed".
+      const shown: PointState = state === 'failed' || state === 'unavailable' ? state : 'not-applicable';
+      const label = { failed: '✕ failed', unavailable: '✕ unavailable', 'not-applicable': '✕ n/a' }[shown as 'failed'];
+      return { target: s.title, group: clientsLabel(s.clients), series, median: null, low: null, high: null, state: shown, label };
     }
     return { target: s.title, group: clientsLabel(s.clients), series, median: spread.median / scale, low: spread.low / scale, high: spread.high / scale, state, label: '' };
   });
@@ -137,7 +140,7 @@ function dotPlot(run: RunResult, title: string, what: string, yTitle: string, ro
   return {
     title: {
       text: `${title}, at ${loadCaption(run)}`,
-      subtitle: [what, `● measured, ○ suspect (lost, dropped or generator past 90% of a core), ✕ no figure; ${note}`],
+      subtitle: [what, `● measured, ○ suspect (lost, dropped or generator past 90% of a core), ✕ no figure (failed, unavailable, n/a); ${note}`],
       anchor: 'start',
       fontSize: 13,
     },

@@ -196,7 +196,7 @@ function spreadSection(run: RunResult, order: Map<string, number>): string[] {
           formatSpread(m.p99Ms),
           formatSpread(m.cpuSPer1000Deliveries),
           formatSpread(m.generatorCoresBusy),
-          formatSpread(m.memoryPerParkedBytes, BYTES_PER_KB),
+          x.protocol === 'chat-short-poll' ? 'n/a' : formatSpread(m.memoryPerParkedBytes, BYTES_PER_KB),
           formatSpread(m.requestsPerDelivery),
         ]),
       );
@@ -400,7 +400,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
           formatSig(d?.cpuSPer1000Deliveries),
           formatSig(busyCores(p.cost?.total?.cpuS, p.windowS)),
           p.generatorSaturated ? `${formatSig(busyCores(p.loadGeneratorCpuS, p.windowS))} ‡` : formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
-          formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
+          p.protocol === 'chat-short-poll' ? 'n/a' : formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
           formatSig(d?.requestsPerDelivery),
           formatSig(d?.bytesPerDelivery),
           bold(formatCount(s?.lost), (s?.lost ?? 0) > 0),

@@ -240,6 +240,16 @@ describe('the lab report', () => {
     assert.doesNotMatch(md.slice(md.indexOf('## Memory per parked connection, as a slope')), /^\| Bare node:http/m);
   });
 
+  test('short polling parks nothing: its memory per parked connection is n/a in the table, the medians and the chart', () => {
+    const short: RunResult = { ...RUN, points: RUN.points.map((p) => (p.target === 'bare-node' ? { ...p, protocol: 'chat-short-poll' } : p)) };
+    const row100 = renderMarkdown(short).split('\n').find((l) => l.startsWith('| Bare node:http |'))!;
+    assert.match(row100, /\| n\/a \| 1 \| 400 \|/);
+    const memory = metricRows(short, 'memoryPerParkedBytes').find((r) => r.target === 'Bare node:http' && r.group === '100 clients')!;
+    assert.deepEqual([memory.state, memory.label], ['not-applicable', '✕ n/a']);
+    // Its other figures are still drawn.
+    assert.equal(metricRows(short, 'requestsPerDelivery').find((r) => r.target === 'Bare node:http' && r.group === '100 clients')!.median, 1);
+  });
+
   test('unavailable and failed rows give the reason instead of numbers', () => {
     const md = renderMarkdown(RUN);
     const pushpin = md.split('\n').filter((l) => l.startsWith('| Pushpin |'));
