@@ -1,6 +1,6 @@
 /*
- * chat-account.js: the signed-in user's account controls, next to "Signed in
- * as" in the header: change nick (PATCH /api/session) and sign out (DELETE
+ * chat-account.js: the signed-in user's account controls, in an Account menu
+ * of the header (beside Members and Transport, at every width): change nick (PATCH /api/session) and sign out (DELETE
  * /api/session). chat-ui.js wires it with one call, `CometChat.account.attach(app)`;
  * everything else lives here, so the page controller stays as it is.
  *
@@ -9,7 +9,7 @@
  * poll with 401 (the client's 'session-lost', which shows the sign-in form), and
  * a nick change reaches every tab as a `nick` event in the user's rooms.
  *
- * DOM hooks for tests: #change-nick, #sign-out, #nick-form, #new-nick,
+ * DOM hooks for tests: #account-toggle, #account-menu, #change-nick, #sign-out, #nick-form, #new-nick,
  * #nick-error (data-code), and #login-error gets data-code on a refused sign-in.
  */
 (function (window) {
@@ -20,8 +20,6 @@
   var el = dom.el;
   var util = CometChat.util;
   var SIGNED_OUT = 'You have signed out.';
-  var BUTTON_STYLE = 'background: transparent; color: inherit; border: 1px solid currentColor; border-radius: 4px; ' +
-    'padding: 2px 8px; margin-left: 8px; font: inherit; font-size: 0.85em; cursor: pointer; white-space: nowrap;';
 
   function Account(app) {
     this.app = app;
@@ -30,41 +28,75 @@
     this.$ = {};
   }
 
-  /** Builds the controls after #me and listens to them and to the client. */
+  /**
+   * Builds an Account button in the header's actions and its menu (signed in as, change nick, sign out, the
+   * nick form), styled like the Transport menu so it fits the header at every width; listens to them and to
+   * the client.
+   */
   Account.prototype.attach = function () {
     var self = this;
     var doc = this.doc;
     var $ = this.$;
-    var me = doc.getElementById('me');
-    if (!me || !me.parentNode) return this;
-    $.change = el(doc, 'button', { id: 'change-nick', type: 'button', className: 'link-button', title: 'Choose another nickname' }, ['Change nick']);
-    $.signOut = el(doc, 'button', { id: 'sign-out', type: 'button', className: 'link-button' }, ['Sign out']);
-    $.input = el(doc, 'input', { id: 'new-nick', type: 'text', maxlength: 32, autocomplete: 'nickname' });
-    $.error = el(doc, 'span', { id: 'nick-error', className: 'error', role: 'alert' });
+    var actions = doc.querySelector ? doc.querySelector('.topbar-actions') : null;
+    if (!actions) return this;
+    $.toggle = el(doc, 'button', { id: 'account-toggle', type: 'button', className: 'topbar-button', title: 'Your nickname, sign out' }, ['Account']);
+    $.toggle.setAttribute('aria-controls', 'account-menu');
+    $.toggle.setAttribute('aria-expanded', 'false');
+    $.nick = el(doc, 'strong', { id: 'account-nick' });
+    $.change = el(doc, 'button', { id: 'change-nick', type: 'button', title: 'Choose another nickname' }, ['Change nick']);
+    $.signOut = el(doc, 'button', { id: 'sign-out', type: 'button' }, ['Sign out']);
+    $.input = el(doc, 'input', { id: 'new-nick', type: 'text', autocomplete: 'nickname' });
+    $.error = el(doc, 'p', { id: 'nick-error', className: 'warning-text', role: 'alert' });
     $.form = el(doc, 'form', { id: 'nick-form', className: 'nick-form is-hidden' }, [
-      el(doc, 'label', { 'for': 'new-nick' }, ['New nickname ']),
+      el(doc, 'label', { 'for': 'new-nick' }, ['New nickname']),
       $.input,
-      el(doc, 'button', { type: 'submit' }, ['Save']),
-      $.cancel = el(doc, 'button', { type: 'button' }, ['Cancel']),
+      el(doc, 'div', { className: 'menu-buttons' }, [el(doc, 'button', { type: 'submit' }, ['Save']), $.cancel = el(doc, 'button', { type: 'button' }, ['Cancel'])]),
       $.error
     ]);
-    // Inline, so these controls look right on the header whatever the page's stylesheet does (public/css is the
-    // layout's); a stylesheet rule for #change-nick / #sign-out may replace this.
-    $.change.style.cssText = $.signOut.style.cssText = BUTTON_STYLE;
-    $.form.style.cssText = 'margin-left: 8px; font-size: 0.9em;';
-    var box = me.parentNode;
-    box.appendChild($.change);
-    box.appendChild($.signOut);
-    box.parentNode.insertBefore($.form, box.nextSibling);
+    $.menu = el(doc, 'div', { id: 'account-menu', className: 'menu is-hidden', role: 'group' }, [
+      el(doc, 'h2', { id: 'account-title' }, ['Signed in as ', $.nick]),
+      el(doc, 'div', { className: 'menu-buttons' }, [$.change, $.signOut]),
+      $.form
+    ]);
+    $.menu.setAttribute('aria-labelledby', 'account-title');
+    var me = doc.getElementById('me');
+    var meBox = me ? me.parentNode : null;
+    actions.insertBefore($.toggle, meBox && meBox.parentNode === actions ? meBox.nextSibling : actions.firstChild);
+    actions.parentNode.insertBefore($.menu, actions.nextSibling);
 
+    util.listen($.toggle, 'click', function () { self.showMenu(/is-hidden/.test($.menu.className)); });
+    // One header menu at a time: the other toggles close this one.
+    util.listen(actions, 'click', function (e) {
+      var target = e.target || e.srcElement;
+      while (target && target !== actions && target.tagName !== 'BUTTON') target = target.parentNode;
+      if (target && target !== $.toggle && target.tagName === 'BUTTON') self.showMenu(false);
+    });
     util.listen($.change, 'click', function () { self.openForm(); });
     util.listen($.cancel, 'click', function () { self.closeForm(); });
     util.listen($.form, 'submit', function (e) { dom.preventDefault(e); self.changeNick(); });
     util.listen($.signOut, 'click', function () { self.signOut(); });
+    util.listen(doc, 'keydown', function (e) {
+      if ((e.key === 'Escape' || e.keyCode === 27) && !/is-hidden/.test($.menu.className)) {
+        self.showMenu(false);
+        try { $.toggle.focus(); } catch (err) { /* not focusable right now */ }
+      }
+    });
     this.app.client.on('events', function (room, events) { self.onEvents(room, events); });
     this.watchLogin();
     this.watchSignOut();
     return this;
+  };
+
+  /** Opens (with the current nick) or closes the account menu. */
+  Account.prototype.showMenu = function (open) {
+    var $ = this.$;
+    if (open) dom.setText($.nick, this.app.user ? this.app.user.nick : '');
+    else this.closeForm();
+    dom.show($.menu, open);
+    $.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (open) {
+      try { $.change.focus(); } catch (e) { /* not focusable right now */ }
+    }
   };
 
   Account.prototype.openForm = function () {
@@ -102,6 +134,7 @@
       }
       self.showNick(body.user);
       self.closeForm();
+      self.showMenu(false);
     });
   };
 
@@ -112,6 +145,7 @@
     app.user.nick = user.nick;
     if (app.client.user) app.client.user.nick = user.nick;
     dom.setText(this.doc.getElementById('me'), user.nick);
+    dom.setText(this.$.nick, user.nick);
   };
 
   /**
@@ -154,7 +188,7 @@
         self.app.notice('Could not sign out: ' + err.message);
         return;
       }
-      self.closeForm();
+      self.showMenu(false);
       // Stops the polls and shows the sign-in form (chat-ui's 'session-lost'), unless the poll's 401 did first.
       self.app.client.sessionLost(util.error('COMET_SIGNED_OUT', 'You signed out.', 204));
       if (self.signingOut) self.app.showLogin(SIGNED_OUT);

@@ -58,6 +58,7 @@ for (const width of [375, 1280]) {
     await bob.waitForEvent('lobby', before);
 
     // ada renames herself; a taken name first (bob's), then a free one.
+    await ada.page.click('#account-toggle');
     await ada.page.click('#change-nick');
     await ada.page.waitForSelector('#nick-form:not(.is-hidden)');
     assert.equal(await ada.page.inputValue('#new-nick'), 'ada');
@@ -91,6 +92,7 @@ for (const width of [375, 1280]) {
     assert.equal(await tab.textContent('#me'), 'Ada Lovelace', 'the second tab has the new nick');
 
     await shot('signed-in', ada);
+    await ada.page.click('#account-toggle');
     await ada.page.click('#sign-out');
     await ada.page.waitForSelector('body[data-screen="login"]');
     assert.equal(await ada.page.textContent('#login-error'), 'You have signed out.');
