@@ -109,7 +109,7 @@ export interface LoadPointResult {
   ratePerS: number;
   durationS: number;
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
-  scenario?: 'chat' | 'park' | 'fanout';
+  scenario?: 'chat' | 'park' | 'fanout' | 'multicast';
   /** Which of the `--repeat` runs this is, from 1 (absent in runs made before `--repeat`: 1). */
   repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
@@ -187,7 +187,7 @@ export interface MetricSpread {
 
 /** One load point (scenario × target × clients × rate) over its `--repeat` runs. */
 export interface PointSummary {
-  scenario: 'chat' | 'park' | 'fanout';
+  scenario: 'chat' | 'park' | 'fanout' | 'multicast';
   target: string;
   title: string;
   kind: TargetKind;
@@ -195,6 +195,8 @@ export interface PointSummary {
   protocol?: ClientProtocol;
   clients: number;
   ratePerS: number;
+  /** Room count of the point (absent in summaries written before the multicast scenario). */
+  rooms?: number;
   /** Runs of the point, and how many were measured (status ok, something delivered). */
   runs: number;
   measured: number;

@@ -83,9 +83,9 @@ export const METRICS = {
 
 export type MetricName = keyof typeof METRICS;
 
-/** The key runs of one load point share. */
-export function pointKey(p: Pick<LoadPointResult, 'scenario' | 'target' | 'clients' | 'ratePerS'>): string {
-  return `${p.scenario ?? 'chat'}|${p.target}|${p.clients}|${p.ratePerS}`;
+/** The key runs of one load point share; the room count too, which the multicast scenario varies. */
+export function pointKey(p: Pick<LoadPointResult, 'scenario' | 'target' | 'clients' | 'ratePerS'> & { rooms?: number }): string {
+  return `${p.scenario ?? 'chat'}|${p.target}|${p.clients}|${p.ratePerS}|${p.rooms ?? ''}`;
 }
 
 /** A run that counts toward the medians: it ran and delivered (or, a connection storm, ran). */
@@ -119,6 +119,7 @@ export function summarize(points: readonly LoadPointResult[]): PointSummary[] {
       protocol: first.protocol,
       clients: first.clients,
       ratePerS: first.ratePerS,
+      rooms: first.rooms,
       runs: runs.length,
       measured: ok.length,
       lossy: ok.filter((p) => (p.subscribers?.lost ?? 0) > 0 || (p.subscribers?.duplicated ?? 0) > 0).length,
