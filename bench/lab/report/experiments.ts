@@ -10,6 +10,7 @@
  */
 import type { LoadPointResult, PointSummary } from '../results.js';
 import { measured, median } from '../stats.js';
+import { SUSTAINED_PUBLISH_SHARE } from '../sustain.js';
 
 /** The CPU a target spends per message beyond its deliveries, from the multicast scenario's room counts. */
 export interface MulticastCost {
@@ -17,13 +18,18 @@ export interface MulticastCost {
   title: string;
   clients: number;
   /** Per room count, ascending: the medians the fit used. */
-  rooms: Array<{ rooms: number; publishedPerS: number; deliveriesPerS: number; serverCoresBusy: number; cpuSPer1000Deliveries: number; p99Ms: number | undefined }>;
+  rooms: Array<{ rooms: number; requestedPerS: number; publishedPerS: number; deliveriesPerS: number; serverCoresBusy: number; cpuSPer1000Deliveries: number; p99Ms: number | undefined }>;
   /**
    * Least-squares slope of server cores busy against published messages/s, in CPU ms per message: what one more
    * message costs when the deliveries stay the same (the fixed per-message part of fan-out). Null: fewer than 2
-   * measured room counts, or no spread in messages/s.
+   * measured room counts, no spread in messages/s, or a room count that fell behind (below).
    */
   cpuMsPerMessage: number | null;
+  /**
+   * Room counts whose target accepted less than 95% of the requested rate: their deliveries/s were not the fixed
+   * rate the comparison needs, so no slope is claimed.
+   */
+  fellBehind: number[];
 }
 
 /** One multicast cost per (target, clients) with measured points at 2 or more room counts; in order of first appearance. */
@@ -46,6 +52,7 @@ export function multicastCosts(summaries: readonly PointSummary[]): MulticastCos
         return [
           {
             rooms: s.rooms!,
+            requestedPerS: s.ratePerS,
             publishedPerS: m.publishedPerS.median,
             deliveriesPerS: m.deliveriesPerS.median,
             serverCoresBusy: m.serverCoresBusy.median,
@@ -55,7 +62,9 @@ export function multicastCosts(summaries: readonly PointSummary[]): MulticastCos
         ];
       });
     const first = list[0]!;
-    out.push({ target: first.target, title: first.title, clients: first.clients, rooms, cpuMsPerMessage: slope(rooms.map((r) => [r.publishedPerS, r.serverCoresBusy])) });
+    const fellBehind = rooms.filter((r) => r.publishedPerS < SUSTAINED_PUBLISH_SHARE * r.requestedPerS).map((r) => r.rooms);
+    const fit = fellBehind.length === 0 ? slope(rooms.map((r) => [r.publishedPerS, r.serverCoresBusy])) : null;
+    out.push({ target: first.target, title: first.title, clients: first.clients, rooms, cpuMsPerMessage: fit, fellBehind });
   }
   return out.filter((c) => c.rooms.length >= 2);
 }

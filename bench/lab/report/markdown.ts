@@ -312,7 +312,8 @@ function multicastSection(run: RunResult, order: Map<string, number>): string[] 
       'rate per room) stay fixed while a message reaches clients / rooms subscribers. Medians over measured runs. ' +
       '**CPU ms / message** is the least-squares slope of server cores busy against messages/s over the room counts: ' +
       'what one more message costs with the deliveries unchanged (the per-message part of fan-out; near 0: the ' +
-      'target pays per delivery, not per message).',
+      'target pays per delivery, not per message). \\*: the target accepted less than 95 % of that room count\'s ' +
+      'requested rate, so its deliveries/s were not the fixed rate and no slope is given (—).',
     '',
   );
   const header = ['Target', 'Clients', 'Rooms (clients / room)', 'Published msg/s', 'Deliveries/s', 'Server cores busy', 'CPU s / 1,000 deliveries', 'p99 ms', 'CPU ms / message'];
@@ -324,7 +325,7 @@ function multicastSection(run: RunResult, order: Map<string, number>): string[] 
         cell(c.title),
         formatCount(c.clients),
         col((r) => `${formatCount(r.rooms)} (${formatCount(Math.floor(c.clients / r.rooms))})`),
-        col((r) => formatSig(r.publishedPerS)),
+        col((r) => `${formatSig(r.publishedPerS)}${c.fellBehind.includes(r.rooms) ? '*' : ''}`),
         col((r) => formatSig(r.deliveriesPerS)),
         col((r) => formatSig(r.serverCoresBusy)),
         col((r) => formatSig(r.cpuSPer1000Deliveries)),

@@ -80,8 +80,12 @@ describe('multicast scenario', () => {
     const at = (target: string, rooms: number, busy: number) =>
       summary(target, { rooms, ratePerS: 2 * rooms, m: { publishedPerS: 2 * rooms, deliveriesPerS: 200, serverCoresBusy: busy, cpuSPer1000Deliveries: (busy / 200) * 1000, p99Ms: 10 } });
     // y: 0.1 cores + 1 ms per message (2, 20, 200 msg/s).
-    const costs = multicastCosts([at('a', 1, 0.102), at('a', 10, 0.12), at('a', 100, 0.3), at('b', 1, 0.2), at('b', 100, 0.2), at('c', 1, 0.5)]);
-    assert.deepEqual(costs.map((c) => c.target), ['a', 'b']); // c has one room count: no slope
+    const behind = summary('d', { rooms: 100, ratePerS: 200, m: { publishedPerS: 150, deliveriesPerS: 150, serverCoresBusy: 1, cpuSPer1000Deliveries: 6 } });
+    const costs = multicastCosts([at('a', 1, 0.102), at('a', 10, 0.12), at('a', 100, 0.3), at('b', 1, 0.2), at('b', 100, 0.2), at('c', 1, 0.5), at('d', 1, 0.2), behind]);
+    assert.deepEqual(costs.map((c) => c.target), ['a', 'b', 'd']); // c has one room count: no slope
+    // d accepted 150 of 200 msg/s at 100 rooms: its deliveries were not fixed, so no per-message cost is claimed.
+    assert.deepEqual([costs[2]!.fellBehind, costs[2]!.cpuMsPerMessage], [[100], null]);
+    assert.deepEqual(costs[0]!.fellBehind, []);
     assert.ok(Math.abs(costs[0]!.cpuMsPerMessage! - 1) < 1e-9, String(costs[0]!.cpuMsPerMessage));
     assert.equal(costs[1]!.cpuMsPerMessage, 0);
     assert.deepEqual(costs[0]!.rooms.map((r) => r.rooms), [1, 10, 100]);
