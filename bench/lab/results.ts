@@ -43,6 +43,13 @@ export interface SubscriberTotals {
   /** Failed requests without an answer, by kind (socket error code such as `ECONNRESET`, or the error's name). */
   errorKinds?: Record<string, number>;
   latency: LatencySummary;
+  /**
+   * Commit-to-receipt latency: from the event's commit time as the app stamped it (`at`, chat-api.md; wall clock,
+   * whole ms) to the subscriber's receipt, first copies only. The DB-change-triggered push's own delay (for our app,
+   * SQLite commit, outbox relay, proxy, client), without the publisher's queue and request. Absent when no event
+   * carried `at` (Nchan).
+   */
+  commitLatency?: LatencySummary;
   /** The merged latency histogram (hdr-histogram-js, compressed base64, microseconds). */
   latencyHistogram: string;
   /** Per seq (over all rooms): publish to the receipt of its last subscriber, ms (the fan-out scenario's figure). */

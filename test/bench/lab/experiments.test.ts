@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LabUsageError, parseLabOptions } from '../../../bench/lab/options.js';
 import { pointLoads, runPlan } from '../../../bench/lab/plan.js';
+import { committedAt } from '../../../bench/lab/clients/chat-subscriber.js';
+import { DeliverySink } from '../../../bench/lab/clients/subscriber.js';
 import { leasePairs, multicastCosts } from '../../../bench/lab/report/experiments.js';
+import { SeqRecord, summarizeLatency } from '../../../bench/lab/verify.js';
+import { formatStamp } from '../../../bench/lab/workload.js';
 import { renderMarkdown } from '../../../bench/lab/report/markdown.js';
 import type { LoadPointResult, PointSummary, RunResult } from '../../../bench/lab/results.js';
 import { summarize } from '../../../bench/lab/stats.js';
@@ -108,5 +112,33 @@ describe('leases as their own row', () => {
     assert.match(md, /\| chat, 100 clients, 20 msg\/s, 10 rooms \| 0\.1 · 1 · -0\.9 \| 2 · 4 · -2 \| 9 · 9 \| 25 % · 75 % \|/);
     // Without the plain stack there is no pair and no section.
     assert.doesNotMatch(renderMarkdown({ ...run, points: points.slice(0, 1), summaries: summaries.slice(0, 1) }), /leases against/);
+  });
+});
+
+describe('commit-to-push latency', () => {
+  test("an event's commit time is read from its `at`; the sink records receipt minus it for first copies only", () => {
+    assert.equal(committedAt('2026-12-06T22:00:00.123Z'), Date.parse('2026-12-06T22:00:00.123Z'));
+    assert.equal(committedAt(undefined), undefined);
+    assert.equal(committedAt('not a time'), undefined);
+    const sink = new DeliverySink();
+    const record = new SeqRecord();
+    const committed = Date.now() - 250;
+    sink.deliver(record, formatStamp({ seq: 1, sentAtMs: committed - 1000 }), committed);
+    sink.deliver(record, formatStamp({ seq: 1, sentAtMs: committed - 1000 }), committed - 5000); // a duplicate: not counted
+    sink.deliver(record, formatStamp({ seq: 2, sentAtMs: committed }), undefined); // Nchan: no commit time
+    const commit = summarizeLatency(sink.commitLatency);
+    assert.equal(commit.count, 1);
+    assert.ok(commit.max >= 250 && commit.max < 250 + 5_000, String(commit.max));
+    assert.equal(summarizeLatency(sink.latency).count, 2);
+  });
+
+  test('the report gives the commit-to-receipt medians beside due-to-receipt, and no section without them', () => {
+    const p = point('suspend-push', { proxy: 1, app: 1 });
+    const withCommit = { ...p, subscribers: { ...p.subscribers!, commitLatency: { p50: 3, p95: 4, p99: 7, max: 9, mean: 3, count: 2000 } } };
+    const machine = { cpus: 2, cpuModel: 'x', memoryGiB: 1, node: 'v20', os: 'L', hostname: 'h' };
+    const md = renderMarkdown({ startedAt: 'T', command: 'c', machine, options: {}, points: [withCommit] });
+    assert.match(md, /## Commit-to-push latency/);
+    assert.match(md, /\| suspend-push \| chat, 100 clients, 20 msg\/s, 10 rooms \| 3 \| 7 \| 5 \| 9 \|/);
+    assert.doesNotMatch(renderMarkdown({ startedAt: 'T', command: 'c', machine, options: {}, points: [p] }), /Commit-to-push/);
   });
 });
