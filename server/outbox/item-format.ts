@@ -6,6 +6,8 @@
 import type { CloseItem, HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
 import type { OutboxRow } from '../store/outbox.js';
+import { ROOM_CHANNEL_PREFIX } from '../grip/channels.js';
+import { sseEventFrame } from '../grip/stream-hold.js';
 
 /**
  * The response a parked poll gets for one event. Same shape as an immediate
@@ -19,13 +21,27 @@ export function eventResponseFormat(event: ChatEvent): HttpResponseFormat {
   };
 }
 
-/** The publish item stored in an outbox row. */
+/**
+ * The `http-stream` format of a room's event item (docs/protocol.md §10.2): the SSE frame of the one event the
+ * stored `http-response` carries, so one publish serves parked polls and open streams. Built at publish time
+ * from the stored row: rows written before streams existed are framed too.
+ */
+function streamFormat(channel: string, response: HttpResponseFormat): { content: string } | null {
+  if (!channel.startsWith(ROOM_CHANNEL_PREFIX) || typeof response.body !== 'string') return null;
+  const events = (JSON.parse(response.body) as { events?: unknown }).events;
+  if (!Array.isArray(events) || events.length !== 1) return null;
+  return { content: sseEventFrame(events[0] as ChatEvent) };
+}
+
+/** The publish item stored in an outbox row: its `http-response`, and for a room's event its `http-stream` too. */
 export function toPublishItem(row: OutboxRow): PublishItem {
+  const response = JSON.parse(row.payload) as HttpResponseFormat;
+  const stream = streamFormat(row.channel, response);
   const item: PublishItem = {
     channel: row.channel,
     id: row.itemId,
     'prev-id': row.prevId,
-    formats: { 'http-response': JSON.parse(row.payload) as HttpResponseFormat },
+    formats: stream === null ? { 'http-response': response } : { 'http-response': response, 'http-stream': stream },
   };
   if (row.revoke) item['comet-revoke'] = JSON.parse(row.revoke) as RevokeItem[];
   return item;
