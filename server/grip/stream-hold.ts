@@ -8,7 +8,7 @@
 import { formatGripChannels } from '../../protocol/grip-channel.js';
 import { GRIP_CHANNEL, GRIP_HOLD } from '../../protocol/headers.js';
 import type { ChatEvent } from '../model.js';
-import { roomChannel } from './channels.js';
+import { roomChannel, sessionStreamsChannel } from './channels.js';
 
 /** Pushpin's stream headers (docs/protocol.md §14.4, §14.5). */
 export const GRIP_KEEP_ALIVE = 'grip-keep-alive';
@@ -38,12 +38,17 @@ function cstring(text: string): string {
 
 /**
  * The stream hold: each room's channel with the id of the last event the stream's first bytes gave for it
- * (so a publish in between makes the proxy re-ask, §14.2, and a later gap ends the stream, §14.3).
+ * (so a publish in between makes the proxy re-ask, §14.2, and a later gap ends the stream, §14.3), and the
+ * session's streams channel, without a position, on which the app ends the stream when the session leaves a
+ * room or ends.
  */
-export function buildStreamHold(rooms: ReadonlyArray<{ room: string; lastEventId: number }>): Record<string, string> {
+export function buildStreamHold(sessionId: number, rooms: ReadonlyArray<{ room: string; lastEventId: number }>): Record<string, string> {
   return {
     [GRIP_HOLD]: 'stream',
-    [GRIP_CHANNEL]: formatGripChannels(rooms.map((r) => ({ name: roomChannel(r.room), prevId: String(r.lastEventId) }))),
+    [GRIP_CHANNEL]: formatGripChannels([
+      ...rooms.map((r) => ({ name: roomChannel(r.room), prevId: String(r.lastEventId) })),
+      { name: sessionStreamsChannel(sessionId) },
+    ]),
     [GRIP_KEEP_ALIVE]: `${cstring(':\n\n')}; format=cstring; timeout=${STREAM_KEEP_ALIVE_S}`,
     [GRIP_STREAM_RESYNC]: `${cstring(SSE_RESYNC)}; format=cstring`,
   };

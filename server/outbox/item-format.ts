@@ -5,8 +5,8 @@
  */
 import type { CloseItem, HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
-import type { OutboxRow } from '../store/outbox.js';
-import { ROOM_CHANNEL_PREFIX } from '../grip/channels.js';
+import type { NewOutboxRow, OutboxRow } from '../store/outbox.js';
+import { ROOM_CHANNEL_PREFIX, SESSION_STREAMS_PREFIX, sessionStreamsChannel } from '../grip/channels.js';
 import { sseEventFrame } from '../grip/stream-hold.js';
 
 /**
@@ -33,8 +33,18 @@ function streamFormat(channel: string, response: HttpResponseFormat): { content:
   return { content: sseEventFrame(events[0] as ChatEvent) };
 }
 
+/**
+ * The outbox row that ends every stream of a session (docs/protocol.md §10.2), written in the transaction that
+ * makes the session leave a room or end, after its leave events: the streams get those, then their end, and
+ * reconnect to the membership (or the 401) that is now true. No id: the channel carries nothing else.
+ */
+export function sessionStreamsClosedRow(sessionId: number, createdAt: number): NewOutboxRow {
+  return { channel: sessionStreamsChannel(sessionId), itemId: '', prevId: '', payload: '{}', createdAt, revoke: null };
+}
+
 /** The publish item stored in an outbox row: its `http-response`, and for a room's event its `http-stream` too. */
 export function toPublishItem(row: OutboxRow): PublishItem {
+  if (row.channel.startsWith(SESSION_STREAMS_PREFIX)) return { channel: row.channel, formats: { 'http-stream': { action: 'close' } } };
   const response = JSON.parse(row.payload) as HttpResponseFormat;
   const stream = streamFormat(row.channel, response);
   const item: PublishItem = {

@@ -57,7 +57,7 @@ export function streamRoutes(poll: PollService): Router {
     const complete = req.viaProxy !== true || lastIds.some((r) => sent.get(r.room)! < r.lastEventId);
     res.set(COMET_CONNECTION_ID, connectionId);
     res.set('Content-Type', 'text/event-stream; charset=utf-8');
-    if (!complete) res.set(buildStreamHold(lastIds));
+    if (!complete) res.set(buildStreamHold(session.id, lastIds));
     res.send(sseHelloFrame(connectionId) + events.map(sseEventFrame).join(''));
   });
 

@@ -86,6 +86,32 @@ test('bad stream requests are refused like polls, with a JSON error, and open no
   assert.equal((await stack.stats()).streams, 0, 'no refused request left a stream open');
 });
 
+test('a session\'s streams end when it leaves a room or signs out, and reconnecting is refused: no event after the leave reaches it', async (t) => {
+  const stack = await startStack(t);
+  const { ada, bob } = await adaAndBob(stack.base);
+  const path = `/api/stream?rooms=general:${ada.cursors.get('general')}`;
+  const leaving = new SseChatFollower(stack.base, path, ada.sessionCookie, 3);
+  t.after(() => leaving.stop());
+  leaving.start();
+  await waitFor(async () => (await stack.stats()).streams === 1, 'ada streaming');
+  await bob.post('general', 'before the leave');
+  await waitFor(() => leaving.received.length === 1, 'the message before the leave');
+  assert.equal((await ada.call('POST', '/api/rooms/general/leave')).status, 200);
+  await waitFor(() => leaving.statuses.includes(403), 'the stream to end and its reconnect to be refused (not a member)');
+  await bob.post('general', 'after the leave');
+  await stack.chat.relay.waitIdle(5000);
+  assert.deepEqual(leaving.received.map((e) => [e.type, e.text ?? null]), [['message', 'before the leave'], ['leave', null]]);
+  leaving.stop();
+
+  const signingOut = new SseChatFollower(stack.base, path.replace(/general:\d+/, `general:${bob.cursors.get('general')}`), bob.sessionCookie, 3);
+  t.after(() => signingOut.stop());
+  signingOut.start();
+  await waitFor(async () => (await stack.stats()).streams === 1, 'bob streaming');
+  assert.equal((await bob.call('DELETE', '/api/session')).status, 204);
+  await waitFor(() => signingOut.statuses.includes(401), 'the stream to end and its reconnect to be refused (session ended)');
+  assert.equal((await stack.stats()).streams, 0);
+});
+
 async function startProxy(t: TestContext, appPort: number, clientPort = 0, controlPort = 0): Promise<{ proxy: HoldProxy; clientPort: number; controlPort: number }> {
   const proxy = createHoldProxy({
     secret: TEST_SECRET,
