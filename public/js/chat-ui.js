@@ -142,7 +142,7 @@
     client.on('session-lost', function () { self.showLogin('Your session has ended. Please sign in again.'); });
     client.on('poll-state', function (info) {
       // A loop that was backing off polls again: the connection is probably back, so resend now.
-      if (info.state === 'polling' && self.loopStates[info.key] === 'waiting') self.outbox.kick();
+      if ((info.state === 'polling' || info.state === 'streaming') && self.loopStates[info.key] === 'waiting') self.outbox.kick();
       self.loopStates[info.key] = info.state;
       self.updateStatus();
     });
@@ -620,8 +620,9 @@
     for (var origin in status.bridges) {
       if (util.hasOwn(status.bridges, origin) && util.indexOf(modes, status.bridges[origin]) === -1) modes.push(status.bridges[origin]);
     }
+    var streams = status.loops.length > 0 && status.loops[0].transport && status.loops[0].transport !== 'poll';
     var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' +
-      status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
+      (streams ? status.loops[0].transport + ' stream' : status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls'));
     // While reconnecting, why (in words) matters more than how the page polls.
     this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
   };

@@ -1,0 +1,122 @@
+/**
+ * The page's streaming transports in Chromium (public/js/comet-stream.js, docs/protocol.md §10.2): two users
+ * talk both ways over one stream each, the proxy restarts mid-conversation and messages are posted while it is
+ * down, and each page shows every message once, in order. The automatic choice is EventSource; `?transport=`
+ * forces XHR streaming or long-polling.
+ */
+import { after, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, WAIT_MS, type ChatPage, type PageGlobals } from '../helpers/browser.js';
+import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack.js';
+import { ChatClient, waitFor } from '../helpers/chat-client.js';
+
+let browser: Browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(() => browser?.close());
+
+/** Ids of the events shown in the lobby, in page order. */
+function lobbyIds(page: ChatPage): Promise<number[]> {
+  return page.page.locator('section[data-room="lobby"] [data-event-id]').evaluateAll((nodes) =>
+    nodes.map((n) => Number((n as unknown as { getAttribute(a: string): string }).getAttribute('data-event-id'))),
+  );
+}
+
+/** Committed lobby messages after `after`, read by a member straight from the app. */
+async function lobbyMessages(reader: ChatClient, after: number): Promise<number[]> {
+  const page = (await reader.call('GET', '/api/rooms/lobby/messages?limit=200')).body as { events: Array<{ id: number; type: string }> };
+  return page.events.filter((e) => e.type === 'message' && e.id > after).map((e) => e.id);
+}
+
+async function conversation(t: TestContext, transport: string, stack: BrowserStack): Promise<void> {
+  const ada = await stack.openPage(`transport=${transport}`);
+  await ada.login('ada');
+  const bob = await stack.openPage(`transport=${transport}`);
+  await bob.login('bob');
+  for (const page of [ada, bob]) {
+    const state = (await page.state()).client;
+    assert.equal(state.delivery, transport);
+    await page.page.waitForFunction(() => {
+      const loops = (globalThis as unknown as PageGlobals).CometChat.app.state().client.loops;
+      return loops.length === 1 && loops[0]!.state === 'streaming' && loops[0]!.connectionId !== null;
+    });
+  }
+  await waitFor(async () => (await stack.stats()).streams === 2, 'one stream per page', WAIT_MS);
+  const server = new ChatClient(`http://127.0.0.1:${stack.appPort}`);
+  await server.login('carol');
+  const start = (await server.call('GET', '/api/rooms/lobby/messages?limit=1')).body.cursor as number;
+
+  const say = async (who: ChatPage, text: string) => {
+    await who.typeAndSend(text);
+    await who.page.waitForSelector(`section[data-room="lobby"] [data-event-id]:has-text("${text}")`, { state: 'attached' });
+  };
+  for (let i = 0; i < 3; i++) {
+    await say(ada, `ada ${i}`);
+    await say(bob, `bob ${i}`);
+  }
+  await stack.restartProxy(async () => {
+    // Both pages saw their stream end and are trying again; meanwhile the conversation goes on at the app.
+    for (const page of [ada, bob]) {
+      await page.page.waitForFunction(() => (globalThis as unknown as PageGlobals).CometChat.app.state().client.loops[0]!.state !== 'streaming');
+    }
+    for (let i = 0; i < 3; i++) await server.post('lobby', `while the proxy is down ${i}`);
+  });
+  await waitFor(async () => (await stack.stats()).streams === 2, 'both pages streaming again', WAIT_MS);
+  for (let i = 3; i < 6; i++) {
+    await say(bob, `bob ${i}`);
+    await say(ada, `ada ${i}`);
+  }
+  const expected = await lobbyMessages(server, start);
+  assert.equal(expected.length, 15);
+  for (const page of [ada, bob]) {
+    await page.waitForEvent('lobby', expected.at(-1)!);
+    const shown = (await lobbyIds(page)).filter((id) => id > start);
+    // Shown: the 15 messages and the presence events between them (carol's join was before `start`).
+    assert.deepEqual(shown.filter((id) => expected.includes(id)), expected, 'every message once, in order');
+    assert.deepEqual(shown, [...new Set(shown)].sort((a, b) => a - b), 'no event twice, all in id order');
+    assert.equal((await page.state()).client.loops[0]!.transport, transport, 'still streaming after the restart');
+    assert.deepEqual(page.errors, []);
+  }
+  const polls = [...ada.requests, ...bob.requests].filter((u) => u.includes('/api/poll'));
+  t.diagnostic(`${polls.length} long-polls (diagnosing the streams that failed to open while the proxy was down)`);
+  assert.ok(
+    (await stack.stats()).streamChunks >= 6,
+    'the messages after the restart reached the pages as chunks of their streams',
+  );
+}
+
+test('over EventSource: two users both ways, a proxy restart mid-conversation, every message once and in order', async (t) => {
+  const stack = await startBrowserStack(t, browser, { app: { relayRetryMaxMs: 200 } });
+  await conversation(t, 'sse', stack);
+});
+
+test('over XHR streaming (forced with ?transport=xhr-stream): the same conversation, the same guarantees', async (t) => {
+  const stack = await startBrowserStack(t, browser, { app: { relayRetryMaxMs: 200 } });
+  await conversation(t, 'xhr-stream', stack);
+});
+
+test('the automatic choice in Chromium is EventSource; ?transport=poll forces long-polling', async (t) => {
+  const stack = await startBrowserStack(t, browser);
+  const auto = await stack.openPage('transport=auto');
+  await auto.login('ada');
+  assert.equal((await auto.state()).client.delivery, 'sse');
+  await waitFor(async () => (await stack.stats()).streams === 1, 'the automatic page streams', WAIT_MS);
+
+  const polling = await stack.openPage('transport=poll');
+  await polling.login('bob');
+  assert.equal((await polling.state()).client.delivery, 'poll');
+  await waitFor(async () => (await stack.stats()).parked === 1, 'the forced page long-polls', WAIT_MS);
+  assert.equal((await stack.stats()).streams, 1);
+  await polling.typeAndSend('by long-poll');
+  await auto.typeAndSend('by stream');
+  for (const page of [auto, polling]) {
+    for (const text of ['by long-poll', 'by stream']) {
+      await page.page.waitForSelector(`section[data-room="lobby"] [data-event-id]:has-text("${text}")`, { state: 'attached' });
+    }
+    assert.deepEqual(page.errors, []);
+  }
+  assert.equal(auto.requests.filter((u) => u.includes('/api/poll')).length, 0, 'the streaming page sent no long-poll');
+  assert.equal(polling.requests.filter((u) => u.includes('/api/stream')).length, 0, 'the polling page opened no stream');
+});
