@@ -30,8 +30,14 @@
  * Kinds (how the stream is read):
  *  - 'sse': EventSource (every current browser);
  *  - 'xhr-stream': an XHR whose responseText grows (readyState 3), the same SSE
- *    bytes parsed here; for browsers without EventSource. The request is
- *    recycled after `byteBudget` bytes, since the XHR keeps the whole text.
+ *    bytes parsed here (`format=xhr`: text/plain after 2 KiB of padding); for
+ *    browsers without EventSource. Recycled after `byteBudget` characters, since
+ *    the XHR keeps the whole text.
+ *  - 'iframe': the forever iframe (`format=iframe`): a hidden iframe loads an
+ *    HTML document that never ends; after each frame a script calls
+ *    `parent.CometChat._s(name, text)` with the frame's text, which is parsed
+ *    here like SSE. The oldest way; the document removes what it delivered, and
+ *    the iframe is replaced after `byteBudget` characters all the same.
  */
 (function (window) {
   'use strict';
@@ -39,7 +45,9 @@
   var CometChat = window.CometChat;
   var util = CometChat.util;
 
-  var KINDS = ['sse', 'xhr-stream'];
+  var KINDS = ['sse', 'xhr-stream', 'iframe'];
+  /** The `format=` each kind asks for. */
+  var FORMATS = { 'sse': '', 'xhr-stream': '&format=xhr', 'iframe': '&format=iframe' };
   var MULTIPLEX_KEY = '*';
   /** Streams that fail to open (while the long-poll answers) before the loop stays with long-polling. */
   var MAX_FAILED_OPENS = 3;
@@ -55,7 +63,8 @@
    *   handler          as the Poller's
    *   backoffBaseMs, backoffCapMs, pollTimeoutMs   as the Poller's
    *   recycleMs        an open stream is replaced after this long, default 50000
-   *   byteBudget       'xhr-stream': bytes read before the request is replaced, default 1048576
+   *   byteBudget       'xhr-stream', 'iframe': characters read before the request is replaced, default 1048576
+   *   openTimeoutMs    a stream that has not sent its hello by then counts as failed to open, default 20000
    *   window, timers, random   injectable
    */
   function Streamer(options) {
@@ -72,6 +81,7 @@
     this.pollTimeoutMs = options.pollTimeoutMs || 75000;
     this.recycleMs = options.recycleMs || 50000;
     this.byteBudget = options.byteBudget || 1048576;
+    this.openTimeoutMs = options.openTimeoutMs || 20000;
     this.window = options.window || window;
     this.timers = options.timers || {
       setTimeout: function (fn, ms) { return window.setTimeout(fn, ms); },
@@ -87,6 +97,7 @@
   Streamer.supports = function (kind, win) {
     if (kind === 'sse') return typeof win.EventSource === 'function' || typeof win.EventSource === 'object';
     if (kind === 'xhr-stream') return !!win.XMLHttpRequest;
+    if (kind === 'iframe') return !!(win.document && win.document.createElement);
     return false;
   };
 
@@ -236,12 +247,22 @@
     var self = this;
     var streamer = this.streamer;
     this.cancel();
-    var path = '/api/stream?rooms=' + this.cursorList() + (this.cid ? '&cid=' + encodeURIComponent(this.cid) : '');
+    var path = '/api/stream?rooms=' + this.cursorList() + (this.cid ? '&cid=' + encodeURIComponent(this.cid) : '') + FORMATS[streamer.kind];
     var opened = false;
     var openedAt = 0;
     this.setState('streaming', this.lastError);
+    // A reader that neither opens nor fails (an iframe whose error page never loads) is given up on.
+    this.watchdog = streamer.timers.setTimeout(function () {
+      self.watchdog = null;
+      if (self.reader === reader && !opened) {
+        self.cancel();
+        self.pollNow(true);
+      }
+    }, streamer.openTimeoutMs);
     var reader = this.reader = openReader(streamer, streamer.baseUrl + path, {
       hello: function (data) {
+        if (self.watchdog !== null) streamer.timers.clearTimeout(self.watchdog);
+        self.watchdog = null;
         var parsed = util.parseJson(data);
         if (parsed.ok && parsed.value && typeof parsed.value.connectionId === 'string') self.cid = parsed.value.connectionId;
         opened = true;
@@ -396,6 +417,7 @@
 
   function openReader(streamer, url, on) {
     if (streamer.kind === 'sse') return openEventSource(streamer.window, url, on);
+    if (streamer.kind === 'iframe') return openIframe(streamer.window, url, streamer.byteBudget, on);
     return openXhrStream(url, streamer.byteBudget, on);
   }
 
@@ -485,7 +507,7 @@
         try {
           status = xhr.status;
         } catch (e) { /* old IE */ }
-        ok = status === 200 && /^text\/event-stream/.test(xhr.getResponseHeader('Content-Type') || '');
+        ok = status === 200 && /^text\/plain/.test(xhr.getResponseHeader('Content-Type') || '');
       }
       if (!ok) {
         if (xhr.readyState === 4) finish();
@@ -503,6 +525,57 @@
     } catch (e) {
       window.setTimeout(finish, 0);
     }
+    return { close: close };
+  }
+
+  /** Iframes streaming now, by name: `CometChat._s` hands each one's frames on. */
+  var iframes = {};
+  var iframeSeq = 0;
+
+  /**
+   * Called by the iframe document after each frame (server/grip/stream-frames.ts) with the frame's text. A name
+   * that is not streaming now (an iframe being removed) is ignored.
+   */
+  CometChat._s = function (name, text) {
+    if (util.hasOwn(iframes, name) && typeof text === 'string') iframes[name](text);
+  };
+
+  /**
+   * The forever iframe: hidden, named, loading the stream as an HTML document. Its `load` event means the
+   * document ended (the stream ended, or an error page: not opened). Removing it ends the request.
+   */
+  function openIframe(win, url, byteBudget, on) {
+    var doc = win.document;
+    var name = 'comet-stream-' + (++iframeSeq) + '-' + util.now();
+    var frame = doc.createElement('iframe');
+    var closed = false;
+    var read = 0;
+    function isOpen() { return !closed; }
+    function close() {
+      if (closed) return;
+      closed = true;
+      delete iframes[name];
+      stopListening();
+      if (frame.parentNode) frame.parentNode.removeChild(frame);
+    }
+    function finish() {
+      if (closed) return;
+      close();
+      on.end();
+    }
+    iframes[name] = function (text) {
+      read += text.length;
+      // The text ends inside the frame's comment line; the blank line ends the frame.
+      dispatchFrames(text + '\n\n', on, isOpen);
+      if (read >= byteBudget) finish();
+    };
+    frame.name = name;
+    frame.style.display = 'none';
+    frame.setAttribute('aria-hidden', 'true');
+    frame.setAttribute('tabindex', '-1');
+    var stopListening = util.listen(frame, 'load', finish);
+    frame.src = url;
+    doc.body.appendChild(frame);
     return { close: close };
   }
 

@@ -38,7 +38,8 @@
    *   tabs                  'on' (default): tabs of this browser share one poll (comet-tabs.js);
    *                         'off': this tab polls for itself. Default from the page's `?tabs=`.
    *   delivery              'auto' (default): a stream read by EventSource where the browser has one
-   *                         (comet-stream.js), else long-polling; 'sse' | 'xhr-stream' | 'poll' force one.
+   *                         (comet-stream.js), else long-polling; 'sse' | 'xhr-stream' | 'iframe' | 'poll'
+   *                         force one.
    *                         Streams need the multiplex strategy. Default from the page's `?transport=`.
    *   recycleMs             see Streamer
    *   transport, window, timers, random   injectable (tests)

@@ -1,14 +1,12 @@
 /**
- * The chat app's server-sent events (docs/protocol.md §10.2, §14): how an event
- * is framed for a stream, and the stream hold that follows a stream's first bytes.
- * One frame serves every stream: the event's id is global (one SQLite sequence),
- * so `Last-Event-ID: N` tells the app the client has every event up to N of the
- * stream's rooms (a stream carries its rooms' events in id order).
+ * The stream hold that follows a chat stream's first bytes (docs/protocol.md §10.2, §14). The frames are
+ * stream-frames.ts'. An event's id is global (one SQLite sequence), so `Last-Event-ID: N` tells the app the
+ * client has every event up to N of the stream's rooms (a stream carries its rooms' events in id order).
  */
 import { formatGripChannels } from '../../protocol/grip-channel.js';
 import { GRIP_CHANNEL, GRIP_HOLD } from '../../protocol/headers.js';
-import type { ChatEvent } from '../model.js';
 import { roomChannel, sessionStreamsChannel } from './channels.js';
+import { SSE_RESYNC } from './stream-frames.js';
 
 /** Pushpin's stream headers (docs/protocol.md §14.4, §14.5). */
 export const GRIP_KEEP_ALIVE = 'grip-keep-alive';
@@ -16,20 +14,6 @@ export const GRIP_STREAM_RESYNC = 'grip-stream-resync';
 
 /** Seconds of silence after which the proxy writes an SSE comment, so idle streams survive NATs and proxies. */
 export const STREAM_KEEP_ALIVE_S = 20;
-
-/** What a stream's client gets when the proxy ends it out of order or for reading too slowly: reload, reconnect. */
-export const SSE_RESYNC = 'event: resync\ndata: reconnect\n\n';
-
-/** One event as an SSE frame: `id: <event id>`, `data: <the event JSON a poll answer carries>`. */
-export function sseEventFrame(event: ChatEvent): string {
-  // JSON.stringify escapes line breaks inside strings, so the data is one line.
-  return `id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`;
-}
-
-/** The stream's first frame: the connection ID the client sends back (`cid`) when it reconnects. */
-export function sseHelloFrame(connectionId: string): string {
-  return `event: hello\ndata: ${JSON.stringify({ connectionId })}\n\n`;
-}
 
 /** A header value in Pushpin's `cstring` format: backslash, CR and LF escaped. */
 function cstring(text: string): string {

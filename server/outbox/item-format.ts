@@ -7,7 +7,7 @@ import type { CloseItem, HttpResponseFormat, PublishItem, RevokeItem } from '../
 import type { ChatEvent } from '../model.js';
 import type { NewOutboxRow, OutboxRow } from '../store/outbox.js';
 import { ROOM_CHANNEL_PREFIX, SESSION_STREAMS_PREFIX, sessionStreamsChannel } from '../grip/channels.js';
-import { sseEventFrame } from '../grip/stream-hold.js';
+import { sseEventFrame } from '../grip/stream-frames.js';
 
 /**
  * The response a parked poll gets for one event. Same shape as an immediate

@@ -1,5 +1,5 @@
 /**
- * `GET /api/stream?rooms=name:cursor,...&cid=ID`: the rooms' events as server-sent events
+ * `GET /api/stream?rooms=name:cursor,...&cid=ID&format=sse|xhr|iframe`: the rooms' events as server-sent events
  * (docs/chat-api.md, docs/protocol.md §10.2). Same session, membership, cursor and connection-ID rules as
  * `GET /api/poll` (the same PollService call): the first bytes are a `hello` frame with the connection ID and
  * every event past the cursors, then a stream hold on the rooms' channels, so the proxy appends each event
@@ -10,7 +10,8 @@ import { COMET_CONNECTION_ID } from '../../protocol/headers.js';
 import { isConnectionId } from '../../protocol/ids.js';
 import { parseCursor, parseRoomCursors, type RoomCursor } from '../cursors.js';
 import { AppError } from '../errors.js';
-import { buildStreamHold, sseEventFrame, sseHelloFrame } from '../grip/stream-hold.js';
+import { sseEventFrame, sseHelloFrame, STREAM_FORMATS, type StreamFormat } from '../grip/stream-frames.js';
+import { buildStreamHold } from '../grip/stream-hold.js';
 import { sessionOf } from '../http/request-context.js';
 import { requireSession } from '../http/session.js';
 import type { PollService } from '../poll-service.js';
@@ -36,6 +37,13 @@ function parseLastEventId(raw: string | undefined): number | undefined {
   return id;
 }
 
+/** `format` absent or empty: server-sent events. `xhr` and `iframe` differ only in their first bytes. */
+function parseFormat(raw: unknown): StreamFormat {
+  if (raw === undefined || raw === '' || raw === 'sse') return 'sse';
+  if (raw === 'xhr' || raw === 'iframe') return raw;
+  throw new AppError('APP_ERR_BAD_STREAM_FORMAT', 'format must be sse, xhr or iframe, given once');
+}
+
 export function streamRoutes(poll: PollService): Router {
   const router = Router();
 
@@ -43,6 +51,7 @@ export function streamRoutes(poll: PollService): Router {
     // Parse everything before touching state: a refused stream changes nothing.
     const asked = parseRoomCursors(req.query.rooms);
     const cid = parseCid(req.query.cid);
+    const format = STREAM_FORMATS[parseFormat(req.query.format)];
     const lastEventId = parseLastEventId(req.get('last-event-id'));
     // The URL's cursors are those of the first connect; Last-Event-ID is newer when EventSource reconnected itself.
     const cursors: RoomCursor[] = lastEventId === undefined ? asked : asked.map((c) => ({ room: c.room, cursor: Math.max(c.cursor, lastEventId) }));
@@ -56,9 +65,11 @@ export function streamRoutes(poll: PollService): Router {
     // the proxy: a complete answer, after which the client reconnects from where it got to.
     const complete = req.viaProxy !== true || lastIds.some((r) => sent.get(r.room)! < r.lastEventId);
     res.set(COMET_CONNECTION_ID, connectionId);
-    res.set('Content-Type', 'text/event-stream; charset=utf-8');
+    res.set('Content-Type', format.contentType);
+    // The iframe document is for this site's pages only (its script calls into its parent).
+    res.set('Content-Security-Policy', "frame-ancestors 'self'");
     if (!complete) res.set(buildStreamHold(session.id, lastIds));
-    res.send(sseHelloFrame(connectionId) + events.map(sseEventFrame).join(''));
+    res.send(format.prologue + sseHelloFrame(connectionId) + events.map(sseEventFrame).join(''));
   });
 
   return router;

@@ -2,7 +2,7 @@
  * The page's streaming transports in Chromium (public/js/comet-stream.js, docs/protocol.md §10.2): two users
  * talk both ways over one stream each, the proxy restarts mid-conversation and messages are posted while it is
  * down, and each page shows every message once, in order. The automatic choice is EventSource; `?transport=`
- * forces XHR streaming or long-polling.
+ * forces XHR streaming, the forever iframe or long-polling.
  */
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,8 +68,11 @@ async function conversation(t: TestContext, transport: string, stack: BrowserSta
     await say(bob, `bob ${i}`);
     await say(ada, `ada ${i}`);
   }
+  // Markup, a character reference, a script end tag and the line separators a script context would choke on.
+  const markup = '</script><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> &lt;b&gt; \u2028\u2029 & done';
+  const tricky = await server.post('lobby', markup);
   const expected = await lobbyMessages(server, start);
-  assert.equal(expected.length, 15);
+  assert.equal(expected.length, 16);
   for (const page of [ada, bob]) {
     await page.waitForEvent('lobby', expected.at(-1)!);
     const shown = (await lobbyIds(page)).filter((id) => id > start);
@@ -77,6 +80,9 @@ async function conversation(t: TestContext, transport: string, stack: BrowserSta
     assert.deepEqual(shown.filter((id) => expected.includes(id)), expected, 'every message once, in order');
     assert.deepEqual(shown, [...new Set(shown)].sort((a, b) => a - b), 'no event twice, all in id order');
     assert.equal((await page.state()).client.loops[0]!.transport, transport, 'still streaming after the restart');
+    const text = await page.page.locator(`[data-event-id="${tricky.id}"]`).textContent();
+    assert.ok(text!.includes(markup), `the markup is shown as the text it is: ${JSON.stringify(text)}`);
+    assert.equal(await page.page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned), undefined, 'and never ran');
     assert.deepEqual(page.errors, []);
   }
   const polls = [...ada.requests, ...bob.requests].filter((u) => u.includes('/api/poll'));
@@ -95,6 +101,11 @@ test('over EventSource: two users both ways, a proxy restart mid-conversation, e
 test('over XHR streaming (forced with ?transport=xhr-stream): the same conversation, the same guarantees', async (t) => {
   const stack = await startBrowserStack(t, browser, { app: { relayRetryMaxMs: 200 } });
   await conversation(t, 'xhr-stream', stack);
+});
+
+test('over the forever iframe (forced with ?transport=iframe): the same conversation, the same guarantees, and markup stays text', async (t) => {
+  const stack = await startBrowserStack(t, browser, { app: { relayRetryMaxMs: 200 } });
+  await conversation(t, 'iframe', stack);
 });
 
 test('the automatic choice in Chromium is EventSource; ?transport=poll forces long-polling', async (t) => {

@@ -346,6 +346,8 @@ const ROWS: Row[] = [
   { name: 'a stream cursor of -1', target: 'client', request: client('GET', '/api/stream?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a stream Last-Event-ID that is not an event id', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0', { headers: [['Last-Event-ID', '1 OR 1=1']] }), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a stream Last-Event-ID given twice', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0', { headers: [['Last-Event-ID', '1'], ['Last-Event-ID', '2']] }), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a stream format that does not exist', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0&format=jsonp'), status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
+  { name: 'a stream format given twice', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0&format=xhr&format=iframe'), status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
   { name: 'a stream with another session\'s connection ID', target: 'client', request: (c) => client('GET', `/api/stream?rooms=lobby:0&cid=${c.adaCid}`, { as: 'bob' })(c), status: 403, code: 'APP_ERR_FOREIGN_CONNECTION_ID' },
   { name: 'a history limit of 0', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=0'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a history limit of 10,000', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=10000'), status: 400, code: 'APP_ERR_BAD_CURSOR' },

@@ -60,6 +60,51 @@ test('Last-Event-ID resumes after that event, whatever the URL\'s older cursors 
   await waitFor(async () => (await stack.stats()).streams === 1, 'held as a stream');
 });
 
+/** The first bytes of a stream (read until `until` is in them), then the request is dropped. */
+async function firstBytes(url: string, cookie: string, until: string): Promise<{ res: Response; text: string }> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { cookie }, signal: controller.signal });
+  const reader = res.body!.getReader();
+  let text = '';
+  const decoder = new TextDecoder();
+  // Bounded: the first bytes come in one write, a few reads at most.
+  for (let i = 0; i < 20 && !text.includes(until); i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  controller.abort();
+  return { res, text };
+}
+
+test('format=xhr and format=iframe carry the same frames after their own first bytes; message text cannot become markup', async (t) => {
+  const stack = await startStack(t);
+  const { ada, bob } = await adaAndBob(stack.base);
+  const start = ada.cursors.get('general')!;
+  const markup = '</script><b>&amp;</b>\u2028 end';
+  const posted = await bob.post('general', markup);
+  const path = `${stack.base}/api/stream?rooms=general:${start}`;
+
+  const sse = await firstBytes(path, ada.sessionCookie, `id: ${posted.id}`);
+  assert.match(sse.res.headers.get('content-type')!, /^text\/event-stream/);
+  assert.ok(sse.text.startsWith('event: hello\n'), 'SSE starts with the hello frame');
+  const frame = sse.text.slice(sse.text.indexOf(`id: ${posted.id}\n`));
+  assert.equal(JSON.parse(parseSse(frame).frames[0]!.data).text, markup, 'the escapes decode to the text');
+  assert.ok(!frame.includes('<b>') && !frame.includes('&amp;') && !frame.includes('\u2028'), 'no markup, reference or separator, raw');
+
+  const xhr = await firstBytes(`${path}&format=xhr`, ada.sessionCookie, `id: ${posted.id}`);
+  assert.match(xhr.res.headers.get('content-type')!, /^text\/plain/);
+  assert.ok(xhr.text.startsWith(`:${' '.repeat(2048)}\n\nevent: hello\n`), '2 KiB of SSE comment, then the frames');
+  assert.ok(xhr.text.endsWith(frame), 'the same frames');
+
+  const iframe = await firstBytes(`${path}&format=iframe`, ada.sessionCookie, `id: ${posted.id}`);
+  assert.match(iframe.res.headers.get('content-type')!, /^text\/html/);
+  assert.equal(iframe.res.headers.get('content-security-policy'), "frame-ancestors 'self'");
+  assert.match(iframe.text, /^<!DOCTYPE html>.*<body><!-- {2048}-->\nevent: hello\n/s);
+  assert.ok(iframe.text.endsWith(frame), 'the same frames, each ending in the script that hands it to the page');
+  assert.equal(frame.match(/<script>/g)!.length, 1);
+});
+
 test('bad stream requests are refused like polls, with a JSON error, and open no stream', async (t) => {
   const stack = await startStack(t);
   const { ada, bob } = await adaAndBob(stack.base);
@@ -75,6 +120,8 @@ test('bad stream requests are refused like polls, with a JSON error, and open no
     { what: 'a room it is not in', path: '/api/stream?rooms=general:0', cookie: carol.sessionCookie, status: 403, code: 'APP_ERR_NOT_MEMBER' },
     { what: 'an unknown room', path: '/api/stream?rooms=nowhere:0', cookie: ada.sessionCookie, status: 404, code: 'APP_ERR_ROOM_NOT_FOUND' },
     { what: 'a malformed Last-Event-ID', path: '/api/stream?rooms=general:0', cookie: ada.sessionCookie, headers: { 'last-event-id': '7x' }, status: 400, code: 'APP_ERR_BAD_CURSOR' },
+    { what: 'an unknown format', path: '/api/stream?rooms=general:0&format=json', cookie: ada.sessionCookie, status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
+    { what: 'the format given twice', path: '/api/stream?rooms=general:0&format=xhr&format=xhr', cookie: ada.sessionCookie, status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
     { what: 'a malformed cid', path: '/api/stream?rooms=general:0&cid=nope', cookie: ada.sessionCookie, status: 400, code: 'APP_ERR_BAD_CONNECTION_ID' },
     { what: 'another session\'s cid', path: `/api/stream?rooms=general:0&cid=${bobsCid}`, cookie: ada.sessionCookie, status: 403, code: 'APP_ERR_FOREIGN_CONNECTION_ID' },
   ];
