@@ -159,6 +159,28 @@ test('a session\'s streams end when it leaves a room or signs out, and reconnect
   assert.equal((await stack.stats()).streams, 0);
 });
 
+test('a stream that falls out of order is ended with the resync frame; the client reconnects and misses nothing', async (t) => {
+  const stack = await startStack(t);
+  const { ada, bob } = await adaAndBob(stack.base);
+  const reader = new SseChatFollower(stack.base, `/api/stream?rooms=general:${ada.cursors.get('general')}`, ada.sessionCookie);
+  t.after(() => reader.stop());
+  reader.start();
+  await waitFor(async () => (await stack.stats()).streams === 1, 'streaming');
+  const before = await bob.post('general', 'before the gap');
+  await waitFor(() => reader.received.length === 1, 'the first message');
+  // An item whose prev-id is not the stream's position: the proxy ends the stream with its resync data (§14.3).
+  const gap = await stack.control('/publish/', { items: [{ channel: 'room:general', id: '999999', 'prev-id': '999998', formats: { 'http-stream': { content: 'never written' } } }] });
+  assert.equal(gap.status, 200);
+  await waitFor(() => reader.resyncs === 1 && reader.connects >= 2, 'the resync frame, then a reconnect');
+  // The bogus id is now the channel's last id, so reconnects are re-asked (§14.2) until a real event follows it.
+  const after = await bob.post('general', 'after the gap');
+  await waitFor(() => reader.received.length === 2, 'the next message');
+  await waitFor(async () => (await stack.stats()).streams === 1, 'streaming again');
+  assert.deepEqual(reader.received.map((e) => e.id), [before.id, after.id]);
+  assert.ok(!reader.frames.some((f) => f.data.includes('never written')));
+  assert.equal((await stack.stats()).streamResyncs, 1);
+});
+
 async function startProxy(t: TestContext, appPort: number, clientPort = 0, controlPort = 0): Promise<{ proxy: HoldProxy; clientPort: number; controlPort: number }> {
   const proxy = createHoldProxy({
     secret: TEST_SECRET,
