@@ -7,7 +7,7 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, WAIT_MS, type ChatPage, type PageGlobals } from '../helpers/browser.js';
+import { ChatPage, launchBrowser, WAIT_MS, type PageGlobals } from '../helpers/browser.js';
 import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack.js';
 import { ChatClient, waitFor } from '../helpers/chat-client.js';
 
@@ -130,4 +130,38 @@ test('the automatic choice in Chromium is EventSource; ?transport=poll forces lo
   }
   assert.equal(auto.requests.filter((u) => u.includes('/api/poll')).length, 0, 'the streaming page sent no long-poll');
   assert.equal(polling.requests.filter((u) => u.includes('/api/stream')).length, 0, 'the polling page opened no stream');
+});
+
+test('tabs share one stream: the leader streams for all of them, and when it closes another tab leads and streams', async (t) => {
+  const stack = await startBrowserStack(t, browser, { app: { relayRetryMaxMs: 200 } });
+  const bob = new ChatClient(`http://127.0.0.1:${stack.appPort}`);
+  await bob.login('bob');
+  await bob.call('POST', '/api/rooms', { name: 'r1' });
+  await bob.join('r1');
+  const first = await stack.openPage('transport=sse');
+  await first.login('ada');
+  const second = await ChatPage.openTab(first, stack.pageUrl('transport=sse'));
+  await second.page.waitForSelector('body[data-ready="true"]');
+  await second.joinRooms(['r1']);
+  const tabs = [first, second];
+  const roles = () => Promise.all(tabs.map(async (tab) => (await tab.state()).client.tabs.role));
+  await waitFor(async () => (await roles()).sort().join() === 'follower,leader', 'one leader, one follower', WAIT_MS);
+  await waitFor(async () => (await stack.stats()).streams === 1, 'one stream for both tabs', WAIT_MS);
+
+  const posted: Array<{ id: number; room: string }> = [];
+  for (let i = 0; i < 4; i++) posted.push(await bob.post(i % 2 ? 'r1' : 'lobby', `shared ${i}`));
+  for (const e of posted) await second.waitForEvent(e.room, e.id);
+  for (const e of posted.filter((p) => p.room === 'lobby')) await first.waitForEvent('lobby', e.id);
+
+  const leader = (await roles()).indexOf('leader');
+  const survivor = tabs[1 - leader]!;
+  await tabs[leader]!.page.close();
+  await waitFor(async () => (await survivor.state()).client.tabs.role === 'leader', 'the other tab leads', WAIT_MS);
+  await waitFor(async () => (await stack.stats()).streams === 1, 'and streams', WAIT_MS);
+  for (let i = 4; i < 8; i++) posted.push(await bob.post(i % 2 ? 'r1' : 'lobby', `shared ${i}`));
+  const mine = survivor === second ? posted : posted.filter((p) => p.room === 'lobby');
+  for (const e of mine) await survivor.waitForEvent(e.room, e.id);
+  for (const e of mine) assert.equal(await survivor.countEvent(e.id), 1, `event ${e.id} once`);
+  assert.equal((await survivor.state()).client.loops[0]!.transport, 'sse');
+  assert.deepEqual(survivor.errors, []);
 });
