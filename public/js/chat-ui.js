@@ -141,9 +141,12 @@
     client.on('room-left', function (room) { self.removeRoom(room); });
     client.on('session-lost', function () { self.showLogin('Your session has ended. Please sign in again.'); });
     client.on('poll-state', function (info) {
-      // A loop that was backing off polls again: the connection is probably back, so resend now.
-      if ((info.state === 'polling' || info.state === 'streaming') && self.loopStates[info.key] === 'waiting') self.outbox.kick();
-      self.loopStates[info.key] = info.state;
+      // A tab that stops leading, or follows a leader with no loop, reports null: only the status changes.
+      if (info) {
+        // A loop that was backing off polls (or streams) again: the connection is probably back, so resend now.
+        if ((info.state === 'polling' || info.state === 'streaming') && self.loopStates[info.key] === 'waiting') self.outbox.kick();
+        self.loopStates[info.key] = info.state;
+      }
       self.updateStatus();
     });
     client.on('bridge', function () { self.updateStatus(); });
