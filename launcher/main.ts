@@ -1,7 +1,9 @@
 /**
  * `npm start`: the embedded default on every core — the chat app (SQLite) and
  * the hold proxy in front of it as two child processes, sharing GRIP_SECRET,
- * CONTROL_SECRET and LEASE_KEY, each generated at start when it is not set.
+ * CONTROL_SECRET and LEASE_KEY, each generated when it is not set and kept in
+ * `secrets.env` next to the database for the operator and the next start
+ * (launcher/secrets.ts). Prints the page's URL (launcher/page-url.ts).
  * Reads the same environment as `npm run proxy` and `npm run server` (see the
  * README's configuration table).
  *
@@ -10,14 +12,15 @@
  * start or dies while running (the other is stopped too; a process manager
  * above restarts the whole pair, docs/operations.md).
  */
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { LOG_REDACT } from '../common/log-redact.js';
 import { hostForUrl, type ConnectProxy } from '../common/launcher-ipc.js';
 import { appOptionsFromEnv } from '../server/config.js';
-import { resolveAppOptions } from '../server/options.js';
+import { DEFAULT_APP_OPTIONS, resolveAppOptions, type AppOptions } from '../server/options.js';
 import { proxyOptionsFromEnv } from '../proxy/config.js';
 import { resolveProxyOptions } from '../proxy/options.js';
+import { pageUrl } from './page-url.js';
+import { provideSecrets, type ProvidedSecrets } from './secrets.js';
 import { ChildExitedError, describeExit, entryPoint, forkChild, waitReady, type LaunchedChild } from './child-process.js';
 
 /** How long a child may take to listen, and to stop after SIGTERM before SIGKILL. */
@@ -29,25 +32,16 @@ const wanted = process.env.LOG_LEVEL || 'info';
 const level = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(wanted) ? wanted : 'info';
 const logger = pino({ name: 'comet-chat', level, redact: LOG_REDACT });
 const env = { ...process.env };
-// Generate each secret not given, each its own (the Grip-Sig key and the control credential must
-// differ, docs/protocol.md §7). The children get them in env, never in argv (`ps` shows argv).
-if (!env.GRIP_SECRET) {
-  env.GRIP_SECRET = randomBytes(32).toString('base64url');
-  logger.info('GRIP_SECRET not set: generated a Grip-Sig key for this run');
-}
-if (!env.CONTROL_SECRET) {
-  env.CONTROL_SECRET = randomBytes(32).toString('base64url');
-  logger.info('CONTROL_SECRET not set: generated a control API secret for this run');
-}
-if (!env.LEASE_KEY) {
-  // Its own key (docs/protocol.md §13): re-poll leases on by default, and no credential doing two jobs.
-  env.LEASE_KEY = randomBytes(32).toString('base64url');
-}
-
+let secrets: ProvidedSecrets;
+let appOptions: AppOptions;
 // Both configurations are checked here, before anything starts, so a bad value is exit 2 with
 // nothing to clean up (each child validates again; it reads the same env).
 try {
-  resolveAppOptions({ ...appOptionsFromEnv(env, []), logger });
+  // Each secret not given comes from secrets.env beside the database, or is generated (each its own: the
+  // Grip-Sig key, the control credential and the lease key must differ, docs/protocol.md §7, §13) and saved
+  // there. The children get them in env, never in argv (`ps` shows argv).
+  secrets = provideSecrets(env, env.DB_PATH || DEFAULT_APP_OPTIONS.dbPath);
+  appOptions = resolveAppOptions({ ...appOptionsFromEnv(env, []), logger });
   resolveProxyOptions({ ...proxyOptionsFromEnv(env, []), logger });
 } catch (err) {
   process.stderr.write(`comet-chat: ${(err as Error).message}\n`);
@@ -102,10 +96,27 @@ async function start(): Promise<void> {
   watch(app);
   watch(proxy);
   logger.info({ launcher: process.pid, app: app.process.pid, proxy: proxy.process.pid }, 'app and proxy running as child processes');
-  process.stdout.write(
-    `comet-chat is running at http://${hostForUrl(proxyReady.clientHost)}:${proxyReady.clientPort}/ ` +
-      `(app on port ${appReady.port}, control API on port ${proxyReady.controlPort})\n`,
-  );
+  const base = appOptions.baseDomain;
+  const lines = [
+    `comet-chat is running at ${pageUrl({ clientHost: proxyReady.clientHost, clientPort: proxyReady.clientPort, baseDomain: base })} ` +
+      `(app on port ${appReady.port}, control API on port ${proxyReady.controlPort})`,
+  ];
+  if (base !== undefined) {
+    lines.push(
+      `  open it as ${base}, not 127.0.0.1 (the session cookie belongs to ${base}); ${base}` +
+        (appOptions.shardCount > 0 ? ` and c1..c${appOptions.shardCount}.${base}` : '') +
+        ' must resolve to this machine (a hosts entry; README, "Many rooms in one page")',
+    );
+  }
+  if (secrets.path !== null) {
+    const made = secrets.generated.length > 0 ? `${secrets.generated.join(', ')} generated` : '';
+    const kept = secrets.reused.length > 0 ? `${secrets.reused.join(', ')} reused` : '';
+    const control = [...secrets.generated, ...secrets.reused].includes('CONTROL_SECRET')
+      ? `; paste its CONTROL_SECRET into the status page, http://${hostForUrl(proxyReady.controlHost)}:${proxyReady.controlPort}/status`
+      : '';
+    lines.push(`  secrets not set in the environment (${[made, kept].filter(Boolean).join('; ')}) are in ${secrets.path} (mode 0600)${control}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 try {

@@ -109,7 +109,7 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
   const expiry = new SessionExpiry({ idleTimeoutMs: options.sessionIdleTimeoutS * 1000, maxAgeMs: options.sessionMaxAgeS * 1000 });
   const sessions = new SessionAuth(store.sessions, expiry, liveness, now);
   const bayeuxClientTtlMs = options.holdTimeoutS * 1000 + refreshMs + BAYEUX_CLIENT_GRACE_MS;
-  const bayeux = new BayeuxService(store, bayeuxClients, chat, {
+  const bayeux: BayeuxService = new BayeuxService(store, bayeuxClients, chat, {
     now,
     busy,
     batchMax: options.pollBatchMax,
@@ -122,6 +122,8 @@ export function createChatCore(db: Db, options: AppOptions, now: () => number, c
     pendingConnectionIds: (sessionId) => liveness.pendingIds(sessionId),
     onOutboxWritten: () => relay.nudge(),
     sessionUsable: (session) => sessions.usable(session),
+    // The ender is built next (it needs this service); called only once requests run.
+    freeNick: (nick): Promise<boolean> => ender.freeNick(nick),
   });
   const ender = new SessionEnder(store, bayeux, expiry, {
     now,

@@ -5,7 +5,7 @@
  * `onEventsCommitted` wakes the relay. Route handlers never publish.
  */
 import type { RevokeItem } from '../protocol/control-api.js';
-import { AppError, notMember, roomNotFound, sessionEnded } from './errors.js';
+import { AppError, nickTaken, notMember, roomNotFound, sessionEnded } from './errors.js';
 import { leaseSubject } from './grip/lease.js';
 import { sessionStreamsClosedRow } from './outbox/item-format.js';
 import type { ChatEvent, MemberView, RoomView } from './model.js';
@@ -59,17 +59,40 @@ export class ChatService {
     this.writes = new WriteTransactions(store.db, options.busy, options.onEventsCommitted);
   }
 
-  /** Creates a user; they join `lobby`, where an `online` event announces them. */
-  createSession(nick: string): Promise<{ session: SessionRow; event: ChatEvent }> {
+  /**
+   * Creates a user with a nick no live session has (else `APP_ERR_NICK_TAKEN`). They are a member of `lobby` from
+   * now until the session ends, quietly: no event is written (a sign-in per visitor would flood the lobby); the
+   * members panel shows them, online while they poll. The session's end writes the `leave` (server/session-end.ts).
+   */
+  createSession(nick: string, via: SessionRow['via'] = 'http'): Promise<{ session: SessionRow }> {
     return this.write(() => {
+      if (this.store.sessions.liveByNick(nick) !== undefined) throw nickTaken(nick);
       const now = this.options.now();
-      const session = this.store.sessions.create(nick, now);
+      const session = this.store.sessions.create(nick, now, via);
       const lobby = this.store.rooms.findByName(LOBBY_ROOM);
       // Migration 1 creates the lobby; without it the database is not ours.
       if (!lobby) throw new Error('the lobby room is missing');
       this.store.rooms.addMember(lobby.id, session.id, now);
-      const event = this.append(lobby, session, 'online', now);
-      return { session, event };
+      return { session };
+    });
+  }
+
+  /**
+   * Gives the session another nick, under the same rules as signing in (a change of case alone is allowed), and
+   * tells each of its rooms with a `nick` event. The same nick again changes nothing and writes no event.
+   */
+  changeNick(session: SessionRow, nick: string): Promise<{ user: { id: number; nick: string }; events: ChatEvent[] }> {
+    return this.write(() => {
+      this.mustNotHaveEnded(session);
+      const current = this.store.sessions.findById(session.id)!;
+      if (current.nick === nick) return { user: { id: current.id, nick }, events: [] };
+      const holder = this.store.sessions.liveByNick(nick);
+      if (holder !== undefined && holder.id !== current.id) throw nickTaken(nick);
+      this.store.sessions.rename(current.id, nick);
+      const now = this.options.now();
+      const renamed = { ...current, nick };
+      const events = this.store.rooms.roomsOf(current.id).map((room) => this.append(room, renamed, 'nick', now, undefined, undefined, undefined, current.nick));
+      return { user: { id: current.id, nick }, events };
     });
   }
 
@@ -205,9 +228,11 @@ export class ChatService {
     text?: string,
     revoke?: RevokeItem[],
     idempotencyKey?: string,
+    previousNick?: string,
   ): ChatEvent {
     this.writes.outboxWritten(); // every event has its outbox row (EventWriter)
-    const user = { id: session.id, nick: session.nick };
+    // The nick as it is under the write lock: a change made in another tab since this request read its session wins.
+    const user = { id: session.id, nick: this.store.sessions.findById(session.id)?.nick ?? session.nick };
     return this.store.eventWriter.append({
       room,
       type,
@@ -216,6 +241,7 @@ export class ChatService {
       ...(text === undefined ? {} : { text }),
       ...(revoke === undefined ? {} : { revoke }),
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      ...(previousNick === undefined ? {} : { previousNick }),
     });
   }
 

@@ -7,6 +7,8 @@
 /** Code -> HTTP status of every wire error the app can answer. */
 export const APP_ERROR_STATUS = {
   APP_ERR_INVALID_NICK: 400,
+  /** Another live session has this nick (the same after trimming, NFKC and case folding: server/store/nick-key.ts). */
+  APP_ERR_NICK_TAKEN: 409,
   APP_ERR_NO_SESSION: 401,
   /** The cookie names a session past its idle timeout or its maximum age (server/session-expiry.ts); sign in again. */
   APP_ERR_SESSION_EXPIRED: 401,
@@ -88,6 +90,10 @@ export class AppError extends Error {
 
 export function noSession(): AppError {
   return new AppError('APP_ERR_NO_SESSION', 'a session is required: POST /api/session first');
+}
+
+export function nickTaken(nick: string): AppError {
+  return new AppError('APP_ERR_NICK_TAKEN', `the nickname ${JSON.stringify(nick)} is already in use; please choose another`);
 }
 
 export function roomNotFound(name: string): AppError {

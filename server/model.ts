@@ -2,10 +2,13 @@
  * JSON shapes of the chat API (docs/chat-api.md), as the app sends them.
  */
 
-/** `message` has text; `join`/`leave` follow membership; `online` is posted in `lobby` when a session is created. */
-export type EventType = 'message' | 'join' | 'leave' | 'online';
+/**
+ * `message` has text; `join`/`leave` follow membership; `nick` is a member's change of nick (in each of their
+ * rooms); `online` was posted in `lobby` when a session was created, before schema 8: old histories may hold it.
+ */
+export type EventType = 'message' | 'join' | 'leave' | 'online' | 'nick';
 
-export const EVENT_TYPES: readonly EventType[] = ['message', 'join', 'leave', 'online'];
+export const EVENT_TYPES: readonly EventType[] = ['message', 'join', 'leave', 'online', 'nick'];
 
 /** A user as other clients see them. A user is a session: `id` is the session's id. */
 export interface UserView {
@@ -13,7 +16,10 @@ export interface UserView {
   nick: string;
 }
 
-/** One event of the stream. `id` is a global increasing sequence, so it also increases per room. */
+/**
+ * One event of the stream. `id` is a global increasing sequence, so it also increases per room. `user.nick` is
+ * the author's nick when the event was written (history and pushes agree); `user.id` tells authors apart.
+ */
 export interface ChatEvent {
   id: number;
   room: string;
@@ -21,6 +27,8 @@ export interface ChatEvent {
   user: UserView;
   /** Only on `message` events. */
   text?: string;
+  /** Only on `nick` events: the nick before the change (`user.nick` is the new one). */
+  previousNick?: string;
   /** ISO 8601 timestamp of the commit. */
   at: string;
 }

@@ -60,6 +60,24 @@ export class SessionEnder {
   }
 
   /**
+   * Frees `nick` when the session holding it can no longer be used, and ends that session now: one that expired
+   * but the pruner has not ended yet (as the pruner would), or one a Bayeux handshake made (no cookie, its
+   * clientIds the only credential) that has no live client left (as a sign-out). True when the nick was freed;
+   * false when it is free or really in use.
+   */
+  freeNick(nick: string): Promise<boolean> {
+    this.options.beforeEnd?.();
+    return this.writes.run(() => {
+      const now = this.options.now();
+      const holder = this.store.sessions.liveByNick(nick);
+      if (holder === undefined) return false;
+      if (this.expiry.state(holder, now).kind === 'expired') return this.end(holder.id, 'expired', now);
+      if (holder.via === 'bayeux' && !this.bayeux.hasLiveClient(holder.id)) return this.end(holder.id, 'signed-out', now);
+      return false;
+    });
+  }
+
+  /**
    * Ends up to `limit` sessions that are expired at this moment, in one transaction; returns how many. The
    * selection is made under the write lock, so a session used meanwhile is not ended.
    */

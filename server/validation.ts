@@ -38,9 +38,12 @@ function stringField(body: Record<string, unknown>, field: string): string {
   return value;
 }
 
-/** NFC-normalised, so that "é" typed either way is one letter. */
+/**
+ * NFKC-normalised, so that "é" typed either way is one letter and compatibility forms (full-width "ＡＤＡ")
+ * become their plain letters; unique among live sessions by `nickKey` (server/store/nick-key.ts).
+ */
 export function parseNick(body: Record<string, unknown>): string {
-  const nick = stringField(body, 'nick').normalize('NFC').trim();
+  const nick = stringField(body, 'nick').normalize('NFKC').trim();
   if (!NICK_PATTERN.test(nick)) {
     throw new AppError(
       'APP_ERR_INVALID_NICK',

@@ -231,11 +231,8 @@ class PublisherRole {
     },
     run: async ({ durationMs, timeoutMs }) => {
       // `final: false` (keep running) only changes whether the worker exits after the reply: see isFinal.
-      const totals = await this.publisher.run(durationMs, deadlineOf(timeoutMs));
-      if (this.publisher.skipped > 0) {
-        process.stderr.write(`lab publisher: ${this.publisher.skipped} due messages skipped (room queues full: the target fell behind)\n`);
-      }
-      return { totals };
+      // Dropped and unsent counts travel in the totals (results.json, the report), not only to stderr.
+      return { totals: await this.publisher.run(durationMs, deadlineOf(timeoutMs)) };
     },
   };
 }

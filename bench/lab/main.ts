@@ -15,7 +15,13 @@ import { LabUsageError, USAGE, parseLabOptions } from './options.js';
 import { createPhaseDisplay } from './phase-display.js';
 import { writeReport } from './report/write-report.js';
 import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
+import { memorySlopes } from './memory-slope.js';
+import { pinPids, pinPlan, type PinPlan } from './pin.js';
+import { runPlan } from './plan.js';
+import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
+import { summarize } from './stats.js';
+import { sweepsOf } from './sustain.js';
 import { selectTargets } from '../models/registry.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -55,41 +61,69 @@ async function main(): Promise<number> {
     throw err;
   }
 
+  let pin: PinPlan | null = null;
+  if (options.pin) {
+    pin = pinPlan(os.cpus().length);
+    const refused =
+      pin === null ? `--pin needs at least 2 cores, this machine has ${os.cpus().length}` : !hasTaskset() ? '--pin needs taskset (util-linux)' : null;
+    if (refused !== null) {
+      process.stderr.write(`${refused}\n${USAGE}\n`);
+      return 2;
+    }
+    // Before any worker is forked: they inherit this mask. Targets are moved to their own cores once started.
+    const failures = pinPids([process.pid], pin!.generator);
+    if (failures.length > 0) {
+      process.stderr.write(`--pin: ${failures.join('; ')}\n`);
+      return 2;
+    }
+  }
+
   const startedAt = new Date();
+  const cpuTimesStart = readCpuTimes();
   const dir = resolve(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
   const run: RunResult = {
     startedAt: startedAt.toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: machineInfo(),
+    provenance: { ...readProvenance(ROOT), pin },
     options: { ...options },
     points: [],
   };
   const save = (): void => writeFileSync(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
   const load = createLoadGenerator(ROOT);
 
-  for (const clients of options.clients) {
-    for (const target of targets) {
-      const display = createPhaseDisplay(`${target.name} × ${clients}`, options.progress);
-      const point = await runPoint(target, clients, { root: ROOT, options, load, display });
-      run.points.push(point);
-      save(); // after every point, so a long run interrupted late keeps what it measured
-      const s = point.subscribers;
-      process.stderr.write(
-        `[lab] ${target.name} × ${clients}: ${point.status}` +
-          (point.error ? ` (${point.error})` : '') +
-          (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
-          (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
-          (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
-          (point.derived?.memoryPerParkedByRole
-            ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
-            : '') +
-          (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
-            ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
-            : '') +
-          '\n',
-      );
-    }
+  // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.
+  for (const { repeat, clients, ratePerS, target } of runPlan(options.repeat, options.clients, targets, options.rates)) {
+    const label =
+      `${target.name} × ${clients}${options.rates.length > 1 ? ` @ ${ratePerS} msg/s` : ''}` +
+      `${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
+    const display = createPhaseDisplay(label, options.progress);
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin }, ratePerS)), repeat };
+    run.points.push(point);
+    run.summaries = summarize(run.points);
+    run.sweeps = sweepsOf(run.summaries, options.sustainP99Ms);
+    run.memorySlopes = memorySlopes(run.points);
+    const steal = stealShare(cpuTimesStart, readCpuTimes());
+    if (steal !== null) run.provenance!.stealShare = steal;
+    save(); // after every point, so a long run interrupted late keeps what it measured
+    const s = point.subscribers;
+    process.stderr.write(
+      `[lab] ${label}: ${point.status}` +
+        (point.error ? ` (${point.error})` : '') +
+        (point.generatorSaturated ? ' GENERATOR SATURATED (a worker passed 90% of a core);' : '') +
+        (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
+        (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
+        (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
+        (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
+        (point.derived?.memoryPerParkedByRole
+          ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
+          : '') +
+        (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
+          ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
+          : '') +
+        '\n',
+    );
   }
   const files = await writeReport(dir, run);
   process.stdout.write(`${[join(dir, 'results.json'), ...files].join('\n')}\n`);

@@ -25,8 +25,12 @@ export interface LabOptions {
   /** One load point per value, per target. */
   clients: number[];
   rooms: number;
-  /** Publish rate over all rooms, messages/s. */
+  /** Publish rate over all rooms, messages/s (the first of `rates`). */
   ratePerS: number;
+  /** `--rates a,b,c`: a rate sweep, one load point per rate (ascending); `[ratePerS]` without it. */
+  rates: number[];
+  /** A rate is sustained only while the median run's p99 stays at or under this, ms (bench/lab/sustain.ts). */
+  sustainP99Ms: number;
   /** Publishing time per load point, seconds (setup, parking and drain come on top). */
   durationS: number;
   /** Long-poll hold timeout, seconds. */
@@ -42,17 +46,30 @@ export interface LabOptions {
   /** Draw a progress bar (default: when stderr is a TTY). */
   progress: boolean;
   smoke: boolean;
+  /**
+   * Generator and target on separate cores with `taskset` (bench/lab/pin.ts); refused on fewer than 2 cores or
+   * without taskset (main.ts checks the machine).
+   */
+  pin: boolean;
+  /** Runs per load point, interleaved: every target's run r comes before any target's run r + 1. */
+  repeat: number;
   /** Write V8 CPU profiles of the targets' Node processes under this directory (one folder per point). */
   cpuProfDir: string | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
-  [--rooms N] [--rate MSG_PER_S] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
-  [--workers N] [--drain-timeout S] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
+  [--rooms N] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
+  [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
 export const MAX_CLIENTS_PER_WORKER = 8_000;
+
+/** The default yardstick of a sustained rate: p99 due-to-receipt latency of 1 s (docs/models.md, "Rate sweeps"). */
+export const DEFAULT_SUSTAIN_P99_MS = 1_000;
+
+/** Most runs per load point: 20 full runs of 33 points already take a day. */
+export const MAX_REPEAT = 20;
 
 export class LabUsageError extends Error {
   override name = 'LabUsageError';
@@ -86,11 +103,15 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         clients: { type: 'string' },
         rooms: { type: 'string' },
         rate: { type: 'string' },
+        rates: { type: 'string' },
+        'sustain-p99-ms': { type: 'string' },
         duration: { type: 'string' },
         'hold-timeout': { type: 'string' },
         'short-poll-interval-ms': { type: 'string' },
         workers: { type: 'string' },
         'drain-timeout': { type: 'string' },
+        repeat: { type: 'string' },
+        pin: { type: 'boolean' },
         out: { type: 'string' },
         smoke: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
@@ -114,6 +135,8 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     // One channel is what a fan-out measures.
     rooms: number('rooms', str('rooms'), scenario === 'fanout' ? 1 : smoke ? 2 : 10, 1),
     ratePerS: number('rate', str('rate'), smoke ? 20 : 200, 1),
+    rates: [],
+    sustainP99Ms: number('sustain-p99-ms', str('sustain-p99-ms'), DEFAULT_SUSTAIN_P99_MS, 1),
     durationS: number('duration', str('duration'), smoke ? 2 : 30, 1),
     holdTimeoutS: number('hold-timeout', str('hold-timeout'), smoke ? 5 : 30, 1),
     shortPollIntervalMs: number('short-poll-interval-ms', str('short-poll-interval-ms'), smoke ? 250 : 1000, 10),
@@ -122,8 +145,16 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     out: str('out') ?? 'bench/results',
     progress: values['no-progress'] === true ? false : isTty,
     smoke,
+    repeat: number('repeat', str('repeat'), 1, 1),
+    pin: values.pin === true,
     cpuProfDir: str('cpu-prof'),
   };
+  if (str('rate') !== undefined && str('rates') !== undefined) throw new LabUsageError('give --rate or --rates, not both');
+  const sweep = list('rates', str('rates'), [options.ratePerS]);
+  options.rates = [...new Set(sweep)].sort((a, b) => a - b);
+  options.ratePerS = options.rates[0]!;
+  if (options.scenario !== 'chat' && options.rates.length > 1) throw new LabUsageError('--rates sweeps the chat scenario only');
+  if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);
   if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
   if (options.clients.some((c) => c < options.rooms)) throw new LabUsageError('every --clients value must be >= --rooms');

@@ -3,9 +3,15 @@
  * the report (bench/lab/report/*) reads only this, so it can be regenerated.
  */
 import type { ClientProtocol, TargetKind } from '../models/target.js';
+import type { Provenance } from './provenance.js';
+import type { MemorySlope } from './memory-slope.js';
+import type { SweepResult } from './sustain.js';
 
 export interface LatencySummary {
-  /** Publish-to-receipt, ms: from the publisher sending the request to the subscriber reading the message. */
+  /**
+   * Due-to-receipt, ms: from the message's due time on the publisher's open-loop schedule (not when its request
+   * left: a queue wait counts) to the subscriber reading it.
+   */
   p50: number;
   p95: number;
   p99: number;
@@ -47,6 +53,15 @@ export interface PublisherTotals {
   /** Messages the server accepted, per room. */
   publishedPerRoom: Record<string, number>;
   published: number;
+  /**
+   * Messages that fell due on the open-loop schedule (duration × rate): `published + dropped + unsent`, less any
+   * accepted only after their room gave up. Absent in runs made before the open-loop publisher.
+   */
+  offered?: number;
+  /** Due messages never sent because their room's queue was full (the target fell behind). */
+  dropped?: number;
+  /** Due messages queued or in flight when the publisher's deadline passed (never accepted). */
+  unsent?: number;
   /** Publish requests that failed (and were retried). */
   errors: number;
   /** `errors` by cause: `HTTP <status>`, or the error's code or name (`RequestTimeoutError`, `ECONNRESET`). */
@@ -66,6 +81,23 @@ export interface ProcessCost {
   rssParkedBytes: number;
 }
 
+/**
+ * One reading of the measured window, taken every second (the last one at its end), cumulative since the window
+ * started. Subscriber counts come from the workers' progress reports (every 250 ms), so they lag by up to that.
+ */
+export interface TimeSample {
+  /** Seconds since the window started. */
+  t: number;
+  deliveries: number;
+  requests: number;
+  errors: number;
+  /** CPU seconds of the target's processes / of the subscriber workers since the window started. */
+  serverCpuS: number;
+  generatorCpuS: number;
+  /** The target's resident memory at the reading. */
+  serverRssBytes: number;
+}
+
 export interface LoadPointResult {
   target: string;
   title: string;
@@ -78,6 +110,8 @@ export interface LoadPointResult {
   durationS: number;
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
   scenario?: 'chat' | 'park' | 'fanout';
+  /** Which of the `--repeat` runs this is, from 1 (absent in runs made before `--repeat`: 1). */
+  repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
   /** `listenOverflows`: connections the kernel dropped machine-wide because a listen queue was full (Linux). */
   park?: { ms: number; errors: number; requests: number; listenOverflows?: number };
@@ -96,10 +130,28 @@ export interface LoadPointResult {
    * figures measure the generator as much as the target.
    */
   loadGeneratorCpuS?: number;
+  /**
+   * Each load-generator worker's CPU in the window as a share of one core (bench/lab/headroom.ts). A share near 1
+   * means that worker, not the target, may set the pace.
+   */
+  loadGeneratorWorkers?: { publisherCoreShare: number; subscriberCoreShares: number[] };
+  /** Some generator worker passed 90% of a core in the window: the point's figures are suspect (flagged in the report). */
+  generatorSaturated?: boolean;
+  /** Share of all CPU time the hypervisor stole during the window (/proc/stat `steal`), 0..1. */
+  stealShare?: number;
+  /**
+   * Forced GC before each memory reading (bench/lab/force-gc.ts): Node processes that collected before both the idle
+   * and the parked reading, and confirmations that did not come in time. 0 collected: no Node process (Nchan).
+   */
+  gc?: { collected: number; late: number };
+  /** `--pin`: the CPUs of the generator and of the target, and any process taskset could not move. */
+  pinned?: { generator: number[]; target: number[]; errors?: string[] };
   /** False when the drain deadline passed before every subscriber held every published message. */
   drainedAll?: boolean;
-  /** Length of the measured window (publishing plus drain), seconds. */
+  /** Length of the measured window (publishing plus drain: CPU, traffic and delivery rates are over it), seconds. */
   windowS?: number;
+  /** Per-second readings over the measured window (exported as timeseries.csv). */
+  timeSeries?: TimeSample[];
   /** Derived figures, the report's columns. */
   derived?: {
     deliveriesPerS: number;
@@ -123,6 +175,38 @@ export interface MachineInfo {
   hostname: string;
 }
 
+/** A metric over the repeated runs of one load point (bench/lab/stats.ts). */
+export interface MetricSpread {
+  median: number;
+  /** 95% confidence interval of the median, percentile bootstrap; equal to the median when `n` is 1. */
+  low: number;
+  high: number;
+  /** Measured runs the figure is over. */
+  n: number;
+}
+
+/** One load point (scenario × target × clients × rate) over its `--repeat` runs. */
+export interface PointSummary {
+  scenario: 'chat' | 'park' | 'fanout';
+  target: string;
+  title: string;
+  kind: TargetKind;
+  /** Absent in summaries written before it was recorded. */
+  protocol?: ClientProtocol;
+  clients: number;
+  ratePerS: number;
+  /** Runs of the point, and how many were measured (status ok, something delivered). */
+  runs: number;
+  measured: number;
+  /** Measured runs that lost or duplicated deliveries. */
+  lossy: number;
+  /** Measured runs whose load generator passed 90% of a core (`generatorSaturated`). */
+  generatorSaturated: number;
+  unavailable: boolean;
+  /** Keyed by bench/lab/stats.ts `METRICS`; a metric no run could read is absent. */
+  metrics: Partial<Record<string, MetricSpread>>;
+}
+
 export interface RunResult {
   /** ISO time the run started. */
   startedAt: string;
@@ -131,4 +215,12 @@ export interface RunResult {
   machine: MachineInfo;
   options: Record<string, unknown>;
   points: LoadPointResult[];
+  /** Commit, versions, CPU model, and the steal time over the whole run (absent in runs made before it). */
+  provenance?: Provenance & { stealShare?: number; pin?: { generator: number[]; target: number[] } | null };
+  /** Medians and intervals per load point over the repeated runs (absent in runs made before `--repeat`). */
+  summaries?: PointSummary[];
+  /** `--rates`: per target and client count, which rates held and the maximum sustainable one (bench/lab/sustain.ts). */
+  sweeps?: SweepResult[];
+  /** Memory per parked connection as the slope over the run's client counts (bench/lab/memory-slope.ts). */
+  memorySlopes?: MemorySlope[];
 }

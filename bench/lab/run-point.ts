@@ -3,11 +3,12 @@
  *
  *  1. start   the target in a fresh work directory;
  *  2. setup   the publisher (session, rooms) and every subscriber (session, join);
- *             then memory is read ("idle": state set up, no poll open);
+ *             then a forced GC in the Node targets (force-gc.ts) and memory is read
+ *             ("idle": state set up, no poll open);
  *  3. park    every subscriber opens its poll or stream; wait until the target
  *             reports them all parked (or, if it cannot tell, until traffic settles);
- *             memory is read again ("parked");
- *  4. publish for `durationS` at `ratePerS`; CPU and traffic counters start here;
+ *             a forced GC again, and memory is read ("parked");
+ *  4. publish for `durationS` at `ratePerS`, open loop (schedule.ts); CPU and traffic counters start here;
  *  5. drain   until every subscriber holds every published message (or the deadline);
  *             CPU stops here;
  *  6. verify  stop the clients, count lost / duplicated / out-of-order, stop the target.
@@ -22,8 +23,12 @@ import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
 import { workersFor } from './options.js';
+import { forceGc, GC_NODE_ARGS } from './force-gc.js';
+import { coreShares, generatorSaturated } from './headroom.js';
 import type { PhaseDisplay } from './phase-display.js';
-import type { LoadPointResult, ProcessCost, PublisherTotals } from './results.js';
+import { type PinPlan, pinPids } from './pin.js';
+import { readCpuTimes, stealShare } from './provenance.js';
+import type { LoadPointResult, ProcessCost, PublisherTotals, TimeSample } from './results.js';
 import { roomNames } from './workload.js';
 import { cpuSeconds, rssBytes } from '../models/process-tree.js';
 import type { RunningTarget, Target } from '../models/target.js';
@@ -33,6 +38,8 @@ export interface PointContext {
   options: LabOptions;
   load: LoadGenerator;
   display: PhaseDisplay;
+  /** `--pin`: the cores of the generator and of the target (main.ts pinned the orchestrator already). */
+  pin?: PinPlan | null;
 }
 
 /** How long each waiting phase may take, ms: generous, since 10,000 clients on 2 cores are slow to set up. */
@@ -65,7 +72,8 @@ function sampleRss(target: RunningTarget): Record<string, number> {
   return out;
 }
 
-export async function runPoint(target: Target, clients: number, ctx: PointContext): Promise<LoadPointResult> {
+/** `ratePerS`: this point's requested publish rate (one of `--rates`; default `--rate`). */
+export async function runPoint(target: Target, clients: number, ctx: PointContext, requestedRate = ctx.options.ratePerS): Promise<LoadPointResult> {
   const { options, load, display } = ctx;
   const rooms = roomNames(options.rooms);
   const result: LoadPointResult = {
@@ -75,7 +83,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     protocol: target.protocol,
     clients,
     rooms: options.rooms,
-    ratePerS: options.ratePerS,
+    ratePerS: requestedRate,
     durationS: options.durationS,
     scenario: options.scenario,
     status: 'ok',
@@ -89,6 +97,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   let running: RunningTarget | null = null;
   let subscribers: Subscribers | null = null;
   let publisher: Publisher | null = null;
+  let sampler: NodeJS.Timeout | undefined;
   let phaseStart = Date.now();
   const endPhase = (name: string): void => {
     result.phasesMs[name] = Date.now() - phaseStart;
@@ -96,14 +105,22 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   };
   try {
     display.phase('start', 1);
-    const nodeArgs =
-      options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`];
+    const nodeArgs = [
+      // Every Node target can be told to collect garbage before memory is read (force-gc.ts).
+      ...GC_NODE_ARGS,
+      ...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, `${target.name}-${clients}`)}`]),
+    ];
     running = await target.start({ workDir, holdTimeoutS: options.holdTimeoutS, maxClients: clients, root: ctx.root, nodeArgs });
+    if (ctx.pin) {
+      // Started on the generator's cores (inherited from the orchestrator): move the whole tree to its own.
+      const errors = pinPids(running.pids(), ctx.pin.target);
+      result.pinned = { generator: ctx.pin.generator, target: ctx.pin.target, ...(errors.length > 0 ? { errors } : {}) };
+    }
     endPhase('start');
 
     display.phase('setup', clients);
     // A fan-out round is one message: rate 1/s over a 1 s run (fanOutRounds).
-    const ratePerS = options.scenario === 'fanout' ? 1 : options.ratePerS;
+    const ratePerS = options.scenario === 'fanout' ? 1 : requestedRate;
     publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS });
     await publisher.setup(60_000);
     subscribers = await load.startSubscribers({
@@ -126,6 +143,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       clearInterval(setupTicker);
     }
     endPhase('setup');
+    const gcIdle = await forceGc(running.pids());
     const rssIdle = sampleRss(running);
 
     display.phase('park', clients);
@@ -143,21 +161,44 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
       requests: parkEnd.requests - parkStart.requests,
       ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
     };
+    const gcParked = await forceGc(running.pids());
     // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.
     const rssParked = options.scenario === 'park' ? await settledRss(running) : sampleRss(running);
+    result.gc = { collected: Math.min(gcIdle.collected.length, gcParked.collected.length), late: gcIdle.late.length + gcParked.late.length };
 
     const windowStart = await subscribers.snapshot(10_000);
     const cpuStart = sampleCpu(running);
-    // The subscriber workers only: the publisher's worker exits when its run ends, taking its reading with it.
+    // The subscriber workers (the cores-busy column), and each generator worker on its own for its headroom: the
+    // publisher is told to stay alive after its run (`final: false`) so its CPU can still be read.
     const generatorPids = subscribers.pids();
     const generatorCpuStart = cpuSeconds(generatorPids);
+    const workerPids = [...publisher.pids(), ...generatorPids];
+    const workerCpuStart = workerPids.map((pid) => cpuSeconds([pid]));
+    const cpuTimesStart = readCpuTimes();
+    // One sample a second over the window (publish + drain): the time series exported next to results.json.
+    const series: TimeSample[] = [];
+    const windowStartMs = Date.now();
+    const sample = (): void => {
+      const progress = subscribers!.progress();
+      series.push({
+        t: (Date.now() - windowStartMs) / 1000,
+        deliveries: progress.deliveries - windowStart.deliveries,
+        requests: progress.requests - windowStart.requests,
+        errors: progress.errors - windowStart.errors,
+        serverCpuS: cpuSeconds(running!.pids()) - cpuStart.total!,
+        generatorCpuS: cpuSeconds(generatorPids) - generatorCpuStart,
+        serverRssBytes: rssBytes(running!.pids()),
+      });
+    };
+    sample();
+    sampler = setInterval(sample, TIME_SERIES_STEP_MS);
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
     if (options.scenario === 'chat') {
       display.phase('publish', options.durationS);
       const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
       try {
-        published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000);
+        published = await publisher.run(options.durationS * 1000, options.durationS * 1000 + 30_000, false);
       } finally {
         clearInterval(publishTicker);
       }
@@ -178,8 +219,13 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     } else {
       published = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
     }
+    clearInterval(sampler);
+    sample();
+    result.timeSeries = series;
     const cpuEnd = sampleCpu(running);
     const generatorCpuS = cpuSeconds(generatorPids) - generatorCpuStart;
+    const workerCpuS = workerPids.map((pid, i) => cpuSeconds([pid]) - workerCpuStart[i]!);
+    const cpuTimesEnd = readCpuTimes();
     const windowS = (Date.now() - publishStartedAt) / 1000;
     if (options.scenario === 'chat') endPhase('drain');
 
@@ -207,6 +253,11 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     result.cost = cost;
     result.loadGeneratorCpuS = generatorCpuS;
     result.windowS = windowS;
+    const shares = coreShares(workerCpuS, windowS);
+    result.loadGeneratorWorkers = { publisherCoreShare: shares[0]!, subscriberCoreShares: shares.slice(1) };
+    result.generatorSaturated = generatorSaturated(shares);
+    const steal = stealShare(cpuTimesStart, cpuTimesEnd);
+    if (steal !== null) result.stealShare = steal;
     const memoryPerParkedByRole: Record<string, number> = {};
     for (const [role, c] of Object.entries(cost)) memoryPerParkedByRole[role] = (c.rssParkedBytes - c.rssIdleBytes) / clients;
     result.derived = {
@@ -221,6 +272,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
   } catch (err) {
     return { ...result, status: 'failed', error: (err as Error).message };
   } finally {
+    clearInterval(sampler);
     display.stop();
     await subscribers?.kill().catch(() => undefined);
     await publisher?.kill().catch(() => undefined);
@@ -228,6 +280,9 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     rmSync(workDir, { recursive: true, force: true });
   }
 }
+
+/** Time series step, ms. */
+const TIME_SERIES_STEP_MS = 1_000;
 
 /** Fan-out scenario: subscribers poll again this long after receiving a round's message. */
 const FANOUT_REPOLL_DELAY_MS = 2_000;
@@ -271,9 +326,13 @@ async function fanOutRounds(
   for (let round = 0; round < options.rounds; round++) {
     // Quiet for longer than the subscribers' re-poll pause, or a target that cannot count looks settled before they re-poll.
     if (round > 0) await waitParked(running, target, subscribers, clients, quiet, setupTimeoutMs(clients), FANOUT_REPOLL_DELAY_MS + 1000);
-    const run = await publisher.run(1000, 60_000, round === options.rounds - 1);
+    // Never final: the worker stays alive for its CPU reading after the last round (killed with the point).
+    const run = await publisher.run(1000, 60_000, false);
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
     sum.published += run.published;
+    sum.offered = (sum.offered ?? 0) + (run.offered ?? 0);
+    sum.dropped = (sum.dropped ?? 0) + (run.dropped ?? 0);
+    sum.unsent = (sum.unsent ?? 0) + (run.unsent ?? 0);
     sum.errors += run.errors;
     for (const [kind, n] of Object.entries(run.errorKinds ?? {})) (sum.errorKinds ??= {})[kind] = (sum.errorKinds[kind] ?? 0) + n;
     sum.requests += run.requests;

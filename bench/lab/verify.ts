@@ -1,7 +1,8 @@
 /**
  * What a subscriber received, checked against what the publisher says was
- * accepted, and the publish-to-receipt latency figures. Pure: no I/O, no
- * clock, so it is tested on its own (test/bench/lab/verify.test.ts).
+ * accepted, and the due-to-receipt latency figures (the stamp carries the
+ * message's due time). Pure: no I/O, no clock, so it is tested on its own
+ * (test/bench/lab/verify.test.ts).
  *
  * Each subscriber keeps a `SeqRecord`: a bitset of the seqs seen plus a few
  * counters, never a growing list, because a load point holds 10,000

@@ -59,7 +59,7 @@ export interface WorkerSubscriberTotals {
   errorKinds: Record<string, number>;
   /** hdr-histogram-js, compressed base64, microseconds; first copies only. */
   latencyHistogram: string;
-  /** Per seq (over all rooms): the latest first-copy publish-to-receipt, ms: when its last subscriber had it. */
+  /** Per seq (over all rooms): the latest first-copy due-to-receipt, ms: when its last subscriber had it. */
   lastDeliveryMsBySeq: Record<string, number>;
 }
 

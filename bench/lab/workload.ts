@@ -1,9 +1,10 @@
 /**
  * The lab's chat workload on the wire: what the publisher writes in a message
  * and how a subscriber reads it back. Every message carries its room's
- * publish sequence (1, 2, 3, ...) and the publisher's send time, so a
- * subscriber can count lost, duplicated and out-of-order deliveries and
- * measure publish-to-receipt latency without asking anyone.
+ * publish sequence (1, 2, 3, ...) and its due time on the publisher's
+ * open-loop schedule, so a subscriber can count lost, duplicated and
+ * out-of-order deliveries and measure due-to-receipt latency without asking
+ * anyone.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -28,7 +29,7 @@ export function nowMs(): number {
 export interface Stamp {
   /** Publish sequence within the room, from 1. */
   seq: number;
-  /** `nowMs()` when the publisher sent the request. */
+  /** The message's due time on the publisher's schedule, `nowMs()` clock (schedule.ts), not when its request left. */
   sentAtMs: number;
 }
 

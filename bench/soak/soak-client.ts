@@ -175,7 +175,13 @@ export class SoakClient {
   }
 
   async login(): Promise<void> {
-    const answer = await this.callDefinitive('POST', '/api/session', { nick: this.nick });
+    // Nicks are unique among live sessions: a retried sign-in whose first answer was lost after the app
+    // committed it finds its nick taken (409) and signs in as `<nick>-2`, ... (`nick` stays the client's name here).
+    let answer: Awaited<ReturnType<SoakClient['callDefinitive']>> = null;
+    for (let n = 1; n <= 5; n++) {
+      answer = await this.callDefinitive('POST', '/api/session', { nick: n === 1 ? this.nick : `${this.nick}-${n}` });
+      if (answer?.status !== 409) break;
+    }
     if (answer?.status !== 201) throw new Error(`login ${this.nick}: ${answer?.status} ${JSON.stringify(answer?.body)}`);
     const sid = ([] as string[]).concat(answer.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!).find((c) => c.startsWith('sid='));
     if (sid === undefined) throw new Error(`login ${this.nick}: no sid cookie`);

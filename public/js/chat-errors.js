@@ -31,6 +31,8 @@
     APP_ERR_EMPTY_MESSAGE: 'the message is empty',
     APP_ERR_MESSAGE_TOO_LONG: 'the message is too long',
     APP_ERR_INVALID_MESSAGE: 'the message contains control characters that cannot be sent',
+    APP_ERR_NICK_TAKEN: 'that nickname is in use; please choose another',
+    APP_ERR_TOO_MANY_SUBSCRIPTIONS: 'you are in as many rooms as one connection can follow',
     APP_ERR_RATE_LIMITED: 'you are sending faster than the server allows',
     APP_ERR_TOO_MANY_CONNECTIONS: 'too many tabs or devices of yours are connected',
     APP_ERR_DB_BUSY: BUSY,
@@ -45,6 +47,14 @@
     PROXY_ERR_BUS_UNAVAILABLE: BUSY,
     PROXY_ERR_TOO_MANY_PIPELINED: BUSY,
     PROXY_ERR_MISDIRECTED: 'this address is not the chat\'s (open the address the server prints)'
+  };
+
+  /**
+   * Codes whose API message is written for the person at the keyboard (it names their input): shown as is,
+   * since it says more than any fixed sentence here could ('"ADA" is already in use; please choose another').
+   */
+  var HUMAN_MESSAGES = {
+    APP_ERR_NICK_TAKEN: true
   };
 
   var errors = CometChat.errors = {};
@@ -62,6 +72,7 @@
 
   errors.reason = function (err) {
     if (!err) return 'something went wrong';
+    if (util.hasOwn(HUMAN_MESSAGES, err.code) && typeof err.message === 'string' && err.message) return err.message;
     if (util.hasOwn(REASONS, err.code)) return REASONS[err.code];
     if (err.status >= 500) return 'the server had a problem (' + err.status + ')';
     if (err.status >= 400) return 'the server refused it (' + err.status + ')';

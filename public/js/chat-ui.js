@@ -110,6 +110,7 @@
     });
 
     this.listenToClient();
+    if (CometChat.account) CometChat.account.attach(this); // change nick, sign out (chat-account.js)
     this.setStatus('connecting');
     this.client.start(function (err, user) {
       self.doc.body.setAttribute('data-strategy', self.client.strategy);

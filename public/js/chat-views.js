@@ -127,7 +127,9 @@
     if (event.type !== 'message') {
       attrs.className = 'msg notice notice-' + event.type;
       return el(doc, 'li', attrs, [
-        el(doc, 'span', { className: 'notice-text' }, [el(doc, 'strong', null, [nick]), NOTICES[event.type] || ' ' + event.type]),
+        el(doc, 'span', { className: 'notice-text' }, event.type === 'nick'
+          ? [el(doc, 'strong', null, [event.previousNick || '?']), ' is now known as ', el(doc, 'strong', null, [nick])]
+          : [el(doc, 'strong', null, [nick]), NOTICES[event.type] || ' ' + event.type]),
         time
       ]);
     }

@@ -38,6 +38,8 @@ export interface BayeuxServiceOptions {
   onOutboxWritten: () => void;
   /** Is the client's session still usable (not expired, not ended)? A client of one that is not is unknown (402). Default: yes. */
   sessionUsable?: (session: SessionRow) => boolean;
+  /** Frees a nick held by a session nobody can use any more (SessionEnder.freeNick); true when freed. */
+  freeNick: (nick: string) => Promise<boolean>;
 }
 
 /** A live client and its session. */
@@ -116,9 +118,23 @@ export class BayeuxService {
     });
   }
 
-  /** A new chat session (a user, announced in `lobby`), as `POST /api/session` makes. */
+  /**
+   * A new chat session, as `POST /api/session` makes, but reachable only through its clientIds. Its nick taken by
+   * a session nobody can use any more (expired, or made this way and left without a live client) is freed first.
+   */
   async createSession(nick: string): Promise<SessionRow> {
-    return (await this.chat.createSession(nick)).session;
+    try {
+      return (await this.chat.createSession(nick, 'bayeux')).session;
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'APP_ERR_NICK_TAKEN') || !(await this.options.freeNick(nick))) throw err;
+      return (await this.chat.createSession(nick, 'bayeux')).session;
+    }
+  }
+
+  /** Whether the session has a client not past its time to live (read inside the caller's transaction). */
+  hasLiveClient(sessionId: number): boolean {
+    const since = this.options.now() - this.options.clientTtlMs;
+    return this.clients.ofSession(sessionId).some((c) => c.lastSeenAt >= since);
   }
 
   /** The live client named by `clientId` with its session, or null (unknown or expired: 402). */

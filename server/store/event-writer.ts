@@ -17,6 +17,8 @@ export interface AppendEvent {
   user: UserView;
   /** Only for `message`. */
   text?: string;
+  /** Only for `nick`: the nick before the change (`user.nick` is the new one). */
+  previousNick?: string;
   /** ms since the epoch. */
   at: number;
   /** The client's `Idempotency-Key` (messages only). */
@@ -42,7 +44,8 @@ export class EventWriter {
       roomId: input.room.id,
       type: input.type,
       userId: input.user.id,
-      text: input.text ?? null,
+      nick: input.user.nick,
+      text: input.text ?? input.previousNick ?? null,
       createdAt: input.at,
       ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     });
@@ -54,6 +57,7 @@ export class EventWriter {
       at: new Date(input.at).toISOString(),
     };
     if (input.text !== undefined) event.text = input.text;
+    if (input.previousNick !== undefined) event.previousNick = input.previousNick;
     this.outbox.insert({
       channel: roomChannel(input.room.name),
       itemId: String(id),

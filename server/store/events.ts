@@ -9,7 +9,9 @@ export interface NewEvent {
   roomId: number;
   type: EventType;
   userId: number;
-  /** Only for `message`. */
+  /** The author's nick now: kept with the event (history shows the nick at send time). */
+  nick: string;
+  /** `message`: the text; `nick`: the previous nick. */
   text: string | null;
   /** ms since the epoch. */
   createdAt: number;
@@ -28,13 +30,12 @@ interface EventJoinedRow {
 }
 
 const JOINED_SELECT = `
-  SELECT e.id AS id, r.name AS room, e.type AS type, e.user_id AS userId, s.nick AS nick,
+  SELECT e.id AS id, r.name AS room, e.type AS type, e.user_id AS userId, e.nick AS nick,
          e.text AS text, e.created_at AS createdAt
   FROM events e
-  JOIN rooms r ON r.id = e.room_id
-  JOIN sessions s ON s.id = e.user_id`;
+  JOIN rooms r ON r.id = e.room_id`;
 
-/** The API shape of an event; `text` only where there is one. */
+/** The API shape of an event; `text` only where there is one (a `nick` event's text is its `previousNick`). */
 export function toChatEvent(row: EventJoinedRow): ChatEvent {
   const event: ChatEvent = {
     id: row.id,
@@ -43,12 +44,15 @@ export function toChatEvent(row: EventJoinedRow): ChatEvent {
     user: { id: row.userId, nick: row.nick },
     at: new Date(row.createdAt).toISOString(),
   };
-  if (row.text !== null) event.text = row.text;
+  if (row.text !== null) {
+    if (row.type === 'nick') event.previousNick = row.text;
+    else event.text = row.text;
+  }
   return event;
 }
 
 export class EventsRepo {
-  private readonly insertStmt: Statement<[number, string, number, string | null, number, string | null], void>;
+  private readonly insertStmt: Statement<[number, string, number, string, string | null, number, string | null], void>;
   private readonly byKeyStmt: Statement<[number, string], EventJoinedRow>;
   private readonly lastIdStmt: Statement<[number], { lastId: number }>;
   private readonly afterStmt: Statement<[number, number, number], EventJoinedRow>;
@@ -56,7 +60,7 @@ export class EventsRepo {
 
   constructor(db: Database) {
     this.insertStmt = db.prepare(
-      'INSERT INTO events (room_id, type, user_id, text, created_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (room_id, type, user_id, nick, text, created_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.byKeyStmt = db.prepare(`${JOINED_SELECT} WHERE e.user_id = ? AND e.idempotency_key = ?`);
     this.lastIdStmt = db.prepare('SELECT COALESCE(MAX(id), 0) AS lastId FROM events WHERE room_id = ?');
@@ -66,7 +70,7 @@ export class EventsRepo {
 
   /** Inserts an event and returns its id. Call through `EventWriter`. */
   insert(event: NewEvent): number {
-    const info = this.insertStmt.run(event.roomId, event.type, event.userId, event.text, event.createdAt, event.idempotencyKey ?? null);
+    const info = this.insertStmt.run(event.roomId, event.type, event.userId, event.nick, event.text, event.createdAt, event.idempotencyKey ?? null);
     return Number(info.lastInsertRowid);
   }
 

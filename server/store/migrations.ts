@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+import { nickKey } from './nick-key.js';
 
 export interface Migration {
   version: number;
@@ -192,7 +193,75 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 9,
+    description: 'identity: unique nicks among live sessions (sessions.nick_key), the nick at send time on events, nick events',
+    up(db) {
+      // 1. events, rebuilt (SQLite cannot alter a CHECK): the new type 'nick' (a nick change; text holds the
+      // previous nick) and the author's nick as it was when the event was written (events.nick), so history shows
+      // what the pushes showed: published items, queued pushes and the proxies' channel buffers cannot be rewritten.
+      // Old events take their author's nick of today, the only one known. Ids are copied, and the AUTOINCREMENT
+      // high-water mark is carried over, so no id is ever reused (cursors stay valid).
+      const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
+      db.exec(`
+        CREATE TABLE events_v8 (
+          id              INTEGER PRIMARY KEY AUTOINCREMENT,
+          room_id         INTEGER NOT NULL REFERENCES rooms(id),
+          type            TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online', 'nick')),
+          user_id         INTEGER NOT NULL REFERENCES sessions(id),
+          nick            TEXT    NOT NULL,
+          text            TEXT,
+          created_at      INTEGER NOT NULL,
+          idempotency_key TEXT
+        );
+        INSERT INTO events_v8 (id, room_id, type, user_id, nick, text, created_at, idempotency_key)
+          SELECT e.id, e.room_id, e.type, e.user_id, s.nick, e.text, e.created_at, e.idempotency_key
+          FROM events e JOIN sessions s ON s.id = e.user_id ORDER BY e.id;
+        DROP TABLE events;
+        ALTER TABLE events_v8 RENAME TO events;
+        CREATE INDEX events_by_room ON events (room_id, id);
+        CREATE UNIQUE INDEX events_by_idempotency_key ON events (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      `);
+      db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'").run(seq);
+      if (seq > 0 && db.prepare("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").get() === undefined) {
+        db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(seq);
+      }
+
+      // 2. sessions.nick_key (server/store/nick-key.ts), unique among live sessions: a nick freed by sign-out or
+      // expiry may be taken again. Live duplicates in an old database are renamed, deterministically: the oldest
+      // session keeps the nick, each later one becomes "<nick>-<its id>" (shortened to fit 32 code points, and
+      // suffixed again in the unlikely case someone already uses that name). Their past events keep the old nick.
+      db.exec('ALTER TABLE sessions ADD COLUMN nick_key TEXT');
+      // 'bayeux': made by a Bayeux handshake with a nick, whose clientIds are its only credential (no cookie was
+      // ever given out), so once it has no live client nobody can use it: its nick may be taken again.
+      db.exec("ALTER TABLE sessions ADD COLUMN via TEXT NOT NULL DEFAULT 'http' CHECK (via IN ('http', 'bayeux'))");
+      const setKey = db.prepare('UPDATE sessions SET nick = ?, nick_key = ? WHERE id = ?');
+      const rows = db.prepare('SELECT id, nick, ended_at AS endedAt FROM sessions ORDER BY id').all() as Array<{ id: number; nick: string; endedAt: number | null }>;
+      const taken = new Set<string>();
+      for (const row of rows) if (row.endedAt === null) taken.add(nickKey(row.nick));
+      const claimed = new Set<string>();
+      for (const row of rows) {
+        const key = nickKey(row.nick);
+        if (row.endedAt !== null || !claimed.has(key)) {
+          if (row.endedAt === null) claimed.add(key);
+          setKey.run(row.nick, key, row.id);
+          continue;
+        }
+        let nick = renamedNick(row.nick, String(row.id));
+        for (let n = 2; taken.has(nickKey(nick)); n++) nick = renamedNick(row.nick, `${row.id}-${n}`);
+        taken.add(nickKey(nick));
+        claimed.add(nickKey(nick));
+        setKey.run(nick, nickKey(nick), row.id);
+      }
+      db.exec('CREATE UNIQUE INDEX sessions_live_by_nick_key ON sessions (nick_key) WHERE ended_at IS NULL');
+    },
+  },
 ];
+
+/** `nick` with "-<suffix>", the nick cut (in code points) so the whole stays within the 32 a nick may have. */
+function renamedNick(nick: string, suffix: string): string {
+  return [...nick].slice(0, 32 - suffix.length - 1).join('') + '-' + suffix;
+}
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
 

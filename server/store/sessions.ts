@@ -2,10 +2,12 @@
  * Sessions. A session is the user: it has the nick, the secret cookie token,
  * the last time it polled (for presence) and the last activity written (for
  * its idle expiry). A session that ends (sign-out, expiry) keeps its row: its
- * id and nick stay the author of its events; `endedAt` says it is over.
+ * id stays the author of its events; `endedAt` says it is over, and its nick is
+ * free again: nicks are unique among live sessions only, by `nickKey`.
  */
 import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+import { nickKey } from './nick-key.js';
 
 /** Why a session ended. */
 export type SessionEndReason = 'signed-out' | 'expired';
@@ -24,10 +26,14 @@ export interface SessionRow {
   /** When it ended, ms; null while it may be used. */
   endedAt: number | null;
   endReason: SessionEndReason | null;
+  /** How it was made: `http` (POST /api/session, a cookie) or `bayeux` (a handshake with a nick, no cookie). */
+  via: SessionVia;
 }
 
+export type SessionVia = 'http' | 'bayeux';
+
 const COLUMNS =
-  'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt, seen_at AS seenAt, ended_at AS endedAt, end_reason AS endReason';
+  'id, token, nick, created_at AS createdAt, last_poll_at AS lastPollAt, seen_at AS seenAt, ended_at AS endedAt, end_reason AS endReason, via';
 
 /** Bytes of randomness in a session token (256 bits). */
 export const SESSION_TOKEN_BYTES = 32;
@@ -37,7 +43,9 @@ export function newSessionToken(): string {
 }
 
 export class SessionsRepo {
-  private readonly insertStmt: Statement<[string, string, number, number | null, number], void>;
+  private readonly insertStmt: Statement<[string, string, string, number, number | null, number, SessionVia], void>;
+  private readonly liveByKeyStmt: Statement<[string], SessionRow>;
+  private readonly renameStmt: Statement<[string, string, number], void>;
   private readonly byTokenStmt: Statement<[string], SessionRow>;
   private readonly byIdStmt: Statement<[number], SessionRow>;
   private readonly touchPollStmt: Statement<[number, number, number], void>;
@@ -48,7 +56,10 @@ export class SessionsRepo {
   private readonly oldStmt: Statement<[number, number], { id: number }>;
 
   constructor(db: Database) {
-    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, created_at, last_poll_at, seen_at) VALUES (?, ?, ?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT INTO sessions (token, nick, nick_key, created_at, last_poll_at, seen_at, via) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    // The partial unique index sessions_live_by_nick_key answers this.
+    this.liveByKeyStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE nick_key = ? AND ended_at IS NULL`);
+    this.renameStmt = db.prepare('UPDATE sessions SET nick = ?, nick_key = ? WHERE id = ? AND ended_at IS NULL');
     this.byTokenStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE token = ?`);
     this.byIdStmt = db.prepare(`SELECT ${COLUMNS} FROM sessions WHERE id = ?`);
     // A poll's presence is activity too: it moves seen_at, so idle expiry needs one column (and one index).
@@ -66,12 +77,14 @@ export class SessionsRepo {
 
   /**
    * Creates a session with a fresh token. `lastPollAt` starts at `now`: the
-   * user just came online (and says so with an `online` event).
+   * user just came online (the lobby's members panel shows it). The caller
+   * checked, under the write lock, that no live session has the nick (`liveByNick`);
+   * the unique index refuses it otherwise.
    */
-  create(nick: string, now: number): SessionRow {
+  create(nick: string, now: number, via: SessionVia = 'http'): SessionRow {
     const token = newSessionToken();
-    const info = this.insertStmt.run(token, nick, now, now, now);
-    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now, seenAt: now, endedAt: null, endReason: null };
+    const info = this.insertStmt.run(token, nick, nickKey(nick), now, now, now, via);
+    return { id: Number(info.lastInsertRowid), token, nick, createdAt: now, lastPollAt: now, seenAt: now, endedAt: null, endReason: null, via };
   }
 
   findByToken(token: string): SessionRow | undefined {
@@ -80,6 +93,16 @@ export class SessionsRepo {
 
   findById(id: number): SessionRow | undefined {
     return this.byIdStmt.get(id);
+  }
+
+  /** The session not ended whose nick is the same as `nick` (by `nickKey`), if any; it may have expired unnoticed. */
+  liveByNick(nick: string): SessionRow | undefined {
+    return this.liveByKeyStmt.get(nickKey(nick));
+  }
+
+  /** Gives a live session another nick (checked free by the caller, as for `create`). */
+  rename(id: number, nick: string): void {
+    this.renameStmt.run(nick, nickKey(nick), id);
   }
 
   /** Records a poll, for presence (and activity). */

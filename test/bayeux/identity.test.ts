@@ -109,3 +109,26 @@ test('room events get a hint item for Bayeux holds only while some CometD client
   await stack.chat.relay.waitIdle(5000);
   assert.equal((await publishes()) - before, 2, 'the room item and its hint');
 });
+
+test('a handshake nick is unique too: taken while its Bayeux session has a live client, free once that session has none left (issue 18)', async (t) => {
+  const stack = await startStack(t);
+  await login(stack.base, 'bob');
+  // A cookie session's nick is never freed by Bayeux.
+  const taken = await bayeuxPost(stack.base, [{ ...HANDSHAKE, id: '1', ext: { 'comet-chat': { nick: 'BOB' } } }]);
+  assert.equal(taken.body[0].successful, false);
+  assert.equal(taken.body[0].ext['comet-chat'].code, 'APP_ERR_NICK_TAKEN', JSON.stringify(taken.body));
+
+  const ada = new RawBayeux(stack.base);
+  const first = await ada.handshake('ada');
+  const again = await bayeuxPost(stack.base, [{ ...HANDSHAKE, id: '2', ext: { 'comet-chat': { nick: 'ada' } } }]);
+  assert.equal(again.body[0].ext['comet-chat'].code, 'APP_ERR_NICK_TAKEN', 'ada\'s client is live: nobody else is ada');
+  // ada's client goes away: its session, reachable only through it, is unusable, so its nick is free.
+  const bye = await bayeuxPost(stack.base, [{ channel: '/meta/disconnect', id: '3', clientId: ada.clientId }]);
+  assert.equal(bye.body[0].successful, true);
+  const back = await bayeuxPost(stack.base, [{ ...HANDSHAKE, id: '4', ext: { 'comet-chat': { nick: 'ada' } } }]);
+  assert.equal(back.body[0].successful, true, JSON.stringify(back.body));
+  assert.notEqual(back.body[0].ext['comet-chat'].user.id, first.ext['comet-chat'].user.id, 'a new session, a new id');
+  const db = new Database(stack.dbPath, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.prepare('SELECT end_reason FROM sessions WHERE id = ?').pluck().get(first.ext['comet-chat'].user.id), 'signed-out');
+});

@@ -331,6 +331,14 @@ const ROWS: Row[] = [
   { name: 'a poll with the cookie of a signed-out session', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
   { name: 'a post with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/lobby/messages', { as: 'ended', headers: [JSON_TYPE], body: '{"text":"still here"}' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
   { name: 'a join with the cookie of a signed-out session', target: 'client', request: client('POST', '/api/rooms/general/join', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  // --- issue 18: unique nicks and nick changes (ada and bob are live) --------------------------------
+  { name: 'a sign-in with a live session\'s nick in another case and width (ＡＤＡ)', target: 'client', request: client('POST', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":" ＡＤＡ "}' }), status: 409, code: 'APP_ERR_NICK_TAKEN' },
+  { name: 'a nick change to another live session\'s nick', target: 'client', request: client('PATCH', '/api/session', { headers: [JSON_TYPE], body: '{"nick":"BOB"}' }), status: 409, code: 'APP_ERR_NICK_TAKEN' },
+  { name: 'a nick change to <script>', target: 'client', request: client('PATCH', '/api/session', { headers: [JSON_TYPE], body: '{"nick":"<script>"}' }), status: 400, code: 'APP_ERR_INVALID_NICK' },
+  { name: 'a nick change whose body is a JSON list', target: 'client', request: client('PATCH', '/api/session', { headers: [JSON_TYPE], body: '["ada2"]' }), status: 400, code: 'APP_ERR_INVALID_BODY' },
+  { name: 'a nick change without a session', target: 'client', request: client('PATCH', '/api/session', { as: null, headers: [JSON_TYPE], body: '{"nick":"zed"}' }), status: 401, code: 'APP_ERR_NO_SESSION' },
+  { name: 'a nick change with the cookie of a signed-out session', target: 'client', request: client('PATCH', '/api/session', { as: 'ended', headers: [JSON_TYPE], body: '{"nick":"zed"}' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a nick change from another site\'s Origin', target: 'client', request: client('PATCH', '/api/session', { headers: [JSON_TYPE, ['Origin', 'http://evil.test']], body: '{"nick":"zed"}' }), status: 403, code: 'APP_ERR_CSRF' },
   // --- the app through the proxy: cursors and IDs ------------------------------------------------
   { name: 'a poll cursor of -1', target: 'client', request: client('GET', '/api/poll?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a poll cursor in exponent form', target: 'client', request: client('GET', '/api/poll?rooms=lobby:1e3'), status: 400, code: 'APP_ERR_BAD_CURSOR' },

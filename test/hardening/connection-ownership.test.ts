@@ -26,6 +26,7 @@ test('a poll with another session\'s connection ID is 403 and leaves the owner\'
   const mallory = new ChatClient(stack.base);
   await ada.login('ada');
   await mallory.login('mallory');
+  await ada.post('lobby', 'hello'); // signing in posts nothing (issue 18): this is the lobby's news
   ada.cursors.set('lobby', 0);
   await ada.poll(); // news past cursor 0: answered at once, with ada's connection ID and the lobby cursor
   const cid = ada.connectionId!;
@@ -57,6 +58,7 @@ test('a poll with another session\'s connection ID leaves the owner\'s queue alo
   const mallory = new ChatClient(stack.base);
   await ada.login('ada');
   await mallory.login('mallory');
+  await ada.post('lobby', 'hello'); // the lobby's news: signing in posts nothing (issue 18)
   ada.cursors.set('lobby', 0);
   await ada.poll();
   const cid = ada.connectionId!;

@@ -177,13 +177,16 @@ function commandLineOrEmpty(pid: number): string {
   }
 }
 
-test('SIGTERM to `npm start` reaches the launcher (the script execs node), so npm exits 0 and leaves no process behind', async (t) => {
+test('SIGTERM to `npm start` (as a process manager sends it, to npm\'s pid) stops everything: npm exits 0, no process below it and no port is left', async (t) => {
   // --ignore-scripts skips only prestart (the build, done already); npm still runs the start script.
   const npm = launch(t, {}, ['npm', 'start', '--ignore-scripts', '--silent']);
-  await npm.printed;
+  const { clientPort, appPort, controlPort } = await npm.printed;
   const below = descendantPids(npm.launcher.pid!);
   assert.ok(below.some((pid) => commandLine(pid).includes('launcher/main.js')), 'npm runs the launcher');
+  assert.ok(below.some((pid) => commandLine(pid).includes('server/main.js')) && below.some((pid) => commandLine(pid).includes('proxy/main.js')), 'and its two children');
+  for (const port of [clientPort, appPort, controlPort]) assert.equal(await refused(port), false, `port ${port} is open while running`);
   npm.launcher.kill('SIGTERM');
   assert.equal(await exitWithin(npm, 'npm to exit'), 0, npm.stderr());
   await waitFor(() => below.every((pid) => !isAlive(pid)), 'every process below npm to be gone', STOP_DEADLINE_MS);
+  for (const port of [clientPort, appPort, controlPort]) assert.ok(await refused(port), `port ${port} is closed`);
 });

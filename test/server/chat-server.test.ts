@@ -36,6 +36,13 @@ test('listen() resolves with the bound port and starts the relay when controlUrl
     body: JSON.stringify({ nick: 'ada' }),
   });
   assert.equal(res.status, 201);
+  // Signing in writes no event (issue 18); a post does.
+  const post = await fetch(`http://127.0.0.1:${port}/api/rooms/lobby/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: res.headers.getSetCookie()[0]!.split(';')[0]! },
+    body: JSON.stringify({ text: 'hi' }),
+  });
+  assert.equal(post.status, 201);
   await control.waitForItems(1);
 });
 

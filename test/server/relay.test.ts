@@ -13,13 +13,20 @@ async function post(user: TestUser, text: string): Promise<void> {
   await user.agent.post('/api/rooms/lobby/messages').send({ text }).expect(201);
 }
 
+/** Signs in and posts one short message: the row each test starts from (a sign-in wrote an `online` event before issue 18). */
+async function signInAndGreet(h: AppHarness, nick: string): Promise<TestUser> {
+  const user = await h.signIn(nick);
+  await post(user, 'hi');
+  return user;
+}
+
 // Fast retries, and a sweep too slow to matter: publishing must come from nudges.
 const FAST = { relayRetryMinMs: 5, relayRetryMaxMs: 20, relayIntervalMs: 3_600_000 };
 
 test('the relay publishes outbox rows in order to POST /publish/ with the secret, then deletes them', async (t) => {
   const control = await startControlRecorder(t);
   const h = await startApp(t, { options: FAST });
-  const ada = await h.signIn('ada');
+  const ada = await signInAndGreet(h, 'ada');
   for (let i = 0; i < 4; i++) await post(ada, `m${i}`);
   assert.equal(h.chat.store.outbox.count(), 5, 'nothing is published before the proxy is connected');
 
@@ -42,7 +49,7 @@ test('the relay publishes outbox rows in order to POST /publish/ with the secret
 test('the relay sends at most relayBatchSize rows per publish, batches in order', async (t) => {
   const control = await startControlRecorder(t);
   const h = await startApp(t, { options: { ...FAST, relayBatchSize: 2 } });
-  const ada = await h.signIn('ada');
+  const ada = await signInAndGreet(h, 'ada');
   for (let i = 0; i < 4; i++) await post(ada, `m${i}`);
   h.chat.connectProxy(control.url);
   await h.chat.relay.waitIdle(5000);
@@ -53,8 +60,8 @@ test('the relay sends at most relayBatchSize rows per publish, batches in order'
 test('the relay splits batches that would exceed relayBatchMaxBytes', async (t) => {
   const control = await startControlRecorder(t);
   const h = await startApp(t, { options: { ...FAST, relayBatchMaxBytes: 4096 } });
-  const ada = await h.signIn('ada');
-  // Payloads: ~250 bytes for the online event, ~1750 for each message.
+  const ada = await signInAndGreet(h, 'ada');
+  // Payloads: ~250 bytes for the greeting, ~1750 for each message.
   for (let i = 0; i < 3; i++) await post(ada, 'x'.repeat(1500));
   h.chat.connectProxy(control.url);
   await h.chat.relay.waitIdle(5000);
@@ -66,7 +73,7 @@ test('a write is published promptly after its commit, without waiting for the sa
   const control = await startControlRecorder(t);
   const h = await startApp(t, { options: FAST });
   h.chat.connectProxy(control.url);
-  const ada = await h.signIn('ada');
+  const ada = await signInAndGreet(h, 'ada');
   await control.waitForItems(1, 2000);
   await post(ada, 'prompt');
   const items = await control.waitForItems(2, 2000);
@@ -92,7 +99,7 @@ test('while the control API answers 503 the relay retries the same batch, then p
   control.status = 503;
   const h = await startApp(t, { options: FAST });
   h.chat.connectProxy(control.url);
-  const ada = await h.signIn('ada');
+  const ada = await signInAndGreet(h, 'ada');
   await post(ada, 'a');
   await control.waitForAttempts(3);
   await post(ada, 'b'); // written during the outage
@@ -116,7 +123,7 @@ test('while the control API is down the relay keeps retrying and publishes every
   await control.down();
   const h = await startApp(t, { options: FAST });
   h.chat.connectProxy(control.url);
-  const ada = await h.signIn('ada');
+  const ada = await signInAndGreet(h, 'ada');
   for (let i = 0; i < 3; i++) await post(ada, `m${i}`);
   await waitFor('failed publishes', () => h.chat.relay.stats.failures >= 3);
   assert.equal(h.chat.store.outbox.count(), 4);
@@ -131,7 +138,7 @@ test('retry delays start at relayRetryMinMs and double up to relayRetryMaxMs', a
   control.status = 503;
   const h = await startApp(t, { options: { relayRetryMinMs: 10, relayRetryMaxMs: 40, relayIntervalMs: 3_600_000 } });
   h.chat.connectProxy(control.url);
-  await h.signIn('ada');
+  await signInAndGreet(h, 'ada');
   await control.waitForAttempts(6);
   const times = control.attemptTimes;
   const gaps = times.slice(1, 6).map((at, i) => at - times[i]!);
@@ -148,7 +155,7 @@ test('closing the app waits for an in-flight publish and deletes what it publish
   control.pause();
   const h = await startApp(t, { options: FAST });
   h.chat.connectProxy(control.url);
-  await h.signIn('ada');
+  await signInAndGreet(h, 'ada');
   await control.waitForAttempts(1);
 
   let closed = false;

@@ -6,7 +6,7 @@ test('a new database lists only the lobby room', async (t) => {
   const h = await startApp(t);
   const ada = await h.signIn('ada');
   const res = await ada.agent.get('/api/rooms').expect(200);
-  assert.deepEqual(res.body, { rooms: [{ name: 'lobby', members: 1, lastEventId: 1, joined: true }] });
+  assert.deepEqual(res.body, { rooms: [{ name: 'lobby', members: 1, lastEventId: 0, joined: true }] });
 });
 
 test('GET /api/rooms marks the rooms the session joined, from any tab, and no one else\'s', async (t) => {

@@ -65,11 +65,24 @@ function parse(answer: HttpAnswer, what: string): any {
   }
 }
 
-/** `POST /api/session {"nick"}`: the client's HttpClient keeps the `sid` cookie. */
+/** How many nicks `signIn` tries: a retried sign-in whose first answer was lost finds its nick taken. */
+const NICK_TRIES = 5;
+
+/**
+ * `POST /api/session {"nick"}`: the client's HttpClient keeps the `sid` cookie. Nicks are unique among live
+ * sessions (409 APP_ERR_NICK_TAKEN): when an attempt's answer is lost after the app committed it, the retry finds
+ * the nick taken by that orphan session and signs in as `<nick>-2`, `<nick>-3`, ... instead.
+ */
 export async function signIn(ctx: CallContext, nick: string): Promise<void> {
-  const what = `sign in as ${nick}`;
-  await callUntil(ctx, what, '/api/session', { method: 'POST', json: { nick } }, (s) => s === 200 || s === 201);
-  if (ctx.http.cookie('sid') === undefined) throw new Error(`${what}: no sid cookie in the answer`);
+  for (let n = 1; n <= NICK_TRIES; n++) {
+    const tried = n === 1 ? nick : `${nick}-${n}`;
+    const what = `sign in as ${tried}`;
+    const answer = await callUntil(ctx, what, '/api/session', { method: 'POST', json: { nick: tried } }, (s) => s === 200 || s === 201 || s === 409);
+    if (answer.status === 409) continue;
+    if (ctx.http.cookie('sid') === undefined) throw new Error(`${what}: no sid cookie in the answer`);
+    return;
+  }
+  throw new Error(`sign in as ${nick}: the nick and ${NICK_TRIES - 1} variants are taken`);
 }
 
 /** `POST /api/rooms {"name"}`; an existing room (409) is fine. */

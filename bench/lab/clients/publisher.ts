@@ -1,19 +1,22 @@
 /**
- * The lab's publisher: message k (k = 0, 1, 2, ...) is due at t0 + k/rate,
- * round robin over the rooms, its text the stamp `{seq, sentAtMs}`
- * (workload.ts) with seq counted per room. At most one publish is in flight
- * per room, the others wait in that room's queue, so a room commits in seq
- * order. A failed publish is sent again, same text (its sentAt stays, so the
- * latency includes the retry), until accepted or the deadline.
+ * The lab's publisher, open loop: message k (k = 0, 1, 2, ...) is due at
+ * t0 + k/rate, round robin over the rooms (schedule.ts), its text the stamp
+ * `{seq, sentAtMs}` (workload.ts) with seq counted per room and `sentAtMs` the
+ * message's DUE time, so latency includes any wait in the queue (no
+ * coordinated omission). At most one publish is in flight per room, the
+ * others wait in that room's queue, so a room commits in seq order. A failed
+ * publish is sent again, same text, until accepted or the deadline.
  *
  * Falling behind (a slow server) does not turn into an unbounded burst: a
  * room's queue holds at most MAX_QUEUE_PER_ROOM messages; messages due while it
- * is full are skipped (never sent, no seq used), which the achieved rate shows.
+ * is full are dropped (never sent, no seq used) and counted in the totals'
+ * `dropped`, which results.json and the report carry.
  */
 import { setMaxListeners } from 'node:events';
 import type { ClientProtocol } from '../../models/target.js';
 import { HttpClient, RequestAbortedError, type RequestInit } from '../http-client.js';
 import type { PublisherTotals } from '../results.js';
+import { OpenLoopSchedule } from '../schedule.js';
 import { formatStamp, nowMs } from '../workload.js';
 import { type CallContext, createRoom, joinRoom, signIn } from './chat-session.js';
 import { backoffMs, sleep } from './subscriber.js';
@@ -28,7 +31,7 @@ export interface PublisherOptions {
   localAddress: string | undefined;
 }
 
-/** Messages waiting per room (behind the one in flight) before due messages are skipped. */
+/** Messages waiting per room (behind the one in flight) before due messages are dropped. */
 export const MAX_QUEUE_PER_ROOM = 100;
 /** Longest wait for one publish answer, ms (also capped by the deadline). */
 const PUBLISH_TIMEOUT_MS = 10_000;
@@ -45,11 +48,13 @@ const DRAIN_CHECK_MS = 10;
 
 interface RoomQueue {
   room: string;
+  /** Index in the schedule's rooms. */
+  index: number;
   /** Seq of the next message to send. */
   nextSeq: number;
-  /** Due messages not yet sent. */
-  waiting: number;
   busy: boolean;
+  /** Gave up at the deadline: sends nothing more (a later seq would leave a gap). */
+  closed: boolean;
   accepted: number;
 }
 
@@ -57,8 +62,6 @@ export class LabPublisher {
   private readonly http: HttpClient;
   private readonly stopController = new AbortController();
   private readonly chat: boolean;
-  /** Due messages never sent because their room's queue was full (not in PublisherTotals: the achieved rate shows it). */
-  skipped = 0;
   /** Next seq per room, kept across runs (the fan-out scenario publishes one message per run). */
   private readonly nextSeq = new Map<string, number>();
 
@@ -103,7 +106,7 @@ export class LabPublisher {
     const { rooms, ratePerS } = this.options;
     const startRequests = this.http.requests;
     const startBytes = this.http.bytes();
-    const queues: RoomQueue[] = rooms.map((room) => ({ room, nextSeq: this.nextSeq.get(room) ?? 1, waiting: 0, busy: false, accepted: 0 }));
+    const queues: RoomQueue[] = rooms.map((room, index) => ({ room, index, nextSeq: this.nextSeq.get(room) ?? 1, busy: false, closed: false, accepted: 0 }));
     let errors = 0;
     const errorKinds: Record<string, number> = {};
     const failed = (kind: string): void => {
@@ -111,10 +114,19 @@ export class LabPublisher {
       errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     };
     let lastAcceptedAt = 0;
+    let unsent = 0;
     const t0 = performance.now();
+    // Wall-clock due times (nowMs), comparable with the subscribers' receipt times in other processes.
+    const schedule = new OpenLoopSchedule({
+      ratePerS,
+      total: Math.ceil((durationMs * ratePerS) / 1000),
+      rooms: rooms.length,
+      maxQueuePerRoom: MAX_QUEUE_PER_ROOM,
+      startMs: nowMs(),
+    });
 
-    const publish = async (room: string, seq: number): Promise<boolean> => {
-      const text = formatStamp({ seq, sentAtMs: nowMs() });
+    const publish = async (room: string, seq: number, dueAtMs: number): Promise<boolean> => {
+      const text = formatStamp({ seq, sentAtMs: dueAtMs });
       for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.stopped; attempt++) {
         const left = deadline - performance.now();
         if (left <= 0) return false;
@@ -140,11 +152,12 @@ export class LabPublisher {
     };
 
     const pump = (queue: RoomQueue): void => {
-      if (queue.busy || queue.waiting === 0 || this.stopped || performance.now() >= deadline) return;
-      queue.waiting--;
+      if (queue.busy || queue.closed || this.stopped || performance.now() >= deadline) return;
+      const dueAtMs = schedule.take(queue.index);
+      if (dueAtMs === null) return;
       queue.busy = true;
       const seq = queue.nextSeq++;
-      void publish(queue.room, seq).then((accepted) => {
+      void publish(queue.room, seq, dueAtMs).then((accepted) => {
         queue.busy = false;
         if (accepted) {
           queue.accepted++;
@@ -152,33 +165,33 @@ export class LabPublisher {
           pump(queue);
         } else {
           // Not accepted by the deadline: this room sends nothing more (a later seq would leave a gap).
-          queue.waiting = 0;
+          if (!queue.closed) unsent += 1 + schedule.clear(queue.index);
+          queue.closed = true;
         }
       });
     };
 
-    const total = Math.ceil((durationMs * ratePerS) / 1000);
-    const intervalMs = 1000 / ratePerS;
-    let k = 0;
-    // Bounded by time (deadline) and by `total`: every pass schedules all messages due by now.
-    while (k < total && !this.stopped && performance.now() < deadline) {
-      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
-      for (; k < due; k++) {
-        const queue = queues[k % queues.length]!;
-        if (queue.waiting >= MAX_QUEUE_PER_ROOM) {
-          this.skipped++;
-          continue;
-        }
-        queue.waiting++;
-        pump(queue);
-      }
-      if (k < total) await sleep(Math.max(1, t0 + k * intervalMs - performance.now()), this.stopController.signal);
+    // Bounded by time (deadline) and by the schedule's total: every pass queues all messages due by now, each
+    // stamped with its own due time however late this loop wakes.
+    while (!schedule.done && !this.stopped && performance.now() < deadline) {
+      for (const room of schedule.advance(nowMs())) pump(queues[room]!);
+      const next = schedule.nextDueMs();
+      if (next !== null) await sleep(Math.max(1, next - nowMs()), this.stopController.signal);
     }
+    // Stopped by the deadline before the schedule ended: what fell due meanwhile is queued (or dropped), so the
+    // accounting below counts it as unsent rather than forgetting it.
+    if (!this.stopped) schedule.advance(nowMs());
     // Drain: what is queued or in flight gets until the deadline.
-    while (!this.stopped && performance.now() < deadline && queues.some((q) => q.busy || q.waiting > 0)) {
+    const pending = (): boolean => queues.some((q) => q.busy || (!q.closed && schedule.waiting(q.index) > 0));
+    while (!this.stopped && performance.now() < deadline && pending()) {
       await sleep(Math.min(DRAIN_CHECK_MS, deadline - performance.now()), this.stopController.signal);
     }
-    // At the deadline: abort what is still in flight; it counts as not accepted.
+    // At the deadline: abort what is still in flight; it counts as not accepted, and so does what still waits.
+    for (const q of queues) {
+      if (q.closed) continue;
+      q.closed = true;
+      unsent += (q.busy ? 1 : 0) + schedule.clear(q.index);
+    }
     if (queues.some((q) => q.busy)) this.stop();
 
     const publishedPerRoom: Record<string, number> = {};
@@ -192,6 +205,9 @@ export class LabPublisher {
     return {
       publishedPerRoom,
       published,
+      offered: schedule.offered,
+      dropped: schedule.dropped,
+      unsent,
       errors,
       errorKinds,
       requests: this.http.requests - startRequests,

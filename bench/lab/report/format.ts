@@ -2,7 +2,8 @@
  * Number and grouping helpers shared by the Markdown table and the charts, so
  * both show the same figures in the same order.
  */
-import type { LoadPointResult, RunResult } from '../results.js';
+import type { LoadPointResult, PointSummary, RunResult } from '../results.js';
+import { summarize } from '../stats.js';
 
 /** What a cell shows when there is no figure (no `derived`, NaN, ±Infinity). */
 export const NO_VALUE = '—';
@@ -45,11 +46,12 @@ export function isLossy(point: LoadPointResult): boolean {
   return s !== undefined && (s.lost > 0 || s.duplicated > 0);
 }
 
-/** Measured points with their derived figures: the only ones charts plot. */
-export function plottable(run: RunResult): Array<LoadPointResult & { derived: NonNullable<LoadPointResult['derived']> }> {
-  // A point that delivered nothing has no per-delivery figures worth drawing (they divide by zero).
-  return run.points.filter(
-    (p): p is LoadPointResult & { derived: NonNullable<LoadPointResult['derived']> } =>
-      p.status === 'ok' && p.derived !== undefined && (p.subscribers?.deliveries ?? 0) > 0,
-  );
+/** Most runs of any point: more than 1 when the run was made with `--repeat`. */
+export function repeats(run: RunResult): number {
+  return Math.max(1, ...run.points.map((p) => p.repeat ?? 1));
+}
+
+/** The summaries results.json carries, or computed from its points (runs made before `--repeat` have none). */
+export function summariesOf(run: RunResult): PointSummary[] {
+  return run.summaries ?? summarize(run.points);
 }

@@ -4,8 +4,13 @@
  * is the comparison the lab exists for), lossy rows flagged with a footnote,
  * and what every column means.
  */
-import type { LoadPointResult, RunResult } from '../results.js';
-import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, targetOrder } from './format.js';
+import type { LoadPointResult, MetricSpread, RunResult } from '../results.js';
+import { GENERATOR_SATURATED_SHARE } from '../headroom.js';
+import { DEFAULT_SUSTAIN_P99_MS } from '../options.js';
+import { memorySlopes } from '../memory-slope.js';
+import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
+import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
+import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
   /** Chart files written next to the report (relative paths), embedded as images under the tables. */
@@ -63,6 +68,16 @@ function busyCores(cpuS: number | undefined, windowS: number | undefined): numbe
   return cpuS === undefined || windowS === undefined || windowS <= 0 ? undefined : cpuS / windowS;
 }
 
+/** "measured windows 31.2-40.5 s (publishing plus drain)" over the points that recorded one. */
+function windowRange(points: readonly LoadPointResult[]): string {
+  const windows = points.map((p) => p.windowS).filter((w): w is number => w !== undefined && Number.isFinite(w));
+  if (windows.length === 0) return 'no measured window recorded';
+  const low = Math.min(...windows);
+  const high = Math.max(...windows);
+  const range = formatSig(low) === formatSig(high) ? formatSig(low) : `${formatSig(low)}-${formatSig(high)}`;
+  return `measured window${windows.length > 1 ? 's' : ''} ${range} s (publishing plus drain; per point in the Window column)`;
+}
+
 /** Median of a non-empty list. */
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -117,6 +132,175 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
   return out;
 }
 
+/** Commit, peers' versions, steal time and pinning, as results.json recorded them (older runs: nothing). */
+function provenanceLines(run: RunResult): string[] {
+  const p = run.provenance;
+  if (p === undefined) return ['Provenance: not recorded (a run made before the lab recorded it).', ''];
+  const commit = p.git.commit === null ? 'unknown commit' : `commit \`${p.git.commit.slice(0, 12)}\`${p.git.dirty ? ' **with uncommitted changes**' : p.git.dirty === null ? ' (clean or not: unknown)' : ''}`;
+  const v = (name: string, b: { version: string | null }): string => `${name} ${b.version ?? 'unknown'}`;
+  const steal = p.stealShare === undefined ? 'not read' : `${formatSig(p.stealShare * 100)} %`;
+  const pin = p.pin ? `generator on CPU ${p.pin.generator.join(',')}, target on CPU ${p.pin.target.join(',')} (\`--pin\`)` : 'not pinned (generator and target share every core)';
+  return [
+    `Code: ${commit}. Node ${cell(p.node)}; ${cell([v('nginx', p.versions.nginx), v('Nchan', p.versions.nchan), v('Pushpin', p.versions.pushpin)].join(', '))} (each read from its binary or package; how: \`provenance.versions\` in results.json). ` +
+      `CPU: ${cell(p.cpuModel)}. Steal time over the run: ${steal}. Cores: ${pin}.`,
+    '',
+  ];
+}
+
+/** "12.3 [10.1, 15.2]": a median and its interval; the median alone when one run measured it. */
+export function formatSpread(spread: MetricSpread | undefined, scale = 1): string {
+  if (spread === undefined) return NO_VALUE;
+  const m = formatSig(spread.median / scale);
+  return spread.n < 2 ? m : `${m} [${formatSig(spread.low / scale)}, ${formatSig(spread.high / scale)}]`;
+}
+
+/** With `--repeat N`: one table per scenario and client count of medians with their 95% intervals. */
+function spreadSection(run: RunResult, order: Map<string, number>): string[] {
+  const n = repeats(run);
+  if (n < 2) return [];
+  const out: string[] = [`## Medians over ${formatCount(n)} runs`, ''];
+  out.push(
+    `Each cell: the median over the point's measured runs and, in brackets, a ${formatSig(CONFIDENCE * 100)} % ` +
+      `confidence interval of that median by the percentile bootstrap (${formatCount(BOOTSTRAP_RESAMPLES)} resamples ` +
+      'of the runs, seeded). With 3 runs or fewer the interval is close to the min-max range: read it as the spread ' +
+      'seen, not as a tight bound. Failed runs are left out and counted in **Runs**.',
+    '',
+  );
+  const header = ['Target', 'Runs', 'Published msg/s', 'Dropped', 'Deliveries/s', 'p50 ms', 'p99 ms', 'CPU s / 1,000 deliveries', 'Load generator cores busy', 'KB / parked connection', 'Requests / delivery'];
+  const summaries = summariesOf(run);
+  const groups = [...new Set(summaries.map((x) => `${x.scenario}|${x.clients}|${x.ratePerS}`))];
+  for (const group of groups) {
+    const rows = summaries.filter((x) => `${x.scenario}|${x.clients}|${x.ratePerS}` === group).sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+    const first = rows[0]!;
+    out.push(`### ${first.scenario}, ${formatCount(first.clients)} clients, ${formatSig(first.ratePerS)} messages/s requested`, '');
+    out.push(row(header), row(header.map((_, i) => (i < 1 ? '---' : '---:'))));
+    for (const x of rows) {
+      const notes = [
+        ...(x.lossy > 0 ? [`${formatCount(x.lossy)} lossy`] : []),
+        ...((x.generatorSaturated ?? 0) > 0 ? [`${formatCount(x.generatorSaturated)} ‡`] : []),
+      ];
+      const runs = `${formatCount(x.measured)} of ${formatCount(x.runs)}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
+      if (x.measured === 0) {
+        out.push(row([cell(x.title), runs, `*${x.unavailable ? 'unavailable' : 'no measured run'}*`, ...Array<string>(header.length - 3).fill('')]));
+        continue;
+      }
+      const m = x.metrics;
+      out.push(
+        row([
+          cell(x.title),
+          runs,
+          formatSpread(m.publishedPerS),
+          formatSpread(m.dropped),
+          formatSpread(m.deliveriesPerS),
+          formatSpread(m.p50Ms),
+          formatSpread(m.p99Ms),
+          formatSpread(m.cpuSPer1000Deliveries),
+          formatSpread(m.generatorCoresBusy),
+          x.protocol === 'chat-short-poll' ? 'n/a' : formatSpread(m.memoryPerParkedBytes, BYTES_PER_KB),
+          formatSpread(m.requestsPerDelivery),
+        ]),
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
+/** The sweeps results.json carries, or computed from its summaries with the yardstick it was run with. */
+export function sweepsOfRun(run: RunResult): SweepResult[] {
+  const limit = typeof run.options.sustainP99Ms === 'number' ? run.options.sustainP99Ms : DEFAULT_SUSTAIN_P99_MS;
+  return run.sweeps ?? sweepsOf(summariesOf(run), limit);
+}
+
+/** With `--rates`: per client count, which rates each target sustained, its maximum, and CPU at matched rates. */
+function sweepSection(run: RunResult, order: Map<string, number>): string[] {
+  const sweeps = sweepsOfRun(run);
+  if (sweeps.length === 0) return [];
+  const limit = typeof run.options.sustainP99Ms === 'number' ? run.options.sustainP99Ms : DEFAULT_SUSTAIN_P99_MS;
+  const out: string[] = ['## Rate sweep', ''];
+  out.push(
+    `A requested rate is **sustained** (✓) when every run of the point was measured and, in the median run, no due ` +
+      `message was dropped, at least ${formatSig(SUSTAINED_PUBLISH_SHARE * 100)} % of the rate was accepted and p99 ` +
+      `due-to-receipt latency stayed at or under ${formatCount(limit)} ms; and no run lost or duplicated a delivery or ` +
+      'saturated its load generator. **Maximum sustainable**: the highest rate such that it and every lower rate held, ' +
+      'with its median deliveries/s; "≥" when the highest rate tried still held.',
+    '',
+  );
+  for (const clients of [...new Set(sweeps.map((x) => x.clients))].sort((a, b) => a - b)) {
+    const rows = sweeps.filter((x) => x.clients === clients).sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+    const rates = [...new Set(rows.flatMap((x) => x.rates.map((r) => r.ratePerS)))].sort((a, b) => a - b);
+    const header = ['Target', ...rates.map((r) => `${formatSig(r)} msg/s`), 'Maximum sustainable'];
+    out.push(`### ${formatCount(clients)} clients: deliveries/s and p99 per requested rate`, '');
+    out.push(row(header), row(header.map((_, i) => (i === 0 ? '---' : '---:'))));
+    for (const x of rows) {
+      const cells = rates.map((rate) => {
+        const v = x.rates.find((r) => r.ratePerS === rate);
+        if (v === undefined) return NO_VALUE;
+        const figures = v.deliveriesPerS === undefined ? '' : ` ${formatSig(v.deliveriesPerS)}/s, p99 ${formatSig(v.p99Ms)} ms`;
+        return cell(v.sustained ? `✓${figures}` : `✗${figures} (${v.reasons.join('; ')})`);
+      });
+      const max =
+        x.bound === 'below-lowest'
+          ? `below ${formatSig(rates[0])} msg/s`
+          : `${x.bound === 'above-highest' ? '≥ ' : ''}${formatSig(x.maxSustainedRatePerS)} msg/s (${formatSig(x.maxSustainedDeliveriesPerS)} deliveries/s)`;
+      out.push(row([cell(x.title), ...cells, max]));
+    }
+    out.push('');
+    // Sustained points at one requested rate and client count all delivered the same offered load (within the
+    // publish share above): their CPU per delivery compares targets doing the same work, in the same regime.
+    out.push(`### ${formatCount(clients)} clients: CPU s / 1,000 deliveries at matched delivery rates`, '');
+    out.push(row(header.slice(0, -1)), row(header.slice(0, -1).map((_, i) => (i === 0 ? '---' : '---:'))));
+    for (const x of rows) {
+      out.push(
+        row([
+          cell(x.title),
+          ...rates.map((rate) => {
+            const v = x.rates.find((r) => r.ratePerS === rate);
+            if (v === undefined) return NO_VALUE;
+            return v.sustained ? formatSpread(v.cpuSPer1000Deliveries) : `${NO_VALUE} (not sustained)`;
+          }),
+        ]),
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
+/** Memory per parked connection as a slope over the client counts, when the run had two or more. */
+function memorySection(run: RunResult, order: Map<string, number>): string[] {
+  const slopes = (run.memorySlopes ?? memorySlopes(run.points)).slice().sort((a, b) => order.get(a.target)! - order.get(b.target)! || a.ratePerS - b.ratePerS);
+  if (slopes.length === 0) return [];
+  const out: string[] = ['## Memory per parked connection, as a slope', ''];
+  out.push(
+    'The least-squares slope of (RSS all parked − RSS set up, not polling) against the number of parked ' +
+      'connections, over the client counts of the run: what one more parked connection costs. Fixed costs go into ' +
+      "the intercept instead of being divided over the clients. Node targets collect garbage before each reading " +
+      '(forced GC); Nchan and Pushpin are read as they are. Short polling parks nothing and has no row. ' +
+      `1 KB = ${formatCount(BYTES_PER_KB)} bytes.`,
+    '',
+  );
+  const header = ['Target', 'Scenario', 'Clients', 'Runs', 'KB / parked connection (slope)', 'Fixed part, KB', 'r²', 'Per role, KB', 'Forced GC'];
+  out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
+  for (const m of slopes) {
+    out.push(
+      row([
+        cell(m.title),
+        m.scenario,
+        m.clients.map((c) => formatCount(c)).join(', '),
+        formatCount(m.runs),
+        formatSig(m.bytesPerConnection / BYTES_PER_KB),
+        formatSig(m.interceptBytes / BYTES_PER_KB),
+        formatSig(m.r2),
+        cell(Object.entries(m.bytesPerConnectionByRole).map(([role, b]) => `${role} ${formatSig(b / BYTES_PER_KB)}`).join(', ')),
+        m.gcForced ? 'Node processes' : 'none (RSS as read)',
+      ]),
+    );
+  }
+  out.push('', 'A low r² means the readings did not line up (noise, or memory that grows in steps): read the slope with it.', '');
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -126,6 +310,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     `Machine: ${formatCount(m.cpus)} × ${m.cpuModel}, ${formatSig(m.memoryGiB)} GiB memory, Node ${m.node}, ${m.os}.`,
     '',
   );
+  out.push(...provenanceLines(run));
   if (Object.keys(run.options).length > 0) out.push(`Options: \`${JSON.stringify(run.options)}\``, '');
 
   // One column set for the whole run, so tables line up: out-of-order only when some point saw any.
@@ -134,6 +319,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     'Target',
     'Kind',
     'Published msg/s',
+    'Dropped',
+    'Window s',
     'Deliveries/s',
     'p50 ms',
     'p95 ms',
@@ -154,17 +341,25 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
 
   const order = new Map(targetOrder(run).map((t, i) => [t.target, i]));
   const footnotes: Footnote[] = [];
+  const multiRun = repeats(run) > 1;
 
   if (run.points.length === 0) out.push('No load points were recorded.', '');
-  for (const clients of clientCounts(run.points)) {
+  // A rate sweep gets one table per client count and rate: rows of one table are always at one load.
+  const sweep = new Set(run.points.map((p) => p.ratePerS)).size > 1;
+  const tables = clientCounts(run.points).flatMap((clients) =>
+    [...new Set(run.points.filter((p) => p.clients === clients).map((p) => p.ratePerS))].sort((a, b) => a - b).map((rate) => ({ clients, rate })),
+  );
+  for (const { clients, rate } of tables) {
     const points = run.points
-      .filter((p) => p.clients === clients)
-      .sort((a, b) => order.get(a.target)! - order.get(b.target)!);
-    out.push(`## ${formatCount(clients)} clients`, '');
+      .filter((p) => p.clients === clients && p.ratePerS === rate)
+      .sort((a, b) => order.get(a.target)! - order.get(b.target)! || (a.repeat ?? 1) - (b.repeat ?? 1));
+    out.push(`## ${formatCount(clients)} clients${sweep ? `, ${formatSig(rate)} msg/s` : ''}`, '');
     out.push(
       `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
         `${distinct(points.map((p) => p.ratePerS), formatSig)} messages/s requested over all rooms, ` +
-        `${distinct(points.map((p) => p.durationS), formatSig)} s measured.`,
+        `${distinct(points.map((p) => p.durationS), formatSig)} s of publishing; ` +
+        // The measured window is publishing plus drain, different per point: say its real range, never the duration.
+        `${windowRange(points)}.`,
       '',
     );
     out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
@@ -176,13 +371,13 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       if (p.status !== 'ok') {
         // The reason takes the first numeric cell; the rest stay empty so no number is implied.
         const reason = `*${p.status}*: ${cell(p.error ?? 'no reason recorded')}`;
-        out.push(row([cell(p.title), kind, reason, ...Array<string>(numericColumns - 1).fill('')]));
+        out.push(row([cell(multiRun ? `${p.title} · run ${p.repeat ?? 1}` : p.title), kind, reason, ...Array<string>(numericColumns - 1).fill('')]));
         continue;
       }
       const s = p.subscribers;
       const d = p.derived;
       const lossy = isLossy(p);
-      let title = cell(p.title);
+      let title = cell(multiRun ? `${p.title} · run ${p.repeat ?? 1}` : p.title);
       if (lossy) {
         const fn = lossFootnote(p, `loss-${footnotes.length + 1}`);
         footnotes.push(fn);
@@ -195,6 +390,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
           title,
           kind,
           formatSig(p.publisher?.ratePerS),
+          bold(formatCount(p.publisher?.dropped), (p.publisher?.dropped ?? 0) > 0),
+          formatSig(p.windowS),
           formatSig(d?.deliveriesPerS),
           formatSig(s?.latency.p50),
           formatSig(s?.latency.p95),
@@ -202,8 +399,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
           formatSig(s?.latency.max),
           formatSig(d?.cpuSPer1000Deliveries),
           formatSig(busyCores(p.cost?.total?.cpuS, p.windowS)),
-          formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
-          formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
+          p.generatorSaturated ? `${formatSig(busyCores(p.loadGeneratorCpuS, p.windowS))} ‡` : formatSig(busyCores(p.loadGeneratorCpuS, p.windowS)),
+          p.protocol === 'chat-short-poll' ? 'n/a' : formatSig(d === undefined ? undefined : d.memoryPerParkedBytes / BYTES_PER_KB),
           formatSig(d?.requestsPerDelivery),
           formatSig(d?.bytesPerDelivery),
           bold(formatCount(s?.lost), (s?.lost ?? 0) > 0),
@@ -222,12 +419,22 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
     out.push('');
     if (badStatuses.length > 0) out.push(`Answers other than 200 seen by subscribers: ${badStatuses.join('; ')}.`, '');
     if (publishErrors.length > 0) out.push(`Failed publish requests (each retried): ${publishErrors.join('; ')}.`, '');
+    if (points.some((p) => p.generatorSaturated)) {
+      out.push(
+        `‡ A load-generator worker passed ${formatSig(GENERATOR_SATURATED_SHARE * 100)} % of a core in the window: this row measures the ` +
+          'generator as much as the target (add `--workers`, or `--pin`).',
+        '',
+      );
+    }
   }
 
   if (footnotes.length > 0) {
     out.push('**Bold** rows lost or duplicated deliveries (see the notes at the end).', '');
   }
 
+  out.push(...spreadSection(run, order));
+  out.push(...sweepSection(run, order));
+  out.push(...memorySection(run, order));
   out.push(...scenarioSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');
@@ -236,19 +443,27 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   out.push(
     '- **Target**: the server under test; **Kind**: `model` (a Comet model built in this repository), ' +
       '`baseline` (another transport on the event-driven server: short polling, SSE, forever iframe) or `external` (a third-party server such as Pushpin or Nchan).',
-    '- **Published msg/s**: messages the target accepted per second of publishing. Below the requested rate, the ' +
-      'target fell behind: the publisher keeps one publish in flight per room and skips messages that come due while ' +
-      "a room's queue is full, so a slow target is offered less, and this column shows how much less.",
+    '- **Published msg/s**: messages the target accepted per second of publishing. The publisher is open loop: ' +
+      'message k falls due at k / rate whatever the target does; it keeps one publish in flight per room and the ' +
+      "others wait in the room's queue (at most 100). **Dropped**: messages that fell due while their room's queue " +
+      'was full, never sent; a non-zero count means the target could not keep up with the requested rate.',
+    '- **Window s**: the measured window, from the start of publishing to the last subscriber holding every accepted ' +
+      'message (publishing plus drain). CPU, traffic and the per-second rates are over this window.',
     "- **Server cores busy** / **Load generator cores busy**: CPU seconds of the target's processes / of the " +
       "load generator's subscriber processes during the measured window, divided by its length. Client and server " +
-      'share the machine: when the two add up to the core count, the figures measure the machine as much as the target.',
+      'share the machine: when the two add up to the core count, the figures measure the machine as much as the target. ' +
+      `‡: one generator worker (publisher or subscriber process) passed ${formatSig(GENERATOR_SATURATED_SHARE * 100)} % of a core ` +
+      '(each worker\'s share is in results.json, `loadGeneratorWorkers`).',
     '- **Deliveries/s**: distinct (subscriber, message) pairs received during the measured window, divided by its length.',
-    '- **p50 / p95 / p99 / max ms**: publish-to-receipt latency over every delivery, from the publisher sending the ' +
-      'publish request to the subscriber reading the message (one clock, loopback).',
+    '- **p50 / p95 / p99 / max ms**: due-to-receipt latency over every delivery, from the message\'s due time on the ' +
+      "publisher's schedule (so time spent waiting in a room's queue counts: no coordinated omission) to the " +
+      'subscriber reading the message (one clock, loopback). Dropped messages have no latency: read them with **Dropped**.',
     "- **CPU s / 1,000 deliveries**: CPU seconds (user + system) of the server's processes, including all their " +
       'descendants, during the measured window, per 1,000 deliveries. The load generator is not counted.',
     "- **KB / parked connection**: (RSS of the server's processes with every subscriber parked − RSS with every " +
-      `subscriber set up but not polling) / clients, with 1 KB = ${formatCount(BYTES_PER_KB)} bytes. Small client counts make it noisy.`,
+      `subscriber set up but not polling) / clients, with 1 KB = ${formatCount(BYTES_PER_KB)} bytes, both read after a forced GC in ` +
+      'the Node targets. A fixed cost is spread over the clients, so small counts look expensive: with several client ' +
+      'counts, cite the slope section instead.',
     "- **Requests / delivery**: HTTP requests the subscribers sent during the measured window (each poll; one per " +
       'stream connection or reconnection) per delivery.',
     "- **Bytes / delivery**: bytes on the subscribers' sockets, both directions, HTTP headers included, during the " +
@@ -259,7 +474,8 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
       '. Both must be 0.',
     '- **Errors**: failed subscriber requests or broken streams plus failed publish requests; the clients retried each one.',
     '- Rows marked *unavailable* (the target cannot run on this machine) or *failed* (the run broke) give the reason ' +
-      'instead of figures. Charts plot only measured points.',
+      'instead of figures. Charts mark such points `✕ failed` / `✕ unavailable` where their dot would be, and draw a ' +
+      'suspect point (lost, dropped, or a saturated generator) hollow.',
     '',
   );
 

@@ -52,6 +52,8 @@ describe('the lab load generator', () => {
     assert.deepEqual(published.publishedPerRoom, { 'room-0': 20, 'room-1': 20 });
     assert.equal(published.published, 40);
     assert.equal(published.errors, 0);
+    // Open loop: 40 messages fell due, all were sent; none dropped or left unsent.
+    assert.deepEqual([published.offered, published.dropped, published.unsent], [40, 0, 0]);
     assert.ok(published.requests >= 40, `publisher requests ${published.requests}`);
     assert.ok(published.bytes > 0);
     assert.ok(published.ratePerS > 30 && published.ratePerS <= 40.5, `achieved rate ${published.ratePerS}`);
@@ -83,6 +85,9 @@ describe('the lab load generator', () => {
     assert.ok(Date.now() - started < 3_000, `run took ${Date.now() - started} ms`);
     assert.equal(totals.published, 0);
     assert.deepEqual(totals.publishedPerRoom, { 'room-0': 0, 'room-1': 0 });
+    // Every message that fell due is accounted for: never accepted, so unsent at the deadline (none dropped: the
+    // 10 due fit the room queues).
+    assert.deepEqual([totals.offered, totals.dropped, totals.unsent], [10, 0, 10]);
     assert.ok(totals.errors > 0);
     assert.ok(totals.requests >= totals.errors);
   });

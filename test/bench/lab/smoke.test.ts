@@ -70,10 +70,33 @@ describe('models lab smoke run', { timeout: RUN_TIMEOUT_MS + 60_000 }, () => {
       assert.ok(point.cost!.total!.rssParkedBytes > 0, 'server memory was read');
       assert.ok(point.derived!.deliveriesPerS > 0);
       assert.ok(point.derived!.bytesPerDelivery > 0);
+      // Open loop: what fell due is accounted for (published, dropped or unsent), and the window is the real one.
+      const pub = point.publisher!;
+      assert.equal(typeof pub.dropped, 'number');
+      assert.ok(pub.offered! >= pub.published, 'offered counts every due message');
+      // The window starts before message 0 falls due and ends after the last delivery: it spans every due time.
+      assert.ok(point.windowS! >= (pub.offered! - 1) / point.ratePerS, `window ${point.windowS} s for ${pub.offered} messages`);
+      assert.ok(point.timeSeries!.length >= 2, 'a per-second time series was sampled');
+      // Headroom: each generator worker's share of a core was read.
+      assert.ok(point.loadGeneratorWorkers!.subscriberCoreShares.length >= 1);
+      assert.equal(typeof point.generatorSaturated, 'boolean');
+      // Every target but Nchan has a Node process the lab can make collect garbage before reading memory.
+      if (target.name === 'nchan') assert.equal(point.gc!.collected, 0);
+      else assert.ok(point.gc!.collected >= 1, JSON.stringify(point.gc));
     });
   }
 
-  test('the report is written: a Markdown table with every target and the four SVG charts', () => {
+  test('results.json records the commit it ran and the peers\' versions', () => {
+    assert.match(run.provenance!.git.commit ?? '', /^[0-9a-f]{40}$/);
+    assert.equal(typeof run.provenance!.git.dirty, 'boolean');
+    assert.equal(run.provenance!.node, process.version);
+    assert.ok(run.summaries!.length >= TARGETS.length, 'one summary per load point');
+  });
+
+  test('the report is written: a Markdown table with every target, the four SVG charts and the CSV export', () => {
+    for (const file of ['points.csv', 'summary.csv', 'timeseries.csv']) {
+      assert.match(readFileSync(join(runDir, file), 'utf8'), /^scenario,target,clients,rate_per_s,/, file);
+    }
     const md = readFileSync(join(runDir, 'results.md'), 'utf8');
     for (const target of TARGETS) assert.ok(md.includes(target.title), `results.md lacks ${target.title}`);
     for (const chart of ['latency-vs-clients.svg', 'cpu-per-delivery.svg', 'memory-per-connection.svg', 'requests-per-message.svg']) {
