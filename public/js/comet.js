@@ -41,7 +41,7 @@
    *                         (comet-stream.js), else long-polling; 'sse' | 'xhr-stream' | 'iframe' | 'poll'
    *                         force one.
    *                         Streams need the multiplex strategy. Default from the page's `?transport=`.
-   *   recycleMs             see Streamer
+   *   recycleMs, streamByteBudget   see Streamer (`byteBudget`)
    *   transport, window, timers, random   injectable (tests)
    */
   function Client(options) {
@@ -172,6 +172,7 @@
           backoffCapMs: o.backoffCapMs,
           pollTimeoutMs: o.pollTimeoutMs,
           recycleMs: o.recycleMs,
+          byteBudget: o.streamByteBudget,
           window: self.window,
           timers: o.timers,
           random: o.random,

@@ -56,7 +56,7 @@ function event(id: number, room: string) {
   return { id, room, type: 'message', user: { id: 2, nick: 'bob' }, text: `m${id}`, at: '2026-11-21T10:00:00.000Z' };
 }
 
-function start(search = '', withEventSource = true): Harness {
+function start(search = '', withEventSource = true, extra: Record<string, unknown> = {}): Harness {
   FakeEventSource.made = [];
   const browser = loadClient();
   loadScripts(browser, ['comet-stream.js']);
@@ -64,7 +64,7 @@ function start(search = '', withEventSource = true): Harness {
   (browser.window.location as { search: string }).search = search;
   const transport = new ScriptedTransport();
   const timers = new FakeTimers();
-  const client = browser.window.CometChat.createClient({ transport, timers, random: () => 0.999, tabs: 'off' });
+  const client = browser.window.CometChat.createClient({ transport, timers, random: () => 0.999, tabs: 'off', ...extra });
   const h: Harness = { browser, client, transport, timers, events: [], resets: [], removed: [], lost: 0 };
   client.on('events', (room: string, events: Array<{ id: number }>) => events.forEach((e) => h.events.push([room, e.id])));
   client.on('reset', (room: string) => h.resets.push(room));
@@ -216,4 +216,21 @@ test('the forever iframe: a hidden named iframe on format=iframe; its frames arr
   assert.equal(h.client.status().loops[0].connectionId, 'G'.repeat(21));
   h.client.leaveRoom('lobby', () => {});
   assert.equal(frames.length, 0, 'the iframe is removed when its loop ends');
+});
+
+test('the forever iframe is replaced after its byte budget, from the cursors it got to', () => {
+  const h = start('?transport=iframe', true, { streamByteBudget: 300 });
+  join(h, [['lobby', 5]]);
+  const frames = h.browser.window.document.iframes as unknown as Array<{ src: string; name: string }>;
+  const first = frames[0]!;
+  const cc = h.browser.window.CometChat;
+  cc._s(first.name, `\n\nevent: hello\ndata: {"connectionId":"${'H'.repeat(21)}"}\n:`);
+  cc._s(first.name, `\n\nid: 6\ndata: ${JSON.stringify(event(6, 'lobby'))}\n:`);
+  assert.equal(frames.length, 1, 'under the budget');
+  cc._s(first.name, `\n\nid: 7\ndata: ${JSON.stringify(event(7, 'lobby'))}\n:`);
+  assert.deepEqual(h.events, [['lobby', 6], ['lobby', 7]], 'the frame that crossed the budget is delivered');
+  assert.equal(frames.length, 0, 'then the iframe is removed');
+  h.timers.fireAt(h.timers.delays().indexOf(Math.min(...h.timers.delays())));
+  assert.equal(frames.length, 1);
+  assert.match(frames[0]!.src, /rooms=lobby:7&cid=H{21}&format=iframe$/);
 });
