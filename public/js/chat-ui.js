@@ -646,7 +646,14 @@
 
   ChatApp.prototype.switchStrategy = function (strategy) {
     var loc = this.win.location;
-    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy);
+    // The page's other options (tab sharing, the transport) survive the switch.
+    var kept = '';
+    var names = ['tabs', 'transport'];
+    for (var i = 0; i < names.length; i++) {
+      var value = util.queryParam(loc.search, names[i]);
+      if (value) kept += '&' + names[i] + '=' + encodeURIComponent(value);
+    }
+    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy) + kept;
   };
 
   ChatApp.prototype.outboxState = function () {

@@ -165,3 +165,29 @@ test('tabs share one stream: the leader streams for all of them, and when it clo
   assert.equal((await survivor.state()).client.loops[0]!.transport, 'sse');
   assert.deepEqual(survivor.errors, []);
 });
+
+test('switching the strategy keeps ?transport= (and ?tabs=); a stream needs multiplex, so per-room long-polls and says why', async (t) => {
+  const stack = await startBrowserStack(t, browser);
+  const ada = await stack.openPage('transport=xhr-stream&tabs=off');
+  await ada.login('ada');
+  const switchTo = async (strategy: string) => {
+    await Promise.all([
+      ada.page.waitForNavigation(),
+      ada.page.evaluate((value) => {
+        const select = (globalThis as unknown as { document: { getElementById(id: string): { value: string; dispatchEvent(e: unknown): void } } }).document.getElementById('strategy');
+        select.value = value;
+        select.dispatchEvent(new (globalThis as unknown as { Event: new (type: string) => unknown }).Event('change'));
+      }, strategy),
+    ]);
+    await ada.page.waitForSelector('body[data-ready="true"]');
+  };
+  await switchTo('per-room');
+  assert.match(ada.page.url(), /\?strategy=per-room&tabs=off&transport=xhr-stream$/);
+  let client = (await ada.state()).client;
+  assert.deepEqual([client.strategy, client.delivery, client.deliveryNote], ['per-room', 'poll', 'streams need the multiplex strategy']);
+  await switchTo('multiplex');
+  client = (await ada.state()).client;
+  assert.deepEqual([client.strategy, client.delivery], ['multiplex', 'xhr-stream']);
+  await waitFor(async () => (await stack.stats()).streams === 1, 'streaming again', WAIT_MS);
+  assert.deepEqual(ada.errors, []);
+});
