@@ -255,6 +255,7 @@ test('streaming clients across a proxy restart: events posted while no proxy run
     }
     assert.equal(f.received.length, total, `client ${i}: nothing twice`);
     assert.ok(f.connects >= 2, `client ${i} reconnected`);
+    t.diagnostic(`client ${i}: ${f.connects} connects, ${f.resyncs} resync frames`);
   }
   assert.ok(second.proxy.stats().streamChunks >= 20 * CLIENTS, 'events after the restart came as chunks of the new streams');
 });
