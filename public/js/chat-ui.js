@@ -142,9 +142,12 @@
     client.on('room-left', function (room) { self.removeRoom(room); });
     client.on('session-lost', function () { self.showLogin('Your session has ended. Please sign in again.'); });
     client.on('poll-state', function (info) {
-      // A loop that was backing off polls again: the connection is probably back, so resend now.
-      if (info.state === 'polling' && self.loopStates[info.key] === 'waiting') self.outbox.kick();
-      self.loopStates[info.key] = info.state;
+      // A tab that stops leading, or follows a leader with no loop, reports null: only the status changes.
+      if (info) {
+        // A loop that was backing off polls (or streams) again: the connection is probably back, so resend now.
+        if ((info.state === 'polling' || info.state === 'streaming') && self.loopStates[info.key] === 'waiting') self.outbox.kick();
+        self.loopStates[info.key] = info.state;
+      }
       self.updateStatus();
     });
     client.on('bridge', function () { self.updateStatus(); });
@@ -621,8 +624,9 @@
     for (var origin in status.bridges) {
       if (util.hasOwn(status.bridges, origin) && util.indexOf(modes, status.bridges[origin]) === -1) modes.push(status.bridges[origin]);
     }
+    var streams = status.loops.length > 0 && status.loops[0].transport && status.loops[0].transport !== 'poll';
     var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' +
-      status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
+      (streams ? status.loops[0].transport + ' stream' : status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls'));
     // While reconnecting, why (in words) matters more than how the page polls.
     this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
   };
@@ -642,7 +646,14 @@
 
   ChatApp.prototype.switchStrategy = function (strategy) {
     var loc = this.win.location;
-    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy);
+    // The page's other options (tab sharing, the transport) survive the switch.
+    var kept = '';
+    var names = ['tabs', 'transport'];
+    for (var i = 0; i < names.length; i++) {
+      var value = util.queryParam(loc.search, names[i]);
+      if (value) kept += '&' + names[i] + '=' + encodeURIComponent(value);
+    }
+    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy) + kept;
   };
 
   ChatApp.prototype.outboxState = function () {
