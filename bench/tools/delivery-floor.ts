@@ -202,9 +202,14 @@ try {
       `delivery CPU ms/1,000 per round ${perRound.map((r) => r.cpuMsPer1000.toFixed(1)).join(', ')} (median ${median(perRound.map((r) => r.cpuMsPer1000)).toFixed(1)}); ` +
       `last delivery ms ${perRound.map((r) => r.lastMs.toFixed(0)).join(', ')} (median ${median(perRound.map((r) => r.lastMs)).toFixed(0)}); failures ${failures}\n`,
   );
+} catch (err) {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
 } finally {
   agent.destroy();
   proxy.kill('SIGTERM');
   app.close();
   app.closeAllConnections();
+  // Failed polls retry on timers: leave now rather than keep polling a proxy that is gone.
+  process.exit();
 }
