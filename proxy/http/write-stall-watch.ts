@@ -7,9 +7,9 @@
  * request timeouts never run while an answer is being written.
  *
  * Proportional to writes, not to connections (issue 15: idle CPU): a buffer
- * only fills when something is written, so every write to a client socket
- * (`WatchedResponse`, given to the server as its `ServerResponse`, and the
- * proxy's own socket writes through `noteSocketWrite`) checks the one getter;
+ * only fills when something is written, so every write of a response
+ * (`WatchedResponse`, given to the server as its `ServerResponse`; the proxy
+ * writes nothing to a client socket around it) checks the one getter;
  * only sockets seen full are kept, each with a `drain` listener, and the sweep
  * timer (every quarter of the timeout, at most every second) runs only while
  * there are some. 10,000 parked polls cost it nothing.
@@ -37,7 +37,7 @@ export interface WriteStallWatch {
 const watches = new WeakMap<object, (socket: Socket) => void>();
 
 /** Tells the watch of the socket's server, if any, that something was written to `socket`. */
-export function noteSocketWrite(socket: Socket | null): void {
+function noteSocketWrite(socket: Socket | null): void {
   if (socket === null || !socket.writableNeedDrain) return;
   const server = (socket as Socket & { server?: object }).server;
   if (server !== undefined) watches.get(server)?.(socket);
