@@ -79,6 +79,11 @@ export function watchWriteStalls(server: Server, { timeoutMs, timers, onStall }:
     fullSince.delete(socket);
     socket.off('drain', onDrain);
     socket.off('close', onClose);
+    if (fullSince.size === 0 && timer !== null) {
+      // Nothing left to time: no timer either.
+      timers.clearTimeout(timer);
+      timer = null;
+    }
   };
   function onDrain(this: Socket) {
     forget(this);
@@ -109,11 +114,11 @@ export function watchWriteStalls(server: Server, { timeoutMs, timers, onStall }:
   }
 
   function schedule(): void {
-    if (timer !== null || stopped) return;
+    if (timer !== null || stopped || fullSince.size === 0) return;
     timer = timers.setTimeout(() => {
       timer = null;
       sweep();
-      if (fullSince.size > 0) schedule();
+      schedule();
     }, intervalMs);
     (timer as { unref?: () => void } | null)?.unref?.();
   }
