@@ -16,7 +16,7 @@ import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
 import type { HeaderMap } from '../http/header-filter.js';
 import { requestIdOf } from '../http/request-id.js';
-import { internHeldResponse, isResponseClosed, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
+import { isResponseClosed, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 import type { ProxyTimers } from '../options.js';
 import type { Held, HoldCounters, HoldObserver, HoldOutcome, ItemSource, ReaskFn, ReaskOutcome } from './held.js';
 import type { ParkedIndex } from './parked-index.js';
@@ -105,8 +105,6 @@ export class HoldLifecycle {
     const { instruction } = held;
     held.state = 'parked';
     held.parkedAt ??= this.timers.now();
-    // One template for every request parked with an equal one: less memory each, one header list per publish.
-    instruction.timeoutResponse = internHeldResponse(instruction.timeoutResponse);
     this.index.addParked(held);
     if (this.log.isLevelEnabled('debug')) this.log.debug(
       { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },

@@ -102,68 +102,26 @@ export function prepareItem(item: ItemResponse): PreparedItem {
 }
 
 /**
- * Held responses with the same status, headers and small body are one object (issue 15): every parked
- * request of one kind (e.g. every chat poll) keeps the same template instead of its own copy, and a publish
- * builds the header list of (template x item) once for all of them (`writeItem`). Weakly held: a template
- * is forgotten when no parked request keeps it. Bodies past `INTERN_MAX_BODY` are not shared.
+ * Writes `item` merged onto `held` (the same response as `writeResponse(res, mergeItemResponse(held, item))`)
+ * as a flat header list, without building a merged copy per subscriber. False, writing nothing, when the
+ * client is gone or answered; never throws.
  */
-const INTERN_MAX_BODY = 1024;
-const INTERN_MAX_ENTRIES = 10_000;
-const interned = new Map<string, WeakRef<HeldResponse>>();
-const forgetInterned = new FinalizationRegistry<string>((key) => {
-  if (interned.get(key)?.deref() === undefined) interned.delete(key);
-});
-
-/** The shared object equal to `response` (itself, the first time). */
-export function internHeldResponse(response: HeldResponse): HeldResponse {
-  if (response.body.length > INTERN_MAX_BODY) return response;
-  let key = `${response.code}\n${response.reason ?? ''}\n`;
-  for (const name in response.headers) {
-    const value = response.headers[name]!;
-    key += typeof value === 'string' ? `${name}\0${value}\n` : `${name}\0${value.join('\0')}\n`;
-  }
-  key += response.body.toString('latin1');
-  const existing = interned.get(key)?.deref();
-  if (existing !== undefined) return existing;
-  if (interned.size >= INTERN_MAX_ENTRIES) return response;
-  interned.set(key, new WeakRef(response));
-  forgetInterned.register(response, key);
-  return response;
-}
-
-/** Per prepared item: the header list merged onto each held template, without the per-client parts. */
-const mergedHeads = new WeakMap<PreparedItem, WeakMap<HeldResponse, string[]>>();
-
-/** `held`'s headers the item does not replace, then the item's, minus framing and `X-Request-Id` (flat name, value list). */
-function mergedHead(held: HeldResponse, item: PreparedItem): string[] {
-  let byHeld = mergedHeads.get(item);
-  if (byHeld === undefined) mergedHeads.set(item, (byHeld = new WeakMap()));
-  let raw = byHeld.get(held);
-  if (raw !== undefined) return raw;
-  raw = [];
+export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
+  if (isResponseClosed(res)) return false;
+  const raw: string[] = [];
+  const requestId = responseRequestId(res);
   for (const name in held.headers) {
-    if (item.names.has(name) || name === 'content-length' || name === REQUEST_ID_HEADER || isHopByHopHeader(name) || isGripHeader(name)) continue;
+    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name)) continue;
+    if (requestId !== undefined && name === REQUEST_ID_HEADER) continue;
     const value = held.headers[name]!;
     if (typeof value === 'string') raw.push(name, value);
     else for (const one of value) raw.push(name, one);
   }
   for (const [name, value] of item.headers) {
-    if (name !== REQUEST_ID_HEADER) raw.push(name, value);
+    if (requestId === undefined || name !== REQUEST_ID_HEADER) raw.push(name, value);
   }
-  byHeld.set(held, raw);
-  return raw;
-}
-
-/**
- * Writes `item` merged onto `held` (the same response as `writeResponse(res, mergeItemResponse(held, item))`)
- * as a flat header list, without building a merged copy per subscriber: the list of (held x item) is built
- * once per publish for every request parked with the same template, and each client adds its request id
- * and the length. False, writing nothing, when the client is gone or answered; never throws.
- */
-export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
-  if (isResponseClosed(res)) return false;
-  const requestId = responseRequestId(res);
-  const raw = requestId === undefined ? headWithoutRequestId(held, item) : mergedHead(held, item).concat(REQUEST_ID_HEADER, requestId, 'content-length', item.contentLength);
+  if (requestId !== undefined) raw.push(REQUEST_ID_HEADER, requestId);
+  raw.push('content-length', item.contentLength);
   try {
     res.writeHead(item.code, item.reason, raw);
     res.end(item.body);
@@ -172,20 +130,6 @@ export function writeItem(res: ServerResponse, held: HeldResponse, item: Prepare
     res.destroy();
     return false;
   }
-}
-
-/** The header list for a response with no request id of its own (not a client port request): any `X-Request-Id` passes. */
-function headWithoutRequestId(held: HeldResponse, item: PreparedItem): string[] {
-  const raw: string[] = [];
-  for (const name in held.headers) {
-    if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name)) continue;
-    const value = held.headers[name]!;
-    if (typeof value === 'string') raw.push(name, value);
-    else for (const one of value) raw.push(name, one);
-  }
-  for (const [name, value] of item.headers) raw.push(name, value);
-  raw.push('content-length', item.contentLength);
-  return raw;
 }
 
 /** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */

@@ -1,9 +1,8 @@
 /**
- * A published item as it reaches parked clients on the wire (issue 15: the fan-out path builds the header list
- * of (held template x item) once per publish and each client adds its request id): byte for byte the same for
- * every subscriber but its own `X-Request-Id`, and right for HTTP/1.0 clients, HEAD requests, pipelined
- * keep-alive requests, a client gone before delivery and a client's `Connection: close`. Raw sockets, a real
- * proxy and app.
+ * A published item as it reaches parked clients on the wire (docs/protocol.md §6, the header order; issue 15):
+ * byte for byte the same for every subscriber held with one held response but its own `X-Request-Id`, and right
+ * for HTTP/1.0 clients, HEAD requests, pipelined keep-alive requests, a client gone before delivery and a
+ * client's `Connection: close`. The guard for any change to the fan-out write path. Raw sockets, a real proxy and app.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

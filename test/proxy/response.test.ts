@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createServer, get, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeItemResponse, internHeldResponse, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse } from '../../proxy/http/response.js';
+import { decodeItemResponse, mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse } from '../../proxy/http/response.js';
 
 const HELD: HeldResponse = {
   code: 202,
@@ -118,47 +118,5 @@ describe('writeItem (the fan-out path) writes what mergeItemResponse + writeResp
       second = writeItem(res, HELD, prepareItem(decodeItemResponse({ body: 'x' })));
     });
     assert.equal(second, false);
-  });
-});
-
-describe('internHeldResponse (one template for equal held responses, issue 15)', () => {
-  const make = (over: Partial<HeldResponse> = {}): HeldResponse => ({
-    code: 200,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-    body: Buffer.from('{"events":[]}'),
-    ...over,
-  });
-
-  test('equal held responses become one object; any difference in status, reason, a header or the body keeps them apart', () => {
-    const first = internHeldResponse(make());
-    assert.equal(internHeldResponse(make()), first);
-    for (const other of [
-      make({ code: 202 }),
-      make({ reason: 'Held' }),
-      make({ headers: { 'content-type': 'application/json', 'cache-control': 'no-cache' } }),
-      make({ headers: { 'content-type': 'application/json', 'cache-control': ['no-store', 'private'] } }),
-      make({ body: Buffer.from('{"events":[1]}') }),
-    ]) {
-      assert.notEqual(internHeldResponse(other), first);
-    }
-  });
-
-  test('a body over 1 KiB is not shared', () => {
-    const big = () => make({ body: Buffer.alloc(2048, 'a') });
-    const one = big();
-    assert.equal(internHeldResponse(one), one);
-    assert.notEqual(internHeldResponse(big()), one);
-  });
-
-  test('writeItem answers two requests of one template the same, each after its own earlier items', async () => {
-    const held = internHeldResponse(make({ headers: { 'x-held': '1' } }));
-    const a = prepareItem(decodeItemResponse({ headers: { 'x-item': 'a' }, body: 'A' }));
-    const b = prepareItem(decodeItemResponse({ headers: { 'x-held': 'replaced' }, body: 'BB' }));
-    const first = await wireAnswer((res) => writeItem(res, held, a));
-    const second = await wireAnswer((res) => writeItem(res, held, b));
-    const again = await wireAnswer((res) => writeItem(res, held, a));
-    assert.deepEqual(again, first, 'the list cached for (held, a) is not changed by (held, b)');
-    assert.deepEqual(second.raw, ['connection: keep-alive', 'content-length: 2', 'keep-alive: timeout=5', 'x-held: replaced']);
-    assert.equal(second.body, 'BB');
   });
 });
