@@ -31,7 +31,7 @@ import { createUpstreamResponseHandler } from './forward/upstream-response.js';
 import { createPipelineGate } from './forward/pipeline-gate.js';
 import { clientAddressOf } from './forward/client-address.js';
 import { createConnectionWarner } from './http/connection-warnings.js';
-import { watchWriteStalls } from './http/write-stall-watch.js';
+import { watchWriteStalls, WatchedResponse } from './http/write-stall-watch.js';
 import { StreamRegistry } from './streams/stream-registry.js';
 
 export interface HoldProxy {
@@ -133,7 +133,8 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
   });
 
   // requireHostHeader off: Node would answer a Host-less HTTP/1.1 request with a bare 400; we answer it in JSON below.
-  const clientServer = createServer({ ...httpServerOptions(options), requireHostHeader: false }, (req, res) => {
+  // WatchedResponse: every write tells the write-stall watch (below) when it leaves the socket's buffer full.
+  const clientServer = createServer({ ...httpServerOptions(options), requireHostHeader: false, ServerResponse: WatchedResponse }, (req, res) => {
     // First, so the forwarder, re-asks, logs and every answer carry it.
     assignRequestId(req, res);
     // Node emits 'request' for a pipelined request at once but writes its answer only

@@ -45,6 +45,8 @@ const ROUNDS = positive('rounds', values.rounds);
 const CYCLES = positive('cycles', values.cycles);
 const IDLE_MS = positive('idle-s', values['idle-s'], 0) * 1000;
 const SECRET = 'memory-secret-0123456789abcdef';
+/** The control API's own credential (the proxy refuses to start without one, and not the Grip-Sig key). */
+const CONTROL_SECRET = 'memory-control-0123456789abcdef';
 const extraEnv = Object.fromEntries(values.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 const MiB = 1024 * 1024;
@@ -110,6 +112,7 @@ const proxy: ChildProcess = spawn(
     env: {
       ...process.env,
       GRIP_SECRET: SECRET,
+      CONTROL_SECRET,
       PROXY_PORT: String(clientPort),
       CONTROL_PORT: String(controlPort),
       APP_URL: `http://127.0.0.1:${appPort}`,
@@ -123,7 +126,7 @@ const proxy: ChildProcess = spawn(
   },
 );
 const pid = proxy.pid!;
-const auth = { authorization: `Bearer ${SECRET}` };
+const auth = { authorization: `Bearer ${CONTROL_SECRET}` };
 const control = `http://127.0.0.1:${controlPort}`;
 
 /** GET on the control port; a kept-alive socket the proxy closes as it is reused is retried (at most 3 tries). */

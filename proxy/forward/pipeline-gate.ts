@@ -50,16 +50,18 @@ interface Connection {
 export function createPipelineGate({ maxQueued, trustForwardedFor, warn }: PipelineGateDeps): PipelineGate {
   const connections = new WeakMap<Socket, Connection>();
 
+  // Node resumes reading on its own (after a write drains, or when a body is read); keep it paused while the queue
+  // is full. One listener function for every connection, not a closure each (memory per parked request, issue 15).
+  function keepPaused(this: Socket): void {
+    if (connections.get(this)?.paused === true) this.pause();
+  }
+
   function connectionOf(socket: Socket): Connection {
     let conn = connections.get(socket);
     if (conn === undefined) {
       conn = { waiting: 0, paused: false, refused: false, current: undefined };
       connections.set(socket, conn);
-      const state = conn;
-      // Node resumes reading on its own (after a write drains, or when a body is read); keep it paused while the queue is full.
-      socket.on('resume', () => {
-        if (state.paused) socket.pause();
-      });
+      socket.on('resume', keepPaused);
     }
     return conn;
   }

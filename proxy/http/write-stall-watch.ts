@@ -6,11 +6,15 @@
  * pipelined behind. Node's server has no such timeout: its keep-alive and
  * request timeouts never run while an answer is being written.
  *
- * One sweep over the open connections every quarter of the timeout (at most
- * every second) rather than a timer per write: a connection costs a getter call
- * per sweep, and only the ones with a full buffer are timed.
+ * Proportional to writes, not to connections (issue 15: idle CPU): a buffer
+ * only fills when something is written, so every write of a response
+ * (`WatchedResponse`, given to the server as its `ServerResponse`; the proxy
+ * writes nothing to a client socket around it) checks the one getter;
+ * only sockets seen full are kept, each with a `drain` listener, and the sweep
+ * timer (every quarter of the timeout, at most every second) runs only while
+ * there are some. 10,000 parked polls cost it nothing.
  */
-import type { Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyTimers } from '../options.js';
 
@@ -22,53 +26,114 @@ export interface WriteStallWatchDeps {
 }
 
 export interface WriteStallWatch {
-  /** Checks every connection now (the sweep timer calls it; public for tests). */
+  /** Checks every socket seen full now (the sweep timer calls it; public for tests). */
   sweep(): void;
+  /** How many sockets are being timed (their buffer was full at a write and has not drained). */
+  readonly watched: number;
   stop(): void;
 }
 
+/** The watch of each server, found from a socket through `socket.server` (set by node:net on accept). */
+const watches = new WeakMap<object, (socket: Socket) => void>();
+
+/** Tells the watch of the socket's server, if any, that something was written to `socket`. */
+function noteSocketWrite(socket: Socket | null): void {
+  if (socket === null || !socket.writableNeedDrain) return;
+  const server = (socket as Socket & { server?: object }).server;
+  if (server !== undefined) watches.get(server)?.(socket);
+}
+
+/**
+ * The client server's responses (`createServer({ ServerResponse: WatchedResponse })`): `write` and `end`
+ * tell the watch when they leave the socket's buffer full. A response written before it has its socket
+ * (Node queues a pipelined answer until the one before it finishes) is checked once the socket is assigned.
+ */
+export class WatchedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  override write(...args: unknown[]): boolean {
+    const ok = (ServerResponse.prototype.write as (...a: unknown[]) => boolean).apply(this, args);
+    if (!ok) this.noteWrite();
+    return ok;
+  }
+
+  override end(...args: unknown[]): this {
+    (ServerResponse.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+    this.noteWrite();
+    return this;
+  }
+
+  private noteWrite(): void {
+    if (this.socket !== null) noteSocketWrite(this.socket);
+    // Node emits 'socket' just before it flushes the queued output into it.
+    else this.once('socket', (socket: Socket) => process.nextTick(noteSocketWrite, socket));
+  }
+}
+
 export function watchWriteStalls(server: Server, { timeoutMs, timers, onStall }: WriteStallWatchDeps): WriteStallWatch {
-  /** Open connections -> when their buffer was first seen full since the last drain (null: not full). */
-  const fullSince = new Map<Socket, number | null>();
-  server.on('connection', (socket: Socket) => {
-    fullSince.set(socket, null);
-    socket.on('drain', () => {
-      if (fullSince.has(socket)) fullSince.set(socket, null);
-    });
-    socket.once('close', () => fullSince.delete(socket));
+  /** Sockets seen with a full buffer -> when; forgotten when they drain or close. */
+  const fullSince = new Map<Socket, number>();
+  const intervalMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+  let timer: unknown = null;
+  let stopped = false;
+
+  const forget = (socket: Socket) => {
+    fullSince.delete(socket);
+    socket.off('drain', onDrain);
+    socket.off('close', onClose);
+    if (fullSince.size === 0 && timer !== null) {
+      // Nothing left to time: no timer either.
+      timers.clearTimeout(timer);
+      timer = null;
+    }
+  };
+  function onDrain(this: Socket) {
+    forget(this);
+  }
+  function onClose(this: Socket) {
+    forget(this);
+  }
+
+  watches.set(server, (socket) => {
+    if (stopped || fullSince.has(socket) || socket.destroyed) return;
+    fullSince.set(socket, timers.now());
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+    schedule();
   });
 
   function sweep(): void {
     const now = timers.now();
     for (const [socket, since] of fullSince) {
       if (!socket.writableNeedDrain) {
-        if (since !== null) fullSince.set(socket, null);
-      } else if (since === null) {
-        fullSince.set(socket, now);
+        forget(socket); // drained without a 'drain' we heard (e.g. its buffer was dropped)
       } else if (now - since >= timeoutMs) {
-        fullSince.delete(socket);
+        forget(socket);
         onStall(socket, now - since);
         socket.destroy();
       }
     }
   }
 
-  const intervalMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
-  let timer: unknown = null;
-  const schedule = () => {
+  function schedule(): void {
+    if (timer !== null || stopped || fullSince.size === 0) return;
     timer = timers.setTimeout(() => {
+      timer = null;
       sweep();
-      if (timer !== null) schedule();
+      schedule();
     }, intervalMs);
     (timer as { unref?: () => void } | null)?.unref?.();
-  };
-  schedule();
+  }
 
   return {
     sweep,
+    get watched() {
+      return fullSince.size;
+    },
     stop() {
+      stopped = true;
       if (timer !== null) timers.clearTimeout(timer);
       timer = null;
+      for (const socket of [...fullSince.keys()]) forget(socket);
+      watches.delete(server);
     },
   };
 }

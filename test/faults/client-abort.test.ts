@@ -30,13 +30,14 @@ async function start(t: TestContext, options: Partial<ProxyOptions> = {}): Promi
   return { ...h, timers, port: Number(new URL(h.clientUrl).port) };
 }
 
-/** Nothing is left for the aborted client: no socket, no parked or re-asking entry, no timer but the two sweeps. */
+/** Nothing is left for the aborted client: no socket, no parked or re-asking entry, no timer but the registry's sweep. */
 async function assertNothingLeft(h: FaultHarness): Promise<void> {
   await waitFor(async () => (await connectionCount(h.proxy.clientServer)) === 0, { timeoutMs: 5000, message: 'the client socket to be released' });
   const stats = h.proxy.stats();
   assert.equal(stats.parked, 0, 'parked');
   assert.equal(stats.reasking, 0, 'reasking');
-  assert.equal(h.timers.live(), 2, "only the sweep timers are pending (the registry's and the write-stall watch's)");
+  // The write-stall watch has a timer only while a socket's buffer is full (issue 15).
+  assert.equal(h.timers.live(), 1, "only the registry's sweep timer is pending");
 }
 
 /** A push to CID while nothing is parked under it is queued, and the next poll under CID gets it at once. */
@@ -121,7 +122,7 @@ test('a client that disconnects while parked is removed at once; a push to its I
   h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a', connectionId: CID, timeoutS: 55 });
   const client = await rawGet(h.port, '/poll');
   await h.waitParked(1);
-  assert.equal(h.timers.live(), 3, 'the hold timer and the two sweeps');
+  assert.equal(h.timers.live(), 2, "the hold timer and the registry's sweep (the write-stall watch keeps none while no buffer is full)");
   client.socket.destroy();
   await waitFor(() => h.proxy.stats().clientAborts === 1, { timeoutMs: 5000, message: 'the abort to be seen' });
 

@@ -63,6 +63,38 @@ describe('ConnectionTable', () => {
     table.sweep();
     assert.equal(table.size, 1, 'only the parked connection is left');
   });
+  test('a sweep looks only at IDs that changed: quiet parked requests cost it nothing (idle CPU, issue 15)', () => {
+    let reads = 0;
+    const clock = { ms: 0 };
+    const table = new ConnectionTable<string>(
+      { queueMaxItems: 2, queueMaxBytes: 100, queueTtlMs: 1_000, resyncTtlMs: 5_000, closedTtlMs: 10_000, maxUnknownQueues: 3, maxParked: 2_000 },
+      () => (reads++, clock.ms),
+    );
+    for (let i = 0; i < 1_000; i++) table.open(`c${i}`).parked = 'request';
+    table.sweep(); // settles them: parked, nothing queued
+    reads = 0;
+    table.sweep();
+    assert.ok(reads <= 2, `a sweep over 1,000 quiet parked IDs read the clock ${reads} times`);
+
+    // A push to one of them, and another's request leaving, make exactly those two worth a look again.
+    table.openForPush('c1').queue.push(ITEM, 3);
+    table.get('c2')!.parked = null;
+    table.forgetIfIdle('c2');
+    assert.ok(table.get('c2') === undefined, 'nothing queued: forgotten at once');
+    clock.ms = 1_000;
+    table.sweep();
+    assert.equal(table.get('c1')?.queue.resyncPending, 'queue-expired', 'the queued item still expires while its ID is parked');
+    table.get('c3')!.parked = null;
+    table.get('c3')!.queue.push(ITEM, 3);
+    table.forgetIfIdle('c3');
+    clock.ms = 2_000;
+    table.sweep();
+    assert.equal(table.get('c3')?.queue.resyncPending, 'queue-expired', 'a queue left behind by its request is swept');
+    clock.ms = 7_000;
+    table.sweep();
+    assert.equal(table.get('c3'), undefined, 'and forgotten once its resync waited resyncTtlMs');
+    assert.ok(table.get('c1'), 'still parked: kept');
+  });
 });
 
 describe('ConnectionTable: queues for IDs that never parked here are capped (issue 14 item 2)', () => {
