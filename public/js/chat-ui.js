@@ -26,11 +26,12 @@
   var RECENT_ACTIVITY_MS = 60 * 1000;
   var MEMBERS_REFRESH_MS = 30 * 1000;
   /**
-   * Creating a room writes no event (docs/chat-api.md), so nothing reaches our poll:
-   * the list is asked for again this often, only while the page is visible (one
-   * cheap GET per visible page), and at once when it becomes visible.
+   * A created room is announced by a `room` event in the lobby (docs/chat-api.md), which
+   * adds it to "Other rooms" at once; the list is still asked for this often while the page
+   * is visible (a slow fallback: a tab that left the lobby, member counts), and at once when
+   * it becomes visible. A multiple of MEMBERS_REFRESH_MS (one timer serves both).
    */
-  var ROOMS_REFRESH_MS = 5 * 1000;
+  var ROOMS_REFRESH_MS = 60 * 1000;
   /**
    * Per-room polls share the browser's 6 connections per host name with every
    * other request; past 5 rooms the polls take them all and posts queue behind
@@ -54,6 +55,8 @@
     this.roomsAsked = false;
     this.roomsAgain = false;
     this.refreshInterval = null;
+    /** The last rooms list (GET /api/rooms), kept so a `room` event can add to it. */
+    this.directory = [];
     this.loopStates = {};
     this.limits = limits.from(null);
     this.$ = {};
@@ -225,9 +228,9 @@
       var ticks = 0;
       this.refreshInterval = this.win.setInterval(function () {
         if (!self.user || !self.visible()) return;
-        self.refreshRoomList();
-        if (++ticks % (MEMBERS_REFRESH_MS / ROOMS_REFRESH_MS) === 0) self.refreshMembers();
-      }, ROOMS_REFRESH_MS);
+        self.refreshMembers();
+        if (++ticks % (ROOMS_REFRESH_MS / MEMBERS_REFRESH_MS) === 0) self.refreshRoomList();
+      }, MEMBERS_REFRESH_MS);
     }
   };
 
@@ -399,13 +402,31 @@
       self.roomsAsked = true;
       self.client.listRooms(function (err, rooms) {
         self.roomsAsked = false;
-        if (!err) self.rooms.renderAvailable(rooms, function (name) { return self.client.joined(name); });
+        if (!err) {
+          self.directory = rooms;
+          self.renderAvailable();
+        }
         if (self.roomsAgain) {
           self.roomsAgain = false;
           self.refreshRoomList();
         }
       });
     }, 200);
+  };
+
+  ChatApp.prototype.renderAvailable = function () {
+    var client = this.client;
+    this.rooms.renderAvailable(this.directory, function (name) { return client.joined(name); });
+  };
+
+  /** A `room` event: the room is listed at once (empty, by name), without asking the server. */
+  ChatApp.prototype.roomCreated = function (name) {
+    var list = this.directory;
+    var at = 0;
+    while (at < list.length && list[at].name < name) at++;
+    if (at < list.length && list[at].name === name) return;
+    list.splice(at, 0, { name: name, members: 0, lastEventId: 0 });
+    this.renderAvailable();
   };
 
   ChatApp.prototype.loadOlder = function (pane) {
@@ -449,7 +470,11 @@
       var e = events[i];
       if (e.user) recent[e.user.id] = util.now();
       if (e.type === 'message' && (!this.user || e.user.id !== this.user.id)) unread++;
-      if (e.type !== 'message') membersChanged = true;
+      if (e.type === 'room') {
+        if (typeof e.createdRoom === 'string') this.roomCreated(e.createdRoom);
+      } else if (e.type !== 'message') {
+        membersChanged = true;
+      }
     }
     if (room !== this.active && unread > 0) {
       this.unread[room] = (this.unread[room] || 0) + unread;
