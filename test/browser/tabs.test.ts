@@ -193,9 +193,8 @@ test('seven tabs: each polling for itself, the seventh waits behind the 6 connec
       tabs.push(tab);
     }
     if (query === 'tabs=off') {
-      // Their first polls are identical (same rooms and cursors, no connection ID yet), and Chromium's
-      // HTTP cache lets only one of identical GETs out at a time; a message answers them one after the
-      // other, and from then on each tab polls with its own connection ID.
+      // Their first polls differ only by each page's t= tag (test/browser/poll-tag.test.ts); a message
+      // answers them, and from then on each tab polls with its own connection ID.
       await bob.post('lobby', 'wake up');
       // Seven polls in flight in seven tabs, six of them parked: the browser holds the seventh back.
       await waitFor(async () => (await Promise.all(tabs.map((tab) => tab.xhrLog()))).every((log) => log.some((r) => r.url.includes('/api/poll?') && r.doneAt === null)),
