@@ -69,7 +69,7 @@
       'leave-room', 'panes', 'post-form', 'post-text', 'post-button', 'post-error', 'members', 'members-count',
       'notice', 'rooms-toggle', 'members-toggle', 'transport-toggle', 'transport-menu', 'transport-flag',
       'strategy-warning', 'scrim', 'sidebar', 'nick-counter', 'new-room-counter', 'post-counter', 'post-label',
-      'rooms-unread'];
+      'rooms-unread', 'members-panel'];
     for (var i = 0; i < ids.length; i++) this.$[ids[i]] = this.doc.getElementById(ids[i]);
     var $ = this.$;
     this.layout = new CometChat.Layout(this.doc, this.win, $);
@@ -145,9 +145,12 @@
     client.on('room-left', function (room) { self.removeRoom(room); });
     client.on('session-lost', function () { self.showLogin('Your session has ended. Please sign in again.'); });
     client.on('poll-state', function (info) {
-      // A loop that was backing off polls again: the connection is probably back, so resend now.
-      if (info.state === 'polling' && self.loopStates[info.key] === 'waiting') self.outbox.kick();
-      self.loopStates[info.key] = info.state;
+      // null: a tab stepped down to follow (comet-tabs.js); only the status line changes.
+      if (info) {
+        // A loop that was backing off polls again: the connection is probably back, so resend now.
+        if (info.state === 'polling' && self.loopStates[info.key] === 'waiting') self.outbox.kick();
+        self.loopStates[info.key] = info.state;
+      }
       self.updateStatus();
     });
     client.on('bridge', function () { self.updateStatus(); });
@@ -646,8 +649,10 @@
     for (var origin in status.bridges) {
       if (util.hasOwn(status.bridges, origin) && util.indexOf(modes, status.bridges[origin]) === -1) modes.push(status.bridges[origin]);
     }
-    var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' +
+    // A follower tab sends no poll: the loops shown are the leader's, in another tab (comet-tabs.js).
+    var polls = status.tabs.role === 'follower' ? 'shared poll (leader: another tab)' :
       status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
+    var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' + polls;
     // While reconnecting, why (in words) matters more than how the page polls.
     this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
   };
@@ -665,9 +670,11 @@
     this.win.setTimeout(function () { dom.show(node, false); }, 8000);
   };
 
+  /** Reloads with another strategy; the page's other options (`tabs=off`) stay in the URL. */
   ChatApp.prototype.switchStrategy = function (strategy) {
     var loc = this.win.location;
-    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy);
+    var tabs = util.queryParam(loc.search, 'tabs');
+    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy) + (tabs ? '&tabs=' + encodeURIComponent(tabs) : '');
   };
 
   ChatApp.prototype.outboxState = function () {
