@@ -79,6 +79,9 @@
       onSent: function (item, event) { self.onOutboxSent(item, event); },
       onSessionLost: function () { self.showLogin('Your session has ended. Please sign in again.'); }
     });
+    // Room names are lower-case (docs/chat-api.md): lower the name as it is typed, so what
+    // the field shows is what gets created (the hint under it says why).
+    util.listen($['new-room'], 'input', function () { lowerCaseField($['new-room']); });
     var max = this.limits;
     this.counters = {
       nick: new limits.Counter($.nick, $['nick-counter'], function () { return max.nickMaxChars; }),
@@ -261,6 +264,22 @@
       else if (result.failed.length > 0) dom.setText(self.$['room-error'], errors.describe('join #' + room, result.failed[0].error));
     });
   };
+
+  /** Lowers a field's text in place, keeping the caret where it was. */
+  function lowerCaseField(field) {
+    var value = field.value;
+    var lower = value.toLowerCase();
+    if (lower === value) return;
+    var start = field.selectionStart;
+    var end = field.selectionEnd;
+    field.value = lower;
+    // Same length for the ASCII a name may hold; elsewhere the server refuses the name anyway.
+    if (typeof start === 'number' && lower.length === value.length) {
+      try {
+        field.setSelectionRange(start, end);
+      } catch (e) { /* no selection API (old IE) */ }
+    }
+  }
 
   ChatApp.prototype.createRoom = function () {
     var self = this;

@@ -91,3 +91,22 @@ test('375 px: Tab and Shift+Tab cycle inside the open rooms drawer and Transport
   assert.equal(await page.isVisible('#transport-menu'), false);
   assert.deepEqual(ada.errors, []);
 });
+
+test('a room name is lowered as it is typed, under a hint saying names are lower-case, and created as shown', async (t) => {
+  const stack = await startBrowserStack(t, browser);
+  const ada = await stack.openPage();
+  await ada.login('ada');
+  const page = ada.page;
+  assert.match(await page.textContent('#new-room-hint') ?? '', /lower-case/);
+  assert.match(await page.getAttribute('#new-room', 'aria-describedby') ?? '', /new-room-hint/);
+  await page.click('#new-room');
+  await page.keyboard.type('Design-Team');
+  assert.equal(await page.inputValue('#new-room'), 'design-team', 'lowered while typing');
+  // The caret stays where the typing is: a letter typed in the middle lands there, lowered.
+  await page.keyboard.press('Home');
+  await page.keyboard.type('X');
+  assert.equal(await page.inputValue('#new-room'), 'xdesign-team');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#joined-rooms [data-room="xdesign-team"]', { state: 'attached' });
+  assert.deepEqual(ada.errors, []);
+});
