@@ -21,6 +21,7 @@ import type { SessionAuth } from './session-auth.js';
 import type { SessionEnder } from './session-end.js';
 import { messagesRoutes } from './routes/messages.js';
 import { pollRoutes } from './routes/poll.js';
+import { streamRoutes } from './routes/stream.js';
 import { configRoutes } from './routes/config.js';
 import { roomsRoutes } from './routes/rooms.js';
 import { sessionRoutes } from './routes/session.js';
@@ -108,6 +109,7 @@ export function createApp(deps: AppDeps, options: AppHttpOptions): express.Expre
       ? undefined
       : new LeaseIssuer({ ...options, leaseKey: options.leaseKey, now: deps.now ?? Date.now });
   api.use(deps.pollRoutes ?? pollRoutes(deps.poll, { holdTimeoutS: options.holdTimeoutS, ...(leases === undefined ? {} : { leases }) }));
+  api.use(streamRoutes(deps.poll));
   app.use('/api', api);
 
   if (deps.bayeux !== undefined) {

@@ -7,6 +7,7 @@
 import type { RevokeItem } from '../protocol/control-api.js';
 import { AppError, nickTaken, notMember, roomNotFound, sessionEnded } from './errors.js';
 import { leaseSubject } from './grip/lease.js';
+import { sessionStreamsClosedRow } from './outbox/item-format.js';
 import type { ChatEvent, MemberView, RoomView } from './model.js';
 import type { RoomRow } from './store/rooms.js';
 import type { SessionRow } from './store/sessions.js';
@@ -151,6 +152,8 @@ export class ChatService {
       // Every lease this session holds may name the room; the next polls go to the app, which knows it left.
       const revoke = this.options.revokeLeases === true ? [{ subject: leaseSubject(session.id), 'issued-before': now }] : undefined;
       const event = this.append(room, session, 'leave', now, undefined, revoke);
+      // The session's streams got the room's events up to this leave; they end here and reconnect without it.
+      this.store.outbox.insert(sessionStreamsClosedRow(session.id, now));
       this.options.onMembershipChange?.({ sessionId: session.id, roomId: room.id, joined: false, cursor: event.id });
       return { room: this.store.rooms.view(room.id), event };
     });

@@ -23,6 +23,8 @@ export const APP_ERROR_STATUS = {
   APP_ERR_EMPTY_MESSAGE: 400,
   APP_ERR_MESSAGE_TOO_LONG: 413,
   APP_ERR_BAD_CURSOR: 400,
+  /** `GET /api/stream` with a `format` other than sse, xhr or iframe, or given twice. */
+  APP_ERR_BAD_STREAM_FORMAT: 400,
   /** An `Idempotency-Key` header that is not 1–64 characters of A-Z a-z 0-9 `_ - . ~ :`. */
   APP_ERR_BAD_IDEMPOTENCY_KEY: 400,
   /** An `Idempotency-Key` this session already used for a different room or text. */

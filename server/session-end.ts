@@ -9,15 +9,16 @@
  *      refuses the IDs (docs/protocol.md §7.3);
  *   3. it leaves every room with a `leave` event, which members see, and which carries
  *      the revocation of the session's leases (§13.4) like any leave;
- *   4. its Bayeux clients are forgotten and their held connects woken (they get 402);
- *   5. its connection rows are deleted.
+ *   4. its SSE streams are ended (an outbox row on its streams channel, docs/protocol.md §10.2);
+ *   5. its Bayeux clients are forgotten and their held connects woken (they get 402);
+ *   6. its connection rows are deleted.
  *
- * Rows 2–4 are outbox rows, published in commit order by the relay, so this works
+ * Rows 2–5 are outbox rows, published in commit order by the relay, so this works
  * on every proxy (and over the Redis bus) and survives a proxy that is down.
  */
 import type { BayeuxService } from './bayeux/bayeux-service.js';
 import { leaseSubject } from './grip/lease.js';
-import { sessionClosedItem } from './outbox/item-format.js';
+import { sessionClosedItem, sessionStreamsClosedRow } from './outbox/item-format.js';
 import { sessionEnded } from './errors.js';
 import type { SessionExpiry } from './session-expiry.js';
 import type { BusyRetry } from './store/busy-retry.js';
@@ -91,7 +92,7 @@ export class SessionEnder {
     });
   }
 
-  /** Steps 1–5 above, inside the caller's transaction. */
+  /** Steps 1–6 above, inside the caller's transaction. */
   private end(sessionId: number, reason: SessionEndReason, now: number): boolean {
     const { store } = this;
     if (!store.sessions.end(sessionId, now, reason)) return false;
@@ -110,6 +111,10 @@ export class SessionEnder {
       store.eventWriter.append({ room, type: 'leave', user: { id: session.id, nick: session.nick }, at: now, ...(revoke ? { revoke } : {}) });
       this.writes.outboxWritten();
     }
+
+    // Its streams (which /close/ does not reach) end after its leave events; reconnecting, they get the 401.
+    store.outbox.insert(sessionStreamsClosedRow(sessionId, now));
+    this.writes.outboxWritten();
 
     if (this.bayeux.forgetClientsOf(sessionId) > 0) this.writes.outboxWritten();
     store.connections.deleteOfSession(sessionId);

@@ -169,6 +169,7 @@ class SubscriberRole {
         badStatuses: { ...this.sink.badStatuses },
         errorKinds: { ...this.sink.errorKinds },
         latencyHistogram: encodeLatency(this.sink.latency),
+        commitLatencyHistogram: encodeLatency(this.sink.commitLatency),
         lastDeliveryMsBySeq: Object.fromEntries([...this.sink.lastDeliveryMsBySeq].map(([seq, ms]) => [String(seq), ms])),
       };
       return { totals };

@@ -263,6 +263,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     for (const [kind, count] of Object.entries(p.errorKinds ?? {})) errorKinds[kind] = (errorKinds[kind] ?? 0) + count;
   }
   const histogram = mergeLatency(parts.map((p) => p.latencyHistogram));
+  const commitHistogram = mergeLatency(parts.flatMap((p) => (p.commitLatencyHistogram === undefined ? [] : [p.commitLatencyHistogram])));
   return {
     expectedDeliveries,
     deliveries,
@@ -276,6 +277,8 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     errorKinds,
     latency: summarizeLatency(histogram),
     latencyHistogram: encodeLatency(histogram),
+    // Only when some event carried its commit time: Nchan's and the SSE/iframe streams' absence stays absent.
+    ...(commitHistogram.totalCount > 0 ? { commitLatency: summarizeLatency(commitHistogram) } : {}),
     lastDeliveryMsBySeq,
   };
 }

@@ -17,7 +17,7 @@ import { writeReport } from './report/write-report.js';
 import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
 import { memorySlopes } from './memory-slope.js';
 import { pinPids, pinPlan, type PinPlan } from './pin.js';
-import { runPlan } from './plan.js';
+import { pointLoads, runPlan } from './plan.js';
 import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
 import { summarize } from './stats.js';
@@ -94,12 +94,13 @@ async function main(): Promise<number> {
   const load = createLoadGenerator(ROOT);
 
   // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.
-  for (const { repeat, clients, ratePerS, target } of runPlan(options.repeat, options.clients, targets, options.rates)) {
+  for (const { repeat, clients, ratePerS, rooms, target } of runPlan(options.repeat, options.clients, targets, pointLoads(options))) {
     const label =
-      `${target.name} × ${clients}${options.rates.length > 1 ? ` @ ${ratePerS} msg/s` : ''}` +
+      `${target.name} × ${clients}${rooms !== undefined && options.scenario === 'multicast' ? ` in ${rooms} rooms` : ''}` +
+      `${options.rates.length > 1 || options.scenario === 'multicast' ? ` @ ${ratePerS} msg/s` : ''}` +
       `${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
     const display = createPhaseDisplay(label, options.progress);
-    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin }, ratePerS)), repeat };
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin }, ratePerS, rooms)), repeat };
     run.points.push(point);
     run.summaries = summarize(run.points);
     run.sweeps = sweepsOf(run.summaries, options.sustainP99Ms);

@@ -11,10 +11,18 @@ import { parseArgs } from 'node:util';
  * - `park`: a connection storm: every subscriber opens its first poll in the same tick; errors, time to all
  *   parked, and memory per parked request once memory has settled; nothing is published;
  * - `fanout`: `rounds` times, with every subscriber parked, ONE message to the room(s): publish to the last
- *   subscriber's receipt.
+ *   subscriber's receipt;
+ * - `multicast`: the chat workload once per room count of `roomsList`, with `ratePerS` read as messages/s PER ROOM,
+ *   so every subscriber receives the same stream and the delivery rate (clients × ratePerS) stays fixed while the
+ *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md).
  */
-export type Scenario = 'chat' | 'park' | 'fanout';
-export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout'];
+export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast';
+export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast'];
+
+/** The scenarios that publish on the open-loop schedule and drain (the others publish nothing or one at a time). */
+export function publishesOnSchedule(scenario: Scenario | undefined): boolean {
+  return scenario === undefined || scenario === 'chat' || scenario === 'multicast';
+}
 
 export interface LabOptions {
   scenario: Scenario;
@@ -25,7 +33,9 @@ export interface LabOptions {
   /** One load point per value, per target. */
   clients: number[];
   rooms: number;
-  /** Publish rate over all rooms, messages/s (the first of `rates`). */
+  /** `--rooms-list a,b,c` (the multicast scenario): one load point per room count; `[rooms]` without it. */
+  roomsList: number[];
+  /** Publish rate over all rooms, messages/s (the first of `rates`); per room in the multicast scenario. */
   ratePerS: number;
   /** `--rates a,b,c`: a rate sweep, one load point per rate (ascending); `[ratePerS]` without it. */
   rates: number[];
@@ -57,9 +67,9 @@ export interface LabOptions {
   cpuProfDir: string | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout] [--rounds N]
+export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
-  [--rooms N] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
+  [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
@@ -102,6 +112,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         models: { type: 'string' },
         clients: { type: 'string' },
         rooms: { type: 'string' },
+        'rooms-list': { type: 'string' },
         rate: { type: 'string' },
         rates: { type: 'string' },
         'sustain-p99-ms': { type: 'string' },
@@ -134,7 +145,9 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     clients: list('clients', str('clients'), smoke ? [12] : [1000, 5000, 10000]),
     // One channel is what a fan-out measures.
     rooms: number('rooms', str('rooms'), scenario === 'fanout' ? 1 : smoke ? 2 : 10, 1),
-    ratePerS: number('rate', str('rate'), smoke ? 20 : 200, 1),
+    roomsList: [],
+    // Multicast reads the rate per room: 2/s per room is 200 msg/s over 100 rooms, the chat default's total.
+    ratePerS: number('rate', str('rate'), scenario === 'multicast' ? (smoke ? 5 : 2) : smoke ? 20 : 200, 1),
     rates: [],
     sustainP99Ms: number('sustain-p99-ms', str('sustain-p99-ms'), DEFAULT_SUSTAIN_P99_MS, 1),
     durationS: number('duration', str('duration'), smoke ? 2 : 30, 1),
@@ -154,6 +167,20 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
   options.rates = [...new Set(sweep)].sort((a, b) => a - b);
   options.ratePerS = options.rates[0]!;
   if (options.scenario !== 'chat' && options.rates.length > 1) throw new LabUsageError('--rates sweeps the chat scenario only');
+  if (options.scenario === 'multicast') {
+    // Room count is the variable here: a single --rooms would leave nothing to compare.
+    if (str('rooms') !== undefined) throw new LabUsageError('--scenario multicast varies the room count: give --rooms-list, not --rooms');
+    options.roomsList = [...new Set(list('rooms-list', str('rooms-list'), smoke ? [1, 2] : [1, 10, 100]))].sort((a, b) => a - b);
+    if (options.roomsList.length < 2) throw new LabUsageError('--rooms-list needs at least 2 distinct room counts to compare');
+    options.rooms = options.roomsList[0]!;
+  } else {
+    if (str('rooms-list') !== undefined) throw new LabUsageError('--rooms-list belongs to --scenario multicast');
+    options.roomsList = [options.rooms];
+  }
+  if (options.roomsList.some((r) => r > 1000)) throw new LabUsageError('--rooms-list values must be at most 1000');
+  if (options.clients.some((c) => options.roomsList.some((r) => c < r))) {
+    throw new LabUsageError('every --clients value must be >= every room count of --rooms-list');
+  }
   if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);
   if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');

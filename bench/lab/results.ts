@@ -43,6 +43,13 @@ export interface SubscriberTotals {
   /** Failed requests without an answer, by kind (socket error code such as `ECONNRESET`, or the error's name). */
   errorKinds?: Record<string, number>;
   latency: LatencySummary;
+  /**
+   * Commit-to-receipt latency: from the event's commit time as the app stamped it (`at`, chat-api.md; wall clock,
+   * whole ms) to the subscriber's receipt, first copies only. The DB-change-triggered push's own delay (for our app,
+   * SQLite commit, outbox relay, proxy, client), without the publisher's queue and request. Absent when no event
+   * carried `at` (Nchan).
+   */
+  commitLatency?: LatencySummary;
   /** The merged latency histogram (hdr-histogram-js, compressed base64, microseconds). */
   latencyHistogram: string;
   /** Per seq (over all rooms): publish to the receipt of its last subscriber, ms (the fan-out scenario's figure). */
@@ -109,7 +116,7 @@ export interface LoadPointResult {
   ratePerS: number;
   durationS: number;
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
-  scenario?: 'chat' | 'park' | 'fanout';
+  scenario?: 'chat' | 'park' | 'fanout' | 'multicast';
   /** Which of the `--repeat` runs this is, from 1 (absent in runs made before `--repeat`: 1). */
   repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
@@ -187,7 +194,7 @@ export interface MetricSpread {
 
 /** One load point (scenario × target × clients × rate) over its `--repeat` runs. */
 export interface PointSummary {
-  scenario: 'chat' | 'park' | 'fanout';
+  scenario: 'chat' | 'park' | 'fanout' | 'multicast';
   target: string;
   title: string;
   kind: TargetKind;
@@ -195,6 +202,8 @@ export interface PointSummary {
   protocol?: ClientProtocol;
   clients: number;
   ratePerS: number;
+  /** Room count of the point (absent in summaries written before the multicast scenario). */
+  rooms?: number;
   /** Runs of the point, and how many were measured (status ok, something delivered). */
   runs: number;
   measured: number;

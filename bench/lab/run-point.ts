@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
-import { workersFor } from './options.js';
+import { publishesOnSchedule, workersFor } from './options.js';
 import { forceGc, GC_NODE_ARGS } from './force-gc.js';
 import { coreShares, generatorSaturated } from './headroom.js';
 import type { PhaseDisplay } from './phase-display.js';
@@ -72,17 +72,26 @@ function sampleRss(target: RunningTarget): Record<string, number> {
   return out;
 }
 
-/** `ratePerS`: this point's requested publish rate (one of `--rates`; default `--rate`). */
-export async function runPoint(target: Target, clients: number, ctx: PointContext, requestedRate = ctx.options.ratePerS): Promise<LoadPointResult> {
+/**
+ * `ratePerS`: this point's requested publish rate (one of `--rates`; default `--rate`); `roomCount`: its rooms (one
+ * of the multicast scenario's `--rooms-list`; default `--rooms`).
+ */
+export async function runPoint(
+  target: Target,
+  clients: number,
+  ctx: PointContext,
+  requestedRate = ctx.options.ratePerS,
+  roomCount = ctx.options.rooms,
+): Promise<LoadPointResult> {
   const { options, load, display } = ctx;
-  const rooms = roomNames(options.rooms);
+  const rooms = roomNames(roomCount);
   const result: LoadPointResult = {
     target: target.name,
     title: target.title,
     kind: target.kind,
     protocol: target.protocol,
     clients,
-    rooms: options.rooms,
+    rooms: roomCount,
     ratePerS: requestedRate,
     durationS: options.durationS,
     scenario: options.scenario,
@@ -194,7 +203,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     sampler = setInterval(sample, TIME_SERIES_STEP_MS);
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
-    if (options.scenario === 'chat') {
+    if (publishesOnSchedule(options.scenario)) {
       display.phase('publish', options.durationS);
       const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
       try {
@@ -227,7 +236,7 @@ export async function runPoint(target: Target, clients: number, ctx: PointContex
     const workerCpuS = workerPids.map((pid, i) => cpuSeconds([pid]) - workerCpuStart[i]!);
     const cpuTimesEnd = readCpuTimes();
     const windowS = (Date.now() - publishStartedAt) / 1000;
-    if (options.scenario === 'chat') endPhase('drain');
+    if (publishesOnSchedule(options.scenario)) endPhase('drain');
 
     display.phase('verify', 1);
     const totals = await subscribers.finish(published.publishedPerRoom, windowStart, 60_000);

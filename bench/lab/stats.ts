@@ -72,6 +72,8 @@ export const METRICS = {
   p95Ms: (p) => p.subscribers?.latency.p95,
   p99Ms: (p) => p.subscribers?.latency.p99,
   maxMs: (p) => p.subscribers?.latency.max,
+  commitP50Ms: (p) => p.subscribers?.commitLatency?.p50,
+  commitP99Ms: (p) => p.subscribers?.commitLatency?.p99,
   cpuSPer1000Deliveries: (p) => p.derived?.cpuSPer1000Deliveries,
   serverCoresBusy: (p) => (p.windowS ? (p.cost?.total?.cpuS ?? NaN) / p.windowS : undefined),
   generatorCoresBusy: (p) => (p.windowS ? (p.loadGeneratorCpuS ?? NaN) / p.windowS : undefined),
@@ -83,9 +85,9 @@ export const METRICS = {
 
 export type MetricName = keyof typeof METRICS;
 
-/** The key runs of one load point share. */
-export function pointKey(p: Pick<LoadPointResult, 'scenario' | 'target' | 'clients' | 'ratePerS'>): string {
-  return `${p.scenario ?? 'chat'}|${p.target}|${p.clients}|${p.ratePerS}`;
+/** The key runs of one load point share; the room count too, which the multicast scenario varies. */
+export function pointKey(p: Pick<LoadPointResult, 'scenario' | 'target' | 'clients' | 'ratePerS'> & { rooms?: number }): string {
+  return `${p.scenario ?? 'chat'}|${p.target}|${p.clients}|${p.ratePerS}|${p.rooms ?? ''}`;
 }
 
 /** A run that counts toward the medians: it ran and delivered (or, a connection storm, ran). */
@@ -119,6 +121,7 @@ export function summarize(points: readonly LoadPointResult[]): PointSummary[] {
       protocol: first.protocol,
       clients: first.clients,
       ratePerS: first.ratePerS,
+      rooms: first.rooms,
       runs: runs.length,
       measured: ok.length,
       lossy: ok.filter((p) => (p.subscribers?.lost ?? 0) > 0 || (p.subscribers?.duplicated ?? 0) > 0).length,

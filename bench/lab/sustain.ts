@@ -70,6 +70,8 @@ export function rateVerdict(s: PointSummary, p99LimitMs: number): RateVerdict {
 export function sweepsOf(summaries: readonly PointSummary[], p99LimitMs: number): SweepResult[] {
   const groups = new Map<string, PointSummary[]>();
   for (const s of summaries) {
+    // Multicast points differ in rate because their room count differs: that is no sweep.
+    if (s.scenario === 'multicast') continue;
     const key = `${s.scenario}|${s.target}|${s.clients}`;
     const list = groups.get(key);
     if (list === undefined) groups.set(key, [s]);

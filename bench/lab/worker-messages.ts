@@ -59,6 +59,8 @@ export interface WorkerSubscriberTotals {
   errorKinds: Record<string, number>;
   /** hdr-histogram-js, compressed base64, microseconds; first copies only. */
   latencyHistogram: string;
+  /** The same for commit-to-receipt (events that carry their commit time `at`; empty for Nchan). */
+  commitLatencyHistogram?: string;
   /** Per seq (over all rooms): the latest first-copy due-to-receipt, ms: when its last subscriber had it. */
   lastDeliveryMsBySeq: Record<string, number>;
 }

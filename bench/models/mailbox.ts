@@ -49,8 +49,19 @@ export const DEFAULT_MAILBOX_MAX_EVENTS = 1000;
 /** Shortest presence refresh, ms: a mailbox is always answered from for at least this long after the app opened it. */
 const MIN_APP_REFRESH_MS = 1000;
 
-/** The chat app behind a mailbox tier (model 2). `mode` is ignored. */
+/**
+ * Access control modes of the tier (docs/models.md, "Access control"): by default a poll is answered when its
+ * `sid` cookie is the mailbox owner's (in memory, constant time); `session-check` also reads the session from
+ * SQLite on every poll, as the app's middleware does, so an ended or expired session is refused at once.
+ */
+export const MAILBOX_MODES = ['session-check'] as const;
+
+/** The chat app behind a mailbox tier (model 2). `mode`: undefined or one of `MAILBOX_MODES`. */
 export const createMailboxServer = ((options: MailboxServerOptions): LabServer => {
+  if (options.mode !== undefined && !(MAILBOX_MODES as readonly string[]).includes(options.mode)) {
+    throw new RangeError(`mailbox mode must be one of ${MAILBOX_MODES.join(', ')} (or none), got ${JSON.stringify(options.mode)}`);
+  }
+  const sessionCheck = options.mode === 'session-check';
   const holdTimeoutMs = options.holdTimeoutS * 1000;
   const ttlMs = options.mailboxTtlMs ?? 2 * holdTimeoutMs;
   const maxEvents = options.mailboxMaxEvents ?? DEFAULT_MAILBOX_MAX_EVENTS;
@@ -72,7 +83,13 @@ export const createMailboxServer = ((options: MailboxServerOptions): LabServer =
       },
       reads,
     );
-    const tier = new MailboxTier(mailboxes, reads, { holdTimeoutMs, pollBatchMax, now });
+    const authorize = sessionCheck
+      ? (token: string): boolean => {
+          const found = core.sessions.authenticate(token);
+          return found !== null && 'session' in found;
+        }
+      : undefined;
+    const tier = new MailboxTier(mailboxes, reads, { holdTimeoutMs, pollBatchMax, now, ...(authorize === undefined ? {} : { authorize }) });
     const appPoll = mailboxAppPollRoutes({ poll: core.poll, mailboxes, reads, heads: core.heads, holdTimeoutMs });
     return {
       pollRoutes: appPoll.router,

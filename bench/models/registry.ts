@@ -11,6 +11,15 @@ import type { Target } from './target.js';
 export const TARGETS: readonly Target[] = [
   labServerTarget({ name: 'suspend-resume', title: 'Suspend & Resume', kind: 'model', protocol: 'chat-long-poll', model: 'suspend-resume' }),
   labServerTarget({ name: 'mailbox', title: 'Queue / mailbox', kind: 'model', protocol: 'chat-long-poll', model: 'mailbox' }),
+  // The access control experiment: the same tier reading the session from SQLite on every poll (docs/models.md).
+  labServerTarget({
+    name: 'mailbox-checked',
+    title: 'Queue / mailbox, session read per poll',
+    kind: 'model',
+    protocol: 'chat-long-poll',
+    model: 'mailbox',
+    mode: 'session-check',
+  }),
   suspendPushTarget,
   plainSuspendPushTarget,
   workersSuspendPushTarget(2),

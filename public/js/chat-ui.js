@@ -148,10 +148,10 @@
     client.on('room-left', function (room) { self.removeRoom(room); });
     client.on('session-lost', function () { self.showLogin('Your session has ended. Please sign in again.'); });
     client.on('poll-state', function (info) {
-      // null: a tab stepped down to follow (comet-tabs.js); only the status line changes.
+      // A tab that stops leading, or follows a leader with no loop, reports null: only the status changes.
       if (info) {
-        // A loop that was backing off polls again: the connection is probably back, so resend now.
-        if (info.state === 'polling' && self.loopStates[info.key] === 'waiting') self.outbox.kick();
+        // A loop that was backing off polls (or streams) again: the connection is probably back, so resend now.
+        if ((info.state === 'polling' || info.state === 'streaming') && self.loopStates[info.key] === 'waiting') self.outbox.kick();
         self.loopStates[info.key] = info.state;
       }
       self.updateStatus();
@@ -669,8 +669,9 @@
       if (util.hasOwn(status.bridges, origin) && util.indexOf(modes, status.bridges[origin]) === -1) modes.push(status.bridges[origin]);
     }
     // A follower tab sends no poll: the loops shown are the leader's, in another tab (comet-tabs.js).
-    var polls = status.tabs.role === 'follower' ? 'shared poll (leader: another tab)' :
-      status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
+    var streams = status.loops.length > 0 && status.loops[0].transport && status.loops[0].transport !== 'poll';
+    var polls = status.tabs.role === 'follower' ? 'shared ' + (streams ? 'stream' : 'poll') + ' (leader: another tab)' :
+      streams ? status.loops[0].transport + ' stream' : status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
     var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' + polls;
     // While reconnecting, why (in words) matters more than how the page polls.
     this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
@@ -689,11 +690,17 @@
     this.win.setTimeout(function () { dom.show(node, false); }, 8000);
   };
 
-  /** Reloads with another strategy; the page's other options (`tabs=off`) stay in the URL. */
+  /** Reloads with another strategy. */
   ChatApp.prototype.switchStrategy = function (strategy) {
     var loc = this.win.location;
-    var tabs = util.queryParam(loc.search, 'tabs');
-    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy) + (tabs ? '&tabs=' + encodeURIComponent(tabs) : '');
+    // The page's other options (tab sharing, the transport) survive the switch.
+    var kept = '';
+    var names = ['tabs', 'transport'];
+    for (var i = 0; i < names.length; i++) {
+      var value = util.queryParam(loc.search, names[i]);
+      if (value) kept += '&' + names[i] + '=' + encodeURIComponent(value);
+    }
+    loc.href = loc.pathname + '?strategy=' + encodeURIComponent(strategy) + kept;
   };
 
   ChatApp.prototype.outboxState = function () {

@@ -37,6 +37,11 @@
    *   bridgeReadyTimeoutMs  how long a shard bridge may take to load, default 10000
    *   tabs                  'on' (default): tabs of this browser share one poll (comet-tabs.js);
    *                         'off': this tab polls for itself. Default from the page's `?tabs=`.
+   *   delivery              'auto' (default): a stream read by EventSource where the browser has one
+   *                         (comet-stream.js), else long-polling; 'sse' | 'xhr-stream' | 'iframe' | 'poll'
+   *                         force one.
+   *                         Streams need the multiplex strategy. Default from the page's `?transport=`.
+   *   recycleMs, streamByteBudget   see Streamer (`byteBudget`)
    *   transport, window, timers, random   injectable (tests)
    */
   function Client(options) {
@@ -46,6 +51,8 @@
     this.requestedStrategy = options.strategy || 'multiplex';
     this.strategy = null;
     this.strategyNote = null;
+    this.delivery = null;
+    this.deliveryNote = null;
     this.historyLimit = options.historyLimit || 50;
     this.transport = options.transport || new CometChat.XhrTransport('');
     this.api = new CometChat.Api(this.transport);
@@ -72,6 +79,7 @@
       // An app without /api/config (older version) simply offers no sharding.
       self.config = err ? NO_SHARDING : normalizeConfig(config);
       self.strategy = self.chooseStrategy();
+      self.delivery = self.chooseDelivery();
       self.poller = self.createPoller();
       self.watchPage();
       self.api.session(function (sessionErr, user) {
@@ -112,7 +120,36 @@
   };
 
   /**
-   * The poller: a Poller of the strategy, or with tab sharing a TabGroup that
+   * How events arrive: a stream kind of comet-stream.js, or 'poll'. What was asked (option, or the page's
+   * `?transport=`) when it can run here; otherwise the best that can, with the reason in `deliveryNote`.
+   */
+  Client.prototype.chooseDelivery = function () {
+    var Streamer = CometChat.Streamer;
+    var wanted = this.options.delivery || util.queryParam(this.window.location && this.window.location.search, 'transport') || 'auto';
+    if (wanted === 'poll') return 'poll';
+    if (!Streamer) {
+      if (wanted !== 'auto') this.deliveryNote = 'comet-stream.js is not loaded';
+      return 'poll';
+    }
+    if (wanted !== 'auto' && util.indexOf(Streamer.KINDS, wanted) === -1) {
+      this.deliveryNote = 'unknown transport "' + wanted + '"';
+      wanted = 'auto';
+    }
+    if (this.strategy !== 'multiplex') {
+      // One stream carries every room; per-room and sharded loops are what those strategies are for.
+      if (wanted !== 'auto') this.deliveryNote = 'streams need the multiplex strategy';
+      return 'poll';
+    }
+    if (wanted === 'auto') return Streamer.supports('sse', this.window) ? 'sse' : 'poll';
+    if (!Streamer.supports(wanted, this.window)) {
+      this.deliveryNote = 'this browser cannot read a "' + wanted + '" stream';
+      return 'poll';
+    }
+    return wanted;
+  };
+
+  /**
+   * The poller: a Poller of the strategy (or a Streamer of the delivery, with the same interface), or with tab sharing a TabGroup that
    * has the same interface and runs that Poller only while this tab leads.
    */
   Client.prototype.createPoller = function () {
@@ -127,6 +164,22 @@
     };
     var cursorOf = function (room) { return self.rooms[room] ? self.rooms[room].cursor : 0; };
     function createPoller(loopHandler, loopCursorOf) {
+      if (self.delivery !== 'poll') {
+        return new CometChat.Streamer({
+          kind: self.delivery,
+          api: self.api,
+          backoffBaseMs: o.backoffBaseMs,
+          backoffCapMs: o.backoffCapMs,
+          pollTimeoutMs: o.pollTimeoutMs,
+          recycleMs: o.recycleMs,
+          byteBudget: o.streamByteBudget,
+          window: self.window,
+          timers: o.timers,
+          random: o.random,
+          cursorOf: loopCursorOf,
+          handler: loopHandler
+        });
+      }
       return new Poller({
         strategy: self.strategy,
         backoffBaseMs: o.backoffBaseMs,
@@ -453,6 +506,8 @@
       requestedStrategy: this.requestedStrategy,
       strategy: this.strategy,
       strategyNote: this.strategyNote,
+      delivery: this.delivery,
+      deliveryNote: this.deliveryNote,
       config: { baseDomain: this.config.baseDomain, shards: this.config.shards },
       user: this.user,
       rooms: rooms,

@@ -5,7 +5,9 @@
  */
 import type { CloseItem, HttpResponseFormat, PublishItem, RevokeItem } from '../../protocol/control-api.js';
 import type { ChatEvent } from '../model.js';
-import type { OutboxRow } from '../store/outbox.js';
+import type { NewOutboxRow, OutboxRow } from '../store/outbox.js';
+import { ROOM_CHANNEL_PREFIX, SESSION_STREAMS_PREFIX, sessionStreamsChannel } from '../grip/channels.js';
+import { sseEventFrame } from '../grip/stream-frames.js';
 
 /**
  * The response a parked poll gets for one event. Same shape as an immediate
@@ -19,13 +21,37 @@ export function eventResponseFormat(event: ChatEvent): HttpResponseFormat {
   };
 }
 
-/** The publish item stored in an outbox row. */
+/**
+ * The `http-stream` format of a room's event item (docs/protocol.md §10.2): the SSE frame of the one event the
+ * stored `http-response` carries, so one publish serves parked polls and open streams. Built at publish time
+ * from the stored row: rows written before streams existed are framed too.
+ */
+function streamFormat(channel: string, response: HttpResponseFormat): { content: string } | null {
+  if (!channel.startsWith(ROOM_CHANNEL_PREFIX) || typeof response.body !== 'string') return null;
+  const events = (JSON.parse(response.body) as { events?: unknown }).events;
+  if (!Array.isArray(events) || events.length !== 1) return null;
+  return { content: sseEventFrame(events[0] as ChatEvent) };
+}
+
+/**
+ * The outbox row that ends every stream of a session (docs/protocol.md §10.2), written in the transaction that
+ * makes the session leave a room or end, after its leave events: the streams get those, then their end, and
+ * reconnect to the membership (or the 401) that is now true. No id: the channel carries nothing else.
+ */
+export function sessionStreamsClosedRow(sessionId: number, createdAt: number): NewOutboxRow {
+  return { channel: sessionStreamsChannel(sessionId), itemId: '', prevId: '', payload: '{}', createdAt, revoke: null };
+}
+
+/** The publish item stored in an outbox row: its `http-response`, and for a room's event its `http-stream` too. */
 export function toPublishItem(row: OutboxRow): PublishItem {
+  if (row.channel.startsWith(SESSION_STREAMS_PREFIX)) return { channel: row.channel, formats: { 'http-stream': { action: 'close' } } };
+  const response = JSON.parse(row.payload) as HttpResponseFormat;
+  const stream = streamFormat(row.channel, response);
   const item: PublishItem = {
     channel: row.channel,
     id: row.itemId,
     'prev-id': row.prevId,
-    formats: { 'http-response': JSON.parse(row.payload) as HttpResponseFormat },
+    formats: stream === null ? { 'http-response': response } : { 'http-response': response, 'http-stream': stream },
   };
   if (row.revoke) item['comet-revoke'] = JSON.parse(row.revoke) as RevokeItem[];
   return item;

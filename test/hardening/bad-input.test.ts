@@ -348,6 +348,15 @@ const ROWS: Row[] = [
   { name: 'a connection ID with CR/LF', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0&cid=V1StGXR8_Z5jdHi6B%0D%0AGrip-'), status: 400, code: 'APP_ERR_BAD_CONNECTION_ID' },
   { name: 'a connection ID of 22 characters', target: 'client', request: client('GET', '/api/poll?rooms=lobby:0&cid=V1StGXR8_Z5jdHi6B-myTx'), status: 400, code: 'APP_ERR_BAD_CONNECTION_ID' },
   { name: 'another session\'s connection ID', target: 'client', request: (c) => client('GET', `/api/poll?rooms=lobby:0&cid=${c.adaCid}`, { as: 'bob' })(c), status: 403, code: 'APP_ERR_FOREIGN_CONNECTION_ID' },
+  // --- the app through the proxy: the SSE stream (GET /api/stream, the poll's rules) -----------------
+  { name: 'a stream of a room the user is not a member of', target: 'client', request: client('GET', '/api/stream?rooms=general:0', { as: 'bob' }), status: 403, code: 'APP_ERR_NOT_MEMBER' },
+  { name: 'a stream with the cookie of a signed-out session', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0', { as: 'ended' }), status: 401, code: 'APP_ERR_SESSION_ENDED' },
+  { name: 'a stream cursor of -1', target: 'client', request: client('GET', '/api/stream?rooms=lobby:-1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a stream Last-Event-ID that is not an event id', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0', { headers: [['Last-Event-ID', '1 OR 1=1']] }), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a stream Last-Event-ID given twice', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0', { headers: [['Last-Event-ID', '1'], ['Last-Event-ID', '2']] }), status: 400, code: 'APP_ERR_BAD_CURSOR' },
+  { name: 'a stream format that does not exist', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0&format=jsonp'), status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
+  { name: 'a stream format given twice', target: 'client', request: client('GET', '/api/stream?rooms=lobby:0&format=xhr&format=iframe'), status: 400, code: 'APP_ERR_BAD_STREAM_FORMAT' },
+  { name: 'a stream with another session\'s connection ID', target: 'client', request: (c) => client('GET', `/api/stream?rooms=lobby:0&cid=${c.adaCid}`, { as: 'bob' })(c), status: 403, code: 'APP_ERR_FOREIGN_CONNECTION_ID' },
   { name: 'a history limit of 0', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=0'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a history limit of 10,000', target: 'client', request: client('GET', '/api/rooms/lobby/messages?limit=10000'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
   { name: 'a history cursor that is not a number', target: 'client', request: client('GET', '/api/rooms/lobby/messages?before=1%20OR%201=1'), status: 400, code: 'APP_ERR_BAD_CURSOR' },
@@ -511,6 +520,7 @@ test(`${ROWS.length} malformed or hostile requests each get their own status and
     const health = await fetch(`http://${context.controlHost}/health`);
     assert.equal(health.status, 200);
     assert.equal(stack.proxy.stats().parked, 0);
+    assert.equal(stack.proxy.stats().streams, 0);
     assert.equal(stack.proxy.stats().reasking, 0);
     assert.equal(scripted.proxy.stats().parked, 0);
     await until('the outbox to be published', outboxEmpty);

@@ -168,6 +168,11 @@ describe('the secret never appears in logs', { timeout: 30_000 }, () => {
       body: '{"nick":"mallory"}',
     });
     assert.equal(session.status, 201);
+    // Signing in publishes nothing (a quiet lobby): a post is what the relay must publish.
+    const otherBase = `http://127.0.0.1:${(other.server.address() as { port: number }).port}`;
+    const cookie = session.headers.getSetCookie()[0]!.split(';')[0]!;
+    const posted = await fetch(`${otherBase}/api/rooms/lobby/messages`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: '{"text":"hello"}' });
+    assert.equal(posted.status, 201);
     await waitFor(() => log.lines.some((l) => l.msg === 'outbox publish failed, will retry'), { timeoutMs: 5000, message: 'a failed publish to be logged' });
 
     // Bad options and configuration errors: their messages are what main.ts prints.

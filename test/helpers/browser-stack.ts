@@ -19,7 +19,7 @@ import { BASE_DOMAIN, ChatPage, type Viewport } from './browser.js';
 export const SHARD_COUNT = 8;
 
 export interface BrowserStack extends TestStack {
-  /** `http://<base domain>:<port>/?<query>` */
+  /** `http://<base domain>:<port>/?<query>`, with `transport=poll` added unless the query names a transport. */
   pageUrl(query?: string): string;
   /** A chat page in a fresh browser context (its own session, 1280x800 unless `viewport`), closed before the stack. */
   openPage(query?: string, viewport?: Viewport): Promise<ChatPage>;
@@ -50,7 +50,13 @@ export async function startBrowserStack(t: TestContext, browser: Browser, overri
     proxy: { baseDomain, ...stackOverrides.proxy },
   });
   let proxy: HoldProxy = stack.proxy;
-  const pageUrl = (query = '') => `http://${baseDomain}:${stack.clientPort}/${query ? `?${query}` : ''}`;
+  // Pages long-poll unless the test names a transport: Chromium has EventSource, so the page's automatic choice
+  // is a stream (docs/protocol.md §10.2), and the tests written about polls (parked counts, poll requests) keep
+  // testing polls. `transport=auto` tests the automatic choice.
+  const pageUrl = (query = '') => {
+    const full = /(^|&)transport=/.test(query) ? query : query ? `${query}&transport=poll` : 'transport=poll';
+    return `http://${baseDomain}:${stack.clientPort}/?${full}`;
+  };
 
   return {
     ...stack,

@@ -57,10 +57,13 @@ export interface ClientStatus {
   requestedStrategy: string;
   strategy: string;
   strategyNote: string | null;
+  /** How events arrive (comet.js `chooseDelivery`): 'sse', 'xhr-stream' or 'poll'; why not what was asked. */
+  delivery: string;
+  deliveryNote: string | null;
   config: { baseDomain: string | null; shards: number };
   user: { id: number; nick: string } | null;
   rooms: Array<{ name: string; cursor: number }>;
-  loops: Array<{ key: string; rooms: string[]; state: string; connectionId: string | null; attempt: number; error: string | null }>;
+  loops: Array<{ key: string; rooms: string[]; state: string; connectionId: string | null; attempt: number; error: string | null; transport?: string }>;
   bridges: Record<string, string>;
   /** Tab sharing (public/js/comet-tabs.js); role 'off' without it. */
   tabs: { role: string; id: string | null; leader: string | null; relay: string | null };

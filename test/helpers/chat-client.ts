@@ -28,6 +28,11 @@ export class ChatClient {
 
   constructor(readonly base: string) {}
 
+  /** The `sid=...` cookie pair, for readers that make their own requests (test/helpers/sse-client.ts). */
+  get sessionCookie(): string {
+    return this.cookie;
+  }
+
   async call<T = any>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<ApiResult<T>> {
     const headers: Record<string, string> = {};
     if (this.cookie) headers.cookie = this.cookie;

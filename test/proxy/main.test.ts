@@ -26,7 +26,7 @@ async function exitCode(child: ChildProcess): Promise<number | null> {
   return code;
 }
 
-describe('proxy/main.ts', { timeout: 10_000 }, () => {
+describe('proxy/main.ts', { timeout: 30_000 }, () => {
   test('on SIGTERM it answers parked requests with their timeout response and exits 0', async (t) => {
     const app = await startScriptedApp();
     t.after(() => app.close());

@@ -71,6 +71,14 @@ test('main logs one JSON line with the bound port, serves, and exits 0 on SIGTER
     body: JSON.stringify({ nick: 'ada' }),
   });
   assert.equal(res.status, 201);
+  // Signing in publishes nothing (a quiet lobby); a post reaches the control API through the relay.
+  const cookie = res.headers.getSetCookie()[0]!.split(';')[0]!;
+  const posted = await fetch(`http://127.0.0.1:${port}/api/rooms/lobby/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ text: 'hello' }),
+  });
+  assert.equal(posted.status, 201);
   await control.waitForItems(1);
 
   child.kill('SIGTERM');

@@ -49,9 +49,16 @@ export abstract class ChatSubscriber extends Subscriber {
   /** One chat event: stamped messages are delivered, every event of the room moves the cursor. */
   protected event(value: unknown): void {
     if (typeof value !== 'object' || value === null) return;
-    const event = value as { id?: unknown; room?: unknown; type?: unknown; text?: unknown };
+    const event = value as { id?: unknown; room?: unknown; type?: unknown; text?: unknown; at?: unknown };
     if (event.room !== undefined && event.room !== this.room) return;
-    if (event.type === 'message') this.sink.deliver(this.record, event.text);
+    if (event.type === 'message') this.sink.deliver(this.record, event.text, committedAt(event.at));
     if (typeof event.id === 'number' && event.id > this.cursor) this.cursor = event.id;
   }
+}
+
+/** An event's `at` (ISO time of its commit, chat-api.md) as epoch ms; undefined when absent or unreadable. */
+export function committedAt(at: unknown): number | undefined {
+  if (typeof at !== 'string') return undefined;
+  const ms = Date.parse(at);
+  return Number.isFinite(ms) ? ms : undefined;
 }

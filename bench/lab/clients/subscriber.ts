@@ -19,11 +19,20 @@ export class DeliverySink {
   /** Failed requests by kind: the socket error's code (`ECONNRESET`), else the error's name or message. */
   readonly errorKinds: Record<string, number> = {};
   readonly latency: Histogram = newLatencyHistogram();
+  /**
+   * Commit-to-receipt latency of first copies whose event carries the app's commit time (`at`, chat-api.md): the
+   * DB-triggered push's own delay, from the SQLite write to the subscriber. Wall clock (`Date.now()`) on both
+   * sides, as the app stamps `at` with it; `at` has whole milliseconds.
+   */
+  readonly commitLatency: Histogram = newLatencyHistogram();
   /** Per seq (over all rooms): the latest first-copy latency, ms: when this worker's last subscriber had it. */
   readonly lastDeliveryMsBySeq = new Map<number, number>();
 
-  /** A message text as parsed off the wire: counted if it carries a stamp; latency for a seq's first copy only. */
-  deliver(record: SeqRecord, text: unknown): void {
+  /**
+   * A message text as parsed off the wire: counted if it carries a stamp; latency for a seq's first copy only.
+   * `committedAtMs`: the event's commit time (epoch ms), when the protocol carries one.
+   */
+  deliver(record: SeqRecord, text: unknown, committedAtMs?: number): void {
     const stamp = parseStamp(text);
     if (stamp === null) return;
     const at = nowMs();
@@ -31,6 +40,7 @@ export class DeliverySink {
     if (record.receive(stamp.seq)) {
       const ms = at - stamp.sentAtMs;
       recordLatencyMs(this.latency, ms);
+      if (committedAtMs !== undefined) recordLatencyMs(this.commitLatency, Date.now() - committedAtMs);
       if (ms > (this.lastDeliveryMsBySeq.get(stamp.seq) ?? -Infinity)) this.lastDeliveryMsBySeq.set(stamp.seq, ms);
     }
   }

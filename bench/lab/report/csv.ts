@@ -27,7 +27,7 @@ const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
 const key = (p: LoadPointResult) => [p.scenario ?? 'chat', p.target, p.clients, p.ratePerS, p.repeat ?? 1] as const;
 
 export function pointsCsv(run: RunResult): string {
-  const header = ['scenario', 'target', 'clients', 'rate_per_s', 'repeat', 'status', 'error', 'window_s', 'published', 'dropped', 'lost', 'duplicated', 'generator_saturated', 'steal_share', ...METRIC_NAMES];
+  const header = ['scenario', 'target', 'clients', 'rate_per_s', 'repeat', 'status', 'error', 'window_s', 'published', 'dropped', 'lost', 'duplicated', 'generator_saturated', 'steal_share', ...METRIC_NAMES, 'rooms'];
   return csv(
     header,
     run.points.map((p) => [
@@ -42,16 +42,18 @@ export function pointsCsv(run: RunResult): string {
       p.generatorSaturated,
       p.stealShare,
       ...METRIC_NAMES.map((m) => (p.status === 'ok' ? (METRICS[m] as (x: LoadPointResult) => number | undefined)(p) : undefined)),
+      // Last, so the columns before it keep their places; the multicast scenario varies it.
+      p.rooms,
     ]),
   );
 }
 
 export function summaryCsv(run: RunResult): string {
-  const header = ['scenario', 'target', 'clients', 'rate_per_s', 'runs', 'measured', 'metric', 'median', 'ci95_low', 'ci95_high', 'n'];
+  const header = ['scenario', 'target', 'clients', 'rate_per_s', 'runs', 'measured', 'metric', 'median', 'ci95_low', 'ci95_high', 'n', 'rooms'];
   const rows = summariesOf(run).flatMap((s) =>
     METRIC_NAMES.flatMap((m) => {
       const v = s.metrics[m];
-      return v === undefined ? [] : [[s.scenario, s.target, s.clients, s.ratePerS, s.runs, s.measured, m, v.median, v.low, v.high, v.n]];
+      return v === undefined ? [] : [[s.scenario, s.target, s.clients, s.ratePerS, s.runs, s.measured, m, v.median, v.low, v.high, v.n, s.rooms]];
     }),
   );
   return csv(header, rows);

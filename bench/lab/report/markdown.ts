@@ -10,6 +10,7 @@ import { DEFAULT_SUSTAIN_P99_MS } from '../options.js';
 import { memorySlopes } from '../memory-slope.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
 import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
+import { difference, type LeaseSide, leasePairs, multicastCosts } from './experiments.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
@@ -301,6 +302,103 @@ function memorySection(run: RunResult, order: Map<string, number>): string[] {
   return out;
 }
 
+/** The multicast scenario: per target and client count, the room counts at one delivery rate and the CPU per message. */
+function multicastSection(run: RunResult, order: Map<string, number>): string[] {
+  const costs = multicastCosts(summariesOf(run)).sort((a, b) => a.clients - b.clients || order.get(a.target)! - order.get(b.target)!);
+  if (costs.length === 0) return [];
+  const out: string[] = ['## Multicast: room count varied at one delivery rate', ''];
+  out.push(
+    'Each room gets the same messages/s, so every subscriber receives the same stream and deliveries/s (clients × ' +
+      'rate per room) stay fixed while a message reaches clients / rooms subscribers. Medians over measured runs. ' +
+      '**CPU ms / message** is the least-squares slope of server cores busy against messages/s over the room counts: ' +
+      'what one more message costs with the deliveries unchanged (the per-message part of fan-out; near 0: the ' +
+      'target pays per delivery, not per message). \\*: the target accepted less than 95 % of that room count\'s ' +
+      'requested rate, so its deliveries/s were not the fixed rate and no slope is given (—).',
+    '',
+  );
+  const header = ['Target', 'Clients', 'Rooms (clients / room)', 'Published msg/s', 'Deliveries/s', 'Server cores busy', 'CPU s / 1,000 deliveries', 'p99 ms', 'CPU ms / message'];
+  out.push(row(header), row(header.map((_, i) => (i === 0 ? '---' : '---:'))));
+  for (const c of costs) {
+    const col = (read: (r: (typeof c.rooms)[number]) => string): string => c.rooms.map(read).join(' · ');
+    out.push(
+      row([
+        cell(c.title),
+        formatCount(c.clients),
+        col((r) => `${formatCount(r.rooms)} (${formatCount(Math.floor(c.clients / r.rooms))})`),
+        col((r) => `${formatSig(r.publishedPerS)}${c.fellBehind.includes(r.rooms) ? '*' : ''}`),
+        col((r) => formatSig(r.deliveriesPerS)),
+        col((r) => formatSig(r.serverCoresBusy)),
+        col((r) => formatSig(r.cpuSPer1000Deliveries)),
+        col((r) => formatSig(r.p99Ms)),
+        formatSig(c.cpuMsPerMessage),
+      ]),
+    );
+  }
+  out.push('');
+  return out;
+}
+
+/**
+ * Commit-to-push latency: for every point whose events carried their commit time, the delay from the commit to the
+ * subscriber, beside the due-to-receipt figures (which add the publisher's queue and its request).
+ */
+function commitSection(run: RunResult, order: Map<string, number>): string[] {
+  const rows = summariesOf(run)
+    .filter((x) => x.metrics.commitP50Ms !== undefined)
+    .sort((a, b) => a.clients - b.clients || a.ratePerS - b.ratePerS || order.get(a.target)! - order.get(b.target)!);
+  if (rows.length === 0) return [];
+  const out: string[] = ['## Commit-to-push latency (DB-change-triggered push)', ''];
+  out.push(
+    'From the commit time the server stamped in the event (`at`, whole milliseconds, wall clock) to the ' +
+      'subscriber\'s receipt, first copies only: for the chat app (Suspend & Resume, Queue / mailbox, Suspend & Push, ' +
+      'Pushpin) the SQLite commit, the outbox relay and the push; for the event-driven server and its baselines, the ' +
+      'append to memory. Due-to-receipt adds the publisher\'s queue and the post request. Medians over measured runs ' +
+      'with their 95 % intervals. Nchan carries no commit time.',
+    '',
+  );
+  const header = ['Target', 'Load', 'Commit-to-receipt p50 ms', 'Commit-to-receipt p99 ms', 'Due-to-receipt p50 ms', 'Due-to-receipt p99 ms'];
+  out.push(row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:'))));
+  for (const x of rows) {
+    const load = `${x.scenario}, ${formatCount(x.clients)} clients, ${formatSig(x.ratePerS)} msg/s${x.rooms === undefined ? '' : `, ${formatCount(x.rooms)} rooms`}`;
+    out.push(row([cell(x.title), load, formatSpread(x.metrics.commitP50Ms), formatSpread(x.metrics.commitP99Ms), formatSpread(x.metrics.p50Ms), formatSpread(x.metrics.p99Ms)]));
+  }
+  out.push('');
+  return out;
+}
+
+/** Suspend & Push with and without re-poll leases at each load both ran: the leases' own row. */
+function leaseSection(run: RunResult): string[] {
+  const pairs = leasePairs(summariesOf(run), run.points);
+  if (pairs.length === 0) return [];
+  const out: string[] = ['## Suspend & Push: leases against no leases', ''];
+  out.push(
+    '`suspend-push` grants each poll a signed re-poll lease that the proxy answers or parks without the app; ' +
+      '`suspend-push-plain` sends every re-poll through the proxy to the app. Medians over measured runs; ' +
+      '**Δ** is leased − plain. App share: the app process\'s CPU over the stack\'s (proxy + app).',
+    '',
+  );
+  const header = ['Load', 'Requests / delivery (leased · plain · Δ)', 'CPU s / 1,000 deliveries (leased · plain · Δ)', 'p99 ms (leased · plain)', 'App share of CPU (leased · plain)'];
+  out.push(row(header), row(header.map((_, i) => (i === 0 ? '---' : '---:'))));
+  const pct = (x: number | undefined): string => (x === undefined ? NO_VALUE : `${formatSig(x * 100)} %`);
+  const triple = (read: (s: LeaseSide) => number | undefined, a: LeaseSide, b: LeaseSide): string =>
+    `${formatSig(read(a))} · ${formatSig(read(b))} · ${formatSig(difference(read(a), read(b)))}`;
+  for (const p of pairs) {
+    const load =
+      `${p.scenario}, ${formatCount(p.clients)} clients, ${formatSig(p.ratePerS)} msg/s` + (p.rooms === undefined ? '' : `, ${formatCount(p.rooms)} rooms`);
+    out.push(
+      row([
+        cell(load),
+        triple((x) => x.requestsPerDelivery, p.leased, p.plain),
+        triple((x) => x.cpuSPer1000Deliveries, p.leased, p.plain),
+        `${formatSig(p.leased.p99Ms)} · ${formatSig(p.plain.p99Ms)}`,
+        `${pct(p.leased.appCpuShare)} · ${pct(p.plain.appCpuShare)}`,
+      ]),
+    );
+  }
+  out.push('');
+  return out;
+}
+
 export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): string {
   const out: string[] = [];
   const m = run.machine;
@@ -436,6 +534,9 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   out.push(...sweepSection(run, order));
   out.push(...memorySection(run, order));
   out.push(...scenarioSection(run, order));
+  out.push(...multicastSection(run, order));
+  out.push(...leaseSection(run));
+  out.push(...commitSection(run, order));
 
   for (const chart of options.charts ?? []) out.push(`![${chart.caption}](${chart.file})`, '');
 

@@ -18,6 +18,7 @@ import http from 'node:http';
 import type express from 'express';
 import { pino, type Logger } from 'pino';
 import { answerClientErrors, httpServerOptions } from '../../../common/http-limits.js';
+import type { SessionAuth } from '../../../server/session-auth.js';
 import { createApp } from '../../../server/app.js';
 import { createChatCore } from '../../../server/chat-core.js';
 import type { ChatService } from '../../../server/chat-service.js';
@@ -39,6 +40,8 @@ export interface ChatLabCore {
   poll: PollService;
   /** Newest published event id per room, advanced before each batch reaches `deliver`. */
   heads: RoomHeads;
+  /** The app's session check (what its `sid` middleware runs on every request). */
+  sessions: SessionAuth;
   logger: Logger;
   /** Clock, ms since the epoch. */
   now: () => number;
@@ -82,7 +85,7 @@ export function createChatLab(lab: LabServerOptions, buildModel: (core: ChatLabC
 
   let model: LabModel;
   try {
-    model = buildModel({ options, store, chat, poll, heads, logger, now });
+    model = buildModel({ options, store, chat, poll, heads, sessions, logger, now });
   } catch (err) {
     db.close();
     throw err;

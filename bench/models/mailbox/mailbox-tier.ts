@@ -26,6 +26,11 @@ export interface MailboxTierOptions {
   pollBatchMax: number;
   /** Clock, ms since the epoch. */
   now: () => number;
+  /**
+   * An extra per-poll check of the `sid` cookie beyond matching the mailbox's owner (the lab's `session-check`
+   * mode: a SQLite read of the session per poll, as the app does); false passes the poll to the app, which refuses.
+   */
+  authorize?: (token: string) => boolean;
 }
 
 export class MailboxTier {
@@ -43,7 +48,9 @@ export class MailboxTier {
     const query = querystring.parse(url.slice(POLL_PATH.length + 1));
     if (!isConnectionId(query.cid)) return false;
     const mailbox = this.mailboxes.get(query.cid);
-    if (mailbox === undefined || !mailbox.ownedBy(parseCookies(req.headers.cookie).get(SESSION_COOKIE))) return false;
+    const token = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
+    if (mailbox === undefined || !mailbox.ownedBy(token)) return false;
+    if (this.options.authorize !== undefined && !this.options.authorize(token!)) return false;
     let cursors: RoomCursor[];
     try {
       cursors = parseRoomCursors(query.rooms);

@@ -179,11 +179,12 @@ describe('the lab report', () => {
     // The failed row's error has a pipe, not a comma: unquoted; its metrics are empty, not zero.
     const failed = points.find((l) => l.includes(',failed,'))!;
     assert.match(failed, /,failed,server exited with code 1 \| see log,/);
-    assert.ok(failed.endsWith(',,,,,,,,,,,,,'), failed);
+    // Empty metrics, then the room count (last, so earlier columns keep their places).
+    assert.ok(failed.endsWith(`,,,,,,,,,,,,,${RUN.points.find((p) => p.status === 'failed')!.rooms}`), failed);
 
     const summary = summaryCsv(RUN).split('\r\n');
-    assert.equal(summary[0], 'scenario,target,clients,rate_per_s,runs,measured,metric,median,ci95_low,ci95_high,n');
-    assert.ok(summary.includes('chat,suspend-resume,100,100,1,1,p99Ms,1.23456,1.23456,1.23456,1'), summary.join('\n'));
+    assert.equal(summary[0], 'scenario,target,clients,rate_per_s,runs,measured,metric,median,ci95_low,ci95_high,n,rooms');
+    assert.ok(summary.some((l) => l.startsWith('chat,suspend-resume,100,100,1,1,p99Ms,1.23456,1.23456,1.23456,1,')), summary.join('\n'));
 
     const withSeries: RunResult = {
       ...RUN,

@@ -226,3 +226,44 @@ test('closing the server releases a parked poll at once', async (t) => {
   assert.ok(Date.now() - started < 2000, 'close did not wait for the hold timeout');
   assert.equal(lab.parked(), 0);
 });
+
+/** Ends ada's session behind the app's back (another process's admin action, the pruner): no leave event is written. */
+function endSessionInDatabase(dbPath: string, id: number): void {
+  const db = new Database(dbPath);
+  try {
+    db.prepare("UPDATE sessions SET ended_at = ?, end_reason = 'signed-out' WHERE id = ?").run(Date.now(), id);
+  } finally {
+    db.close();
+  }
+}
+
+test('access control per poll: the tier trusts the mailbox owner\'s cookie; mode session-check reads the session on every poll', async (t) => {
+  for (const mode of [undefined, 'session-check'] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-mailbox-auth-'));
+    const dbPath = join(dir, 'chat.db');
+    const lab = createMailboxServer({ dbPath, holdTimeoutS: 30, ...(mode === undefined ? {} : { mode }) });
+    t.after(async () => {
+      await lab.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await new Promise<void>((resolve) => lab.server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(lab.server.address() as AddressInfo).port}`;
+    const { ada, bob } = await adaAndBob(base);
+    const first = await openMailbox(base, ada, bob);
+    const news = await bob.post('general', 'after the end');
+    endSessionInDatabase(dbPath, await userId(ada));
+    const res = await ada.call('GET', `/api/poll?rooms=general:${first.id}&cid=${ada.connectionId}`);
+    if (mode === undefined) {
+      // The cookie still matches the mailbox: answered from memory, the ended session unnoticed until the mailbox goes.
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body.events, [news]);
+    } else {
+      assert.equal(res.status, 401, JSON.stringify(res.body));
+      assert.match(res.body.code, /^APP_ERR_SESSION_/);
+    }
+  }
+});
+
+test('an unknown mailbox mode is refused', () => {
+  assert.throws(() => createMailboxServer({ dbPath: join(tmpdir(), 'never.db'), holdTimeoutS: 30, mode: 'nope' }), /mode must be/);
+});
