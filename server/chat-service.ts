@@ -96,11 +96,19 @@ export class ChatService {
     });
   }
 
-  /** Creates an empty room. Nobody joins it and no event is written. */
-  createRoom(name: string): Promise<RoomView> {
+  /**
+   * Creates an empty room (nobody joins it) and announces it with a `room` event in `lobby`, written in the same
+   * transaction: every session is a member of the lobby and polls it, so rooms lists update at once, through
+   * the outbox like any event (nothing lost, in order), instead of at the clients' next `GET /api/rooms`.
+   */
+  createRoom(session: SessionRow, name: string): Promise<RoomView> {
     return this.write(() => {
-      const room = this.store.rooms.create(name, this.options.now());
+      this.mustNotHaveEnded(session);
+      const now = this.options.now();
+      const room = this.store.rooms.create(name, now);
       if (!room) throw new AppError('APP_ERR_ROOM_EXISTS', `room ${JSON.stringify(name)} already exists`);
+      const lobby = this.store.rooms.findByName(LOBBY_ROOM);
+      if (lobby) this.append(lobby, session, 'room', now, undefined, undefined, undefined, undefined, room.name);
       return this.store.rooms.view(room.id);
     });
   }
@@ -229,6 +237,7 @@ export class ChatService {
     revoke?: RevokeItem[],
     idempotencyKey?: string,
     previousNick?: string,
+    createdRoom?: string,
   ): ChatEvent {
     this.writes.outboxWritten(); // every event has its outbox row (EventWriter)
     // The nick as it is under the write lock: a change made in another tab since this request read its session wins.
@@ -242,6 +251,7 @@ export class ChatService {
       ...(revoke === undefined ? {} : { revoke }),
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       ...(previousNick === undefined ? {} : { previousNick }),
+      ...(createdRoom === undefined ? {} : { createdRoom }),
     });
   }
 

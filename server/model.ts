@@ -4,11 +4,12 @@
 
 /**
  * `message` has text; `join`/`leave` follow membership; `nick` is a member's change of nick (in each of their
- * rooms); `online` was posted in `lobby` when a session was created, before schema 8: old histories may hold it.
+ * rooms); `room` (in `lobby`, which every session polls) announces a room someone created, so rooms lists update
+ * live; `online` was posted in `lobby` when a session was created, before schema 8: old histories may hold it.
  */
-export type EventType = 'message' | 'join' | 'leave' | 'online' | 'nick';
+export type EventType = 'message' | 'join' | 'leave' | 'online' | 'nick' | 'room';
 
-export const EVENT_TYPES: readonly EventType[] = ['message', 'join', 'leave', 'online', 'nick'];
+export const EVENT_TYPES: readonly EventType[] = ['message', 'join', 'leave', 'online', 'nick', 'room'];
 
 /** A user as other clients see them. A user is a session: `id` is the session's id. */
 export interface UserView {
@@ -29,6 +30,8 @@ export interface ChatEvent {
   text?: string;
   /** Only on `nick` events: the nick before the change (`user.nick` is the new one). */
   previousNick?: string;
+  /** Only on `room` events: the name of the room `user` created. */
+  createdRoom?: string;
   /** ISO 8601 timestamp of the commit. */
   at: string;
 }

@@ -10,7 +10,9 @@
  *
  * The breakpoints below must match the @media rules of chat.css. A drawer or
  * the menu closes on Escape (focus goes back to its toggle) or a click on the
- * dimmed room behind it; choosing a room in the drawer closes it too.
+ * dimmed room behind it; choosing a room in the drawer closes it too. While one
+ * is open, Tab and Shift+Tab cycle through its controls (a focus trap: the room
+ * behind is covered, so focus must not wander there unseen).
  */
 (function (window) {
   'use strict';
@@ -101,7 +103,20 @@
     if (focusTo) focus(focusTo);
   };
 
+  /** The open menu or drawer, or null. */
+  Layout.prototype.openOverlay = function () {
+    var $ = this.$;
+    if (this.menu) return $['transport-menu'];
+    if (this.members === 'open' && this.membersIsDrawer()) return $['members-panel'];
+    if (this.rooms === 'open' && this.roomsIsDrawer()) return $.sidebar;
+    return null;
+  };
+
   Layout.prototype.onKey = function (event) {
+    if (event.keyCode === 9) { // Tab
+      this.trapFocus(event);
+      return;
+    }
     if (event.keyCode !== 27) return; // Escape
     var $ = this.$;
     var back = this.menu ? $['transport-toggle'] : this.members === 'open' && this.membersIsDrawer() ? $['members-toggle'] :
@@ -132,17 +147,45 @@
     dom.show($.scrim, covered);
   };
 
+  /** Tab in an open menu or drawer: from its last control to its first (Shift: first to last), and back in from outside. */
+  Layout.prototype.trapFocus = function (event) {
+    var overlay = this.openOverlay();
+    if (!overlay) return;
+    var controls = this.controls(overlay);
+    if (controls.length === 0) return;
+    var first = controls[0];
+    var last = controls[controls.length - 1];
+    var active = this.doc.activeElement;
+    var inside = contains(overlay, active);
+    var to = !inside ? (event.shiftKey ? last : first) : event.shiftKey && active === first ? last : !event.shiftKey && active === last ? first : null;
+    if (to === null) return;
+    dom.preventDefault(event);
+    focus(to);
+  };
+
+  /** The enabled, shown buttons, selects and inputs inside `node`, in document order. */
+  Layout.prototype.controls = function (node) {
+    var all = node.getElementsByTagName('*');
+    var out = [];
+    for (var i = 0; i < all.length; i++) {
+      var tag = all[i].tagName;
+      if ((tag === 'BUTTON' || tag === 'SELECT' || tag === 'INPUT') && !all[i].disabled && all[i].offsetWidth + all[i].offsetHeight > 0) out.push(all[i]);
+    }
+    return out;
+  };
+
   /** The first control inside `node`, focused (keyboard users land in what they opened). */
   Layout.prototype.focusFirst = function (node) {
-    var controls = node.getElementsByTagName('*');
-    for (var i = 0; i < controls.length; i++) {
-      var tag = controls[i].tagName;
-      if ((tag === 'BUTTON' || tag === 'SELECT' || tag === 'INPUT') && !controls[i].disabled) {
-        focus(controls[i]);
-        return;
-      }
-    }
+    var controls = this.controls(node);
+    if (controls.length > 0) focus(controls[0]);
   };
+
+  function contains(node, other) {
+    for (var n = other; n; n = n.parentNode) {
+      if (n === node) return true;
+    }
+    return false;
+  }
 
   function focus(node) {
     try {

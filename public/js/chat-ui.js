@@ -26,11 +26,12 @@
   var RECENT_ACTIVITY_MS = 60 * 1000;
   var MEMBERS_REFRESH_MS = 30 * 1000;
   /**
-   * Creating a room writes no event (docs/chat-api.md), so nothing reaches our poll:
-   * the list is asked for again this often, only while the page is visible (one
-   * cheap GET per visible page), and at once when it becomes visible.
+   * A created room is announced by a `room` event in the lobby (docs/chat-api.md), which
+   * adds it to "Other rooms" at once; the list is still asked for this often while the page
+   * is visible (a slow fallback: a tab that left the lobby, member counts), and at once when
+   * it becomes visible. A multiple of MEMBERS_REFRESH_MS (one timer serves both).
    */
-  var ROOMS_REFRESH_MS = 5 * 1000;
+  var ROOMS_REFRESH_MS = 60 * 1000;
   /**
    * Per-room polls share the browser's 6 connections per host name with every
    * other request; past 5 rooms the polls take them all and posts queue behind
@@ -54,6 +55,8 @@
     this.roomsAsked = false;
     this.roomsAgain = false;
     this.refreshInterval = null;
+    /** The last rooms list (GET /api/rooms), kept so a `room` event can add to it. */
+    this.directory = [];
     this.loopStates = {};
     this.limits = limits.from(null);
     this.$ = {};
@@ -66,7 +69,7 @@
       'leave-room', 'panes', 'post-form', 'post-text', 'post-button', 'post-error', 'members', 'members-count',
       'notice', 'rooms-toggle', 'members-toggle', 'transport-toggle', 'transport-menu', 'transport-flag',
       'strategy-warning', 'scrim', 'sidebar', 'nick-counter', 'new-room-counter', 'post-counter', 'post-label',
-      'rooms-unread'];
+      'rooms-unread', 'members-panel'];
     for (var i = 0; i < ids.length; i++) this.$[ids[i]] = this.doc.getElementById(ids[i]);
     var $ = this.$;
     this.layout = new CometChat.Layout(this.doc, this.win, $);
@@ -76,6 +79,9 @@
       onSent: function (item, event) { self.onOutboxSent(item, event); },
       onSessionLost: function () { self.showLogin('Your session has ended. Please sign in again.'); }
     });
+    // Room names are lower-case (docs/chat-api.md): lower the name as it is typed, so what
+    // the field shows is what gets created (the hint under it says why).
+    util.listen($['new-room'], 'input', function () { lowerCaseField($['new-room']); });
     var max = this.limits;
     this.counters = {
       nick: new limits.Counter($.nick, $['nick-counter'], function () { return max.nickMaxChars; }),
@@ -228,9 +234,9 @@
       var ticks = 0;
       this.refreshInterval = this.win.setInterval(function () {
         if (!self.user || !self.visible()) return;
-        self.refreshRoomList();
-        if (++ticks % (MEMBERS_REFRESH_MS / ROOMS_REFRESH_MS) === 0) self.refreshMembers();
-      }, ROOMS_REFRESH_MS);
+        self.refreshMembers();
+        if (++ticks % (ROOMS_REFRESH_MS / MEMBERS_REFRESH_MS) === 0) self.refreshRoomList();
+      }, MEMBERS_REFRESH_MS);
     }
   };
 
@@ -258,6 +264,22 @@
       else if (result.failed.length > 0) dom.setText(self.$['room-error'], errors.describe('join #' + room, result.failed[0].error));
     });
   };
+
+  /** Lowers a field's text in place, keeping the caret where it was. */
+  function lowerCaseField(field) {
+    var value = field.value;
+    var lower = value.toLowerCase();
+    if (lower === value) return;
+    var start = field.selectionStart;
+    var end = field.selectionEnd;
+    field.value = lower;
+    // Same length for the ASCII a name may hold; elsewhere the server refuses the name anyway.
+    if (typeof start === 'number' && lower.length === value.length) {
+      try {
+        field.setSelectionRange(start, end);
+      } catch (e) { /* no selection API (old IE) */ }
+    }
+  }
 
   ChatApp.prototype.createRoom = function () {
     var self = this;
@@ -402,13 +424,31 @@
       self.roomsAsked = true;
       self.client.listRooms(function (err, rooms) {
         self.roomsAsked = false;
-        if (!err) self.rooms.renderAvailable(rooms, function (name) { return self.client.joined(name); });
+        if (!err) {
+          self.directory = rooms;
+          self.renderAvailable();
+        }
         if (self.roomsAgain) {
           self.roomsAgain = false;
           self.refreshRoomList();
         }
       });
     }, 200);
+  };
+
+  ChatApp.prototype.renderAvailable = function () {
+    var client = this.client;
+    this.rooms.renderAvailable(this.directory, function (name) { return client.joined(name); });
+  };
+
+  /** A `room` event: the room is listed at once (empty, by name), without asking the server. */
+  ChatApp.prototype.roomCreated = function (name) {
+    var list = this.directory;
+    var at = 0;
+    while (at < list.length && list[at].name < name) at++;
+    if (at < list.length && list[at].name === name) return;
+    list.splice(at, 0, { name: name, members: 0, lastEventId: 0 });
+    this.renderAvailable();
   };
 
   ChatApp.prototype.loadOlder = function (pane) {
@@ -452,7 +492,11 @@
       var e = events[i];
       if (e.user) recent[e.user.id] = util.now();
       if (e.type === 'message' && (!this.user || e.user.id !== this.user.id)) unread++;
-      if (e.type !== 'message') membersChanged = true;
+      if (e.type === 'room') {
+        if (typeof e.createdRoom === 'string') this.roomCreated(e.createdRoom);
+      } else if (e.type !== 'message') {
+        membersChanged = true;
+      }
     }
     if (room !== this.active && unread > 0) {
       this.unread[room] = (this.unread[room] || 0) + unread;
@@ -624,9 +668,11 @@
     for (var origin in status.bridges) {
       if (util.hasOwn(status.bridges, origin) && util.indexOf(modes, status.bridges[origin]) === -1) modes.push(status.bridges[origin]);
     }
+    // A follower tab sends no poll: the loops shown are the leader's, in another tab (comet-tabs.js).
     var streams = status.loops.length > 0 && status.loops[0].transport && status.loops[0].transport !== 'poll';
-    var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' +
-      (streams ? status.loops[0].transport + ' stream' : status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls'));
+    var polls = status.tabs.role === 'follower' ? 'shared ' + (streams ? 'stream' : 'poll') + ' (leader: another tab)' :
+      streams ? status.loops[0].transport + ' stream' : status.loops.length + (status.loops.length === 1 ? ' poll' : ' polls');
+    var detail = status.strategy + (modes.length ? ' via ' + modes.join('/') : '') + ' · ' + polls;
     // While reconnecting, why (in words) matters more than how the page polls.
     this.setStatus(waiting > 0 ? 'reconnecting' : 'live', waiting > 0 && why ? why : detail);
   };
@@ -644,6 +690,7 @@
     this.win.setTimeout(function () { dom.show(node, false); }, 8000);
   };
 
+  /** Reloads with another strategy. */
   ChatApp.prototype.switchStrategy = function (strategy) {
     var loc = this.win.location;
     // The page's other options (tab sharing, the transport) survive the switch.

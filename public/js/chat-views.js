@@ -129,7 +129,9 @@
       return el(doc, 'li', attrs, [
         el(doc, 'span', { className: 'notice-text' }, event.type === 'nick'
           ? [el(doc, 'strong', null, [event.previousNick || '?']), ' is now known as ', el(doc, 'strong', null, [nick])]
-          : [el(doc, 'strong', null, [nick]), NOTICES[event.type] || ' ' + event.type]),
+          : event.type === 'room'
+            ? [el(doc, 'strong', null, [nick]), ' created the room ', el(doc, 'strong', null, ['#' + (event.createdRoom || '?')])]
+            : [el(doc, 'strong', null, [nick]), NOTICES[event.type] || ' ' + event.type]),
         time
       ]);
     }

@@ -15,6 +15,13 @@
 
   function Api(transport) {
     this.transport = transport;
+    /**
+     * Sent as `t=` on polls without a connection ID (the app ignores it): tabs that poll for
+     * themselves and open together would otherwise send identical first GETs, and Chromium's
+     * HTTP cache lets only one of identical GETs out at a time (docs/protocol.md §10.1).
+     * Polls with a `cid` are distinct already and keep the two parameters a re-poll lease needs (§13.3).
+     */
+    this.pollTag = (new Date().getTime()).toString(36) + Math.random().toString(36).slice(2, 8);
   }
 
   /** Longest wait taken from a Retry-After, ms: a broken header must not park a client for a day. */
@@ -142,7 +149,7 @@
   Api.prototype.poll = function (cursors, cid, callback) {
     var parts = [];
     for (var i = 0; i < cursors.length; i++) parts.push(encodeURIComponent(cursors[i].room) + ':' + cursors[i].cursor);
-    var path = '/api/poll?rooms=' + parts.join(',') + (cid ? '&cid=' + encodeURIComponent(cid) : '');
+    var path = '/api/poll?rooms=' + parts.join(',') + (cid ? '&cid=' + encodeURIComponent(cid) : '&t=' + this.pollTag);
     return this.call('GET', path, null, callback);
   };
 

@@ -19,7 +19,7 @@ export function roomsRoutes(chat: ChatService, options: RoomsRoutesOptions): Rou
   });
 
   router.post('/rooms', requireSession, ...jsonBody(options.bodyMaxBytes), async (req, res) => {
-    const room = await chat.createRoom(parseRoomName(objectBody(req.body)));
+    const room = await chat.createRoom(sessionOf(req), parseRoomName(objectBody(req.body)));
     res.status(201).json({ room });
   });
 

@@ -19,6 +19,8 @@ export interface AppendEvent {
   text?: string;
   /** Only for `nick`: the nick before the change (`user.nick` is the new one). */
   previousNick?: string;
+  /** Only for `room`: the name of the room created. */
+  createdRoom?: string;
   /** ms since the epoch. */
   at: number;
   /** The client's `Idempotency-Key` (messages only). */
@@ -45,7 +47,7 @@ export class EventWriter {
       type: input.type,
       userId: input.user.id,
       nick: input.user.nick,
-      text: input.text ?? input.previousNick ?? null,
+      text: input.text ?? input.previousNick ?? input.createdRoom ?? null,
       createdAt: input.at,
       ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     });
@@ -58,6 +60,7 @@ export class EventWriter {
     };
     if (input.text !== undefined) event.text = input.text;
     if (input.previousNick !== undefined) event.previousNick = input.previousNick;
+    if (input.createdRoom !== undefined) event.createdRoom = input.createdRoom;
     this.outbox.insert({
       channel: roomChannel(input.room.name),
       itemId: String(id),

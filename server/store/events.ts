@@ -11,7 +11,7 @@ export interface NewEvent {
   userId: number;
   /** The author's nick now: kept with the event (history shows the nick at send time). */
   nick: string;
-  /** `message`: the text; `nick`: the previous nick. */
+  /** `message`: the text; `nick`: the previous nick; `room`: the created room's name. */
   text: string | null;
   /** ms since the epoch. */
   createdAt: number;
@@ -35,7 +35,10 @@ const JOINED_SELECT = `
   FROM events e
   JOIN rooms r ON r.id = e.room_id`;
 
-/** The API shape of an event; `text` only where there is one (a `nick` event's text is its `previousNick`). */
+/**
+ * The API shape of an event; `text` only where there is one (a `nick` event's text is its `previousNick`, a `room`
+ * event's its `createdRoom`: never `text`, so a client that shows every event's text shows no room name as a message).
+ */
 export function toChatEvent(row: EventJoinedRow): ChatEvent {
   const event: ChatEvent = {
     id: row.id,
@@ -46,6 +49,7 @@ export function toChatEvent(row: EventJoinedRow): ChatEvent {
   };
   if (row.text !== null) {
     if (row.type === 'nick') event.previousNick = row.text;
+    else if (row.type === 'room') event.createdRoom = row.text;
     else event.text = row.text;
   }
   return event;

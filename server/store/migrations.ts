@@ -256,6 +256,36 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE UNIQUE INDEX sessions_live_by_nick_key ON sessions (nick_key) WHERE ended_at IS NULL');
     },
   },
+  {
+    version: 10,
+    description: "events: the type 'room' (a room was created: written in lobby, text holds the new room's name)",
+    up(db) {
+      // Rebuilt as in 9 (SQLite cannot alter a CHECK): ids and the AUTOINCREMENT high-water mark are kept.
+      const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
+      db.exec(`
+        CREATE TABLE events_v10 (
+          id              INTEGER PRIMARY KEY AUTOINCREMENT,
+          room_id         INTEGER NOT NULL REFERENCES rooms(id),
+          type            TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online', 'nick', 'room')),
+          user_id         INTEGER NOT NULL REFERENCES sessions(id),
+          nick            TEXT    NOT NULL,
+          text            TEXT,
+          created_at      INTEGER NOT NULL,
+          idempotency_key TEXT
+        );
+        INSERT INTO events_v10 (id, room_id, type, user_id, nick, text, created_at, idempotency_key)
+          SELECT id, room_id, type, user_id, nick, text, created_at, idempotency_key FROM events ORDER BY id;
+        DROP TABLE events;
+        ALTER TABLE events_v10 RENAME TO events;
+        CREATE INDEX events_by_room ON events (room_id, id);
+        CREATE UNIQUE INDEX events_by_idempotency_key ON events (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      `);
+      db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'").run(seq);
+      if (seq > 0 && db.prepare("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").get() === undefined) {
+        db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(seq);
+      }
+    },
+  },
 ];
 
 /** `nick` with "-<suffix>", the nick cut (in code points) so the whole stays within the 32 a nick may have. */

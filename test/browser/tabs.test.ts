@@ -180,28 +180,31 @@ test('sharded: the leader runs the strategy for every tab, one poll per room thr
   assert.ok(tabs[0]!.requests.filter((u) => u.includes('/api/poll?')).every((u) => /^http:\/\/c\d\.chat\.test:/.test(u)), 'polls go to shard hosts');
 });
 
-test('seven tabs: each polling for itself, the seventh waits behind the 6 connections per host; sharing, they hold one', async (t) => {
+test('tabs polling for themselves take every connection: six park at once and a post waits; sharing, seven hold one', async (t) => {
   const stack = await startBrowserStack(t, browser);
   const bob = await poster(stack);
   for (const [query, nick] of [['tabs=off', 'ada'], ['', 'eve']] as const) {
+    // Unshared, a seventh tab could not even load its page: the six parked polls hold the host's 6 connections.
+    const count = query === 'tabs=off' ? 6 : 7;
     const first = await stack.openPage(query);
     await first.login(nick);
     const tabs = [first];
-    for (let i = 1; i < 7; i++) {
+    for (let i = 1; i < count; i++) {
       const tab = await ChatPage.openTab(first, stack.pageUrl(query));
       await tab.page.waitForSelector('body[data-ready="true"]');
       tabs.push(tab);
     }
     if (query === 'tabs=off') {
-      // Their first polls are identical (same rooms and cursors, no connection ID yet), and Chromium's
-      // HTTP cache lets only one of identical GETs out at a time; a message answers them one after the
-      // other, and from then on each tab polls with its own connection ID.
-      await bob.post('lobby', 'wake up');
-      // Seven polls in flight in seven tabs, six of them parked: the browser holds the seventh back.
-      await waitFor(async () => (await Promise.all(tabs.map((tab) => tab.xhrLog()))).every((log) => log.some((r) => r.url.includes('/api/poll?') && r.doneAt === null)),
-        'a poll in flight in every tab', WAIT_MS);
+      // Their first polls differ by each page's t= tag (test/browser/poll-tag.test.ts), so all six park
+      // without a message to answer them one by one, and every connection is held.
       await waitFor(async () => (await stack.stats()).parked === 6, '6 parked polls', WAIT_MS);
+      await tabs[5]!.typeAndSend('behind six polls');
+      await waitFor(async () => (await tabs[5]!.xhrLog()).some((r) => r.method === 'POST' && r.url.endsWith('/api/rooms/lobby/messages') && r.doneAt === null),
+        'the post to wait in the browser', WAIT_MS);
       assert.equal((await stack.stats()).parked, 6);
+      // A message answers the polls; the post gets a connection and arrives, once.
+      await bob.post('lobby', 'wake up');
+      await tabs[5]!.page.waitForSelector('section[data-room="lobby"] li.message.mine', { state: 'attached', timeout: WAIT_MS });
       await Promise.all(tabs.map((tab) => tab.context.close()));
       await waitFor(async () => (await stack.stats()).parked === 0, 'the closed tabs\' polls to go', WAIT_MS);
       continue;

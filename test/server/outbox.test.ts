@@ -19,21 +19,21 @@ test('each write that others see adds exactly one outbox row; writes they do not
   await ada.agent.post('/api/rooms/lobby/messages').send({ text: 'hello' }).expect(201);
   assert.equal(outbox(h).length, 1);
   await ada.agent.post('/api/rooms').send({ name: 'general' }).expect(201);
-  assert.equal(outbox(h).length, 1, 'creating a room is not an event');
+  assert.equal(outbox(h).length, 2, 'creating a room is a room event in the lobby');
   await ada.agent.post('/api/rooms/general/join').expect(200);
-  assert.equal(outbox(h).length, 2);
-  await ada.agent.post('/api/rooms/general/join').expect(200);
-  assert.equal(outbox(h).length, 2, 'joining again is not an event');
-  await ada.agent.post('/api/rooms/general/messages').send({ text: 'hi' }).expect(201);
   assert.equal(outbox(h).length, 3);
+  await ada.agent.post('/api/rooms/general/join').expect(200);
+  assert.equal(outbox(h).length, 3, 'joining again is not an event');
+  await ada.agent.post('/api/rooms/general/messages').send({ text: 'hi' }).expect(201);
+  assert.equal(outbox(h).length, 4);
   await ada.agent.post('/api/rooms/general/messages').send({ text: '' }).expect(400);
-  assert.equal(outbox(h).length, 3, 'a refused write is not an event');
+  assert.equal(outbox(h).length, 4, 'a refused write is not an event');
   await ada.agent.post('/api/rooms/general/leave').expect(200);
   // The leave event, and the end of the session's streams (docs/protocol.md §10.2), which is not an event.
-  assert.deepEqual(outbox(h).slice(3).map((r) => r.channel), ['room:general', `streams:${ada.id}`]);
+  assert.deepEqual(outbox(h).slice(4).map((r) => r.channel), ['room:general', `streams:${ada.id}`]);
   await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
-  assert.equal(outbox(h).length, 5, 'polling is not an event');
-  assert.equal(eventCount(h), 4);
+  assert.equal(outbox(h).length, 6, 'polling is not an event');
+  assert.equal(eventCount(h), 5);
 });
 
 test('outbox rows name the room channel, the event id and the previous event id of the same room', async (t) => {
@@ -63,10 +63,11 @@ test('outbox rows name the room channel, the event id and the previous event id 
     rows.map((r) => [r.channel, r.prevId, r.itemId]),
     [
       ['room:lobby', '0', '1'],
-      ['room:general', '0', '2'],
-      ['room:lobby', '1', '3'],
-      ['room:general', '2', '4'],
-      ['room:general', '4', '5'],
+      ['room:lobby', '1', '2'], // the room event announcing general
+      ['room:general', '0', '3'],
+      ['room:lobby', '2', '4'],
+      ['room:general', '3', '5'],
+      ['room:general', '5', '6'],
     ],
   );
 });

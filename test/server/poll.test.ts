@@ -36,6 +36,18 @@ function lastPollAt(h: AppHarness, userId: number): number | null {
   return (h.chat.db.prepare('SELECT last_poll_at AS t FROM sessions WHERE id = ?').get(userId) as { t: number | null }).t;
 }
 
+test('a poll\'s t= (the client\'s per-tab tag making first polls distinct) is ignored: the same hold with or without it', async (t) => {
+  const h = await startApp(t, { options: { holdTimeoutS: 30 } });
+  const { ada, last } = await adaInThreeRooms(h);
+  const rooms = `general:${last.general},lobby:${last.lobby}`;
+  for (const tag of ['', '&t=lx3k9a2b7qf', '&t=', '&t=a&t=b', '&t=%3Cscript%3E']) {
+    const res = await ada.agent.get(`/api/poll?rooms=${rooms}${tag}`).set('Grip-Sig', await h.gripSig()).expect(200);
+    assert.equal(res.headers['grip-hold'], 'response', tag);
+    assert.equal(res.headers['grip-channel'], `room:general; prev-id=${last.general}, room:lobby; prev-id=${last.lobby}`, tag);
+    assert.equal(res.text, JSON.stringify({ events: [], connectionId: res.body.connectionId }), tag);
+  }
+});
+
 test('a poll with news past any cursor is answered at once with those events, oldest first, across rooms', async (t) => {
   const h = await startApp(t);
   const { ada, last } = await adaInThreeRooms(h);

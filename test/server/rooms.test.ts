@@ -35,6 +35,32 @@ test('creating a room answers 201 with an empty room and lists it by name', asyn
   assert.deepEqual(list.body.rooms.map((r: { name: string }) => r.name), ['a-team', 'general', 'lobby']);
 });
 
+test('creating a room writes a room event in the lobby, published like any event, so every session learns of it by its poll', async (t) => {
+  const h = await startApp(t);
+  const ada = await h.signIn('ada');
+  const bob = await h.signIn('bob');
+  await bob.agent.post('/api/rooms').send({ name: 'design' }).expect(201);
+  // ada never asked for the list: her lobby poll brings the room.
+  const poll = await ada.agent.get('/api/poll?rooms=lobby:0').expect(200);
+  assert.equal(poll.body.events.length, 1);
+  const [event] = poll.body.events;
+  assert.equal(event.type, 'room');
+  assert.equal(event.room, 'lobby');
+  assert.equal(event.createdRoom, 'design');
+  assert.deepEqual(event.user, { id: bob.id, nick: 'bob' });
+  assert.equal(event.text, undefined, 'the name is not message text');
+  const rows = h.chat.store.outbox.all();
+  assert.deepEqual(rows.map((r) => [r.channel, r.itemId, r.prevId]), [['room:lobby', String(event.id), '0']]);
+  // History agrees with the push; a refused create writes nothing.
+  const history = await ada.agent.get('/api/rooms/lobby/messages').expect(200);
+  assert.deepEqual(history.body.events, poll.body.events);
+  await ada.agent.post('/api/rooms').send({ name: 'design' }).expect(409);
+  await ada.agent.post('/api/rooms').send({ name: 'Bad Name' }).expect(400);
+  assert.equal(h.chat.store.outbox.all().length, 1);
+  const list = await ada.agent.get('/api/rooms').expect(200);
+  assert.deepEqual(list.body.rooms.map((r: { name: string; lastEventId: number }) => [r.name, r.lastEventId]), [['design', 0], ['lobby', event.id]]);
+});
+
 test('creating a room that exists is 409 APP_ERR_ROOM_EXISTS', async (t) => {
   const h = await startApp(t);
   const ada = await h.signIn('ada');

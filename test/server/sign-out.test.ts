@@ -139,7 +139,7 @@ test('a request that authenticated before its session ended writes nothing: no m
   const core = createChatCore(db, options, Date.now, { relayLease: false });
   defer(t, () => core.liveness.close());
   const { session } = await core.chat.createSession('ada');
-  await core.chat.createRoom('general');
+  await core.chat.createRoom(session, 'general');
   // `session` is the row the request read; the sign-out commits before its write.
   await core.ender.signOut(session);
   await assert.rejects(core.chat.postMessage(session, 'lobby', 'late'), { code: 'APP_ERR_SESSION_ENDED' });

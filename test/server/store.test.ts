@@ -55,7 +55,7 @@ test('a restart on the same database file keeps sessions, rooms, events and the 
   await ada.agent.post('/api/rooms/general/join').expect(200);
   await ada.agent.post('/api/rooms/general/messages').send({ text: 'before restart' }).expect(201);
   const outboxBefore = first.chat.store.outbox.all();
-  assert.equal(outboxBefore.length, 2);
+  assert.equal(outboxBefore.length, 3); // the lobby's room event, the join, the message
   await first.chat.close();
 
   const second = await startApp(t, { dir });
@@ -73,8 +73,8 @@ test('a restart on the same database file keeps sessions, rooms, events and the 
   second.chat.connectProxy(control.url);
   await second.chat.relay.waitIdle(5000);
   const ids = control.items().map((i) => Number(i.id));
-  assert.equal(ids.length, 3);
-  assert.deepEqual(ids.slice(0, 2), outboxBefore.map((r) => Number(r.itemId)));
-  assert.ok(ids[2]! > ids[1]!, 'new events continue the id sequence');
+  assert.equal(ids.length, 4);
+  assert.deepEqual(ids.slice(0, 3), outboxBefore.map((r) => Number(r.itemId)));
+  assert.ok(ids[3]! > ids[2]!, 'new events continue the id sequence');
   assert.ok(bob.id > ada.id);
 });
