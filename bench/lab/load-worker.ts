@@ -168,6 +168,7 @@ class SubscriberRole {
         errors: this.sink.errors,
         badStatuses: { ...this.sink.badStatuses },
         errorKinds: { ...this.sink.errorKinds },
+        resyncs: this.sink.resyncs,
         latencyHistogram: encodeLatency(this.sink.latency),
         commitLatencyHistogram: encodeLatency(this.sink.commitLatency),
         lastDeliveryMsBySeq: Object.fromEntries([...this.sink.lastDeliveryMsBySeq].map(([seq, ms]) => [String(seq), ms])),

@@ -40,7 +40,7 @@ const MAX_WORKERS = 254 - FIRST_SUBSCRIBER_HOST + 1;
 function isFinalCall(type: CallType, request: unknown): boolean {
   return type === 'finish' || (type === 'run' && (request as { final?: boolean }).final !== false);
 }
-const PROTOCOLS: readonly ClientProtocol[] = ['chat-long-poll', 'chat-short-poll', 'sse', 'forever-iframe', 'nchan-long-poll'];
+const PROTOCOLS: readonly ClientProtocol[] = ['chat-long-poll', 'chat-short-poll', 'chat-sse', 'sse', 'forever-iframe', 'nchan-long-poll'];
 
 interface Pending {
   type: CallType;
@@ -246,6 +246,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
   let requests = 0;
   let bytes = 0;
   let errors = 0;
+  let resyncs = 0;
   const lastDeliveryMsBySeq: Record<string, number> = {};
   for (const p of parts) {
     for (const [seq, ms] of Object.entries(p.lastDeliveryMsBySeq ?? {})) {
@@ -259,6 +260,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     requests += p.requests;
     bytes += p.bytes;
     errors += p.errors;
+    resyncs += p.resyncs ?? 0;
     for (const [status, count] of Object.entries(p.badStatuses)) badStatuses[status] = (badStatuses[status] ?? 0) + count;
     for (const [kind, count] of Object.entries(p.errorKinds ?? {})) errorKinds[kind] = (errorKinds[kind] ?? 0) + count;
   }
@@ -275,6 +277,7 @@ export function sumSubscriberTotals(parts: readonly WorkerSubscriberTotals[], wi
     errors,
     badStatuses,
     errorKinds,
+    ...(resyncs > 0 ? { resyncs } : {}),
     latency: summarizeLatency(histogram),
     latencyHistogram: encodeLatency(histogram),
     // Only when some event carried its commit time: Nchan's and the SSE/iframe streams' absence stays absent.

@@ -42,6 +42,8 @@ export interface SubscriberTotals {
   badStatuses: Record<string, number>;
   /** Failed requests without an answer, by kind (socket error code such as `ECONNRESET`, or the error's name). */
   errorKinds?: Record<string, number>;
+  /** Streams the server ended with a resync frame (`chat-sse`; each reopened from the cursor); absent when none. */
+  resyncs?: number;
   latency: LatencySummary;
   /**
    * Commit-to-receipt latency: from the event's commit time as the app stamped it (`at`, chat-api.md; wall clock,

@@ -57,6 +57,8 @@ export interface WorkerSubscriberTotals {
   badStatuses: Record<string, number>;
   /** Failed requests without an answer, by kind (socket error code or error name). */
   errorKinds: Record<string, number>;
+  /** Streams ended by a resync frame (`chat-sse`). */
+  resyncs?: number;
   /** hdr-histogram-js, compressed base64, microseconds; first copies only. */
   latencyHistogram: string;
   /** The same for commit-to-receipt (events that carry their commit time `at`; empty for Nchan). */

@@ -5,7 +5,13 @@
 import { nchanTarget } from './nchan.js';
 import { pushpinTarget } from './pushpin.js';
 import { labServerTarget } from './spawn-lab-server.js';
-import { plainSuspendPushTarget, scaledSuspendPushTarget, suspendPushTarget, workersSuspendPushTarget } from './suspend-push.js';
+import {
+  plainSuspendPushTarget,
+  scaledSuspendPushTarget,
+  sseSuspendPushTarget,
+  suspendPushTarget,
+  workersSuspendPushTarget,
+} from './suspend-push.js';
 import type { Target } from './target.js';
 
 export const TARGETS: readonly Target[] = [
@@ -21,6 +27,7 @@ export const TARGETS: readonly Target[] = [
     mode: 'session-check',
   }),
   suspendPushTarget,
+  sseSuspendPushTarget,
   plainSuspendPushTarget,
   workersSuspendPushTarget(2),
   scaledSuspendPushTarget(2),

@@ -5,6 +5,9 @@
  *
  * - `suspend-push`: one proxy and the app, two processes; the app publishes through the proxy's control API and
  *   grants re-poll leases, so the proxy answers a client's re-polls from its channel buffer (docs/protocol.md §13).
+ * - `suspend-push-sse`: the same two processes, leases on, whose subscribers read the chat app's SSE stream
+ *   (`/api/stream?format=sse`, docs/protocol.md §10.2, held by the proxy as a stream, §14) instead of long-polling:
+ *   the streaming transport's cost per delivery beside long-polling's (issue 16).
  * - `suspend-push-plain`: the same without leases: every re-poll crosses the proxy to the app, as the model was
  *   first described (and as this repository ran before leases).
  * - `suspend-push-w2`: the same with the proxy on 2 worker processes (`PROXY_WORKERS=2`, proxy/cluster/): every core of
@@ -154,14 +157,15 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
       roles: () => roles,
       countsParked: true,
       async parked() {
-        // Every proxy's own count: a proxy that cannot tell makes the sum unknown.
+        // Every proxy's own count, parked requests plus open streams (`/stats` counts them apart, docs/protocol.md
+        // §14.8): a proxy that cannot tell makes the sum unknown.
         let sum = 0;
         for (const port of ports) {
           try {
             const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${controlSecret}` });
-            const parked = status === 200 ? (JSON.parse(text) as { parked?: unknown }).parked : undefined;
-            if (typeof parked !== 'number') return undefined;
-            sum += parked;
+            const stats = status === 200 ? (JSON.parse(text) as { parked?: unknown; streams?: unknown }) : undefined;
+            if (typeof stats?.parked !== 'number') return undefined;
+            sum += stats.parked + (typeof stats.streams === 'number' ? stats.streams : 0);
           } catch {
             return undefined;
           }
@@ -184,6 +188,15 @@ export const suspendPushTarget: Target = {
   async unavailable() {
     return missingBuild(['dist/server/main.js', 'dist/proxy/main.js']);
   },
+  start: (options) => retryOnPortClash(() => startOnce(options, 1)),
+};
+
+export const sseSuspendPushTarget: Target = {
+  name: 'suspend-push-sse',
+  title: 'Suspend & Push, SSE streams',
+  kind: 'model',
+  protocol: 'chat-sse',
+  unavailable: suspendPushTarget.unavailable,
   start: (options) => retryOnPortClash(() => startOnce(options, 1)),
 };
 

@@ -12,6 +12,9 @@
 /**
  * - `chat-long-poll`: `GET /api/poll?rooms=r:cursor&cid=ID`, held until news or timeout (docs/chat-api.md).
  * - `chat-short-poll`: the same request, answered at once; the client waits a fixed interval between polls.
+ * - `chat-sse`: the chat app's own stream, `GET /api/stream?rooms=r:cursor&format=sse&cid=ID` (docs/protocol.md
+ *   §10.2): a `hello` frame with the connection ID, one `id:`/`data:` frame per event, keep-alive comments, and
+ *   `event: resync` before the proxy ends a stream that fell behind; reopened from the cursor whenever it ends.
  * - `sse`: `GET /api/stream?rooms=r:cursor&transport=sse`, `text/event-stream`, one `id:`/`data:` event per chat
  *   event; reconnects send `Last-Event-ID`.
  * - `forever-iframe`: `GET /api/stream?rooms=r:cursor&transport=iframe`, `text/html` with padding, then one
@@ -19,7 +22,7 @@
  * - `nchan-long-poll`: Nchan's long-poll subscriber `GET /sub/<room>` resumed with `If-Modified-Since` /
  *   `If-None-Match`; publishing is `POST /pub/<room>` with the message text as body.
  */
-export type ClientProtocol = 'chat-long-poll' | 'chat-short-poll' | 'sse' | 'forever-iframe' | 'nchan-long-poll';
+export type ClientProtocol = 'chat-long-poll' | 'chat-short-poll' | 'chat-sse' | 'sse' | 'forever-iframe' | 'nchan-long-poll';
 
 export type TargetKind = 'model' | 'baseline' | 'external';
 

@@ -2,6 +2,7 @@
 import type { ClientProtocol } from '../../models/target.js';
 import { ChatLongPollSubscriber } from './chat-long-poll.js';
 import { ChatShortPollSubscriber } from './chat-short-poll.js';
+import { ChatSseSubscriber } from './chat-sse.js';
 import { ForeverIframeSubscriber } from './forever-iframe.js';
 import { NchanLongPollSubscriber } from './nchan-long-poll.js';
 import { SseSubscriber } from './sse.js';
@@ -10,6 +11,7 @@ import type { Subscriber, SubscriberOptions } from './subscriber.js';
 const SUBSCRIBERS: Record<ClientProtocol, new (options: SubscriberOptions) => Subscriber> = {
   'chat-long-poll': ChatLongPollSubscriber,
   'chat-short-poll': ChatShortPollSubscriber,
+  'chat-sse': ChatSseSubscriber,
   sse: SseSubscriber,
   'forever-iframe': ForeverIframeSubscriber,
   'nchan-long-poll': NchanLongPollSubscriber,

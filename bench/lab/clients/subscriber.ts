@@ -15,6 +15,8 @@ export class DeliverySink {
   deliveries = 0;
   /** Failed requests and broken streams (each retried). */
   errors = 0;
+  /** Streams the server ended with a resync frame (`chat-sse`: fell behind or out of order; reopened from the cursor). */
+  resyncs = 0;
   readonly badStatuses: Record<string, number> = {};
   /** Failed requests by kind: the socket error's code (`ECONNRESET`), else the error's name or message. */
   readonly errorKinds: Record<string, number> = {};
@@ -43,6 +45,11 @@ export class DeliverySink {
       if (committedAtMs !== undefined) recordLatencyMs(this.commitLatency, Date.now() - committedAtMs);
       if (ms > (this.lastDeliveryMsBySeq.get(stamp.seq) ?? -Infinity)) this.lastDeliveryMsBySeq.set(stamp.seq, ms);
     }
+  }
+
+  /** A resync frame: the stream ends after it and the client reopens it from its cursor (not an error). */
+  resync(): void {
+    this.resyncs++;
   }
 
   /** A request that failed without an answer: an error, counted by kind. */
