@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { findExecutable, freePort, logTail, serverEnv, spawnChild, type ManagedChild } from '../../bench/models/child-process.js';
 import { writePushpinConfig } from '../../bench/models/pushpin-config.js';
 import { createHoldProxy, type HoldProxy } from '../../proxy/proxy.js';
+import { waitFor } from '../helpers/chat-client.js';
 import { request, type HttpResult } from '../helpers/proxy-harness.js';
 import { HELD_BODY, startGripFeaturesApp, type GripFeaturesApp } from './grip-features-app.js';
 
@@ -113,13 +114,14 @@ async function startPushpin(appPort: number): Promise<Target> {
   };
   // Ready when a plain request makes the whole trip, then when one hold is answered by a publish.
   const deadline = Date.now() + READY_MS;
-  for (;;) {
-    if (!pushpin.running()) throw new Error(`pushpin exited:\n${logTail(pushpin.logPath)}`);
-    const ok = await request(`${base}/json`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error('Pushpin did not pass a request to the app');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await waitFor(
+    async () => {
+      if (!pushpin!.running()) throw new Error(`pushpin exited:\n${logTail(pushpin!.logPath)}`);
+      return request(`${base}/json`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
+    },
+    'Pushpin to pass a request to the app',
+    READY_MS,
+  );
   for (;;) {
     const channel = freshChannel('probe');
     const res = await heldAnswer(target, `/hold?ch=${channel}`, channel, [item(channel, { body: 'ready' })]).catch(() => null);
