@@ -157,6 +157,8 @@
    */
   function Loop(poller, key, rooms, api) {
     this.poller = poller;
+    /** The recovery methods' name for it (comet-stream.js's loops use the same). */
+    this.owner = poller;
     this.key = key;
     this.rooms = rooms;
     this.api = api;
@@ -270,75 +272,92 @@
     return rooms.length > 0 ? rooms : this.rooms.slice();
   };
 
-  Loop.prototype.onError = function (err) {
-    var self = this;
-    var epoch = this.epoch;
-    switch (util.isSessionGone(err) ? 'APP_ERR_NO_SESSION' : err.code) {
-      case 'APP_ERR_NO_SESSION':
-        // Also an expired or signed-out session: retrying would only repeat the 401.
-        this.stop();
-        this.poller.handler.sessionLost(err);
-        return;
-      case 'APP_ERR_BAD_CONNECTION_ID':
-      case 'APP_ERR_FOREIGN_CONNECTION_ID':
-      case 'PROXY_ERR_CONNECTION_CLOSED':
-        // The ID is unusable (malformed, another session's, or closed through the proxy's
-        // control API, docs/protocol.md §7.3): poll without one to get a new one.
-        this.cid = null;
-        this.retryLater(err);
-        return;
-      case 'APP_ERR_NOT_MEMBER':
-      case 'APP_ERR_ROOM_NOT_FOUND':
-        // One of our rooms was left elsewhere or deleted; the handler finds out which
-        // (the error names it only in prose) and removes it, then we poll again.
-        this.setState('checking', err);
-        this.poller.handler.refused(this.rooms.slice(), err, function () {
-          if (self.epoch === epoch) self.retryLater(err);
-        });
-        return;
-      case 'APP_ERR_BAD_CURSOR':
-        this.resync(this.rooms.slice());
-        return;
-      default:
-        // No answer, 5xx, or a proxy refusing while it restarts: back off and retry.
-        this.retryLater(err);
+  /**
+   * What a loop does when a request fails, shared by the poll loop here and the stream loop
+   * (comet-stream.js mixes it in). A loop has `owner` (its Poller or Streamer: handler, timers, backoff
+   * settings) and `restart()` (poll again, or reopen), besides rooms, cid, epoch, attempt, lastError,
+   * cancel(), stop() and setState().
+   */
+  var recovery = {
+    onError: function (err) {
+      var self = this;
+      var epoch = this.epoch;
+      switch (util.isSessionGone(err) ? 'APP_ERR_NO_SESSION' : err.code) {
+        case 'APP_ERR_NO_SESSION':
+          // Also an expired or signed-out session: retrying would only repeat the 401.
+          this.stop();
+          this.owner.handler.sessionLost(err);
+          return;
+        case 'APP_ERR_BAD_CONNECTION_ID':
+        case 'APP_ERR_FOREIGN_CONNECTION_ID':
+        case 'PROXY_ERR_CONNECTION_CLOSED':
+          // The ID is unusable (malformed, another session's, or closed through the proxy's
+          // control API, docs/protocol.md §7.3): poll without one to get a new one.
+          this.cid = null;
+          this.retryLater(err);
+          return;
+        case 'APP_ERR_NOT_MEMBER':
+        case 'APP_ERR_ROOM_NOT_FOUND':
+          // One of our rooms was left elsewhere or deleted; the handler finds out which
+          // (the error names it only in prose) and removes it, then we poll again.
+          this.setState('checking', err);
+          this.owner.handler.refused(this.rooms.slice(), err, function () {
+            if (self.epoch === epoch) self.retryLater(err);
+          });
+          return;
+        case 'APP_ERR_BAD_CURSOR':
+          this.resync(this.rooms.slice());
+          return;
+        default:
+          // No answer, 5xx, or a proxy refusing while it restarts: back off and retry.
+          this.retryLater(err);
+      }
+    },
+
+    resync: function (rooms) {
+      var self = this;
+      var epoch = this.epoch;
+      this.setState('resync', this.lastError);
+      this.owner.handler.resync(rooms, function (err) {
+        if (self.epoch !== epoch) return;
+        if (err) {
+          self.retryLater(err, function () { self.resync(rooms); });
+          return;
+        }
+        self.attempt = 0;
+        self.restart();
+      });
+    },
+
+    /**
+     * Waits a full-jitter exponential delay, then runs `next` (default: restart). A refusal
+     * with Retry-After (429, 503: the proxy or app is full or restarting) waits at least
+     * that long: retrying sooner would only be refused again and add to the load.
+     */
+    retryLater: function (err, next) {
+      var self = this;
+      var owner = this.owner;
+      this.cancel();
+      var delay = util.backoffMs(this.attempt, owner.backoffBaseMs, owner.backoffCapMs, owner.random);
+      if (err && typeof err.retryAfterMs === 'number' && err.retryAfterMs > delay) delay = err.retryAfterMs;
+      this.attempt++;
+      // A clean end (a stream closed by the server) retries without an error and keeps the last one shown.
+      if (err) this.lastError = err;
+      this.setState('waiting', this.lastError);
+      this.retryTimer = owner.timers.setTimeout(function () {
+        self.retryTimer = null;
+        if (next) next();
+        else self.restart();
+      }, delay);
     }
   };
 
-  Loop.prototype.resync = function (rooms) {
-    var self = this;
-    var epoch = this.epoch;
-    this.setState('resync', this.lastError);
-    this.poller.handler.resync(rooms, function (err) {
-      if (self.epoch !== epoch) return;
-      if (err) {
-        self.retryLater(err, function () { self.resync(rooms); });
-        return;
-      }
-      self.attempt = 0;
-      self.pollNow();
-    });
-  };
+  for (var method in recovery) {
+    if (util.hasOwn(recovery, method)) Loop.prototype[method] = recovery[method];
+  }
 
-  /**
-   * Waits a full-jitter exponential delay, then runs `next` (default: poll). A refusal
-   * with Retry-After (429, 503: the proxy or app is full or restarting) waits at least
-   * that long: retrying sooner would only be refused again and add to the load.
-   */
-  Loop.prototype.retryLater = function (err, next) {
-    var self = this;
-    var poller = this.poller;
-    this.cancel();
-    var delay = util.backoffMs(this.attempt, poller.backoffBaseMs, poller.backoffCapMs, poller.random);
-    if (err && typeof err.retryAfterMs === 'number' && err.retryAfterMs > delay) delay = err.retryAfterMs;
-    this.attempt++;
-    this.lastError = err;
-    this.setState('waiting', err);
-    this.retryTimer = poller.timers.setTimeout(function () {
-      self.retryTimer = null;
-      if (next) next();
-      else self.pollNow();
-    }, delay);
+  Loop.prototype.restart = function () {
+    this.pollNow();
   };
 
   Loop.prototype.setState = function (state, err) {
@@ -348,4 +367,5 @@
   };
 
   CometChat.Poller = Poller;
+  CometChat.loopRecovery = recovery;
 }(this));

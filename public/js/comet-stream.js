@@ -167,6 +167,7 @@
    */
   function StreamLoop(streamer, rooms) {
     this.streamer = streamer;
+    this.owner = streamer;
     this.key = MULTIPLEX_KEY;
     this.rooms = rooms;
     this.cid = null;
@@ -345,66 +346,13 @@
     if (this.state === 'polling' && !this.call) this.connect();
   };
 
-  /** The Poller's error handling (comet-poller.js), retrying with a stream. */
-  StreamLoop.prototype.onError = function (err) {
-    var self = this;
-    var epoch = this.epoch;
-    switch (util.isSessionGone(err) ? 'APP_ERR_NO_SESSION' : err.code) {
-      case 'APP_ERR_NO_SESSION':
-        this.stop();
-        this.streamer.handler.sessionLost(err);
-        return;
-      case 'APP_ERR_BAD_CONNECTION_ID':
-      case 'APP_ERR_FOREIGN_CONNECTION_ID':
-      case 'PROXY_ERR_CONNECTION_CLOSED':
-        this.cid = null;
-        this.retryLater(err);
-        return;
-      case 'APP_ERR_NOT_MEMBER':
-      case 'APP_ERR_ROOM_NOT_FOUND':
-        this.setState('checking', err);
-        this.streamer.handler.refused(this.rooms.slice(), err, function () {
-          if (self.epoch === epoch) self.retryLater(err);
-        });
-        return;
-      case 'APP_ERR_BAD_CURSOR':
-        this.resync(this.rooms.slice());
-        return;
-      default:
-        this.retryLater(err);
-    }
-  };
+  // Failures are handled as the poll loop handles them (comet-poller.js `recovery`), retrying with a stream.
+  for (var method in CometChat.loopRecovery) {
+    if (util.hasOwn(CometChat.loopRecovery, method)) StreamLoop.prototype[method] = CometChat.loopRecovery[method];
+  }
 
-  StreamLoop.prototype.resync = function (rooms) {
-    var self = this;
-    var epoch = this.epoch;
-    this.setState('resync', this.lastError);
-    this.streamer.handler.resync(rooms, function (err) {
-      if (self.epoch !== epoch) return;
-      if (err) {
-        self.retryLater(err, function () { self.resync(rooms); });
-        return;
-      }
-      self.attempt = 0;
-      self.connect();
-    });
-  };
-
-  /** Full-jitter backoff (at least a refusal's Retry-After), then `next` (default: connect). */
-  StreamLoop.prototype.retryLater = function (err, next) {
-    var self = this;
-    var streamer = this.streamer;
-    this.cancel();
-    var delay = util.backoffMs(this.attempt, streamer.backoffBaseMs, streamer.backoffCapMs, streamer.random);
-    if (err && typeof err.retryAfterMs === 'number' && err.retryAfterMs > delay) delay = err.retryAfterMs;
-    this.attempt++;
-    if (err) this.lastError = err;
-    this.setState('waiting', this.lastError);
-    this.retryTimer = streamer.timers.setTimeout(function () {
-      self.retryTimer = null;
-      if (next) next();
-      else self.connect();
-    }, delay);
+  StreamLoop.prototype.restart = function () {
+    this.connect();
   };
 
   StreamLoop.prototype.setState = function (state, err) {
