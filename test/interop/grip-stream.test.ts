@@ -10,6 +10,7 @@ import http, { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { createHoldProxy } from '../../proxy/proxy.js';
+import { backoff } from '../helpers/fault-stack.js';
 import { startPushpin } from '../helpers/pushpin.js';
 import { request, waitFor } from '../helpers/proxy-harness.js';
 import { createGripStreamApp } from './grip-stream-app.js';
@@ -68,8 +69,12 @@ const TARGETS: Record<string, (t: TestContext) => Promise<Target>> = {
   },
 };
 
-/** Opens `path` as a stream; a start-up refusal (Pushpin's early 500) is tried again, bounded. */
+/** How long a start-up refusal (Pushpin's early 500, until its handler has connected) is tried again, ms. */
+const OPEN_DEADLINE_MS = 15_000;
+
+/** Opens `path` as a stream; a start-up refusal (Pushpin's early 500) is tried again until OPEN_DEADLINE_MS. */
 async function openStream(t: TestContext, target: Target, path: string): Promise<StreamClient> {
+  const deadline = Date.now() + OPEN_DEADLINE_MS;
   for (let attempt = 1; ; attempt++) {
     const client = await new Promise<StreamClient>((resolve, reject) => {
       const req = httpRequest(target.base + path, { agent: false }, (res) => {
@@ -86,7 +91,8 @@ async function openStream(t: TestContext, target: Target, path: string): Promise
     });
     if (client.res.statusCode === 200) return client;
     client.res.destroy();
-    if (attempt >= 20) assert.fail(`${path}: ${client.res.statusCode} after ${attempt} attempts`);
+    if (Date.now() > deadline || attempt >= 1000) assert.fail(`${path}: ${client.res.statusCode} after ${attempt} attempts`);
+    await backoff(20);
   }
 }
 
