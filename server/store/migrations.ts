@@ -195,30 +195,31 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 9,
-    description: 'identity: unique nicks among live sessions (sessions.nick_key), the nick at send time on events, nick events',
+    description: 'identity: unique nicks among live sessions (sessions.nick_key), the nick at send time on events, nick and room events',
     up(db) {
-      // 1. events, rebuilt (SQLite cannot alter a CHECK): the new type 'nick' (a nick change; text holds the
-      // previous nick) and the author's nick as it was when the event was written (events.nick), so history shows
+      // 1. events, rebuilt (SQLite cannot alter a CHECK): the new types 'nick' (a nick change; text holds the
+      // previous nick) and 'room' (a room was created: written in lobby, text holds the new room's name), and
+      // the author's nick as it was when the event was written (events.nick), so history shows
       // what the pushes showed: published items, queued pushes and the proxies' channel buffers cannot be rewritten.
       // Old events take their author's nick of today, the only one known. Ids are copied, and the AUTOINCREMENT
       // high-water mark is carried over, so no id is ever reused (cursors stay valid).
       const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
       db.exec(`
-        CREATE TABLE events_v8 (
+        CREATE TABLE events_v9 (
           id              INTEGER PRIMARY KEY AUTOINCREMENT,
           room_id         INTEGER NOT NULL REFERENCES rooms(id),
-          type            TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online', 'nick')),
+          type            TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online', 'nick', 'room')),
           user_id         INTEGER NOT NULL REFERENCES sessions(id),
           nick            TEXT    NOT NULL,
           text            TEXT,
           created_at      INTEGER NOT NULL,
           idempotency_key TEXT
         );
-        INSERT INTO events_v8 (id, room_id, type, user_id, nick, text, created_at, idempotency_key)
+        INSERT INTO events_v9 (id, room_id, type, user_id, nick, text, created_at, idempotency_key)
           SELECT e.id, e.room_id, e.type, e.user_id, s.nick, e.text, e.created_at, e.idempotency_key
           FROM events e JOIN sessions s ON s.id = e.user_id ORDER BY e.id;
         DROP TABLE events;
-        ALTER TABLE events_v8 RENAME TO events;
+        ALTER TABLE events_v9 RENAME TO events;
         CREATE INDEX events_by_room ON events (room_id, id);
         CREATE UNIQUE INDEX events_by_idempotency_key ON events (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
       `);
@@ -254,36 +255,6 @@ export const MIGRATIONS: readonly Migration[] = [
         setKey.run(nick, nickKey(nick), row.id);
       }
       db.exec('CREATE UNIQUE INDEX sessions_live_by_nick_key ON sessions (nick_key) WHERE ended_at IS NULL');
-    },
-  },
-  {
-    version: 10,
-    description: "events: the type 'room' (a room was created: written in lobby, text holds the new room's name)",
-    up(db) {
-      // Rebuilt as in 9 (SQLite cannot alter a CHECK): ids and the AUTOINCREMENT high-water mark are kept.
-      const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
-      db.exec(`
-        CREATE TABLE events_v10 (
-          id              INTEGER PRIMARY KEY AUTOINCREMENT,
-          room_id         INTEGER NOT NULL REFERENCES rooms(id),
-          type            TEXT    NOT NULL CHECK (type IN ('message', 'join', 'leave', 'online', 'nick', 'room')),
-          user_id         INTEGER NOT NULL REFERENCES sessions(id),
-          nick            TEXT    NOT NULL,
-          text            TEXT,
-          created_at      INTEGER NOT NULL,
-          idempotency_key TEXT
-        );
-        INSERT INTO events_v10 (id, room_id, type, user_id, nick, text, created_at, idempotency_key)
-          SELECT id, room_id, type, user_id, nick, text, created_at, idempotency_key FROM events ORDER BY id;
-        DROP TABLE events;
-        ALTER TABLE events_v10 RENAME TO events;
-        CREATE INDEX events_by_room ON events (room_id, id);
-        CREATE UNIQUE INDEX events_by_idempotency_key ON events (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-      `);
-      db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'").run(seq);
-      if (seq > 0 && db.prepare("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").get() === undefined) {
-        db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(seq);
-      }
     },
   },
 ];
