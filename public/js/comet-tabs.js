@@ -383,6 +383,10 @@
     this.stopPolling();
     this.follow(leaderId);
     this.handler.state(null);
+    // A leader that went silent (hung, or throttled) was replaced while it thought it led: relays sent meanwhile
+    // were not for it, and the new leader polls rooms other tabs show from their cursors, not ours. Catch up
+    // from history, as after a resync (the client drops what it already has).
+    if (this.rooms.length > 0) this.handler.resync(this.rooms.slice(), util.noop);
   };
 
   /** Becomes the leader: polls the union of every fresh record's rooms, from the oldest cursor announced for each. */
