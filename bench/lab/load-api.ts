@@ -5,6 +5,7 @@
  */
 import type { ClientProtocol } from '../models/target.js';
 import type { PublisherTotals, SubscriberTotals } from './results.js';
+import type { SoakProgress } from './soak/soak-messages.js';
 
 export interface SubscriberSpec {
   protocol: ClientProtocol;
@@ -35,6 +36,8 @@ export interface LoadProgress {
   /** Stamped deliveries so far (duplicates included). */
   deliveries: number;
   errors: number;
+  /** The soak scenario's own counters (bench/lab/soak/soak-messages.ts), from its workers only. */
+  soak?: SoakProgress;
 }
 
 export interface TrafficSnapshot {

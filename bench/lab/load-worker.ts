@@ -15,6 +15,7 @@ import { LabPublisher } from './clients/publisher.js';
 import { DeliverySink, sleep, type Subscriber } from './clients/subscriber.js';
 import type { LoadProgress, TrafficSnapshot } from './load-api.js';
 import { addVerdict, emptyVerdict, encodeLatency, verifyRecord } from './verify.js';
+import { SoakRole } from './soak/soak-role.js';
 import { roomOfClient } from './workload.js';
 import {
   type Calls,
@@ -239,17 +240,22 @@ class PublisherRole {
   };
 }
 
-/** Replies after which the worker has nothing left to do: `finish`, and `run` unless told `final: false`. */
+/** Replies after which the worker has nothing left to do: `finish`, `soak-stop`, and `run` unless told `final: false`. */
 function isFinal(request: ToWorker): boolean {
-  return request.type === 'finish' || (request.type === 'run' && request.final !== false);
+  return request.type === 'finish' || request.type === 'soak-stop' || (request.type === 'run' && request.final !== false);
 }
 
 const config = JSON.parse(process.argv[2] ?? 'null') as WorkerConfig | null;
-if (config === null || (config.role !== 'subscriber' && config.role !== 'publisher')) {
+if (config === null || (config.role !== 'subscriber' && config.role !== 'publisher' && config.role !== 'soak')) {
   process.stderr.write('load-worker: argv[2] must be the worker config (JSON)\n');
   process.exit(2);
 }
-const role = config.role === 'subscriber' ? new SubscriberRole(config) : new PublisherRole(config);
+const role: { handlers: Handler } =
+  config.role === 'subscriber'
+    ? new SubscriberRole(config)
+    : config.role === 'publisher'
+      ? new PublisherRole(config)
+      : new SoakRole(config, (progress) => send({ type: 'progress', progress }), PROGRESS_INTERVAL_MS);
 
 async function handle(request: ToWorker): Promise<unknown> {
   const handler = role.handlers[request.type] as ((r: ToWorker) => Promise<unknown>) | undefined;

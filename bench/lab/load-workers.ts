@@ -33,12 +33,12 @@ const HELLO_TIMEOUT_MS = 60_000;
 /** Longest wait for a killed worker to exit. */
 const KILL_WAIT_MS = 5_000;
 /** Subscriber worker w binds to 127.0.0.(FIRST_SUBSCRIBER_HOST + w); the publisher to PUBLISHER_HOST. */
-const FIRST_SUBSCRIBER_HOST = 10;
+export const FIRST_SUBSCRIBER_HOST = 10;
 const PUBLISHER_HOST = 9;
-const MAX_WORKERS = 254 - FIRST_SUBSCRIBER_HOST + 1;
+export const MAX_WORKERS = 254 - FIRST_SUBSCRIBER_HOST + 1;
 /** Calls after whose reply the worker exits (load-worker.ts); `run` only when not told `final: false`. */
 function isFinalCall(type: CallType, request: unknown): boolean {
-  return type === 'finish' || (type === 'run' && (request as { final?: boolean }).final !== false);
+  return type === 'finish' || type === 'soak-stop' || (type === 'run' && (request as { final?: boolean }).final !== false);
 }
 const PROTOCOLS: readonly ClientProtocol[] = ['chat-long-poll', 'chat-short-poll', 'chat-sse', 'sse', 'forever-iframe', 'nchan-long-poll'];
 
@@ -50,8 +50,8 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** One forked worker: request/reply by id over IPC, latest progress, exit detection. */
-class WorkerProcess {
+/** One forked worker: request/reply by id over IPC, latest progress, exit detection (also the soak's, bench/lab/soak/). */
+export class WorkerProcess {
   latest: LoadProgress | null = null;
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
@@ -191,7 +191,7 @@ class WorkerProcess {
 }
 
 /** `127.0.0.N` when the target is on IPv4 loopback (the whole 127/8 is), else no binding. */
-function loopbackSource(url: string, host: number): string | undefined {
+export function loopbackSource(url: string, host: number): string | undefined {
   const hostname = new URL(url).hostname;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) ? `127.0.0.${host}` : undefined;
 }
@@ -212,7 +212,8 @@ function checkCommon(protocol: ClientProtocol, url: string, rooms: readonly stri
   check(rooms.length > 0, 'at least one room is needed');
 }
 
-async function startAll(workers: WorkerProcess[]): Promise<void> {
+/** Waits for every worker's hello; kills them all if one fails to start. */
+export async function startAll(workers: WorkerProcess[]): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.hello(HELLO_TIMEOUT_MS)));
   } catch (err) {

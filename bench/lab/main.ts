@@ -20,6 +20,7 @@ import { pinPids, pinPlan, type PinPlan } from './pin.js';
 import { pointLoads, runPlan } from './plan.js';
 import { hasTaskset, readCpuTimes, readProvenance, stealShare } from './provenance.js';
 import { runPoint } from './run-point.js';
+import { runSoakScenario } from './soak/run-soak.js';
 import { summarize } from './stats.js';
 import { sweepsOf } from './sustain.js';
 import { selectTargets } from '../models/registry.js';
@@ -91,6 +92,8 @@ async function main(): Promise<number> {
     points: [],
   };
   const save = (): void => writeFileSync(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
+  // The soak is a run of its own over the same targets and load workers (bench/lab/soak/), not load points.
+  if (options.scenario === 'soak') return runSoakScenario(targets, { root: ROOT, options, dir, command: run.command, provenance: run.provenance! });
   const load = createLoadGenerator(ROOT);
 
   // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.

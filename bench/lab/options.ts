@@ -4,6 +4,7 @@
  * `--smoke` is the CI size (a few clients, a few seconds); explicit flags win over it.
  */
 import { parseArgs } from 'node:util';
+import { applySoakOptions, SOAK_FLAGS, SOAK_USAGE, SoakUsageError, type SoakOptions } from './soak/soak-options.js';
 
 /**
  * What a load point measures (docs/performance.md):
@@ -15,9 +16,11 @@ import { parseArgs } from 'node:util';
  * - `multicast`: the chat workload once per room count of `roomsList`, with `ratePerS` read as messages/s PER ROOM,
  *   so every subscriber receives the same stream and the delivery rate (clients × ratePerS) stays fixed while the
  *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md).
+ * - `soak`: correctness under churn on a Suspend & Push target: clients in several rooms post, abort polls, join
+ *   and leave while the proxy and then the app are restarted; checked against the database (bench/lab/soak/).
  */
-export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast';
-export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast'];
+export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast' | 'soak';
+export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast', 'soak'];
 
 /** The scenarios that publish on the open-loop schedule and drain (the others publish nothing or one at a time). */
 export function publishesOnSchedule(scenario: Scenario | undefined): boolean {
@@ -65,12 +68,15 @@ export interface LabOptions {
   repeat: number;
   /** Write V8 CPU profiles of the targets' Node processes under this directory (one folder per point). */
   cpuProfDir: string | undefined;
+  /** `--scenario soak` only: its own settings (bench/lab/soak/soak-options.ts). */
+  soak?: SoakOptions;
 }
 
 export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
-  [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]`;
+  [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]
+${SOAK_USAGE}`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
 export const MAX_CLIENTS_PER_WORKER = 8_000;
@@ -127,6 +133,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
         smoke: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
         'cpu-prof': { type: 'string' },
+        ...SOAK_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -162,6 +169,11 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     pin: values.pin === true,
     cpuProfDir: str('cpu-prof'),
   };
+  try {
+    applySoakOptions(options, values, process.env);
+  } catch (err) {
+    throw err instanceof SoakUsageError ? new LabUsageError(err.message) : err;
+  }
   if (str('rate') !== undefined && str('rates') !== undefined) throw new LabUsageError('give --rate or --rates, not both');
   const sweep = list('rates', str('rates'), [options.ratePerS]);
   options.rates = [...new Set(sweep)].sort((a, b) => a - b);

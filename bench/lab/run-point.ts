@@ -84,6 +84,8 @@ export async function runPoint(
   roomCount = ctx.options.rooms,
 ): Promise<LoadPointResult> {
   const { options, load, display } = ctx;
+  // The soak is a run of its own (bench/lab/soak/run-soak.ts), not a load point.
+  if (options.scenario === 'soak') throw new Error('runPoint: the soak scenario has no load points');
   const rooms = roomNames(roomCount);
   const result: LoadPointResult = {
     target: target.name,

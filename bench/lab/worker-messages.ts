@@ -7,6 +7,7 @@
 import type { ClientProtocol } from '../models/target.js';
 import type { LoadProgress, TrafficSnapshot } from './load-api.js';
 import type { PublisherTotals } from './results.js';
+import type { SoakCalls, SoakWorkerConfig } from './soak/soak-messages.js';
 
 /** A subscriber worker's share: subscribers i with i % workers === worker. Passed as argv[2] (JSON). */
 export interface SubscriberWorkerConfig {
@@ -38,7 +39,8 @@ export interface PublisherWorkerConfig {
   localAddress: string | undefined;
 }
 
-export type WorkerConfig = SubscriberWorkerConfig | PublisherWorkerConfig;
+/** A soak worker (`--scenario soak`) runs the soak's churning, multi-room clients (bench/lab/soak/). */
+export type WorkerConfig = SubscriberWorkerConfig | PublisherWorkerConfig | SoakWorkerConfig;
 
 /** A subscriber worker's totals at `finish`, before the orchestrator sums workers and takes window deltas. */
 export interface WorkerSubscriberTotals {
@@ -86,6 +88,9 @@ export interface Calls {
    */
   run: { request: { durationMs: number; timeoutMs: number; final?: boolean }; reply: { totals: PublisherTotals } };
 }
+
+/** The soak role's calls come on top (`setup` is shared); `soak-stop` is final. */
+export interface Calls extends SoakCalls {}
 
 export type CallType = keyof Calls;
 

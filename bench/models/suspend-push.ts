@@ -29,6 +29,7 @@ import {
   spawnChild,
   stopAll,
   waitForLogLine,
+  type ChildSpec,
   type ManagedChild,
 } from './child-process.js';
 import type { RunningTarget, Target, TargetStartOptions } from './target.js';
@@ -95,7 +96,7 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
       children.push(redis);
       await waitForRedis(redisPort, READY_TIMEOUT_MS);
     }
-    const app = await spawnChild({
+    const appSpec: ChildSpec = {
       name: 'app',
       command: node,
       args: [...(options.nodeArgs ?? []), join(options.root, 'dist/server/main.js')],
@@ -112,11 +113,13 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
         SESSIONS_PER_MINUTE_PER_ADDRESS: '0',
       }),
       logPath: join(options.workDir, 'app.log'),
-    });
+    };
+    let app = await spawnChild(appSpec);
     children.push(app);
     const proxyChildren: ManagedChild[] = [];
+    const proxySpecs: ChildSpec[] = [];
     for (const [i, port] of ports.entries()) {
-      const proxy = await spawnChild({
+      const proxySpec: ChildSpec = {
         name: scaled ? `proxy${i + 1}` : 'proxy',
         command: node,
         args: [...(options.nodeArgs ?? []), join(options.root, 'dist/proxy/main.js')],
@@ -135,7 +138,9 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
           PROXY_WORKERS: String(proxyWorkers),
         }),
         logPath: join(options.workDir, scaled ? `proxy${i + 1}.log` : 'proxy.log'),
-      });
+      };
+      proxySpecs.push(proxySpec);
+      const proxy = await spawnChild(proxySpec);
       children.push(proxy);
       proxyChildren.push(proxy);
     }
@@ -171,6 +176,29 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
           }
         }
         return sum;
+      },
+      control: { url: `http://127.0.0.1:${ports[0]!.control}`, secret: controlSecret },
+      async restart(role) {
+        // The soak scenario (bench/lab/soak/): SIGTERM, wait for the exit, start again on the same port and database.
+        const index = role === 'app' ? -1 : proxyChildren.findIndex((p) => p.name === role);
+        if (role !== 'app' && index < 0) throw new Error(`no process ${JSON.stringify(role)} to restart`);
+        const old = role === 'app' ? app : proxyChildren[index]!;
+        const spec = role === 'app' ? appSpec : proxySpecs[index]!;
+        const t0 = Date.now();
+        await old.stop();
+        const { code, signal } = await old.exited;
+        const t1 = Date.now();
+        const fresh = await spawnChild(spec); // appends to the same log file
+        children[children.indexOf(old)] = fresh;
+        if (role === 'app') app = fresh;
+        else proxyChildren[index] = fresh;
+        roles[role] = fresh.pid;
+        await waitForLogLine(fresh, jsonLine(role === 'app' ? 'chat app listening' : 'listening'), READY_TIMEOUT_MS);
+        return { exitCode: signal === null ? code : null, stopMs: t1 - t0, startMs: Date.now() - t1 };
+      },
+      async exitCodes() {
+        const named = [app, ...proxyChildren];
+        return Object.fromEntries(await Promise.all(named.map(async (c) => [c.name, (await c.exited).code] as const)));
       },
       stop: () => stopAll(children),
     };

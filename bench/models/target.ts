@@ -66,8 +66,27 @@ export interface RunningTarget {
   countsParked: boolean;
   /** Long-polls parked plus streams open right now; `undefined` when it cannot tell (now, or ever: `countsParked`). */
   parked(): Promise<number | undefined>;
+  /**
+   * The hold proxy's control API (the first proxy's; docs/protocol.md), for `/stats` and `/metrics`. Only our
+   * Suspend & Push targets have one.
+   */
+  control?: { url: string; secret: string };
+  /**
+   * Restarts one process by role (`roles()`): SIGTERM, wait for its exit, start it again with the same ports, data
+   * and environment, resolved once it is ready. Only targets that can (Suspend & Push): the soak scenario uses it.
+   */
+  restart?(role: string): Promise<RestartFigures>;
+  /** After `stop()`: each role's exit code (null when a signal ended it), for targets that can restart. */
+  exitCodes?(): Promise<Record<string, number | null>>;
   /** Stops every process (SIGTERM, then SIGKILL after a deadline) and resolves when all have exited. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** One restart: the exit code after SIGTERM (null when killed by a signal), and its two halves, ms. */
+export interface RestartFigures {
+  exitCode: number | null;
+  stopMs: number;
+  startMs: number;
 }
 
 export interface Target {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { signGripSig } from '../../protocol/grip-sig.js';
-import { parsePromText, sampleValue, type Sample } from '../../bench/soak/prom-text.js';
+import { parsePromText, sampleValue, type Sample } from '../../bench/lab/soak/prom-text.js';
 import { jsonFormat, request, startHarness, TEST_CONTROL_SECRET, TEST_SECRET, waitFor, type Harness } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
 

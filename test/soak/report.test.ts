@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkDeliveries, type EventRow } from '../../bench/soak/report.js';
-import { histogramQuantile, parsePromText } from '../../bench/soak/prom-text.js';
+import { checkDeliveries, type EventRow } from '../../bench/lab/soak/deliveries.js';
+import { histogramQuantile, parsePromText } from '../../bench/lab/soak/prom-text.js';
 
 // Room a: 1 join(ada), 2 msg, 3 msg, 5 msg, 7 leave(ada), 8 msg.  Room b: 4 msg, 6 msg.
 const EVENTS: EventRow[] = [

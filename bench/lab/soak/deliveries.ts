@@ -16,7 +16,7 @@
  * - outsideWindow: messages received outside every interval (allowed: e.g. between C and the
  *   leave itself, or a join whose answer was lost); unknown: received ids not in the database (must be 0).
  */
-import type { ClientRecord } from './messages.js';
+import type { ClientRecord } from './soak-messages.js';
 
 export interface EventRow {
   id: number;

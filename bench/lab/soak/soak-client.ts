@@ -3,7 +3,8 @@
  * a cursor per room, one long-poll always in flight (the poll loop), and
  * actions the worker starts at random (post, abort the poll, join, leave).
  * It records every event id it receives (duplicates kept) and its membership
- * intervals as it knows them, for the report (bench/soak/report.ts).
+ * intervals as it knows them, for the verdict (deliveries.ts). It runs in the
+ * lab's load-worker processes, in the soak role (soak-role.ts).
  *
  * Correctness rules it follows, so that every loss the report finds is the
  * system's and not the client's:
@@ -17,7 +18,7 @@
  * Every wait is bounded and ends early on `stop()`.
  */
 import http from 'node:http';
-import type { ClientRecord, Interval } from './messages.js';
+import type { ClientRecord, Interval } from './soak-messages.js';
 
 export interface HttpAnswer {
   status: number;
@@ -145,8 +146,8 @@ export class SoakClient {
     private readonly counters: ClientCounters,
     private readonly random: () => number,
     private readonly pollTimeoutMs: number,
-    /** Loopback source address of every connection (the agent keeps a pool per address). */
-    private readonly localAddress: string,
+    /** Loopback source address of every connection (the agent keeps a pool per address); none off loopback. */
+    private readonly localAddress: string | undefined,
   ) {}
 
   get stopped(): boolean {
@@ -154,7 +155,8 @@ export class SoakClient {
   }
 
   call(method: string, path: string, body?: unknown, signal?: AbortSignal, timeoutMs?: number): Promise<HttpAnswer> {
-    const options: Parameters<typeof callJson>[4] = { cookie: this.cookie, signal: signal ?? this.stopController.signal, localAddress: this.localAddress };
+    const options: Parameters<typeof callJson>[4] = { cookie: this.cookie, signal: signal ?? this.stopController.signal };
+    if (this.localAddress !== undefined) options.localAddress = this.localAddress;
     if (body !== undefined) options.body = body;
     if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
     return callJson(this.agent, this.base, method, path, options);
