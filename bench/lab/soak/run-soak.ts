@@ -203,7 +203,9 @@ export async function runSoak(target: Target, ctx: SoakContext): Promise<SoakOut
     const churnMs = options.durationS * 1000;
     await clients.churn(10_000);
     const pending: Array<['proxy' | 'app', number]> = soak.restarts ? [['proxy', churnMs / 3], ['app', (2 * churnMs) / 3]] : [];
-    while (Date.now() - churnStart < churnMs) {
+    // Churn lasts until both restarts happened, even past --duration: on a busy machine the first restart can take
+    // longer than the rest of the phase, and the old soak then skipped the app's restart without a word.
+    while (Date.now() - churnStart < churnMs || pending.length > 0) {
       const next = pending[0];
       if (next !== undefined && Date.now() - churnStart >= next[1]) {
         pending.shift();
