@@ -1,10 +1,12 @@
 /**
  * A load-generator process of the models lab, forked by load-workers.ts with
- * its config as argv[2] (JSON, worker-messages.ts). Two roles:
+ * its config as argv[2] (JSON, worker-messages.ts). Three roles:
  * - subscriber: its share of the subscribers (global index i with
  *   i % workers === worker), every socket bound to its own loopback source
  *   address; setup, subscribe, snapshot, wait-received, finish;
- * - publisher: setup, run.
+ * - publisher: setup, run;
+ * - soak: the soak scenario's churning clients in several rooms (bench/lab/soak/soak-role.ts): setup, soak-poll,
+ *   soak-churn, soak-quiesce, soak-catch-up, soak-stop.
  * It answers each request once (by id), reports progress every ~250 ms, obeys
  * the deadline of every request (leaving a margin for the reply to travel),
  * and exits after its final report, when the orchestrator goes away, or at a

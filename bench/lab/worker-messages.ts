@@ -69,8 +69,8 @@ export interface WorkerSubscriberTotals {
   lastDeliveryMsBySeq: Record<string, number>;
 }
 
-/** Requests and what each one's reply carries. */
-export interface Calls {
+/** Requests and what each one's reply carries; the soak role's come on top (`setup` is shared, `soak-stop` final). */
+export interface Calls extends SoakCalls {
   /** Subscribers: sessions and joins. Publisher: session, rooms created and joined. */
   setup: { request: { timeoutMs: number }; reply: Record<string, never> };
   /**
@@ -88,9 +88,6 @@ export interface Calls {
    */
   run: { request: { durationMs: number; timeoutMs: number; final?: boolean }; reply: { totals: PublisherTotals } };
 }
-
-/** The soak role's calls come on top (`setup` is shared); `soak-stop` is final. */
-export interface Calls extends SoakCalls {}
 
 export type CallType = keyof Calls;
 

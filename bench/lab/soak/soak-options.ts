@@ -77,6 +77,9 @@ export function applySoakOptions(options: SoakLabOptions, values: Record<string,
     if (stray !== undefined) throw new SoakUsageError(`--${stray} belongs to --scenario soak`);
     return;
   }
+  // Flags of the load-point scenarios that a soak would silently ignore.
+  const ignored = ['repeat', 'pin', 'cpu-prof', 'rounds', 'drain-timeout', 'short-poll-interval-ms', 'sustain-p99-ms'].find(given);
+  if (ignored !== undefined) throw new SoakUsageError(`--${ignored} does not apply to --scenario soak`);
   const smoke = options.smoke || env.SOAK_SHORT === '1';
   options.smoke = smoke;
   const s = (flag: string) => values[flag] as string | undefined;

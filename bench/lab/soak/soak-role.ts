@@ -63,7 +63,8 @@ export class SoakRole {
     }
     this.progressTimer = setInterval(() => {
       const soak = this.progress();
-      report({ ready: soak.clientsReady, subscribed: soak.clientsReady, requests: 0, deliveries: soak.eventsReceived, errors: soak.pollErrors, soak });
+      // The lab's generic fields as far as they apply (the soak counts answered polls, not requests); `soak` has the rest.
+      report({ ready: soak.clientsReady, subscribed: soak.clientsReady, requests: soak.pollsAnswered, deliveries: soak.eventsReceived, errors: soak.pollErrors, soak });
     }, progressMs);
   }
 

@@ -37,6 +37,8 @@ describe('the soak scenario on the lab command line', () => {
       [['--abort-rate', '3'], /--abort-rate belongs to --scenario soak/],
       [['--scenario', 'park', '--no-restarts'], /--no-restarts belongs to --scenario soak/],
       [['--scenario', 'soak', '--clients', '100,200'], /one --clients value/],
+      [['--scenario', 'soak', '--repeat', '3'], /--repeat does not apply to --scenario soak/],
+      [['--scenario', 'soak', '--pin'], /--pin does not apply to --scenario soak/],
       [['--scenario', 'soak', '--rates', '5,10'], /one --rate, not a sweep/],
       [['--scenario', 'soak', '--rooms', '1'], /--rooms >= 2/],
       [['--scenario', 'soak', '--join-leave-rate=-1'], /--join-leave-rate must be a number >= 0/],
