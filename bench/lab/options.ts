@@ -72,7 +72,7 @@ export interface LabOptions {
   soak?: SoakOptions;
 }
 
-export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast] [--rounds N]
+export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast|soak] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]
