@@ -39,6 +39,9 @@ const READY_TIMEOUT_MS = 20_000;
 /** Deadline of one stats read, ms. */
 const STATS_TIMEOUT_MS = 2000;
 
+/** `drained()`: how long the proxies' publish counts must stay put with the outbox empty, ms. */
+const DRAINED_STILL_MS = 100;
+
 /** Parked-request caps at least this multiple of the load point's subscribers, so the proxy never refuses one. */
 const PARKED_HEADROOM = 2;
 
@@ -175,6 +178,8 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
     ]);
 
     const clientUrls = ports.map((port) => `http://127.0.0.1:${port.client}`);
+    /** The proxies' publish counts as `drained()` last saw them, and since when. */
+    const publishCounts = { seen: '', since: 0 };
     const roles: Record<string, number> = {};
     for (const proxy of proxyChildren) roles[proxy.name] = proxy.pid;
     roles.app = app.pid;
@@ -195,12 +200,16 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
       frontDoorStats: () => proxyStats(ports, controlSecret),
       async drained() {
         // The relay deletes an outbox row once the proxy (or Redis) took it; on the bus every proxy then applies the
-        // same entries, so equal publish counts mean none is still reading one.
+        // same entries, so equal publish counts that stay put for DRAINED_STILL_MS mean none is still reading one
+        // (counts equal but both one entry behind would change within that).
         const outbox = outboxRows(join(options.workDir, 'chat.db'));
         if (outbox === undefined) return undefined;
-        if (outbox > 0) return false;
-        const all = await proxyStats(ports, controlSecret);
-        return all === undefined ? undefined : all.every((stats) => stats.publishes === all[0]!.publishes);
+        const all = outbox > 0 ? [] : await proxyStats(ports, controlSecret);
+        if (all === undefined) return undefined;
+        const counts = all.map((stats) => stats.publishes).join(',');
+        const now = Date.now();
+        if (counts !== publishCounts.seen) Object.assign(publishCounts, { seen: counts, since: now });
+        return outbox === 0 && all.every((stats) => stats.publishes === all[0]!.publishes) && now - publishCounts.since >= DRAINED_STILL_MS;
       },
       stop: () => stopAll(children),
     };

@@ -68,9 +68,9 @@ export interface RunningTarget {
   parked(): Promise<number | undefined>;
   /**
    * Front doors that publish from a queue behind them (Suspend & Push: the app's outbox, relayed to the proxies):
-   * true once every event committed so far has left that queue and every front door has applied it, so a timed
-   * phase started now sees no setup event cross a front door (the scale-out scenario waits for it). Absent: the
-   * target publishes synchronously; `undefined`: it cannot tell this time.
+   * true once every event committed so far has left that queue and every front door has applied it (its counters
+   * stayed put), so a timed phase started now sees no setup event cross a front door (the scale-out scenario waits
+   * for it). Absent: the target publishes synchronously; `undefined`: it cannot tell this time.
    */
   drained?(): Promise<boolean | undefined>;
   /**
