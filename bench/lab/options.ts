@@ -15,12 +15,15 @@ import { applySoakOptions, SOAK_FLAGS, SOAK_USAGE, SoakUsageError, type SoakOpti
  *   subscriber's receipt;
  * - `multicast`: the chat workload once per room count of `roomsList`, with `ratePerS` read as messages/s PER ROOM,
  *   so every subscriber receives the same stream and the delivery rate (clients × ratePerS) stays fixed while the
- *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md).
+ *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md);
+ * - `scaleout`: park then fan-out on one stack, as the scale-out bench did (bench/lab/scaleout.ts): the timed phases
+ *   start once every setup event has reached every front door, the park is a burst timed to all parked (park
+ *   rate), then `rounds` fan-out rounds with per-round figures and their medians, per front door (docs/scaleout.md);
  * - `soak`: correctness under churn on a Suspend & Push target: clients in several rooms post, abort polls, join
  *   and leave while the proxy and then the app are restarted; checked against the database (bench/lab/soak/).
  */
-export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast' | 'soak';
-export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast', 'soak'];
+export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast' | 'scaleout' | 'soak';
+export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast', 'scaleout', 'soak'];
 
 /** The scenarios that publish on the open-loop schedule and drain (the others publish nothing or one at a time). */
 export function publishesOnSchedule(scenario: Scenario | undefined): boolean {
@@ -72,7 +75,7 @@ export interface LabOptions {
   soak?: SoakOptions;
 }
 
-export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast|soak] [--rounds N]
+export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast|scaleout|soak] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]
@@ -151,7 +154,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     models: str('models') ?? 'all',
     clients: list('clients', str('clients'), smoke ? [12] : [1000, 5000, 10000]),
     // One channel is what a fan-out measures.
-    rooms: number('rooms', str('rooms'), scenario === 'fanout' ? 1 : smoke ? 2 : 10, 1),
+    rooms: number('rooms', str('rooms'), scenario === 'fanout' || scenario === 'scaleout' ? 1 : smoke ? 2 : 10, 1),
     roomsList: [],
     // Multicast reads the rate per room: 2/s per room is 200 msg/s over 100 rooms, the chat default's total.
     ratePerS: number('rate', str('rate'), scenario === 'multicast' ? (smoke ? 5 : 2) : smoke ? 20 : 200, 1),
@@ -193,6 +196,8 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
   if (options.clients.some((c) => options.roomsList.some((r) => c < r))) {
     throw new LabUsageError('every --clients value must be >= every room count of --rooms-list');
   }
+  // Per-round figures are over every subscriber: one message, one channel (as the scale-out bench had it).
+  if (options.scenario === 'scaleout' && options.rooms !== 1) throw new LabUsageError('--scenario scaleout fans out to one room: leave out --rooms');
   if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);
   if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');
