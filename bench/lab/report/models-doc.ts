@@ -1,7 +1,7 @@
 /**
  * docs/models.md's Results, generated from a lab run's results.json instead of copied by hand: the provenance
  * line, the chat table (medians with 95% intervals, lost/duplicated over all runs), the access-control, leases,
- * multicast and commit-to-push tables, and the charts. The block goes between two marker comments; the text
+ * multicast and commit-to-push tables, the comparative claims judged by their yardstick (claims.ts), and the charts. The block goes between two marker comments; the text
  * around them is the doc's own and is never touched. Headings carry no numbers, so the doc's claims can link to
  * them and the links survive a re-measurement.
  */
@@ -9,6 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, relative, sep } from 'node:path';
 import type { LoadPointResult, PointSummary, RunResult } from '../results.js';
 import { chartsFor } from './charts.js';
+import { judgeClaims } from './claims.js';
 import { accessControlPairs, keptUp } from './experiments.js';
 import { BYTES_PER_KB, formatCount, formatSig, repeats, summariesOf, targetOrder } from './format.js';
 import { cell, commitSection, formatSpread, leaseSection, multicastSection, provenanceLines, row } from './markdown.js';
@@ -24,6 +25,7 @@ export const DOC_HEADINGS = {
   leases: 'Leases table',
   multicast: 'Multicast table',
   commit: 'Commit-to-push table',
+  verdicts: 'Verdicts table',
   charts: 'Charts',
 } as const;
 
@@ -154,6 +156,39 @@ function accessControlTable(run: RunResult): string[] {
   return out;
 }
 
+/** The comparative claims judged by their yardstick (claims.ts), with the intervals compared. */
+function verdictsTable(run: RunResult): string[] {
+  const verdicts = judgeClaims(summariesOf(run), run.points);
+  if (verdicts.length === 0) return [];
+  const out = [`#### ${DOC_HEADINGS.verdicts}`, ''];
+  out.push(
+    'Each comparative claim judged mechanically: **confirmed** when the first target\'s 95 % interval lies wholly on ' +
+      'the claimed side of every other\'s, **refuted** when one lies wholly on the other side, **not resolved** when ' +
+      'they overlap, **not comparable** when a side fell behind the offered load or did not run (a heavy claim is ' +
+      'also confirmed by falling behind where the other kept up). CPU per delivery from the chat table, CPU ms per ' +
+      'message from the multicast table.',
+    '',
+  );
+  const header = ['Claim', 'Measure', 'First target', 'Compared with', 'Verdict', 'Why'];
+  out.push(row(header), row(header.map(() => '---')));
+  const figure = (s: { title: string; spread?: { median: number; low: number; high: number; n: number }; missing?: string }): string =>
+    `${s.title}: ${s.spread === undefined ? `*${s.missing ?? 'no figure'}*` : formatSpread(s.spread)}`;
+  for (const v of verdicts) {
+    out.push(
+      row([
+        cell(v.claim),
+        v.metric === 'cpu-per-delivery' ? 'CPU s / 1,000 deliveries' : 'CPU ms / message',
+        cell(figure(v.subjectSide)),
+        cell(v.againstSides.map(figure).join('; ')),
+        `**${v.verdict}**`,
+        cell(v.reason),
+      ]),
+    );
+  }
+  out.push('');
+  return out;
+}
+
 function chartLines(run: RunResult, link: string): string[] {
   const charts = chartsFor(run);
   return [`#### ${DOC_HEADINGS.charts}`, '', ...charts.flatMap((c) => [`![${c.caption}](${link}/${c.file})`, ''])];
@@ -185,6 +220,7 @@ export function renderModelsDoc(run: RunResult, link: string): string {
   out.push(...reuse(leaseSection(onlyScenario(run, 'chat')), DOC_HEADINGS.leases));
   out.push(...reuse(multicastSection(onlyScenario(run, 'multicast'), order), DOC_HEADINGS.multicast));
   out.push(...reuse(commitSection(onlyScenario(run, 'chat'), order), DOC_HEADINGS.commit));
+  out.push(...verdictsTable(run));
   out.push(...chartLines(run, link));
   while (out.at(-1) === '') out.pop();
   return out.join('\n');

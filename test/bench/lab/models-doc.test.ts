@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import type { LoadPointResult, RunResult } from '../../../bench/lab/results.js';
+import type { LoadPointResult, PointSummary, RunResult } from '../../../bench/lab/results.js';
+import { judgeClaims } from '../../../bench/lab/report/claims.js';
 import { multicastChart, renderCharts } from '../../../bench/lab/report/charts.js';
 import { accessControlPairs, multicastSlopeSpread } from '../../../bench/lab/report/experiments.js';
 import { summariesOf } from '../../../bench/lab/report/format.js';
@@ -48,6 +49,8 @@ describe('docs/models.md generated Results', () => {
     const multicast = block.slice(block.indexOf(`#### ${DOC_HEADINGS.multicast}`), block.indexOf(`#### ${DOC_HEADINGS.commit}`));
     assert.equal(multicast.split('\n').filter((l) => /^\| (Queue|Suspend|Event)/.test(l)).length, 3);
     const access = block.slice(block.indexOf(`#### ${DOC_HEADINGS.accessControl}`), block.indexOf(`#### ${DOC_HEADINGS.leases}`));
+    const verdicts = block.slice(block.indexOf(`#### ${DOC_HEADINGS.verdicts}`), block.indexOf(`#### ${DOC_HEADINGS.charts}`));
+    assert.match(verdicts, /\| Queue \/ mailbox is light \| CPU s \/ 1,000 deliveries \|/);
     assert.match(access, /\| Queue \/ mailbox, session read per poll \| Queue \/ mailbox \|/);
     assert.match(access, /\| Suspend & Push, no leases \| Suspend & Push \|/);
     for (const file of ['cpu-per-delivery.svg', 'multicast.svg']) assert.ok(block.includes(`](${LINK}/${file})`), file);
@@ -146,5 +149,38 @@ describe('experiments read from the preset run', () => {
     assert.ok(y.zero === true || y.type === 'symlog', JSON.stringify(y));
     const svg = (await renderCharts(RUN)).find((c) => c.file === 'multicast.svg')!.svg;
     assert.match(svg, /ms\/msg|no slope/);
+  });
+});
+
+describe('claims judged by their yardstick', () => {
+  const chat = (target: string, cpu: [number, number, number], over: Partial<PointSummary> = {}): PointSummary => ({
+    scenario: 'chat', target, title: target, kind: 'model', clients: 1000, ratePerS: 200, rooms: 100, runs: 3, measured: 3, lossy: 0,
+    generatorSaturated: 0, unavailable: false,
+    metrics: {
+      cpuSPer1000Deliveries: { median: cpu[1], low: cpu[0], high: cpu[2], n: 3 },
+      publishedPerS: { median: 200, low: 199, high: 200, n: 3 },
+      dropped: { median: 0, low: 0, high: 0, n: 3 },
+    },
+    ...over,
+  });
+  const verdictOf = (summaries: PointSummary[], claim: string) => judgeClaims(summaries, []).find((v) => v.claim === claim);
+
+  test('an interval wholly on the claimed side confirms, wholly on the other refutes, overlapping does not resolve', () => {
+    assert.equal(verdictOf([chat('suspend-resume', [0.3, 0.35, 0.4]), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!.verdict, 'confirmed');
+    assert.equal(verdictOf([chat('suspend-resume', [0.01, 0.02, 0.03]), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!.verdict, 'refuted');
+    assert.equal(verdictOf([chat('suspend-resume', [0.05, 0.07, 0.09]), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!.verdict, 'not resolved');
+  });
+
+  test('a target that fell behind is not compared, except that falling behind where the other kept up confirms "heavy"', () => {
+    const behind = { metrics: { ...chat('x', [1, 1, 1]).metrics, dropped: { median: 40, low: 30, high: 50, n: 3 } } };
+    const heavy = verdictOf([chat('suspend-resume', [0.1, 0.1, 0.1], behind), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!;
+    assert.equal(heavy.verdict, 'confirmed');
+    const light = verdictOf([chat('mailbox', [0.04, 0.05, 0.06]), chat('suspend-resume', [0.3, 0.3, 0.3], behind), chat('suspend-push-plain', [0.5, 0.6, 0.7])], 'Queue / mailbox is light')!;
+    assert.equal(light.verdict, 'not comparable');
+    assert.match(light.reason, /suspend-resume: fell behind/);
+  });
+
+  test('a claim whose subject did not run has no row', () => {
+    assert.equal(verdictOf([chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy'), undefined);
   });
 });
