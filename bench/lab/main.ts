@@ -136,6 +136,10 @@ async function main(): Promise<number> {
         (point.derived?.memoryPerParkedByRole
           ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`
           : '') +
+        (point.scaleout
+          ? `; ${point.scaleout.parkedPerS.toFixed(0)} parked/s, fan-out median ${point.scaleout.fanoutMsMedian.toFixed(0)} ms` +
+            ` (${point.scaleout.deliveriesPerSMedian.toFixed(0)} deliveries/s), parked per proxy ${point.scaleout.parkedPerFrontDoor?.join('/') ?? '?'}`
+          : '') +
         (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
           ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
           : '') +

@@ -15,10 +15,13 @@ import { PRESET_OVERRIDES, PRESETS, type PresetStage } from './presets.js';
  *   subscriber's receipt;
  * - `multicast`: the chat workload once per room count of `roomsList`, with `ratePerS` read as messages/s PER ROOM,
  *   so every subscriber receives the same stream and the delivery rate (clients × ratePerS) stays fixed while the
- *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md).
+ *   fan-out per message (clients / rooms) changes: the per-message cost of multicast, isolated (docs/models.md);
+ * - `scaleout`: park then fan-out on one stack, as the scale-out bench did (bench/lab/scaleout.ts): the timed phases
+ *   start once every setup event has reached every front door, the park is a burst timed to all parked (park
+ *   rate), then `rounds` fan-out rounds with per-round figures and their medians, per front door (docs/scaleout.md).
  */
-export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast';
-export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast'];
+export type Scenario = 'chat' | 'park' | 'fanout' | 'multicast' | 'scaleout';
+export const SCENARIOS: readonly Scenario[] = ['chat', 'park', 'fanout', 'multicast', 'scaleout'];
 
 /** The scenarios that publish on the open-loop schedule and drain (the others publish nothing or one at a time). */
 export function publishesOnSchedule(scenario: Scenario | undefined): boolean {
@@ -68,7 +71,7 @@ export interface LabOptions {
   cpuProfDir: string | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast] [--rounds N]
+export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multicast|scaleout] [--rounds N]
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]
@@ -146,7 +149,7 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
     models: str('models') ?? 'all',
     clients: list('clients', str('clients'), smoke ? [12] : [1000, 5000, 10000]),
     // One channel is what a fan-out measures.
-    rooms: number('rooms', str('rooms'), scenario === 'fanout' ? 1 : smoke ? 2 : 10, 1),
+    rooms: number('rooms', str('rooms'), scenario === 'fanout' || scenario === 'scaleout' ? 1 : smoke ? 2 : 10, 1),
     roomsList: [],
     // Multicast reads the rate per room: 2/s per room is 200 msg/s over 100 rooms, the chat default's total.
     ratePerS: number('rate', str('rate'), scenario === 'multicast' ? (smoke ? 5 : 2) : smoke ? 20 : 200, 1),
@@ -183,6 +186,8 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
   if (options.clients.some((c) => options.roomsList.some((r) => c < r))) {
     throw new LabUsageError('every --clients value must be >= every room count of --rooms-list');
   }
+  // Per-round figures are over every subscriber: one message, one channel (as the scale-out bench had it).
+  if (options.scenario === 'scaleout' && options.rooms !== 1) throw new LabUsageError('--scenario scaleout fans out to one room: leave out --rooms');
   if (options.repeat > MAX_REPEAT) throw new LabUsageError(`--repeat must be at most ${MAX_REPEAT}`);
   if (options.rounds > 100) throw new LabUsageError('--rounds must be at most 100');
   if (options.rooms > 1000) throw new LabUsageError('--rooms must be at most 1000');

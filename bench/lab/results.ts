@@ -5,6 +5,7 @@
 import type { ClientProtocol, TargetKind } from '../models/target.js';
 import type { Provenance } from './provenance.js';
 import type { MemorySlope } from './memory-slope.js';
+import type { ScaleoutFigures } from './scaleout.js';
 import type { SweepResult } from './sustain.js';
 
 export interface LatencySummary {
@@ -118,7 +119,7 @@ export interface LoadPointResult {
   ratePerS: number;
   durationS: number;
   /** What the point measured (bench/lab/options.ts `Scenario`); absent in runs made before scenarios: `chat`. */
-  scenario?: 'chat' | 'park' | 'fanout' | 'multicast';
+  scenario?: 'chat' | 'park' | 'fanout' | 'multicast' | 'scaleout';
   /** Which of the `--repeat` runs this is, from 1 (absent in runs made before `--repeat`: 1). */
   repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
@@ -171,6 +172,8 @@ export interface LoadPointResult {
     requestsPerDelivery: number;
     bytesPerDelivery: number;
   };
+  /** The scale-out scenario's figures (bench/lab/scaleout.ts). */
+  scaleout?: ScaleoutFigures;
   /** Wall time of each phase, ms. */
   phasesMs: Record<string, number>;
 }
@@ -196,7 +199,7 @@ export interface MetricSpread {
 
 /** One load point (scenario × target × clients × rate) over its `--repeat` runs. */
 export interface PointSummary {
-  scenario: 'chat' | 'park' | 'fanout' | 'multicast';
+  scenario: 'chat' | 'park' | 'fanout' | 'multicast' | 'scaleout';
   target: string;
   title: string;
   kind: TargetKind;

@@ -3,15 +3,18 @@
  *
  *  1. start   the target in a fresh work directory;
  *  2. setup   the publisher (session, rooms) and every subscriber (session, join);
- *             then a forced GC in the Node targets (force-gc.ts) and memory is read
+ *     idle    then a forced GC in the Node targets (force-gc.ts) and memory is read
  *             ("idle": state set up, no poll open);
  *  3. park    every subscriber opens its poll or stream; wait until the target
- *             reports them all parked (or, if it cannot tell, until traffic settles);
+ *             reports them all parked (or, if it cannot tell, until traffic settles): `park.ms`;
  *             a forced GC again, and memory is read ("parked");
  *  4. publish for `durationS` at `ratePerS`, open loop (schedule.ts); CPU and traffic counters start here;
  *  5. drain   until every subscriber holds every published message (or the deadline);
  *             CPU stops here;
  *  6. verify  stop the clients, count lost / duplicated / out-of-order, stop the target.
+ *
+ * The scale-out scenario (scaleout.ts) waits after setup until the target is drained (no setup event left to
+ * cross a front door), parks in a burst and fans out in rounds, reading the front doors' counters around each.
  *
  * A failure in any phase makes the point `failed` with the reason; it never
  * hides a model's losses: those are counted, not thrown.
@@ -29,6 +32,7 @@ import type { PhaseDisplay } from './phase-display.js';
 import { type PinPlan, pinPids } from './pin.js';
 import { readCpuTimes, stealShare } from './provenance.js';
 import type { LoadPointResult, ProcessCost, PublisherTotals, TimeSample } from './results.js';
+import { type FrontDoorStats, scaleoutFigures } from './scaleout.js';
 import { roomNames } from './workload.js';
 import { cpuSeconds, rssBytes } from '../models/process-tree.js';
 import type { RunningTarget, Target } from '../models/target.js';
@@ -128,8 +132,10 @@ export async function runPoint(
     endPhase('start');
 
     display.phase('setup', clients);
+    const scaleout = options.scenario === 'scaleout';
+    const fanout = options.scenario === 'fanout' || scaleout;
     // A fan-out round is one message: rate 1/s over a 1 s run (fanOutRounds).
-    const ratePerS = options.scenario === 'fanout' ? 1 : requestedRate;
+    const ratePerS = fanout ? 1 : requestedRate;
     publisher = await load.startPublisher({ protocol: target.protocol, publishUrl: running.publishUrl, rooms, ratePerS });
     await publisher.setup(60_000);
     subscribers = await load.startSubscribers({
@@ -142,7 +148,7 @@ export async function runPoint(
       shortPollIntervalMs: options.shortPollIntervalMs,
       // A fan-out round times the server writing to every subscriber: the generator must not be busy re-polling
       // for the early receivers while later ones are still reading theirs.
-      ...(options.scenario === 'fanout' ? { repollDelayMs: FANOUT_REPOLL_DELAY_MS } : {}),
+      ...(fanout ? { repollDelayMs: FANOUT_REPOLL_DELAY_MS } : {}),
       requestTimeoutMs: (options.holdTimeoutS + 15) * 1000,
     });
     const setupTicker = setInterval(() => display.update(subscribers!.progress().ready), 250);
@@ -152,20 +158,29 @@ export async function runPoint(
       clearInterval(setupTicker);
     }
     endPhase('setup');
+    // Scale-out: the joins just made must not cross a proxy while parking or fanning out (the old bench started its
+    // proxies after them; the lab's clients set up through the proxies, as browsers do, so it waits them out).
+    const drainWaitMs = scaleout ? await waitDrained(running, setupTimeoutMs(clients)) : undefined;
     const gcIdle = await forceGc(running.pids());
     const rssIdle = sampleRss(running);
+    // Its own phase: the park is timed from the first poll, not from the forced GC and memory reading before it.
+    endPhase('idle');
 
     display.phase('park', clients);
     const parkStart = await subscribers.snapshot(10_000);
     const overflowsStart = await listenOverflows();
-    await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park');
+    const statsAtParkStart = scaleout ? await running.frontDoorStats?.() : undefined;
+    const parkStartedAt = Date.now();
+    await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park' || scaleout);
     const parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
+    const parkMs = Date.now() - parkStartedAt;
     result.parkedReached = parkedAll;
     endPhase('park');
+    const statsParked = scaleout ? await running.frontDoorStats?.() : undefined;
     const parkEnd = await subscribers.snapshot(10_000);
     const overflowsEnd = await listenOverflows();
     result.park = {
-      ms: result.phasesMs.park!,
+      ms: parkMs,
       errors: parkEnd.errors - parkStart.errors,
       requests: parkEnd.requests - parkStart.requests,
       ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
@@ -203,6 +218,7 @@ export async function runPoint(
     sampler = setInterval(sample, TIME_SERIES_STEP_MS);
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
+    const rounds: RoundReadings[] = [];
     if (publishesOnSchedule(options.scenario)) {
       display.phase('publish', options.durationS);
       const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
@@ -220,9 +236,9 @@ export async function runPoint(
       } finally {
         clearInterval(drainTicker);
       }
-    } else if (options.scenario === 'fanout') {
+    } else if (fanout) {
       display.phase('fan-out', options.rounds);
-      published = await fanOutRounds(running, target, subscribers, publisher, clients, options, display);
+      published = await fanOutRounds(running, target, subscribers, publisher, clients, options, display, rounds);
       result.drainedAll = true;
       endPhase('fan-out');
     } else {
@@ -269,6 +285,22 @@ export async function runPoint(
     if (steal !== null) result.stealShare = steal;
     const memoryPerParkedByRole: Record<string, number> = {};
     for (const [role, c] of Object.entries(cost)) memoryPerParkedByRole[role] = (c.rssParkedBytes - c.rssIdleBytes) / clients;
+    if (scaleout) {
+      result.scaleout = scaleoutFigures({
+        clients,
+        frontDoors: running.clientUrls?.length ?? 1,
+        ...(drainWaitMs === undefined ? {} : { drainWaitMs }),
+        parkMs: result.park.ms,
+        lastDeliveryMsBySeq: totals.lastDeliveryMsBySeq ?? {},
+        reparkMs: rounds.map((r) => r.reparkMs),
+        ...(statsAtParkStart === undefined ? {} : { statsAtParkStart }),
+        ...(statsParked === undefined ? {} : { statsParked }),
+        statsAroundRounds: rounds,
+        latency: totals.latency,
+        lost: totals.lost,
+        duplicated: totals.duplicated,
+      });
+    }
     result.derived = {
       deliveriesPerS: totals.deliveries / windowS,
       cpuSPer1000Deliveries: (cost.total!.cpuS / deliveries) * 1000,
@@ -317,9 +349,29 @@ async function settledRss(target: RunningTarget): Promise<Record<string, number>
   return last;
 }
 
+/** What the scale-out scenario reads around one fan-out round (scaleout.ts). */
+interface RoundReadings {
+  /** The front doors' counters just before the publish and once every subscriber had the message. */
+  before?: FrontDoorStats;
+  after?: FrontDoorStats;
+  /** From every subscriber holding this round's message to every one parked again, ms (before the next round). */
+  reparkMs?: number;
+}
+
+/** Polls `running.drained()` until true; the wait in ms, or undefined when the target has no such queue. */
+async function waitDrained(running: RunningTarget, timeoutMs: number): Promise<number | undefined> {
+  if (running.drained === undefined) return undefined;
+  const started = Date.now();
+  if (!(await pollUntil(async () => (await running.drained!()) === true, timeoutMs, 20))) {
+    throw new Error(`setup events still on their way to the front doors after ${timeoutMs} ms`);
+  }
+  return Date.now() - started;
+}
+
 /**
  * The fan-out scenario: `rounds` times, wait until every subscriber is parked again, publish ONE message (a 1 s
  * run at 1 msg/s) and wait until every subscriber has it. Publish to last receipt is read per seq at `finish`.
+ * `readings`, when given (the scale-out scenario), gets the front doors' counters around each round and its re-park.
  */
 async function fanOutRounds(
   running: RunningTarget,
@@ -329,12 +381,23 @@ async function fanOutRounds(
   clients: number,
   options: LabOptions,
   display: PhaseDisplay,
+  readings?: RoundReadings[],
 ): Promise<PublisherTotals> {
   const sum: PublisherTotals = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
   const quiet: PhaseDisplay = { ...display, update: () => undefined };
   for (let round = 0; round < options.rounds; round++) {
     // Quiet for longer than the subscribers' re-poll pause, or a target that cannot count looks settled before they re-poll.
-    if (round > 0) await waitParked(running, target, subscribers, clients, quiet, setupTimeoutMs(clients), FANOUT_REPOLL_DELAY_MS + 1000);
+    if (round > 0) {
+      const reparkStart = Date.now();
+      await waitParked(running, target, subscribers, clients, quiet, setupTimeoutMs(clients), FANOUT_REPOLL_DELAY_MS + 1000);
+      if (readings !== undefined) readings[round - 1]!.reparkMs = Date.now() - reparkStart;
+    }
+    const reading: RoundReadings = {};
+    if (readings !== undefined) {
+      readings.push(reading);
+      const before = await running.frontDoorStats?.();
+      if (before !== undefined) reading.before = before;
+    }
     // Never final: the worker stays alive for its CPU reading after the last round (killed with the point).
     const run = await publisher.run(1000, 60_000, false);
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
@@ -349,6 +412,10 @@ async function fanOutRounds(
     if (run.published === 0) break;
     if (!(await subscribers.waitAllReceived(sum.publishedPerRoom, options.drainTimeoutS * 1000))) {
       throw new Error(`fan-out round ${round + 1}: not every subscriber had the message within ${options.drainTimeoutS} s`);
+    }
+    if (readings !== undefined) {
+      const after = await running.frontDoorStats?.();
+      if (after !== undefined) reading.after = after;
     }
     display.update(round + 1);
   }

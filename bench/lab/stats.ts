@@ -81,6 +81,9 @@ export const METRICS = {
   memoryPerParkedBytes: (p) => (p.protocol === 'chat-short-poll' ? undefined : p.derived?.memoryPerParkedBytes),
   requestsPerDelivery: (p) => p.derived?.requestsPerDelivery,
   bytesPerDelivery: (p) => p.derived?.bytesPerDelivery,
+  // The scale-out scenario's own (bench/lab/scaleout.ts): each run's park rate and its median over fan-out rounds.
+  scaleoutParkedPerS: (p) => p.scaleout?.parkedPerS,
+  scaleoutFanoutMs: (p) => p.scaleout?.fanoutMsMedian,
 } satisfies Record<string, (p: LoadPointResult) => number | undefined>;
 
 export type MetricName = keyof typeof METRICS;

@@ -16,6 +16,7 @@
  *   private `redis-server` (the bus); subscriber i polls proxy i mod N, the publisher posts through the first.
  */
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import {
@@ -38,6 +39,9 @@ const READY_TIMEOUT_MS = 20_000;
 /** Deadline of one stats read, ms. */
 const STATS_TIMEOUT_MS = 2000;
 
+/** `drained()`: how long the proxies' publish counts must stay put with the outbox empty, ms. */
+const DRAINED_STILL_MS = 100;
+
 /** Parked-request caps at least this multiple of the load point's subscribers, so the proxy never refuses one. */
 const PARKED_HEADROOM = 2;
 
@@ -59,6 +63,35 @@ async function waitForRedis(port: number, timeoutMs: number): Promise<void> {
     if (answered) return;
     if (Date.now() >= deadline) throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Every proxy's `/stats` numbers, in port order; `undefined` when one cannot be read (or has no `parked`). */
+async function proxyStats(ports: ReadonlyArray<{ control: number }>, controlSecret: string): Promise<Array<Record<string, number>> | undefined> {
+  const all: Array<Record<string, number>> = [];
+  for (const port of ports) {
+    try {
+      const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${controlSecret}` });
+      const stats = status === 200 ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+      if (typeof stats?.parked !== 'number') return undefined;
+      all.push(Object.fromEntries(Object.entries(stats).filter((entry): entry is [string, number] => typeof entry[1] === 'number')));
+    } catch {
+      return undefined;
+    }
+  }
+  return all;
+}
+
+/** Rows waiting in the app's outbox (read-only, beside the running app: WAL lets it); `undefined` if unreadable now. */
+function outboxRows(dbPath: string): number | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: STATS_TIMEOUT_MS });
+    return (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
   }
 }
 
@@ -145,6 +178,8 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
     ]);
 
     const clientUrls = ports.map((port) => `http://127.0.0.1:${port.client}`);
+    /** The proxies' publish counts as `drained()` last saw them, and since when. */
+    const publishCounts = { seen: '', since: 0 };
     const roles: Record<string, number> = {};
     for (const proxy of proxyChildren) roles[proxy.name] = proxy.pid;
     roles.app = app.pid;
@@ -159,18 +194,22 @@ async function startOnce(options: TargetStartOptions, proxies: number, leases = 
       async parked() {
         // Every proxy's own count, parked requests plus open streams (`/stats` counts them apart, docs/protocol.md
         // §14.8): a proxy that cannot tell makes the sum unknown.
-        let sum = 0;
-        for (const port of ports) {
-          try {
-            const { status, text } = await httpGet(`http://127.0.0.1:${port.control}/stats`, STATS_TIMEOUT_MS, { authorization: `Bearer ${controlSecret}` });
-            const stats = status === 200 ? (JSON.parse(text) as { parked?: unknown; streams?: unknown }) : undefined;
-            if (typeof stats?.parked !== 'number') return undefined;
-            sum += stats.parked + (typeof stats.streams === 'number' ? stats.streams : 0);
-          } catch {
-            return undefined;
-          }
-        }
-        return sum;
+        const all = await proxyStats(ports, controlSecret);
+        return all?.reduce((sum, stats) => sum + stats.parked! + (stats.streams ?? 0), 0);
+      },
+      frontDoorStats: () => proxyStats(ports, controlSecret),
+      async drained() {
+        // The relay deletes an outbox row once the proxy (or Redis) took it; on the bus every proxy then applies the
+        // same entries, so equal publish counts that stay put for DRAINED_STILL_MS mean none is still reading one
+        // (counts equal but both one entry behind would change within that).
+        const outbox = outboxRows(join(options.workDir, 'chat.db'));
+        if (outbox === undefined) return undefined;
+        const all = outbox > 0 ? [] : await proxyStats(ports, controlSecret);
+        if (all === undefined) return undefined;
+        const counts = all.map((stats) => stats.publishes).join(',');
+        const now = Date.now();
+        if (counts !== publishCounts.seen) Object.assign(publishCounts, { seen: counts, since: now });
+        return outbox === 0 && all.every((stats) => stats.publishes === all[0]!.publishes) && now - publishCounts.since >= DRAINED_STILL_MS;
       },
       stop: () => stopAll(children),
     };

@@ -66,6 +66,18 @@ export interface RunningTarget {
   countsParked: boolean;
   /** Long-polls parked plus streams open right now; `undefined` when it cannot tell (now, or ever: `countsParked`). */
   parked(): Promise<number | undefined>;
+  /**
+   * Front doors that publish from a queue behind them (Suspend & Push: the app's outbox, relayed to the proxies):
+   * true once every event committed so far has left that queue and every front door has applied it (its counters
+   * stayed put), so a timed phase started now sees no setup event cross a front door (the scale-out scenario waits
+   * for it). Absent: the target publishes synchronously; `undefined`: it cannot tell this time.
+   */
+  drained?(): Promise<boolean | undefined>;
+  /**
+   * Each front door's own counters (a proxy's `/stats`, docs/protocol.md §7.4), in `clientUrls` order; `undefined`
+   * when one cannot be read this time. Absent: the target has none.
+   */
+  frontDoorStats?(): Promise<Array<Record<string, number>> | undefined>;
   /** Stops every process (SIGTERM, then SIGKILL after a deadline) and resolves when all have exited. Idempotent. */
   stop(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { memorySlopes } from '../memory-slope.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
 import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
 import { difference, type LeaseSide, leasePairs, multicastCosts, multicastSlopeSpread } from './experiments.js';
+import { scaleoutSection } from './scaleout-section.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
 export interface MarkdownOptions {
@@ -542,6 +543,7 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   out.push(...sweepSection(run, order));
   out.push(...memorySection(run, order));
   out.push(...scenarioSection(run, order));
+  out.push(...scaleoutSection(run, order));
   out.push(...multicastSection(run, order));
   out.push(...leaseSection(run));
   out.push(...commitSection(run, order));
