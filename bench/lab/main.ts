@@ -1,8 +1,10 @@
 /**
  * The models lab: `npm run bench -- --models all --clients 1000,5000,10000
- * --rooms 10 --rate 200 --duration 30`. Runs every load point (target ×
- * clients) one after the other, each on a freshly started target, and writes
- * `<out>/<timestamp>/results.json` plus the report (results.md, SVG charts).
+ * --rooms 10 --rate 200 --duration 30`, or a named run (`--preset models`,
+ * presets.ts). Runs every load point (target × clients) one after the other,
+ * each on a freshly started target, and writes `<out>/<timestamp>/results.json`
+ * plus the report (results.md, SVG charts); a preset with a doc also rewrites
+ * that doc's generated block (report/models-doc.ts).
  * Exit code 0 when every available point ran and lost nothing, 1 otherwise,
  * 2 on a usage error.
  */
@@ -11,8 +13,9 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLoadGenerator } from './load-workers.js';
-import { LabUsageError, USAGE, parseLabOptions } from './options.js';
+import { LabUsageError, USAGE, parseLabRuns, type LabOptions, type LabRuns } from './options.js';
 import { createPhaseDisplay } from './phase-display.js';
+import { updateDoc } from './report/models-doc.js';
 import { writeReport } from './report/write-report.js';
 import type { LoadPointResult, MachineInfo, RunResult } from './results.js';
 import { memorySlopes } from './memory-slope.js';
@@ -24,6 +27,7 @@ import { runSoakScenario } from './soak/run-soak.js';
 import { summarize } from './stats.js';
 import { sweepsOf } from './sustain.js';
 import { selectTargets } from '../models/registry.js';
+import type { Target } from '../models/target.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -49,11 +53,11 @@ function passed(point: LoadPointResult): boolean {
 }
 
 async function main(): Promise<number> {
-  let options;
-  let targets;
+  let runs: LabRuns;
+  let stages: Array<{ name: string; options: LabOptions; targets: Target[] }>;
   try {
-    options = parseLabOptions(process.argv.slice(2), process.stderr.isTTY === true);
-    targets = selectTargets(options.models);
+    runs = parseLabRuns(process.argv.slice(2), process.stderr.isTTY === true);
+    stages = runs.stages.map((s) => ({ ...s, targets: selectTargets(s.options.models) }));
   } catch (err) {
     if (err instanceof LabUsageError || err instanceof Error) {
       process.stderr.write(`${err.message}\n${USAGE}\n`);
@@ -61,9 +65,11 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  // A preset's stages share the run's directory, progress setting and pinning (presets.ts gives them the same).
+  const first = stages[0]!.options;
 
   let pin: PinPlan | null = null;
-  if (options.pin) {
+  if (stages.some((s) => s.options.pin)) {
     pin = pinPlan(os.cpus().length);
     const refused =
       pin === null ? `--pin needs at least 2 cores, this machine has ${os.cpus().length}` : !hasTaskset() ? '--pin needs taskset (util-linux)' : null;
@@ -81,29 +87,39 @@ async function main(): Promise<number> {
 
   const startedAt = new Date();
   const cpuTimesStart = readCpuTimes();
-  const dir = resolve(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+  const dir = resolve(first.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
   const run: RunResult = {
     startedAt: startedAt.toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: machineInfo(),
     provenance: { ...readProvenance(ROOT), pin },
-    options: { ...options },
+    // A preset records every stage's options, each as a plain run would.
+    options: runs.preset === undefined ? { ...first } : { preset: runs.preset, stages: stages.map((s) => ({ name: s.name, ...s.options })) },
     points: [],
   };
   const save = (): void => writeFileSync(join(dir, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
   // The soak is a run of its own over the same targets and load workers (bench/lab/soak/), not load points.
-  if (options.scenario === 'soak') return runSoakScenario(targets, { root: ROOT, options, dir, command: run.command, provenance: run.provenance! });
+  if (first.scenario === 'soak') return runSoakScenario(stages[0]!.targets, { root: ROOT, options: first, dir, command: run.command, provenance: run.provenance! });
   const load = createLoadGenerator(ROOT);
 
-  // Run r of every point before run r + 1 of any (plan.ts): drift spreads over every target.
-  for (const { repeat, clients, ratePerS, rooms, target } of runPlan(options.repeat, options.clients, targets, pointLoads(options))) {
+  // Run r of every point of every stage before run r + 1 of any (plan.ts): drift spreads over every target.
+  const repeatMax = Math.max(...stages.map((s) => s.options.repeat));
+  const steps = [];
+  for (let r = 1; r <= repeatMax; r++) {
+    for (const stage of stages) {
+      if (r > stage.options.repeat) continue;
+      for (const step of runPlan(1, stage.options.clients, stage.targets, pointLoads(stage.options))) steps.push({ ...step, repeat: r, stage });
+    }
+  }
+  for (const { repeat, clients, ratePerS, rooms, target, stage } of steps) {
+    const options = stage.options;
     const label =
-      `${target.name} × ${clients}${rooms !== undefined && options.scenario === 'multicast' ? ` in ${rooms} rooms` : ''}` +
+      `${stages.length > 1 ? `${stage.name}: ` : ''}${target.name} × ${clients}${rooms !== undefined && options.scenario === 'multicast' ? ` in ${rooms} rooms` : ''}` +
       `${options.rates.length > 1 || options.scenario === 'multicast' ? ` @ ${ratePerS} msg/s` : ''}` +
       `${options.repeat > 1 ? ` (run ${repeat}/${options.repeat})` : ''}`;
     const display = createPhaseDisplay(label, options.progress);
-    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin }, ratePerS, rooms)), repeat };
+    const point = { ...(await runPoint(target, clients, { root: ROOT, options, load, display, pin: options.pin ? pin : null }, ratePerS, rooms)), repeat };
     run.points.push(point);
     run.summaries = summarize(run.points);
     run.sweeps = sweepsOf(run.summaries, options.sustainP99Ms);
@@ -133,7 +149,10 @@ async function main(): Promise<number> {
         '\n',
     );
   }
+  run.finishedAt = new Date().toISOString();
+  save();
   const files = await writeReport(dir, run);
+  if (runs.doc !== undefined) files.push(await updateDoc(resolve(ROOT, runs.doc), dir, run));
   process.stdout.write(`${[join(dir, 'results.json'), ...files].join('\n')}\n`);
   return run.points.every(passed) ? 0 : 1;
 }

@@ -4,6 +4,7 @@
  * `--smoke` is the CI size (a few clients, a few seconds); explicit flags win over it.
  */
 import { parseArgs } from 'node:util';
+import { PRESET_OVERRIDES, PRESETS, type PresetStage } from './presets.js';
 import { applySoakOptions, SOAK_FLAGS, SOAK_USAGE, SoakUsageError, type SoakOptions } from './soak/soak-options.js';
 
 /**
@@ -79,6 +80,7 @@ export const USAGE = `usage: npm run bench -- [--scenario chat|park|fanout|multi
   [--models all|models|baselines|external|NAME,...] [--clients N,N,...]
   [--rooms N | --rooms-list N,N,... (multicast)] [--rate MSG_PER_S | --rates R,R,...] [--sustain-p99-ms MS] [--duration S] [--hold-timeout S] [--short-poll-interval-ms MS]
   [--workers N] [--drain-timeout S] [--repeat N] [--pin] [--out DIR] [--smoke] [--no-progress] [--cpu-prof DIR]
+   or: npm run bench -- --preset models [--no-progress] [--out DIR] [--clients N,...] [--duration S] [--repeat N] [--models NAME,...]
 ${SOAK_USAGE}`;
 
 /** Most subscribers in one load-generator process: one socket each, well under its 20,000 open files. */
@@ -209,4 +211,66 @@ export function parseLabOptions(argv: readonly string[], isTty: boolean): LabOpt
 export function workersFor(options: LabOptions, clients: number): number {
   if (options.workers > 0) return Math.max(options.workers, Math.ceil(clients / MAX_CLIENTS_PER_WORKER));
   return Math.max(1, Math.ceil(clients / 4_000));
+}
+
+/** One stage of a lab run: a named preset has several (bench/lab/presets.ts), a plain command line one. */
+export interface LabStage {
+  name: string;
+  options: LabOptions;
+}
+
+export interface LabRuns {
+  /** `--preset NAME`, or undefined for a plain command line. */
+  preset: string | undefined;
+  stages: LabStage[];
+  /** The doc the run rewrites at its end: the preset's, only when run at the preset's own size and `--out`. */
+  doc: string | undefined;
+}
+
+/**
+ * A command line as stages: `--preset NAME [overrides]` expands to the preset's stages, each with the overrides
+ * appended (the last value of a flag wins) and validated by `parseLabOptions` like any command line, so a bad
+ * preset fails before any point runs. Without `--preset`, one stage.
+ */
+export function parseLabRuns(argv: readonly string[], isTty: boolean): LabRuns {
+  if (!argv.some((a) => a === '--preset' || a.startsWith('--preset='))) {
+    const options = parseLabOptions(argv, isTty);
+    return { preset: undefined, stages: [{ name: options.scenario, options }], doc: undefined };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        preset: { type: 'string' },
+        ...Object.fromEntries(PRESET_OVERRIDES.map((k) => [k, { type: k === 'no-progress' ? 'boolean' : 'string' }])),
+      } as Record<string, { type: 'string' | 'boolean' }>,
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new LabUsageError(`${(err as Error).message} (a --preset run takes only ${PRESET_OVERRIDES.map((k) => `--${k}`).join(', ')})`);
+  }
+  const name = values.preset as string;
+  const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name]! : undefined;
+  if (preset === undefined) throw new LabUsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
+  const modelsOf = (stage: PresetStage): string[] => (stage.argv[stage.argv.indexOf('--models') + 1] ?? '').split(',');
+  const subset = typeof values.models === 'string' ? values.models.split(',').map((s) => s.trim()) : undefined;
+  const known = new Set(preset.stages.flatMap(modelsOf));
+  const stranger = subset?.find((m) => !known.has(m));
+  if (stranger !== undefined) throw new LabUsageError(`--models with --preset ${name} names a subset of its targets (${[...known].join(', ')}); got ${JSON.stringify(stranger)}`);
+  const common = [
+    '--out', typeof values.out === 'string' ? values.out : preset.out,
+    ...(values['no-progress'] === true ? ['--no-progress'] : []),
+    ...(['clients', 'duration', 'repeat'] as const).flatMap((k) => (typeof values[k] === 'string' ? [`--${k}`, values[k] as string] : [])),
+  ];
+  const stages: LabStage[] = [];
+  for (const stage of preset.stages) {
+    const models = modelsOf(stage).filter((m) => subset === undefined || subset.includes(m));
+    if (models.length === 0) continue;
+    stages.push({ name: stage.name, options: parseLabOptions([...stage.argv, ...common, '--models', models.join(',')], isTty) });
+  }
+  // Resized or written elsewhere, the run is not the one the doc reports (and its links would not reach it).
+  const asReported = PRESET_OVERRIDES.every((k) => k === 'no-progress' || values[k] === undefined);
+  return { preset: name, stages, doc: asReported ? preset.doc : undefined };
 }

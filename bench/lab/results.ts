@@ -224,6 +224,8 @@ export interface PointSummary {
 export interface RunResult {
   /** ISO time the run started. */
   startedAt: string;
+  /** ISO time its last point ended (absent in runs made before it was recorded, or interrupted). */
+  finishedAt?: string;
   /** The command line, as typed. */
   command: string;
   machine: MachineInfo;

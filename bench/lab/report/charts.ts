@@ -18,7 +18,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { PointSummary, RunResult } from '../results.js';
 import type { MetricName } from '../stats.js';
 import { BYTES_PER_KB, formatCount, formatSig, repeats, summariesOf, targetOrder } from './format.js';
-import { sweepsOfRun } from './markdown.js';
+import { multicastCosts, multicastSlopeSpread } from './experiments.js';
+import { formatSpread, sweepsOfRun } from './markdown.js';
 
 export interface Chart {
   /** File name, written next to results.md. */
@@ -46,9 +47,16 @@ export const PALETTE = [
 /** With `--rates`: p99 against the delivery rate achieved, one line per target and client count. */
 export const SWEEP_CHART = { file: 'latency-vs-load.svg', caption: 'p99 latency vs delivery rate achieved (rate sweep)' } as const;
 
-/** The charts of `run` in report order: the four above, and the sweep's when the run swept rates. */
+/** With the multicast scenario: server cores busy against messages/s per target; the slope is CPU ms per message. */
+export const MULTICAST_CHART = { file: 'multicast.svg', caption: 'Multicast: server cores busy vs messages/s at a fixed delivery rate (slope: CPU ms per message)' } as const;
+
+/** The charts of `run` in report order: the four above, the sweep's when the run swept rates, the multicast one. */
 export function chartsFor(run: RunResult): ReadonlyArray<{ file: string; caption: string }> {
-  return sweepsOfRun(run).length > 0 ? [...CHARTS, SWEEP_CHART] : CHARTS;
+  return [
+    ...(summariesOf(run).some((s) => s.scenario !== 'multicast') ? CHARTS : []),
+    ...(sweepsOfRun(run).length > 0 ? [SWEEP_CHART] : []),
+    ...(multicastCosts(summariesOf(run)).length > 0 ? [MULTICAST_CHART] : []),
+  ];
 }
 
 const WIDTH = 640;
@@ -251,6 +259,78 @@ function specs(run: RunResult): Record<(typeof CHARTS)[number]['file'], TopLevel
   };
 }
 
+/**
+ * Multicast: x the messages/s accepted, y the server cores busy (medians, 95% intervals), one line per target and
+ * client count over the room counts. Deliveries/s are the same at every room count, so the line's slope is what a
+ * message costs beyond its deliveries: CPU ms per message, printed at the line's end. Hollow: the target fell
+ * behind at that room count (no slope claimed).
+ */
+export function multicastChart(run: RunResult): TopLevelSpec {
+  const summaries = summariesOf(run).filter((s) => s.scenario === 'multicast');
+  const costs = multicastCosts(summaries);
+  const order = targetOrder(run).map((t) => t.title);
+  const titles = [...new Set(costs.map((c) => c.title))];
+  const rows = costs.flatMap((c) => {
+    const slope = c.cpuMsPerMessage === null ? 'no slope (fell behind)' : `${formatSpread(multicastSlopeSpread(run.points, c.target, c.clients) ?? { median: c.cpuMsPerMessage, low: 0, high: 0, n: 1 })} ms/msg`;
+    return c.rooms.map((r, i) => {
+      const spread = summaries.find((s) => s.target === c.target && s.clients === c.clients && s.rooms === r.rooms)?.metrics.serverCoresBusy;
+      return {
+        target: c.title,
+        line: `${c.title} · ${c.clients}`,
+        published: r.publishedPerS,
+        median: r.serverCoresBusy,
+        low: spread?.low ?? r.serverCoresBusy,
+        high: spread?.high ?? r.serverCoresBusy,
+        state: c.fellBehind.includes(r.rooms) ? 'fell behind' : 'kept up',
+        label: i === c.rooms.length - 1 ? `${costs.length > titles.length ? `${formatCount(c.clients)} clients: ` : ''}${slope}` : '',
+      };
+    });
+  });
+  const ys = yScale(rows.map((r) => ({ target: r.target, group: '', series: '', median: r.median, low: r.low, high: r.high, state: 'measured', label: '' })));
+  const xs = yScale(rows.map((r) => ({ target: r.target, group: '', series: '', median: r.published, low: null, high: null, state: 'measured', label: '' })));
+  const axis = { format: ',~r' };
+  // The targets' colours of every other chart of the run, restricted to the ones here.
+  const colour = { field: 'target', type: 'nominal' as const, title: 'Target', scale: { domain: titles, range: titles.map((t) => PALETTE[order.indexOf(t) % PALETTE.length]!) } };
+  const x = { field: 'published', type: 'quantitative' as const, title: 'Messages/s accepted (median)', scale: xs.scale, axis };
+  const first = summaries[0];
+  const firstPoint = run.points.find((p) => p.scenario === 'multicast');
+  const roomCounts = [...new Set(summaries.map((s) => s.rooms ?? 0))].sort((a, b) => a - b);
+  const perRoom = first === undefined || first.rooms === undefined ? undefined : first.ratePerS / first.rooms;
+  const n = repeats(run);
+  return {
+    title: {
+      text: `Multicast, at ${formatSig(perRoom)} msg/s per room over ${roomCounts.map((r) => formatCount(r)).join(', ')} rooms, ${formatSig(firstPoint?.durationS)} s of publishing; ${n > 1 ? `median of ${formatCount(n)} runs, bars: 95% bootstrap interval` : 'one run, no interval'}`,
+      subtitle: [
+        'deliveries/s fixed (clients × rate per room), so the slope of each line is the CPU a message costs beyond its deliveries (label: CPU ms per message)',
+        `● kept up, ○ fell behind (accepted < 95% of the rate: no slope); x: ${xs.note}; y: ${ys.note}`,
+      ],
+      anchor: 'start',
+      fontSize: 13,
+    },
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    padding: 12,
+    config: { axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, labelLimit: 240, symbolOpacity: 1, symbolStrokeWidth: 2 } },
+    data: { values: rows },
+    encoding: { x },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { y: { field: 'median', type: 'quantitative', title: 'Server cores busy (median)', scale: ys.scale, axis }, color: colour, detail: { field: 'line' } } },
+      { transform: [{ filter: 'datum.low !== datum.high' }], mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'low', type: 'quantitative', scale: ys.scale, axis }, y2: { field: 'high' }, color: colour } },
+      ...(['kept up', 'fell behind'] as const).map((state) => ({
+        transform: [{ filter: `datum.state === '${state}'` }],
+        mark: { type: 'point' as const, size: 60, strokeWidth: 2, opacity: 1, filled: state === 'kept up' },
+        encoding: { y: { field: 'median', type: 'quantitative' as const, scale: ys.scale, axis }, color: colour },
+      })),
+      {
+        transform: [{ filter: "datum.label !== ''" }],
+        mark: { type: 'text', align: 'left', dx: 8, fontSize: 10 },
+        encoding: { y: { field: 'median', type: 'quantitative', scale: ys.scale, axis }, text: { field: 'label' }, color: colour },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
 async function toSvg(spec: TopLevelSpec): Promise<string> {
   const compiled = vl.compile(spec).spec;
   // vega-lite's output type and vega's input type are declared by two packages; they describe the same spec.
@@ -266,6 +346,7 @@ async function toSvg(spec: TopLevelSpec): Promise<string> {
 export async function renderCharts(run: RunResult): Promise<Chart[]> {
   const all: Record<string, TopLevelSpec> = specs(run);
   const charts: Chart[] = [];
-  for (const { file } of chartsFor(run)) charts.push({ file, svg: await toSvg(file === SWEEP_CHART.file ? sweepChart(run) : all[file]!) });
+  const own: Record<string, () => TopLevelSpec> = { [SWEEP_CHART.file]: () => sweepChart(run), [MULTICAST_CHART.file]: () => multicastChart(run) };
+  for (const { file } of chartsFor(run)) charts.push({ file, svg: await toSvg(own[file]?.() ?? all[file]!) });
   return charts;
 }

@@ -5,11 +5,13 @@
  *   per target the CPU a message costs on top of its deliveries (the slope of
  *   server cores busy against messages/s, deliveries/s being fixed);
  * - leases: `suspend-push` (re-poll leases) beside `suspend-push-plain` (every
- *   re-poll reaches the app), with the differences.
+ *   re-poll reaches the app), with the differences;
+ * - access control: each model beside the same model with a costlier per-poll
+ *   check, and whether both kept up with the load (matched delivery rates).
  * Pure: from summaries and points only, tested in test/bench/lab/experiments.test.ts.
  */
-import type { LoadPointResult, PointSummary } from '../results.js';
-import { measured, median } from '../stats.js';
+import type { LoadPointResult, MetricSpread, PointSummary } from '../results.js';
+import { measured, median, spreadOf } from '../stats.js';
 import { SUSTAINED_PUBLISH_SHARE } from '../sustain.js';
 
 /** The CPU a target spends per message beyond its deliveries, from the multicast scenario's room counts. */
@@ -148,4 +150,62 @@ export function leasePairs(summaries: readonly PointSummary[], points: readonly 
 /** leased − plain, or undefined when either side lacks the figure. */
 export function difference(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : a - b;
+}
+
+/** Kept up with its offered load: measured, no lossy run, no due message dropped and ≥ 95% of the rate accepted (medians). */
+export function keptUp(s: PointSummary | undefined): boolean {
+  if (s === undefined || s.measured === 0 || s.lossy > 0) return false;
+  const m = s.metrics;
+  return (m.dropped?.median ?? 0) === 0 && (m.publishedPerS?.median ?? 0) >= SUSTAINED_PUBLISH_SHARE * s.ratePerS;
+}
+
+/**
+ * The access-control experiment's pairs (docs/models.md, "Access control"): the same model with a costlier
+ * per-poll check (`checked`) beside the one without (`unchecked`), at one load. `mailbox-checked` − `mailbox` is a
+ * per-poll SQLite session read on its own; `suspend-push-plain` − `suspend-push` is the app's per-poll check plus
+ * everything else a re-poll through the app costs, against the lease's HMAC in the proxy.
+ */
+export const ACCESS_CONTROL_PAIRS = [
+  { checked: 'mailbox-checked', unchecked: 'mailbox', what: 'a SQLite session read per poll, in the mailbox tier' },
+  { checked: PLAIN_TARGET, unchecked: LEASED_TARGET, what: "the app's check per re-poll (with its Express hop and presence write), against the lease's HMAC in the proxy" },
+] as const;
+
+export interface AccessControlPair {
+  checked: PointSummary;
+  unchecked: PointSummary;
+  what: string;
+  /** Both kept up with the offered load, so their CPU per delivery compares the same delivery rate. */
+  matched: boolean;
+}
+
+/** Every pair of ACCESS_CONTROL_PAIRS that ran at one load (scenario, clients, rate, rooms), in order of first appearance. */
+export function accessControlPairs(summaries: readonly PointSummary[]): AccessControlPair[] {
+  const loadKey = (x: PointSummary): string => `${x.scenario}|${x.clients}|${x.ratePerS}|${x.rooms ?? ''}`;
+  const out: AccessControlPair[] = [];
+  for (const s of summaries) {
+    const pair = ACCESS_CONTROL_PAIRS.find((p) => p.unchecked === s.target);
+    const checked = pair && summaries.find((x) => x.target === pair.checked && loadKey(x) === loadKey(s));
+    if (pair === undefined || checked === undefined) continue;
+    out.push({ checked, unchecked: s, what: pair.what, matched: keptUp(checked) && keptUp(s) });
+  }
+  return out;
+}
+
+/**
+ * The multicast slope with its spread: one slope per repeat r over the room counts' r-th runs (interleaved, so
+ * they ran side by side), then their median and bootstrap interval. Undefined with fewer than 2 usable repeats.
+ */
+export function multicastSlopeSpread(points: readonly LoadPointResult[], target: string, clients: number): MetricSpread | undefined {
+  const byRepeat = new Map<number, Array<readonly [number, number]>>();
+  for (const p of points) {
+    if (p.scenario !== 'multicast' || p.target !== target || p.clients !== clients || !measured(p)) continue;
+    const cores = p.windowS ? (p.cost?.total?.cpuS ?? NaN) / p.windowS : NaN;
+    const published = p.publisher?.ratePerS;
+    if (published === undefined || !Number.isFinite(cores)) continue;
+    const list = byRepeat.get(p.repeat ?? 1) ?? [];
+    list.push([published, cores]);
+    byRepeat.set(p.repeat ?? 1, list);
+  }
+  const slopes = [...byRepeat.values()].map(slope).filter((v): v is number => v !== null);
+  return slopes.length < 2 ? undefined : spreadOf(slopes);
 }

@@ -10,7 +10,7 @@ import { DEFAULT_SUSTAIN_P99_MS } from '../options.js';
 import { memorySlopes } from '../memory-slope.js';
 import { BOOTSTRAP_RESAMPLES, CONFIDENCE } from '../stats.js';
 import { SUSTAINED_PUBLISH_SHARE, type SweepResult, sweepsOf } from '../sustain.js';
-import { difference, type LeaseSide, leasePairs, multicastCosts } from './experiments.js';
+import { difference, type LeaseSide, leasePairs, multicastCosts, multicastSlopeSpread } from './experiments.js';
 import { scaleoutSection } from './scaleout-section.js';
 import { BYTES_PER_KB, clientCounts, formatCount, formatSig, isLossy, NO_VALUE, repeats, summariesOf, targetOrder } from './format.js';
 
@@ -20,11 +20,11 @@ export interface MarkdownOptions {
 }
 
 /** A table cell: pipes and newlines would break the row; `<` would start HTML. */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|').replace(/</g, '&lt;');
 }
 
-function row(cells: readonly string[]): string {
+export function row(cells: readonly string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
@@ -135,7 +135,7 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
 }
 
 /** Commit, peers' versions, steal time and pinning, as results.json recorded them (older runs: nothing). */
-function provenanceLines(run: RunResult): string[] {
+export function provenanceLines(run: RunResult): string[] {
   const p = run.provenance;
   if (p === undefined) return ['Provenance: not recorded (a run made before the lab recorded it).', ''];
   const commit = p.git.commit === null ? 'unknown commit' : `commit \`${p.git.commit.slice(0, 12)}\`${p.git.dirty ? ' **with uncommitted changes**' : p.git.dirty === null ? ' (clean or not: unknown)' : ''}`;
@@ -304,7 +304,7 @@ function memorySection(run: RunResult, order: Map<string, number>): string[] {
 }
 
 /** The multicast scenario: per target and client count, the room counts at one delivery rate and the CPU per message. */
-function multicastSection(run: RunResult, order: Map<string, number>): string[] {
+export function multicastSection(run: RunResult, order: Map<string, number>): string[] {
   const costs = multicastCosts(summariesOf(run)).sort((a, b) => a.clients - b.clients || order.get(a.target)! - order.get(b.target)!);
   if (costs.length === 0) return [];
   const out: string[] = ['## Multicast: room count varied at one delivery rate', ''];
@@ -313,7 +313,8 @@ function multicastSection(run: RunResult, order: Map<string, number>): string[] 
       'rate per room) stay fixed while a message reaches clients / rooms subscribers. Medians over measured runs. ' +
       '**CPU ms / message** is the least-squares slope of server cores busy against messages/s over the room counts: ' +
       'what one more message costs with the deliveries unchanged (the per-message part of fan-out; near 0: the ' +
-      'target pays per delivery, not per message). \\*: the target accepted less than 95 % of that room count\'s ' +
+      'target pays per delivery, not per message); with repeats, the median of the slopes fitted to each run r of ' +
+      'every room count (run side by side) and its 95 % interval. \\*: the target accepted less than 95 % of that room count\'s ' +
       'requested rate, so its deliveries/s were not the fixed rate and no slope is given (—).',
     '',
   );
@@ -331,7 +332,8 @@ function multicastSection(run: RunResult, order: Map<string, number>): string[] 
         col((r) => formatSig(r.serverCoresBusy)),
         col((r) => formatSig(r.cpuSPer1000Deliveries)),
         col((r) => formatSig(r.p99Ms)),
-        formatSig(c.cpuMsPerMessage),
+        // With repeats, the median of per-run slopes and its interval; else the slope of the medians.
+        c.cpuMsPerMessage === null ? NO_VALUE : formatSpread(multicastSlopeSpread(run.points, c.target, c.clients) ?? { median: c.cpuMsPerMessage, low: 0, high: 0, n: 1 }),
       ]),
     );
   }
@@ -343,7 +345,7 @@ function multicastSection(run: RunResult, order: Map<string, number>): string[] 
  * Commit-to-push latency: for every point whose events carried their commit time, the delay from the commit to the
  * subscriber, beside the due-to-receipt figures (which add the publisher's queue and its request).
  */
-function commitSection(run: RunResult, order: Map<string, number>): string[] {
+export function commitSection(run: RunResult, order: Map<string, number>): string[] {
   const rows = summariesOf(run)
     .filter((x) => x.metrics.commitP50Ms !== undefined)
     .sort((a, b) => a.clients - b.clients || a.ratePerS - b.ratePerS || order.get(a.target)! - order.get(b.target)!);
@@ -368,7 +370,7 @@ function commitSection(run: RunResult, order: Map<string, number>): string[] {
 }
 
 /** Suspend & Push with and without re-poll leases at each load both ran: the leases' own row. */
-function leaseSection(run: RunResult): string[] {
+export function leaseSection(run: RunResult): string[] {
   const pairs = leasePairs(summariesOf(run), run.points);
   if (pairs.length === 0) return [];
   const out: string[] = ['## Suspend & Push: leases against no leases', ''];
@@ -445,14 +447,20 @@ export function renderMarkdown(run: RunResult, options: MarkdownOptions = {}): s
   if (run.points.length === 0) out.push('No load points were recorded.', '');
   // A rate sweep gets one table per client count and rate: rows of one table are always at one load.
   const sweep = new Set(run.points.map((p) => p.ratePerS)).size > 1;
-  const tables = clientCounts(run.points).flatMap((clients) =>
-    [...new Set(run.points.filter((p) => p.clients === clients).map((p) => p.ratePerS))].sort((a, b) => a - b).map((rate) => ({ clients, rate })),
+  // A preset's stages share one run: a table per scenario too, so a multicast point never sits in a chat table.
+  const scenarios = [...new Set(run.points.map((p) => p.scenario ?? 'chat'))];
+  const tables = scenarios.flatMap((scenario) =>
+    clientCounts(run.points.filter((p) => (p.scenario ?? 'chat') === scenario)).flatMap((clients) =>
+      [...new Set(run.points.filter((p) => (p.scenario ?? 'chat') === scenario && p.clients === clients).map((p) => p.ratePerS))]
+        .sort((a, b) => a - b)
+        .map((rate) => ({ scenario, clients, rate })),
+    ),
   );
-  for (const { clients, rate } of tables) {
+  for (const { scenario, clients, rate } of tables) {
     const points = run.points
-      .filter((p) => p.clients === clients && p.ratePerS === rate)
+      .filter((p) => (p.scenario ?? 'chat') === scenario && p.clients === clients && p.ratePerS === rate)
       .sort((a, b) => order.get(a.target)! - order.get(b.target)! || (a.repeat ?? 1) - (b.repeat ?? 1));
-    out.push(`## ${formatCount(clients)} clients${sweep ? `, ${formatSig(rate)} msg/s` : ''}`, '');
+    out.push(`## ${scenarios.length > 1 ? `${scenario}, ` : ''}${formatCount(clients)} clients${sweep ? `, ${formatSig(rate)} msg/s` : ''}`, '');
     out.push(
       `${distinct(points.map((p) => p.rooms), formatCount)} rooms, ` +
         `${distinct(points.map((p) => p.ratePerS), formatSig)} messages/s requested over all rooms, ` +

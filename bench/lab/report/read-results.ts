@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunResult } from '../results.js';
 
-export type ReportErrorCode = 'REPORT_ERR_NOT_FOUND' | 'REPORT_ERR_INVALID';
+export type ReportErrorCode = 'REPORT_ERR_NOT_FOUND' | 'REPORT_ERR_INVALID' | 'REPORT_ERR_DOC_MARKERS';
 
 export class ReportError extends Error {
   constructor(
