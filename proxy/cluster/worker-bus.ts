@@ -14,6 +14,7 @@
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import type { RevokeCommand } from '../control/commands.js';
 import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
+import { registryTarget, type BusTarget } from '../bus/bus-target.js';
 import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { EnqueueResult, SharedConnections, TakeResult } from '../holds/shared-connections.js';
@@ -50,8 +51,8 @@ interface Pending {
 }
 
 export class WorkerBus implements ProxyBus, WholeProxyViews {
-  private registry: HoldRegistry | null = null;
-  private applyRevoke: ((commands: RevokeCommand[]) => void) | null = null;
+  /** The hold registry entries apply to; null until `start` (nothing is parked before). */
+  private target: BusTarget | null = null;
   private local: LocalViews | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -84,8 +85,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
    * replaying the revocations still in force, so a replacement worker refuses revoked leases before it listens.
    */
   async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void): Promise<void> {
-    this.registry = registry;
-    this.applyRevoke = revoke ?? null;
+    this.target = registryTarget(registry, revoke);
     await this.request({ k: 'hello', id: 0 });
   }
 
@@ -114,7 +114,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     const commands = parsePushBody(body, this.options.controlMaxIdsPerCall);
     const result = (await this.call('push', body)) as ControlResult;
     // Drops are counted where they happen (the primary's store); pushes where the call came in.
-    this.registry?.countPushes(commands.length, 0);
+    this.target?.countPushes(commands.length, 0);
     return result;
   }
 
@@ -166,6 +166,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     if (!isMessage(raw)) return;
     const message = raw as PrimaryMessage;
     if (message.k === 'entry') this.apply(message.t, message.d);
+    else if (message.k === 'resync') this.target?.resyncAllParked(message.queuesLost);
     else if (message.k === 'reply') this.settle(message.id, message.value, message.error);
     else if (message.k === 'collect') void this.collect(message.id, message.what);
   }
@@ -195,14 +196,9 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
   }
 
   private apply(type: string, data: string): void {
-    const registry = this.registry;
-    if (registry === null) return; // not started: nothing parked here yet
+    if (this.target === null) return; // not started: nothing parked here yet
     try {
-      const body: unknown = JSON.parse(data);
-      if (type === 'publish') registry.publish(parsePublishBody(body));
-      else if (type === 'push') registry.pushNotified(body as string[]);
-      else if (type === 'close') registry.close(parseCloseBody(body));
-      else if (type === 'revoke') this.applyRevoke?.(parseRevokeBody(body));
+      this.target.apply(type, data);
     } catch (err) {
       this.log.error({ err, type }, 'bad cluster entry skipped');
     }
