@@ -1,15 +1,17 @@
 /**
  * A proxy worker's bus to the cluster primary (docs/scaleout.md "Workers"):
- * the Redis bus design with the primary playing Redis. Control calls this
+ * the Redis bus design with the primary playing Redis, or (with `redisUrl`)
+ * relaying the Redis bus (primary-bus.ts); the worker cannot tell. Control calls this
  * worker receives are validated here (400s never leave it), then sent to the
  * primary as raw JSON; the primary orders them and sends every worker the same
  * entries, which this worker applies to its hold registry in arrival order.
- * Connection queues and tombstones live in the primary (connection-store.ts),
+ * Connection queues and tombstones are reached through the primary (its store, or Redis),
  * reached by request/response messages.
  *
- * The primary answers a call only after sending its entry to every worker,
- * and one IPC channel keeps order: so by the time `/publish/` answers, this
- * worker has the entry queued ahead of the answer.
+ * Without Redis the primary answers a call only after sending its entry to
+ * every worker, and one IPC channel keeps order: so by the time `/publish/`
+ * answers, this worker has the entry queued ahead of the answer. With Redis,
+ * as on any proxy of the bus, the answer means Redis took it.
  */
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import type { RevokeCommand } from '../control/commands.js';
