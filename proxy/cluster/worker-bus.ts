@@ -5,8 +5,8 @@
  * worker receives are validated here (400s never leave it), then sent to the
  * primary as raw JSON; the primary orders them and sends every worker the same
  * entries, which this worker applies to its hold registry in arrival order.
- * Connection queues and tombstones are reached through the primary (its store, or Redis),
- * reached by request/response messages.
+ * Connection queues and tombstones (the primary's store, or Redis) are
+ * reached through the primary by request/response messages.
  *
  * Without Redis the primary answers a call only after sending its entry to
  * every worker, and one IPC channel keeps order: so by the time `/publish/`
