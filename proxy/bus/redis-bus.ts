@@ -201,6 +201,9 @@ export class RedisBus implements ControlSink {
 
   private async readLoop(): Promise<void> {
     const interval = this.options.gapCheckIntervalMs ?? 5000;
+    // The command connection refuses commands until it is connected (no offline queue): checking before that
+    // only logs a failed read every 100 ms while a proxy starts.
+    await this.connected(this.options.commandTimeoutMs ?? 2000);
     while (!this.stopped) {
       try {
         if (this.needCheck || Date.now() - this.lastCheckMs >= interval) await this.checkPosition();
@@ -225,6 +228,20 @@ export class RedisBus implements ControlSink {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
+  }
+
+  /** Resolves once the command connection is ready, or after `waitMs` (the read loop's retries take over then). */
+  private connected(waitMs: number): Promise<void> {
+    if (this.cmd.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.cmd.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.cmd.once('ready', done);
+    });
   }
 
   /**
