@@ -200,7 +200,8 @@ export interface ProxyOptions extends HttpServerLimits {
   /**
    * Proxy processes `proxy/main.ts` runs (docs/scaleout.md "Workers"): 1 is one process, no cluster; more share
    * the two ports through node:cluster, the primary keeping the ordered control stream and the connection queues.
-   * `'auto'` (input only) is the host's core count. 1-256; not with `redisUrl` yet. Default 1.
+   * `'auto'` (input only) is the host's core count. 1-256. With `redisUrl` the primary is the host's one member of
+   * the bus and relays it to its workers (docs/scaleout.md). Default 1.
    */
   workers: number;
   /** Default: a silent pino logger. */
@@ -515,13 +516,6 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     );
   }
   checkControlExposure(resolved);
-  if (resolved.workers > 1 && resolved.redisUrl !== undefined) {
-    // Each worker would be a proxy of its own on the Redis bus; that path is not built or tested yet.
-    throw new ProxyOptionsError(
-      `workers (${resolved.workers}) and redisUrl cannot be combined yet: with Redis run one worker per process (PROXY_WORKERS=1) ` +
-        'and as many proxy processes as cores (docs/scaleout.md)',
-    );
-  }
   const largestRequest = resolved.maxHeaderBytes + resolved.maxParkedBodyBytes;
   if (resolved.maxParkedBytes < largestRequest) {
     // Otherwise a request the proxy accepts could never park, whatever else is parked: a retry loop, not a limit.

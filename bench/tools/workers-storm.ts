@@ -6,7 +6,10 @@
  * parked, how they spread over the workers, and time from the publish to the last answer. Loopback only;
  * every wait bounded.
  *
- *   npx tsx bench/tools/workers-storm.ts [--polls 10000] [--settings 1:rr,2:rr,2:none] [--rounds 3]
+ *   npx tsx bench/tools/workers-storm.ts [--polls 10000] [--settings 1:rr,2:rr,2:none] [--rounds 3] [--redis-url redis://127.0.0.1:PORT]
+ *
+ * `--redis-url` runs the proxy on that Redis bus (its primary the host's member, docs/scaleout.md); point it at
+ * a private loopback redis-server, never a shared one (the bench publishes on its stream).
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -15,7 +18,12 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 const { values } = parseArgs({
-  options: { polls: { type: 'string', default: '10000' }, settings: { type: 'string', default: '1:rr,2:rr,2:none' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    polls: { type: 'string', default: '10000' },
+    settings: { type: 'string', default: '1:rr,2:rr,2:none' },
+    rounds: { type: 'string', default: '3' },
+    'redis-url': { type: 'string' },
+  },
 });
 const N = Number(values.polls);
 const ROUNDS = Number(values.rounds);
@@ -56,6 +64,7 @@ async function run(workers: number, policy: string): Promise<void> {
     env: {
       PATH: process.env.PATH, GRIP_SECRET: SECRET, CONTROL_SECRET, APP_URL: `http://127.0.0.1:${appPort}`, PROXY_PORT: '0', CONTROL_PORT: '0',
       PROXY_WORKERS: String(workers), NODE_CLUSTER_SCHED_POLICY: policy, LOG_LEVEL: 'info', MAX_PARKED: String(N * 2), MAX_PARKED_PER_ADDRESS: String(N * 2),
+      ...(values['redis-url'] === undefined ? {} : { REDIS_URL: values['redis-url'] }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -108,7 +117,7 @@ async function run(workers: number, policy: string): Promise<void> {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(
-    `workers=${workers} policy=${policy} polls=${N}: park all ${median(parks).toFixed(0)} ms (${parks.map((x) => x.toFixed(0)).join(', ')}), ` +
+    `workers=${workers} policy=${policy}${values['redis-url'] === undefined ? '' : ' redis'} polls=${N}: park all ${median(parks).toFixed(0)} ms (${parks.map((x) => x.toFixed(0)).join(', ')}), ` +
       `spread ${spread}, fan-out to last ${median(fans).toFixed(0)} ms (${fans.map((x) => x.toFixed(0)).join(', ')})`,
   );
   child.kill('SIGTERM');

@@ -21,6 +21,7 @@ import type { ControlResult, RevokeResult } from '../../protocol/control-api.js'
 import type { RevokeCommand } from '../control/commands.js';
 import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
+import { registryTarget, type BusTarget } from './bus-target.js';
 import { RedisConnections, type RedisConnectionLimits } from './redis-connections.js';
 
 /** How long one stream read blocks in Redis waiting for entries, ms. */
@@ -75,8 +76,7 @@ export class RedisBus implements ControlSink {
   /** The blocking stream reader (a blocked connection cannot serve other commands). */
   private readonly reader: Redis;
   readonly connections: RedisConnections;
-  private registry: HoldRegistry | null = null;
-  private applyRevoke: ((commands: RevokeCommand[]) => void) | null = null;
+  private target: BusTarget | null = null;
   private lastId = '0-0';
   private epoch: string | null = null;
   private needCheck = true;
@@ -108,8 +108,12 @@ export class RedisBus implements ControlSink {
 
   /** Starts applying the stream to `registry`; resolves after the first position check (or `waitMs`). */
   async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void, waitMs = 5000): Promise<void> {
-    this.registry = registry;
-    this.applyRevoke = revoke ?? null;
+    await this.startWith(registryTarget(registry, revoke), waitMs);
+  }
+
+  /** Starts applying the stream to `target` (a cluster primary relays it to its workers); as `start`. */
+  async startWith(target: BusTarget, waitMs = 5000): Promise<void> {
+    this.target = target;
     this.loop = this.readLoop();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.checked, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
@@ -154,7 +158,7 @@ export class RedisBus implements ControlSink {
       }
       notify.push(command.connectionId);
     }
-    this.registry?.countPushes(commands.length, result.dropped);
+    this.target?.countPushes(commands.length, result.dropped);
     if (notify.length > 0) await this.append('push', JSON.stringify([...new Set(notify)]));
     return result;
   }
@@ -197,6 +201,9 @@ export class RedisBus implements ControlSink {
 
   private async readLoop(): Promise<void> {
     const interval = this.options.gapCheckIntervalMs ?? 5000;
+    // The command connection refuses commands until it is connected (no offline queue): checking before that
+    // only logs a failed read every 100 ms while a proxy starts.
+    await this.connected(this.options.commandTimeoutMs ?? 2000);
     while (!this.stopped) {
       try {
         if (this.needCheck || Date.now() - this.lastCheckMs >= interval) await this.checkPosition();
@@ -223,6 +230,20 @@ export class RedisBus implements ControlSink {
     }
   }
 
+  /** Resolves once the command connection is ready, or after `waitMs` (the read loop's retries take over then). */
+  private connected(waitMs: number): Promise<void> {
+    if (this.cmd.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.cmd.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.cmd.once('ready', done);
+    });
+  }
+
   /**
    * Where to read from, and whether entries may have been lost: a new epoch
    * (Redis lost its data) restarts at the new stream's beginning; a stream
@@ -245,18 +266,18 @@ export class RedisBus implements ControlSink {
       this.epoch = epoch;
       this.lastId = '0-0'; // everything in the new stream is news
       this.log.warn({ lostAt: this.connections.lostAt }, 'Redis lost its data (new epoch): resyncing parked requests');
-      this.registry?.resyncAllParked(true);
+      this.target?.resyncAllParked(true);
     } else if (first !== undefined && this.lastId !== '0-0' && idAfter(first, this.lastId)) {
       this.log.warn({ lastId: this.lastId, firstId: first }, 'bus stream trimmed past this proxy: resyncing parked requests');
-      this.registry?.resyncAllParked();
+      this.target?.resyncAllParked(false);
     }
     this.needCheck = false;
     this.firstCheck();
   }
 
   private apply(fields: string[]): void {
-    const registry = this.registry;
-    if (registry === null) return;
+    const target = this.target;
+    if (target === null) return;
     let type: string | undefined;
     let data: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -264,11 +285,7 @@ export class RedisBus implements ControlSink {
       else if (fields[i] === 'd') data = fields[i + 1];
     }
     try {
-      const body: unknown = JSON.parse(data ?? 'null');
-      if (type === 'publish') registry.publish(parsePublishBody(body));
-      else if (type === 'push') registry.pushNotified(body as string[]);
-      else if (type === 'close') registry.close(parseCloseBody(body));
-      else if (type === 'revoke') this.applyRevoke?.(parseRevokeBody(body));
+      target.apply(type ?? '', data ?? 'null');
     } catch (err) {
       // An entry no proxy can apply (written by a broken pusher): skip it rather than stall the bus.
       this.log.error({ err, type }, 'bad bus entry skipped');

@@ -45,6 +45,8 @@ export type WorkerMessage =
 /** What the primary sends a worker. */
 export type PrimaryMessage =
   | { k: 'entry'; t: EntryType; d: string }
+  /** On the Redis bus: the primary's reader may have missed entries; re-ask every parked request. */
+  | { k: 'resync'; queuesLost: boolean }
   | { k: 'reply'; id: number; value?: unknown; error?: WireError }
   | { k: 'collect'; id: number; what: 'stats' | 'metrics' }
   | { k: 'shutdown' };

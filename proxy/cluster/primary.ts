@@ -1,12 +1,14 @@
 /**
  * The cluster primary (docs/scaleout.md "Workers"): forks `workers` proxy
  * processes that share the client and control ports through node:cluster, and
- * plays the part Redis plays for several hosts. It
+ * is their one bus (primary-bus.ts): alone on the host it plays the part Redis
+ * plays for several hosts; with `redisUrl` it is the host's member of the Redis
+ * bus. It
  *
- * - numbers control calls into one ordered entry stream and sends every worker
+ * - puts control calls into one ordered entry stream and sends every worker
  *   each entry (publish, push notification, close, revoke) in that order;
- * - keeps the per-connection queues, resync flags and tombstones
- *   (connection-store.ts) behind request/response messages;
+ * - answers the workers' takes and requeues of per-connection queues, resync
+ *   flags and tombstones (in its memory, or in Redis);
  * - sums `/stats` and `/metrics` over every worker;
  * - replaces a worker that dies (its clients re-poll with their cursors; the
  *   entries it missed died with its parked requests), and replays the
@@ -21,10 +23,12 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import { parsePushBody, parseRevokeBody, parseCloseBody } from '../control/control-validation.js';
+import { BusUnavailableError } from '../bus/redis-bus.js';
 import type { ProxyOptions } from '../options.js';
-import { ConnectionStore } from './connection-store.js';
-import { fromWire, isMessage, toWire, type EntryType, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
+import { LocalPrimaryBus } from './local-primary-bus.js';
+import { fromWire, isMessage, toWire, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
+import type { PrimaryBus, Relay } from './primary-bus.js';
+import { RedisPrimaryBus } from './redis-primary-bus.js';
 import { sumStats } from './stats-sum.js';
 
 /** The env variable that hands a worker the ports the primary chose (read by proxy/main.ts). */
@@ -68,9 +72,6 @@ async function concretePorts(options: ProxyOptions): Promise<[number, number]> {
 export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> {
   const log: Logger = options.logger;
   const [clientPort, controlPort] = await concretePorts(options);
-  const store = new ConnectionStore(options, options.timers.now);
-  const sweep = setInterval(() => store.sweep(), options.sweepIntervalMs);
-  sweep.unref();
   /** Revoke entries still in force, oldest first, for replacement workers. */
   const revocations: Array<{ atMs: number; d: string }> = [];
   const gathers = new Map<number, { replies: unknown[]; waiting: Set<number>; finish: () => void }>();
@@ -87,40 +88,18 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
     });
   };
   const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
-  const broadcast = (t: EntryType, d: string): void => {
-    const message: PrimaryMessage = { k: 'entry', t, d };
+  const broadcast = (message: PrimaryMessage): void => {
     for (const worker of live()) send(worker, message);
   };
-
-  function act(op: string, text: string): unknown {
-    const body: unknown = JSON.parse(text);
-    if (op === 'publish') {
-      broadcast('publish', text);
-      return { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
-    }
-    if (op === 'push') {
-      const { result, notify } = store.push(parsePushBody(body, options.controlMaxIdsPerCall));
-      if (result.dropped > 0) log.warn({ dropped: result.dropped }, 'pushes dropped (overflow or closed connection IDs)');
-      if (notify.length > 0) broadcast('push', JSON.stringify(notify));
-      return result;
-    }
-    if (op === 'close') {
-      let dropped = 0;
-      for (const command of parseCloseBody(body, options.controlMaxIdsPerCall)) dropped += store.close(command.connectionId);
-      broadcast('close', text);
-      return { delivered: 0, queued: 0, dropped, reasked: 0 };
-    }
-    // revoke: `issued-before` fixed here, once, so every worker (and every later one) applies the same revocation.
-    const items = parseRevokeBody(body).map((c) => ({
-      ...(c.subject === undefined ? {} : { subject: c.subject }),
-      ...(c.connectionId === undefined ? {} : { 'connection-id': c.connectionId }),
-      'issued-before': c.issuedBeforeMs,
-    }));
-    const d = JSON.stringify({ items });
-    rememberRevocation(d);
-    broadcast('revoke', d);
-    return { revoked: 0 };
-  }
+  const relay: Relay = {
+    entry(t, d) {
+      if (t === 'revoke') rememberRevocation(d);
+      broadcast({ k: 'entry', t, d });
+    },
+    resync: (queuesLost) => broadcast({ k: 'resync', queuesLost }),
+  };
+  const bus: PrimaryBus =
+    options.redisUrl === undefined ? new LocalPrimaryBus(options, relay) : new RedisPrimaryBus({ ...options, redisUrl: options.redisUrl }, relay);
 
   function rememberRevocation(d: string): void {
     const now = options.timers.now();
@@ -145,7 +124,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
           const values = replies.filter((r) => r !== null && r !== undefined);
           const value =
             what === 'stats'
-              ? sumStats(values as WorkerStats[], { ...store.queued(), dropped: store.dropped })
+              ? sumStats(values as WorkerStats[], bus.numbers())
               : await AggregatorRegistry.aggregate(values as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
           send(from, { k: 'reply', id, value });
         } catch (err) {
@@ -169,25 +148,26 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
       case 'ready':
         return onReady(worker);
       case 'call': {
-        let value: unknown;
-        let error: WireError | undefined;
-        try {
-          value = act(message.op, message.body);
-        } catch (err) {
-          const e = err as { code?: string; message: string; retryAfterS?: number };
-          error = { code: e.code ?? 'PROXY_ERR_BUS_UNAVAILABLE', message: e.message, ...(e.retryAfterS === undefined ? {} : { retryAfterS: e.retryAfterS }) };
-          if (e.code === undefined) log.error({ err, op: message.op }, 'cluster primary could not apply a control call');
-        }
-        send(worker, error === undefined ? { k: 'reply', id: message.id, value } : { k: 'reply', id: message.id, error });
+        // Called now (not after a tick): the local bus orders calls by their arrival, the Redis bus by its XADDs.
+        const { id, op } = message;
+        bus.call(op, message.body).then(
+          (value) => send(worker, { k: 'reply', id, value }),
+          (err: unknown) => send(worker, { k: 'reply', id, error: wireError(err, `cluster primary could not apply a ${op}`) }),
+        );
         return;
       }
       case 'take': {
-        const result = store.take(message.cid);
-        send(worker, { k: 'reply', id: message.id, value: result.kind === 'item' ? { kind: 'item', item: toWire(result.item) } : result });
+        const { id, cid } = message;
+        bus.take(cid).then(
+          (result) => send(worker, { k: 'reply', id, value: result.kind === 'item' ? { kind: 'item', item: toWire(result.item) } : result }),
+          (err: unknown) => send(worker, { k: 'reply', id, error: wireError(err, 'cluster primary could not take from a connection queue') }),
+        );
         return;
       }
       case 'requeue':
-        store.requeue(message.cid, fromWire(message.item));
+        bus.requeue(message.cid, fromWire(message.item)).catch((err: unknown) => {
+          log.error({ err, connectionId: message.cid }, 'cluster primary could not requeue an item');
+        });
         return;
       case 'gather':
         return gather(worker, message.id, message.what);
@@ -200,6 +180,18 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
         return;
       }
     }
+  }
+
+  /** A failure as the worker rebuilds it (worker-bus.ts): coded errors keep their code, others are a 503 bus error. */
+  function wireError(err: unknown, what: string): WireError {
+    const e = err as { code?: string; message?: string; retryAfterS?: number };
+    // A bus failure (Redis away) is logged once, by the worker's control API or hold that gets the 503.
+    if (typeof e.code !== 'string' && !(err instanceof BusUnavailableError)) log.error({ err }, what);
+    return {
+      code: typeof e.code === 'string' ? e.code : 'PROXY_ERR_BUS_UNAVAILABLE',
+      message: e.message ?? String(err),
+      ...(e.retryAfterS === undefined ? {} : { retryAfterS: e.retryAfterS }),
+    };
   }
 
   const fork = (): Worker => {
@@ -252,8 +244,8 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
   let killTimer: NodeJS.Timeout | undefined;
   function finishShutdown(code: number): void {
     clearTimeout(killTimer);
-    clearInterval(sweep);
-    resolveDone(Math.max(code, exitCode));
+    // Last: the workers needed the bus to answer their parked requests.
+    void bus.stop().finally(() => resolveDone(Math.max(code, exitCode)));
   }
   async function shutDown(reason: string, code = 0): Promise<void> {
     if (shuttingDown) return;
@@ -271,12 +263,14 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
   process.once('SIGTERM', () => void shutDown('SIGTERM'));
   process.once('SIGINT', () => void shutDown('SIGINT'));
 
+  // The bus first: a worker's first poll may take from a connection queue.
+  await bus.start();
   for (let i = 0; i < options.workers; i++) fork();
   try {
     await started;
   } catch (err) {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
-    clearInterval(sweep);
+    await bus.stop();
     throw err;
   }
   return { clientPort, controlPort, done };

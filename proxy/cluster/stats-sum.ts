@@ -8,8 +8,11 @@
 import type { ProxyStats } from '../../protocol/control-api.js';
 import type { WorkerStats } from './messages.js';
 
-/** Every worker applies the same entries to these, so each holds the same (or a fuller) copy. */
-const REPLICATED: ReadonlySet<string> = new Set(['channels', 'bufferedItems']);
+/**
+ * Every worker applies the same entries to these, so each holds the same (or a fuller) copy. A bus resync
+ * (Redis) is relayed to every worker: the host resynced once, not once per worker.
+ */
+const REPLICATED: ReadonlySet<string> = new Set(['channels', 'bufferedItems', 'busResyncs']);
 /** Owned by the primary's store (connection-store.ts): the workers' own numbers are not the truth. */
 const STORE_OWNED: ReadonlySet<string> = new Set(['queuedItems', 'queuedBytes', 'connections']);
 

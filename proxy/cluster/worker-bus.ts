@@ -1,19 +1,22 @@
 /**
  * A proxy worker's bus to the cluster primary (docs/scaleout.md "Workers"):
- * the Redis bus design with the primary playing Redis. Control calls this
+ * the Redis bus design with the primary playing Redis, or (with `redisUrl`)
+ * relaying the Redis bus (primary-bus.ts); the worker cannot tell. Control calls this
  * worker receives are validated here (400s never leave it), then sent to the
  * primary as raw JSON; the primary orders them and sends every worker the same
  * entries, which this worker applies to its hold registry in arrival order.
- * Connection queues and tombstones live in the primary (connection-store.ts),
- * reached by request/response messages.
+ * Connection queues and tombstones (the primary's store, or Redis) are
+ * reached through the primary by request/response messages.
  *
- * The primary answers a call only after sending its entry to every worker,
- * and one IPC channel keeps order: so by the time `/publish/` answers, this
- * worker has the entry queued ahead of the answer.
+ * Without Redis the primary answers a call only after sending its entry to
+ * every worker, and one IPC channel keeps order: so by the time `/publish/`
+ * answers, this worker has the entry queued ahead of the answer. With Redis,
+ * as on any proxy of the bus, the answer means Redis took it.
  */
 import type { ControlResult, RevokeResult } from '../../protocol/control-api.js';
 import type { RevokeCommand } from '../control/commands.js';
 import { parseCloseBody, parsePublishBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
+import { registryTarget, type BusTarget } from '../bus/bus-target.js';
 import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { EnqueueResult, SharedConnections, TakeResult } from '../holds/shared-connections.js';
@@ -50,8 +53,8 @@ interface Pending {
 }
 
 export class WorkerBus implements ProxyBus, WholeProxyViews {
-  private registry: HoldRegistry | null = null;
-  private applyRevoke: ((commands: RevokeCommand[]) => void) | null = null;
+  /** The hold registry entries apply to; null until `start` (nothing is parked before). */
+  private target: BusTarget | null = null;
   private local: LocalViews | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -84,8 +87,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
    * replaying the revocations still in force, so a replacement worker refuses revoked leases before it listens.
    */
   async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void): Promise<void> {
-    this.registry = registry;
-    this.applyRevoke = revoke ?? null;
+    this.target = registryTarget(registry, revoke);
     await this.request({ k: 'hello', id: 0 });
   }
 
@@ -114,7 +116,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     const commands = parsePushBody(body, this.options.controlMaxIdsPerCall);
     const result = (await this.call('push', body)) as ControlResult;
     // Drops are counted where they happen (the primary's store); pushes where the call came in.
-    this.registry?.countPushes(commands.length, 0);
+    this.target?.countPushes(commands.length, 0);
     return result;
   }
 
@@ -166,6 +168,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     if (!isMessage(raw)) return;
     const message = raw as PrimaryMessage;
     if (message.k === 'entry') this.apply(message.t, message.d);
+    else if (message.k === 'resync') this.target?.resyncAllParked(message.queuesLost);
     else if (message.k === 'reply') this.settle(message.id, message.value, message.error);
     else if (message.k === 'collect') void this.collect(message.id, message.what);
   }
@@ -195,14 +198,9 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
   }
 
   private apply(type: string, data: string): void {
-    const registry = this.registry;
-    if (registry === null) return; // not started: nothing parked here yet
+    if (this.target === null) return; // not started: nothing parked here yet
     try {
-      const body: unknown = JSON.parse(data);
-      if (type === 'publish') registry.publish(parsePublishBody(body));
-      else if (type === 'push') registry.pushNotified(body as string[]);
-      else if (type === 'close') registry.close(parseCloseBody(body));
-      else if (type === 'revoke') this.applyRevoke?.(parseRevokeBody(body));
+      this.target.apply(type, data);
     } catch (err) {
       this.log.error({ err, type }, 'bad cluster entry skipped');
     }

@@ -90,9 +90,10 @@ export async function startWorkers(t: TestContext, appUrl: string, env: Record<s
     void exited.then((code) => reject(new Error(`proxy exited (${code}) before listening: ${stderr}${lines.join('\n')}`)));
   });
   let timer: NodeJS.Timeout | undefined;
+  // Three processes compiling TypeScript (tsx) on a 2-core machine shared with other test runs took 13-20 s to listen.
   const ports = await Promise.race([
     listening,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not listening after 20 s: ${stderr}${lines.join('\n')}`)), 20_000))),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not listening after 45 s: ${stderr}${lines.join('\n')}`)), 45_000))),
   ]).finally(() => clearTimeout(timer));
   const control = `http://127.0.0.1:${ports.controlPort}`;
   return {

@@ -41,12 +41,12 @@ describe('resolveProxyOptions', () => {
     }
   });
 
-  test('several workers with a Redis URL are refused with a clear message (not supported yet)', () => {
-    assert.throws(
-      () => resolveProxyOptions({ ...REQUIRED, workers: 2, redisUrl: 'redis://127.0.0.1:6379' }),
-      (err: unknown) => err instanceof ProxyOptionsError && /^workers \(2\) and redisUrl cannot be combined yet/.test(err.message),
-    );
-    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 1, redisUrl: 'redis://127.0.0.1:6379' }).workers, 1);
+  test('several workers go with a Redis URL (the primary is the host member of the bus)', () => {
+    const resolved = resolveProxyOptions({ ...REQUIRED, workers: 2, redisUrl: 'redis://127.0.0.1:6379' });
+    assert.equal(resolved.workers, 2);
+    assert.equal(resolved.redisUrl, 'redis://127.0.0.1:6379');
+    // The Redis URL is still checked when workers are on.
+    rejects({ workers: 2, redisUrl: 'http://127.0.0.1:6379' }, 'redisUrl must be a redis:// or rediss:// URL, got "http://127.0.0.1:6379"');
   });
 
   test('each bad value is refused with a precise message', () => {

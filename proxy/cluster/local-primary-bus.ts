@@ -1,0 +1,79 @@
+/**
+ * The primary alone on its host (no `redisUrl`): it plays Redis for its workers
+ * (docs/scaleout.md "Workers"). Calls are handled one at a time, synchronously,
+ * and each call's entry goes to every worker before the call is answered; the
+ * queues, resync flags and tombstones live in connection-store.ts.
+ */
+import type { Logger } from 'pino';
+import { parseCloseBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
+import type { TakeResult } from '../holds/shared-connections.js';
+import type { ItemResponse } from '../http/response.js';
+import type { ProxyOptions } from '../options.js';
+import { ConnectionStore } from './connection-store.js';
+import type { CallOp } from './messages.js';
+import type { PrimaryBus, Relay } from './primary-bus.js';
+import type { StoreNumbers } from './stats-sum.js';
+
+export class LocalPrimaryBus implements PrimaryBus {
+  private readonly store: ConnectionStore;
+  private readonly log: Logger;
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: ProxyOptions,
+    private readonly relay: Relay,
+  ) {
+    this.log = options.logger;
+    this.store = new ConnectionStore(options, options.timers.now);
+  }
+
+  async start(): Promise<void> {
+    this.sweep = setInterval(() => this.store.sweep(), this.options.sweepIntervalMs);
+    this.sweep.unref();
+  }
+
+  // Async only for the interface: the body runs synchronously, so calls keep their arrival order.
+  async call(op: CallOp, text: string): Promise<unknown> {
+    const body: unknown = JSON.parse(text);
+    if (op === 'publish') {
+      this.relay.entry('publish', text);
+      return { delivered: 0, queued: 0, dropped: 0, reasked: 0 };
+    }
+    if (op === 'push') {
+      const { result, notify } = this.store.push(parsePushBody(body, this.options.controlMaxIdsPerCall));
+      if (result.dropped > 0) this.log.warn({ dropped: result.dropped }, 'pushes dropped (overflow or closed connection IDs)');
+      if (notify.length > 0) this.relay.entry('push', JSON.stringify(notify));
+      return result;
+    }
+    if (op === 'close') {
+      let dropped = 0;
+      for (const command of parseCloseBody(body, this.options.controlMaxIdsPerCall)) dropped += this.store.close(command.connectionId);
+      this.relay.entry('close', text);
+      return { delivered: 0, queued: 0, dropped, reasked: 0 };
+    }
+    // revoke: `issued-before` fixed here, once, so every worker (and every later one) applies the same revocation.
+    const items = parseRevokeBody(body).map((c) => ({
+      ...(c.subject === undefined ? {} : { subject: c.subject }),
+      ...(c.connectionId === undefined ? {} : { 'connection-id': c.connectionId }),
+      'issued-before': c.issuedBeforeMs,
+    }));
+    this.relay.entry('revoke', JSON.stringify({ items }));
+    return { revoked: 0 };
+  }
+
+  async take(connectionId: string): Promise<TakeResult> {
+    return this.store.take(connectionId);
+  }
+
+  async requeue(connectionId: string, item: ItemResponse): Promise<void> {
+    this.store.requeue(connectionId, item);
+  }
+
+  numbers(): StoreNumbers {
+    return { ...this.store.queued(), dropped: this.store.dropped };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweep);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Where the cluster primary keeps what its workers share (docs/scaleout.md
+ * "Workers"): one interface, two implementations.
+ *
+ * - Alone on the host (local-primary-bus.ts): the primary plays Redis. It
+ *   orders control calls itself and keeps the connection queues and tombstones
+ *   in memory (connection-store.ts).
+ * - With `redisUrl` (redis-primary-bus.ts): the primary is this host's one
+ *   member of the Redis bus. Control calls go into Redis, the queues and
+ *   tombstones live there, and the primary's one stream reader relays every
+ *   entry to the workers.
+ *
+ * Either way the workers see one ordered entry stream over their IPC channels
+ * (`Relay`), and know nothing of which bus is behind the primary.
+ */
+import type { TakeResult } from '../holds/shared-connections.js';
+import type { ItemResponse } from '../http/response.js';
+import type { CallOp, EntryType } from './messages.js';
+import type { StoreNumbers } from './stats-sum.js';
+
+/** How a primary bus reaches the workers: every live worker gets each message, in call order. */
+export interface Relay {
+  entry(type: EntryType, data: string): void;
+  /** Entries may have been missed (Redis only): every worker re-asks its parked requests. */
+  resync(queuesLost: boolean): void;
+}
+
+export interface PrimaryBus {
+  /** Ready to take calls and relay entries (the Redis reader has checked its position, or gave up waiting). */
+  start(): Promise<void>;
+  /**
+   * A control call a worker validated, as its raw JSON text. Resolves with the call's answer once its entry
+   * is ordered (relayed to every worker, or in the Redis stream); rejects with coded errors
+   * (`TooManyQueuesError`, `BusUnavailableError`).
+   */
+  call(op: CallOp, text: string): Promise<unknown>;
+  /** A worker deciding a hold for `connectionId` (docs/protocol.md §4 steps 1–2). */
+  take(connectionId: string): Promise<TakeResult>;
+  /** An item a worker took but could not deliver goes back to the head of the queue. */
+  requeue(connectionId: string, item: ItemResponse): Promise<void>;
+  /** The shared store's part of `/stats`. */
+  numbers(): StoreNumbers;
+  stop(): Promise<void>;
+}
