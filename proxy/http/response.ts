@@ -180,7 +180,8 @@ function endWith(res: ServerResponse, bodyLatin1: string): void {
   const socket = res.socket;
   const uncorked = socket !== null && socket.writableCorked === 0;
   if (bodyLatin1.length > 0) res.write(bodyLatin1, 'latin1');
-  if (uncorked && socket.writableCorked === 1) socket.uncork();
+  // Read again: write() changed it (TypeScript keeps the narrowing from above).
+  if (uncorked && (socket.writableCorked as number) === 1) socket.uncork();
   res.end();
 }
 
