@@ -13,10 +13,11 @@
  * With `--lease` the app grants re-poll leases (docs/protocol.md §13) and every client polls again as soon as its
  * answer arrives, as the lab's clients do: a round's window is then one delivery plus one leased re-poll parked
  * by the proxy alone, per client, and ends when every client is parked again. `--cpu-prof DIR` writes a V8 CPU
- * profile of the counted rounds only (window-profiler.mjs), not of the setup.
+ * profile of the counted rounds only (window-profiler.mjs), not of the setup; `--heap-prof DIR` a sampling heap
+ * profile of everything they allocate, garbage included.
  *
  *   npm run build && npx tsx bench/tools/delivery-floor.ts [--clients 5000] [--rounds 5] [--warmup 2] [--idle-s 10]
- *        [--lease] [--cpu-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
+ *        [--lease] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
  *
  * Loopback only; every wait has a deadline.
  */
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     'idle-s': { type: 'string', default: '10' },
     lease: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'heap-prof': { type: 'string' },
     // Another build's proxy (e.g. a worktree of the commit before a change) for same-run before/after pairs.
     proxy: { type: 'string', default: 'dist/proxy/main.js' },
     env: { type: 'string', multiple: true, default: [] },
@@ -51,7 +53,7 @@ const WARMUP = Number(values.warmup);
 if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error('--warmup must be an integer >= 0');
 const IDLE_MS = positive('idle-s', values['idle-s']) * 1000;
 const LEASED = values.lease;
-const PROFILE_DIR = values['cpu-prof'];
+const PROFILE_DIR = values['cpu-prof'] ?? values['heap-prof'];
 const SECRET = 'floor-secret-0123456789abcdef';
 const LEASE_KEY = 'floor-lease-key-0123456789abcdef';
 const CONTROL_SECRET = 'floor-control-0123456789abcdef';
@@ -122,7 +124,7 @@ app.keepAliveTimeout = 65_000;
 const [clientPort, controlPort] = [await freePort(), await freePort()];
 await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
 const appPort = (app.address() as { port: number }).port;
-const proxyArgs = PROFILE_DIR === undefined ? [values.proxy] : ['bench/tools/window-profiler.mjs', PROFILE_DIR, values.proxy];
+const proxyArgs = PROFILE_DIR === undefined ? [values.proxy] : ['bench/tools/window-profiler.mjs', ...(values['heap-prof'] === undefined ? [] : ['--heap']), PROFILE_DIR, values.proxy];
 const proxy: ChildProcess = spawn(process.execPath, proxyArgs, {
   env: {
     ...process.env,
