@@ -185,12 +185,16 @@ function endWith(res: ServerResponse, bodyLatin1: string): void {
   res.end();
 }
 
-/** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */
-const written = new WeakMap<ServerResponse, HeldResponse>();
+/**
+ * The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes): on
+ * the response itself, not in a WeakMap (a large ephemeron table costs every garbage collection, issue 15).
+ */
+const WRITTEN = Symbol('writtenResponse');
+type WithWritten = ServerResponse & { [WRITTEN]?: HeldResponse };
 
 /** What `writeResponse` wrote to `res`, if it wrote it (not pass-through answers). */
 export function writtenResponse(res: ServerResponse): HeldResponse | undefined {
-  return written.get(res);
+  return (res as WithWritten)[WRITTEN];
 }
 
 /** True when nothing more can be written to `res` (answered already, or the client went away). */
@@ -214,7 +218,7 @@ export function writeResponse(res: ServerResponse, response: HeldResponse, extra
   try {
     res.writeHead(sent.code, sent.reason ?? STATUS_CODES[sent.code] ?? '', headers);
     endWith(res, sent.body.toString('latin1'));
-    written.set(res, response);
+    (res as WithWritten)[WRITTEN] = response;
     return true;
   } catch {
     // Only reachable with a header the validators should have refused; do not leave the client hanging.
