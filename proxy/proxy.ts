@@ -194,20 +194,22 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     ...(deps.views === undefined ? {} : { views: deps.views }),
   });
 
-  // Every answer: count {code, message} errors by code; one debug line per client request.
+  // Every answer: count {code, message} errors by code; one debug line per client request. One listener function
+  // for every response, no closure per request unless debug lines are on (issue 15: garbage per delivery).
+  function countErrorOnFinish(this: ServerResponse): void {
+    const code = errorCodeOf(this);
+    if (code !== undefined) metrics.countError(code);
+  }
   const onAnswered = (side: 'client' | 'control') => (req: IncomingMessage, res: ServerResponse) => {
+    // 'finish' comes once: `on` spares the wrapper `once` would allocate.
+    res.on('finish', countErrorOnFinish);
+    if (side !== 'client' || !log.isLevelEnabled('debug')) return;
     const started = performance.now();
-    res.once('finish', () => {
-      const code = errorCodeOf(res);
-      if (code !== undefined) metrics.countError(code);
-      if (side === 'client' && log.isLevelEnabled('debug')) {
-        const ms = Math.round((performance.now() - started) * 10) / 10;
-        log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, ms }, 'request done');
-      }
+    res.on('finish', () => {
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code: errorCodeOf(res), ms }, 'request done');
     });
   };
-  clientServer.on('request', onAnswered('client'));
-  controlServer.on('request', onAnswered('control'));
   // Requests Node refuses before dispatching them (bad HTTP, head too large, slow-loris): JSON answers too.
   const clientErrorCodes: ClientErrorCodes = {
     badRequest: 'PROXY_ERR_BAD_REQUEST',
