@@ -162,9 +162,14 @@ function proxyCpuMs(): number {
   return ns / 1e6;
 }
 
+/** Parked now; -1 when the stats call failed (a loaded machine resets a connection now and then: asked again). */
 async function parked(): Promise<number> {
-  const res = await fetch(`${control}/stats`, { headers: auth });
-  return ((await res.json()) as { parked: number }).parked;
+  try {
+    const res = await fetch(`${control}/stats`, { headers: auth });
+    return ((await res.json()) as { parked: number }).parked;
+  } catch {
+    return -1;
+  }
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
