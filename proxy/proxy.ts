@@ -116,6 +116,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
   const hostCheck = {
     serves: createHostFilter(servedHosts, { ipAddresses: false }),
     notServed: (name: string) => `Host ${name} is not served; set ALLOWED_HOSTS (allowedHosts) or BASE_DOMAIN to serve it`,
+    accepted: new Set<string>(),
   };
   if (servedHosts.length === 0 && !isLoopbackHost(options.clientHost)) {
     log.warn(
