@@ -211,6 +211,8 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
       log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code: errorCodeOf(res), ms }, 'request done');
     });
   };
+  clientServer.on('request', onAnswered('client'));
+  controlServer.on('request', onAnswered('control'));
   // Requests Node refuses before dispatching them (bad HTTP, head too large, slow-loris): JSON answers too.
   const clientErrorCodes: ClientErrorCodes = {
     badRequest: 'PROXY_ERR_BAD_REQUEST',
