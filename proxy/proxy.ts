@@ -116,6 +116,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
   const hostCheck = {
     serves: createHostFilter(servedHosts, { ipAddresses: false }),
     notServed: (name: string) => `Host ${name} is not served; set ALLOWED_HOSTS (allowedHosts) or BASE_DOMAIN to serve it`,
+    accepted: new Set<string>(),
   };
   if (servedHosts.length === 0 && !isLoopbackHost(options.clientHost)) {
     log.warn(
@@ -194,16 +195,20 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     ...(deps.views === undefined ? {} : { views: deps.views }),
   });
 
-  // Every answer: count {code, message} errors by code; one debug line per client request.
+  // Every answer: count {code, message} errors by code; one debug line per client request. One listener function
+  // for every response, no closure per request unless debug lines are on (issue 15: garbage per delivery).
+  function countErrorOnFinish(this: ServerResponse): void {
+    const code = errorCodeOf(this);
+    if (code !== undefined) metrics.countError(code);
+  }
   const onAnswered = (side: 'client' | 'control') => (req: IncomingMessage, res: ServerResponse) => {
+    // 'finish' comes once: `on` spares the wrapper `once` would allocate.
+    res.on('finish', countErrorOnFinish);
+    if (side !== 'client' || !log.isLevelEnabled('debug')) return;
     const started = performance.now();
-    res.once('finish', () => {
-      const code = errorCodeOf(res);
-      if (code !== undefined) metrics.countError(code);
-      if (side === 'client' && log.isLevelEnabled('debug')) {
-        const ms = Math.round((performance.now() - started) * 10) / 10;
-        log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, ms }, 'request done');
-      }
+    res.on('finish', () => {
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code: errorCodeOf(res), ms }, 'request done');
     });
   };
   clientServer.on('request', onAnswered('client'));

@@ -28,53 +28,71 @@ export interface Exchange {
 
 const NO_BODY = Buffer.alloc(0);
 
+function noUpstream(): void {}
+
+/** The body of a request that has one, as it streams past. */
+class BodyTee {
+  chunks: Buffer[] = [];
+  retained: Buffer | null = null;
+  bytes = 0;
+  overflowed = false;
+  ended = false;
+}
+
+/**
+ * One object of one shape per exchange, its methods on the prototype: a parked request keeps it, and a leased
+ * re-poll makes one per poll (issue 15: closures per exchange were garbage per delivery and memory per parked).
+ */
+class ClientExchange implements Exchange {
+  sentSeq = 0;
+  reasks = 0;
+  releaseUpstream: () => void = noUpstream;
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly clientAddress: string | undefined,
+    /** Null for a request without a body (every poll). */
+    private readonly tee: BodyTee | null,
+  ) {}
+
+  retainedBody(): Buffer | null {
+    if (this.tee === null) return NO_BODY;
+    return this.tee.ended ? this.tee.retained : null;
+  }
+
+  bodySize(): number | null {
+    if (this.tee === null) return 0;
+    return this.tee.ended ? this.tee.bytes : null;
+  }
+}
+
 /**
  * Starts an exchange and tees up to `maxBodyBytes` of the request body as it
  * streams past (to whoever consumes `req`), so the request can be re-asked.
  * Call it in the same tick as the code that pipes `req`, so no chunk is missed.
  */
 export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number, clientAddress?: string): Exchange {
-  let chunks: Buffer[] = [];
-  let retained: Buffer | null = null;
-  let bytes = 0;
-  let overflowed = false;
-  let ended = false;
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody) {
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length; // counted even past the limit: parking needs the size (docs/protocol.md §4 step 4)
-      if (overflowed) return;
-      if (bytes > maxBodyBytes) {
-        // Too large to retain: stop copying, the request can no longer be re-asked.
-        overflowed = true;
-        chunks = [];
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => {
-      ended = true;
-      req.off('data', onData);
-      // One exact copy: the chunks are slices of the socket's reads, which they would keep alive while parked.
-      if (!overflowed) retained = Buffer.concat(chunks, bytes);
-      chunks = [];
-    });
-  }
-  return {
-    req,
-    res,
-    sentSeq: 0,
-    reasks: 0,
-    releaseUpstream: () => undefined,
-    ...(clientAddress === undefined ? {} : { clientAddress }),
-    retainedBody() {
-      if (!hasBody) return NO_BODY;
-      return ended ? retained : null;
-    },
-    bodySize() {
-      if (!hasBody) return 0;
-      return ended ? bytes : null;
-    },
+  if (!hasBody) return new ClientExchange(req, res, clientAddress, null);
+  const tee = new BodyTee();
+  const onData = (chunk: Buffer) => {
+    tee.bytes += chunk.length; // counted even past the limit: parking needs the size (docs/protocol.md §4 step 4)
+    if (tee.overflowed) return;
+    if (tee.bytes > maxBodyBytes) {
+      // Too large to retain: stop copying, the request can no longer be re-asked.
+      tee.overflowed = true;
+      tee.chunks = [];
+      return;
+    }
+    tee.chunks.push(chunk);
   };
+  req.on('data', onData);
+  req.once('end', () => {
+    tee.ended = true;
+    req.off('data', onData);
+    // One exact copy: the chunks are slices of the socket's reads, which they would keep alive while parked.
+    if (!tee.overflowed) tee.retained = Buffer.concat(tee.chunks, tee.bytes);
+    tee.chunks = [];
+  });
+  return new ClientExchange(req, res, clientAddress, tee);
 }

@@ -12,6 +12,7 @@ import type { GripSigSigner } from '../../protocol/grip-sig.js';
 import { GRIP_SIG } from '../../protocol/headers.js';
 import { sendError } from '../errors.js';
 import { createExchange, type Exchange } from './exchange.js';
+import { clientAddressOf } from './client-address.js';
 import { forwardedValuesOf, setForwardedHeaders, type ForwardedValues } from './forwarded-headers.js';
 import { stripRequestHeaders } from '../http/header-filter.js';
 import { takeJsonpRequest } from '../http/jsonp.js';
@@ -151,10 +152,13 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
       }
     }
     // Before stripping: with trustForwardedFor the load balancer's values come from headers stripped below.
-    const forwarded = forwardedValuesOf(req, options.trustForwardedFor);
+    // Without it they are the proxy's own, read only if the request goes to the app (a leased re-poll needs the
+    // client's address alone: no values object per re-poll, issue 15).
+    const trusted = options.trustForwardedFor ? forwardedValuesOf(req, true) : null;
     const forged = stripRequestHeaders(req.headers);
     if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* or forwarding headers; removed');
-    if (repolls && repolls.tryAnswer(req, res, forwarded.for)) return;
+    if (repolls && repolls.tryAnswer(req, res, trusted?.for ?? clientAddressOf(req, false))) return;
+    const forwarded = trusted ?? forwardedValuesOf(req, false);
     const token = signer.peek();
     if (token !== null) {
       forward(req, res, token, forwarded);

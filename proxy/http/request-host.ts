@@ -21,7 +21,14 @@ export interface HostCheckOptions {
   serves: (host: ParsedHost) => boolean;
   /** The message for a host it does not serve, naming the setting that would serve it. */
   notServed: (name: string) => string;
+  /**
+   * `Host` values already parsed and found served (`serves` depends on the options alone): a client sends the
+   * same one poll after poll, so it is parsed once, not per request (issue 15). Bounded by `ACCEPTED_MAX`.
+   */
+  accepted?: Set<string>;
 }
+
+const ACCEPTED_MAX = 256;
 
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
 
@@ -39,11 +46,13 @@ function bad(message: string): HostCheck {
 }
 
 /** Checks `req` and, when accepted, rewrites an absolute-form target to origin form in place. */
-export function checkRequestHost(req: IncomingMessage, { serves, notServed }: HostCheckOptions): HostCheck {
+export function checkRequestHost(req: IncomingMessage, { serves, notServed, accepted }: HostCheckOptions): HostCheck {
   const lines = hostLines(req);
   if (lines > 1) return bad('the request has more than one Host header');
   const hostHeader = req.headers.host;
   const url = req.url ?? '';
+  // The common case, an origin-form target with a Host seen before: nothing to parse or rewrite.
+  if (accepted !== undefined && hostHeader !== undefined && url.startsWith('/') && accepted.has(hostHeader)) return ACCEPTED;
   let authority: string | undefined = hostHeader;
   let originForm: string | undefined;
 
@@ -72,6 +81,10 @@ export function checkRequestHost(req: IncomingMessage, { serves, notServed }: Ho
   if (originForm !== undefined) {
     req.url = originForm;
     req.headers.host = authority;
+  } else if (accepted !== undefined && accepted.size < ACCEPTED_MAX) {
+    accepted.add(authority);
   }
-  return { ok: true };
+  return ACCEPTED;
 }
+
+const ACCEPTED: HostCheck = { ok: true };

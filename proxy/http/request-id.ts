@@ -12,19 +12,24 @@ import { REQUEST_ID_HEADER, requestIdFrom } from '../../protocol/request-id.js';
 
 export { REQUEST_ID_HEADER };
 
-const responseIds = new WeakMap<ServerResponse, string>();
+/**
+ * The id on the response itself, not in a WeakMap: every client request sets one, and 10,000 parked requests
+ * made a large ephemeron table the garbage collector walks on every pass (issue 15, the window heap profile).
+ */
+const RESPONSE_ID = Symbol('requestId');
+type WithId = ServerResponse & { [RESPONSE_ID]?: string };
 
 /** Assigns (or accepts) the request's id, in place; returns it. */
 export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
   const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   req.headers[REQUEST_ID_HEADER] = id;
-  responseIds.set(res, id);
+  (res as WithId)[RESPONSE_ID] = id;
   return id;
 }
 
 /** The id every answer on `res` must carry in `X-Request-Id`; undefined for responses of unassigned requests (control port). */
 export function responseRequestId(res: ServerResponse): string | undefined {
-  return responseIds.get(res);
+  return (res as WithId)[RESPONSE_ID];
 }
 
 /** The id `assignRequestId` gave this request (undefined for requests it never saw). */

@@ -8,7 +8,7 @@
  * This tracks the responses each connection still owes, so shutdown can close
  * every connection that owes nobody an answer.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
@@ -18,19 +18,22 @@ import type { Socket } from 'node:net';
  */
 export function trackRequestlessSockets(server: Server): () => number {
   const unanswered = new Map<Socket, number>();
+  // One listener function for every response, not a closure per request (issue 15: garbage per delivery).
+  // 'close' follows both a finished response and an aborted one, and comes once (`on` spares `once`'s wrapper).
+  function answered(this: ServerResponse): void {
+    const socket = this.req.socket;
+    const count = unanswered.get(socket);
+    if (count !== undefined) unanswered.set(socket, count - 1);
+  }
   server.on('connection', (socket: Socket) => {
     unanswered.set(socket, 0);
     socket.once('close', () => unanswered.delete(socket));
   });
-  server.on('request', (req, res) => {
-    const socket = req.socket;
-    if (!unanswered.has(socket)) return; // closed already
-    unanswered.set(socket, unanswered.get(socket)! + 1);
-    // 'close' follows both a finished response and an aborted one.
-    res.once('close', () => {
-      const count = unanswered.get(socket);
-      if (count !== undefined) unanswered.set(socket, count - 1);
-    });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const count = unanswered.get(req.socket);
+    if (count === undefined) return; // closed already
+    unanswered.set(req.socket, count + 1);
+    res.on('close', answered);
   });
   return () => {
     let closed = 0;

@@ -95,6 +95,8 @@ export interface PreparedItem {
   /** Names the item's `Grip-Expose-Headers` lists: Pushpin 1.36 removes them from the delivered response. */
   hidden: ReadonlySet<string> | null;
   body: Buffer;
+  /** `body` as a latin1 string (one character per byte): what `endWith` writes, made once per item. */
+  bodyLatin1: string;
   contentLength: string;
 }
 
@@ -114,7 +116,7 @@ export function prepareItem(item: ItemResponse): PreparedItem {
     names.add(lower);
   }
   const code = item.code ?? 200;
-  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, hidden, body: item.body, contentLength: String(item.body.length) };
+  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, hidden, body: item.body, bodyLatin1: item.body.toString('latin1'), contentLength: String(item.body.length) };
   prepared.set(item, ready);
   return ready;
 }
@@ -143,7 +145,7 @@ export function writeItem(res: ServerResponse, held: HeldResponse, item: Prepare
   raw.push('content-length', item.contentLength);
   try {
     res.writeHead(item.code, item.reason, raw);
-    res.end(item.body);
+    endWith(res, item.bodyLatin1);
     return true;
   } catch {
     res.destroy();
@@ -165,12 +167,34 @@ function mergePrepared(held: HeldResponse, item: PreparedItem): HeldResponse {
   return { code: item.code, reason: item.reason, headers, body: item.body };
 }
 
-/** The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes). */
-const written = new WeakMap<ServerResponse, HeldResponse>();
+/**
+ * Ends `res` (its head set, with a `Content-Length`) with `bodyLatin1` in one plain write to the socket (issue 15):
+ * Node joins its head with a string first chunk into one string (`OutgoingMessage._send`). Left to itself it then
+ * sends that string and an empty chunk as one `writev`: `write()` corks the socket until the next tick (and
+ * `end(chunk)` corks it too), so `end()` finds the chunk still buffered and queues its own empty one behind it.
+ * Releasing the cork `write()` added (only that one: a socket someone else corked is left alone) sends the chunk
+ * at once; an `end()` that finds nothing buffered writes nothing more. latin1 maps each byte to one character,
+ * so any body goes out byte for byte; a HEAD answer still sends the head alone (Node drops body writes).
+ */
+function endWith(res: ServerResponse, bodyLatin1: string): void {
+  const socket = res.socket;
+  const uncorked = socket !== null && socket.writableCorked === 0;
+  if (bodyLatin1.length > 0) res.write(bodyLatin1, 'latin1');
+  // Read again: write() changed it (TypeScript keeps the narrowing from above).
+  if (uncorked && (socket.writableCorked as number) === 1) socket.uncork();
+  res.end();
+}
+
+/**
+ * The response `writeResponse` wrote to each client, so observers can tell what was answered (error codes): on
+ * the response itself, not in a WeakMap (a large ephemeron table costs every garbage collection, issue 15).
+ */
+const WRITTEN = Symbol('writtenResponse');
+type WithWritten = ServerResponse & { [WRITTEN]?: HeldResponse };
 
 /** What `writeResponse` wrote to `res`, if it wrote it (not pass-through answers). */
 export function writtenResponse(res: ServerResponse): HeldResponse | undefined {
-  return written.get(res);
+  return (res as WithWritten)[WRITTEN];
 }
 
 /** True when nothing more can be written to `res` (answered already, or the client went away). */
@@ -193,8 +217,8 @@ export function writeResponse(res: ServerResponse, response: HeldResponse, extra
   if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
   try {
     res.writeHead(sent.code, sent.reason ?? STATUS_CODES[sent.code] ?? '', headers);
-    res.end(sent.body);
-    written.set(res, response);
+    endWith(res, sent.body.toString('latin1'));
+    (res as WithWritten)[WRITTEN] = response;
     return true;
   } catch {
     // Only reachable with a header the validators should have refused; do not leave the client hanging.

@@ -178,10 +178,9 @@ export class Repolls {
     const route = this.leases.routeFor(url.slice(0, q));
     if (route === undefined) return false;
 
-    const params = parseQuery(url.slice(q + 1));
-    const cid = params?.get(route.cid);
-    const cursorText = params?.get(route.cursors);
-    if (params === null || params.size !== 2 || cid === undefined || cursorText === undefined) return this.toApp('shape');
+    const params = parseTwo(url.slice(q + 1), route.cid, route.cursors);
+    if (params === null) return this.toApp('shape');
+    const [cid, cursorText] = params;
     const lease = this.leases.lookup(cid);
     if (lease === undefined) return this.toApp('no-lease');
     const spec = lease.claims.req;
@@ -252,32 +251,41 @@ function decodeComponent(text: string): string | undefined {
   }
 }
 
-/** `a=1&b=2` -> map; null when a name repeats or an escape is malformed (the app decides those). */
-function parseQuery(query: string): Map<string, string> | null {
-  const params = new Map<string, string>();
-  if (query === '') return params;
-  for (const pair of query.split('&')) {
-    const eq = pair.indexOf('=');
-    const name = decodeComponent(eq === -1 ? pair : pair.slice(0, eq));
-    const value = decodeComponent(eq === -1 ? '' : pair.slice(eq + 1));
-    if (name === undefined || value === undefined || params.has(name)) return null;
-    params.set(name, value);
+/**
+ * The values of exactly the two parameters `a` and `b` in a query component, once each and nothing else, or null
+ * (another name, a repeat, a malformed escape: the app decides those). No map per re-poll (issue 15).
+ */
+function parseTwo(query: string, a: string, b: string): [string, string] | null {
+  let first: string | undefined;
+  let second: string | undefined;
+  let start = 0;
+  while (start <= query.length) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    const eq = query.indexOf('=', start);
+    const split = eq === -1 || eq > end ? end : eq;
+    const name = decodeComponent(query.slice(start, split));
+    const value = decodeComponent(split === end ? '' : query.slice(split + 1, end));
+    if (value === undefined) return null;
+    if (name === a && first === undefined) first = value;
+    else if (name === b && second === undefined) second = value;
+    else return null;
+    start = end + 1;
   }
-  return params;
+  return first === undefined || second === undefined ? null : [first, second];
 }
 
 /** `key:id,key:id` -> subscriptions on the lease's channels; a reason when the proxy cannot use them. */
 function parseCursors(text: string, prefix: string, lease: Lease): ChannelSubscription[] | 'shape' | 'channel' {
   const subs: ChannelSubscription[] = [];
-  const seen = new Set<string>();
   for (const entry of text.split(',')) {
     const colon = entry.lastIndexOf(':');
     if (colon <= 0) return 'shape';
     const name = prefix + entry.slice(0, colon);
     const prevId = entry.slice(colon + 1);
-    if (!isItemId(prevId) || seen.has(name)) return 'shape';
+    // A repeat is found among those before it (at most the lease's 256 channels get this far): no set per re-poll.
+    if (!isItemId(prevId) || subs.some((sub) => sub.name === name)) return 'shape';
     if (!lease.channels.has(name)) return 'channel';
-    seen.add(name);
     subs.push({ name, prevId });
   }
   return subs;

@@ -148,3 +148,48 @@ test('a client that sent Connection: close gets the item with Connection: close,
   assert.ok(headLines(c.text()).includes('Connection: close'));
   assert.ok(c.text().endsWith('{"n":1}'));
 });
+
+/** Every write the proxy makes to its client sockets from now on: whether vectored, and the bytes (latin1). */
+function recordSocketWrites(h: Harness): Array<{ vectored: boolean; text: string }> {
+  const writes: Array<{ vectored: boolean; text: string }> = [];
+  const asText = (chunk: unknown, encoding?: string) =>
+    typeof chunk === 'string' ? Buffer.from(chunk, (encoding ?? 'utf8') as BufferEncoding).toString('latin1') : Buffer.from(chunk as Uint8Array).toString('latin1');
+  h.proxy.clientServer.on('connection', (socket: Socket & { _writeGeneric: (writev: boolean, data: unknown, encoding: string, cb: unknown) => unknown }) => {
+    // Observed, not replaced: the real write runs.
+    const original = socket._writeGeneric.bind(socket);
+    socket._writeGeneric = (writev, data, encoding, cb) => {
+      const text = writev ? (data as Array<{ chunk: unknown; encoding: string }>).map((c) => asText(c.chunk, c.encoding)).join('') : asText(data, encoding);
+      writes.push({ vectored: writev, text });
+      return original(writev, data, encoding, cb);
+    };
+  });
+  return writes;
+}
+
+test('each delivered item leaves in one socket write of head and body (not a vectored write), a binary body byte for byte', { timeout: 30_000 }, async (t) => {
+  const h = await holdingHarness(t);
+  const writes = recordSocketWrites(h);
+  const c = await rawClient(t, h);
+  c.socket.write('GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await h.waitParked(1);
+  // Every byte value, and bytes that are not UTF-8: the body must not be re-encoded on its way.
+  const bytes = Buffer.from([...Array(256).keys(), 0xc3, 0x28, 0xff, 0x00]);
+  const res = await h.control('/publish/', { items: [{ channel: 'c', id: '1', formats: { 'http-response': { headers: { 'Content-Type': 'application/octet-stream' }, 'body-bin': bytes.toString('base64') } } }] });
+  assert.equal(res.status, 200, res.text);
+  await waitFor(() => c.text().length >= bytes.length && c.text().endsWith(bytes.toString('latin1')), { timeoutMs: 5000, message: 'the binary answer' });
+  assert.ok(headLines(c.text()).includes(`content-length: ${bytes.length}`));
+  assert.equal(writes.length, 1, JSON.stringify(writes.map((w) => ({ vectored: w.vectored, length: w.text.length }))));
+  assert.equal(writes[0]!.vectored, false);
+  assert.equal(writes[0]!.text, c.text());
+});
+
+test('a held request that times out is answered in one socket write too', { timeout: 30_000 }, async (t) => {
+  const h = await startHarness(t);
+  h.app.handle = (_req, res) => writeHold(res, { channel: 'c', timeoutS: 1, headers: { 'X-Held': 'yes' }, body: 'é-held' });
+  const writes = recordSocketWrites(h);
+  const c = await rawClient(t, h);
+  c.socket.write('GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await waitFor(() => c.text().endsWith(Buffer.from('é-held').toString('latin1')), { timeoutMs: 10_000, message: 'the timeout answer' });
+  assert.ok(headLines(c.text()).includes(`content-length: ${Buffer.byteLength('é-held')}`));
+  assert.deepEqual(writes.map((w) => w.vectored), [false], JSON.stringify(writes));
+});

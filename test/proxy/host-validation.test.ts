@@ -154,3 +154,36 @@ describe('Host validation on the client port', { timeout: 15_000 }, () => {
     assert.equal((await h.app.waitForRequest(1)).headers['x-forwarded-host'], undefined);
   });
 });
+
+describe('the accepted-Host cache (checkRequestHost with `accepted`)', () => {
+  test('a served Host is parsed and judged once, later requests with it are accepted at once; refusals, repeats and absolute targets are judged every time', async (t) => {
+    const { createServer } = await import('node:http');
+    const { checkRequestHost } = await import('../../proxy/http/request-host.js');
+    const judged: string[] = [];
+    const options = {
+      serves: (host: { name: string }) => {
+        judged.push(host.name);
+        return host.name === 'served.test';
+      },
+      notServed: (name: string) => `not ${name}`,
+      accepted: new Set<string>(),
+    };
+    const server = createServer((req, res) => {
+      const check = checkRequestHost(req, options);
+      res.end(check.ok ? 'ok' : check.code);
+    });
+    t.after(() => server.close());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const ask = async (head: string) => (await sendRaw(port, Buffer.from(`${head}\r\nConnection: close\r\n\r\n`, 'latin1'))).text;
+    assert.equal(await ask('GET /a HTTP/1.1\r\nHost: served.test'), 'ok');
+    assert.equal(await ask('GET /b HTTP/1.1\r\nHost: served.test'), 'ok');
+    assert.deepEqual(judged, ['served.test'], 'judged once');
+    assert.equal(await ask('GET /c HTTP/1.1\r\nHost: served.test\r\nHost: served.test'), 'PROXY_ERR_BAD_HOST');
+    assert.equal(await ask('GET /d HTTP/1.1\r\nHost: other.test'), 'PROXY_ERR_MISDIRECTED');
+    assert.equal(await ask('GET /e HTTP/1.1\r\nHost: other.test'), 'PROXY_ERR_MISDIRECTED');
+    assert.equal(await ask('GET http://other.test/f HTTP/1.1\r\nHost: served.test'), 'PROXY_ERR_MISDIRECTED');
+    assert.deepEqual(judged, ['served.test', 'other.test', 'other.test', 'other.test']);
+    assert.deepEqual([...options.accepted], ['served.test']);
+  });
+});

@@ -173,3 +173,21 @@ test('a lease signed with another key is ignored: every poll goes to the app', a
   assert.equal(polls.count, 2);
   assert.equal((await stack.stats()).leases, 0);
 });
+
+test('a re-poll is the proxy\'s only with exactly the lease\'s two query parameters, in any order and escaping; anything else goes to the app', async (t) => {
+  const { stack, polls, ada, bob } = await leased(t);
+  await bob.post('general', 'waiting');
+  await waitFor(async () => (await stack.stats()).bufferedItems >= 1, 'the message in the buffer');
+  const [path, query] = ada.pollPath().split('?') as [string, string];
+  const [rooms, cid] = query.split('&') as [string, string];
+  const answeredByProxy = [`${cid}&${rooms}`, `${rooms.replace(':', '%3A')}&${cid}`];
+  for (const q of answeredByProxy) {
+    const r = await ada.call('GET', `${path}?${q}`);
+    assert.equal(r.status, 200, q);
+    assert.deepEqual((r.body.events as ChatEvent[]).map((e) => e.text), ['waiting'], q);
+  }
+  assert.equal(polls.count, 1, 'both answered by the proxy');
+  const toApp = [`${query}&x=1`, `${query}&${cid}`, `${rooms}&${cid}%zz`, `${query}&`, `${rooms}`];
+  for (const q of toApp) await ada.call('GET', `${path}?${q}`);
+  assert.equal(polls.count, 1 + toApp.length, 'each of the others reached the app');
+});
