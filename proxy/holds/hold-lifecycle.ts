@@ -24,6 +24,7 @@ import { requestIdOf } from '../http/request-id.js';
 import { isResponseClosed, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 import type { ProxyTimers } from '../options.js';
 import type { Held, HoldCounters, HoldObserver, HoldOutcome, ItemSource, ReaskFn, ReaskOutcome } from './held.js';
+import { compactRequestHead } from './compact-head.js';
 import { HoldTimeouts, NO_SLOT } from './hold-timeouts.js';
 import type { ParkedIndex } from './parked-index.js';
 
@@ -134,7 +135,10 @@ export class HoldLifecycle {
   park(held: Held): void {
     const { instruction } = held;
     held.state = 'parked';
-    held.parkedAt ??= this.timers.now();
+    if (held.parkedAt === null) {
+      held.parkedAt = this.timers.now();
+      compactRequestHead(held.exchange.req); // once: a re-ask does not change the head
+    }
     this.index.addParked(held);
     if (this.log.isLevelEnabled('debug')) this.log.debug(
       { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
