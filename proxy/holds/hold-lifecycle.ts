@@ -62,8 +62,15 @@ export class HoldLifecycle {
     this.counters = deps.counters;
     this.log = deps.logger;
     this.timers = deps.timers;
+    const timers = deps.timers;
+    // On the monotonic clock: a wall-clock step (NTP, a resumed VM) must not move every parked request's deadline.
+    const monotonic: ProxyTimers = {
+      setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+      clearTimeout: (handle) => timers.clearTimeout(handle),
+      now: timers.monotonicNow === undefined ? () => timers.now() : () => timers.monotonicNow!(),
+    };
     this.timeouts = new HoldTimeouts<Held>(
-      deps.timers,
+      monotonic,
       (held) => {
         held.timeoutSlot = NO_SLOT; // already off the wheel
         this.counters.timeouts++;

@@ -3,7 +3,9 @@
  * per parked request (about 0.2 KB each with its callback), every deadline is rounded UP to the next
  * multiple of `granularityMs` and kept in that slot's set; one timer is armed for the earliest slot.
  * A hold therefore times out no sooner than its timeout and at most `granularityMs` later. The timer
- * runs only while some hold waits, so an empty registry arms none. Time comes from the injected timers.
+ * runs only while some hold waits, so an empty registry arms none. Time comes from the injected timers;
+ * the lifecycle gives it the monotonic clock (`monotonicNow`), as Node's own timers use, so a step of the
+ * wall clock moves no deadline.
  */
 import type { ProxyTimers } from '../options.js';
 

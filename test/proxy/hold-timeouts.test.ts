@@ -162,6 +162,31 @@ describe('the hold timeout wheel', () => {
 });
 
 describe('hold timeouts in the proxy', { timeout: 10_000 }, () => {
+  test('hold timeouts run on the monotonic clock: a wall clock stepped back or forward an hour moves no deadline', async (t) => {
+    for (const stepMs of [-3_600_000, 3_600_000]) {
+      const clock = fakeTimers();
+      let wallOffset = 0;
+      const h = await startHarness(t, {
+        timers: { ...clock.timers, now: () => clock.now + wallOffset, monotonicNow: () => clock.now },
+      });
+      h.app.handle = (_req, res) => writeHold(res, { channel: 'room:a', timeoutS: 2 });
+      const first = h.get('/poll');
+      await h.waitParked(1);
+      clock.advance(1_000);
+      wallOffset += stepMs;
+      const second = h.get('/poll');
+      await h.waitParked(2);
+      clock.advance(999);
+      assert.equal(h.proxy.stats().parked, 2, `step ${stepMs}: none early`);
+      clock.advance(HOLD_TIMEOUT_GRANULARITY_MS + 1);
+      assert.equal((await first).status, 200);
+      assert.equal(h.proxy.stats().parked, 1, `step ${stepMs}: the first on time, the second still parked`);
+      clock.advance(1_000);
+      assert.equal((await second).status, 200);
+      assert.equal(h.proxy.stats().timeouts, 2);
+    }
+  });
+
   test('parked requests share one timer and each gets its timeout response within its timeout plus the granularity', async (t) => {
     const clock = fakeTimers();
     const h = await startHarness(t, { timers: clock.timers });
