@@ -19,6 +19,11 @@ export interface ProxyTimers {
   clearTimeout(handle: unknown): void;
   /** Milliseconds since the epoch (or any monotonic origin the tests choose). */
   now(): number;
+  /**
+   * Milliseconds from any origin, never stepping with the wall clock (default `performance.now()`): what hold
+   * timeouts are measured on (holds/hold-timeouts.ts). Injected timers without it use `now`.
+   */
+  monotonicNow?(): number;
 }
 
 export interface ProxyOptions extends HttpServerLimits {
@@ -410,6 +415,7 @@ const defaultTimers: ProxyTimers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
 };
 
 /**

@@ -6,6 +6,13 @@
  *
  *   npx tsx bench/tools/parked-memory.ts [--clients 10000] [--rooms 10] [--rounds 3] [--cycles 2] [--idle-s 20]
  *        [--node-flag=--max-semi-space-size=2]... [--env MALLOC_ARENA_MAX=2]... [--dist] [--probe DIR]
+ *        [--workers N] [--gc] [--anonymous]
+ *
+ * The app holds each poll under the client's own connection ID, as the chat app does (`--anonymous`: none).
+ * `--workers N` runs the proxy as N workers and a primary (PROXY_WORKERS); memory is then summed over every
+ * proxy process. `--gc` forces a full GC in every proxy process (the lab's handler, bench/lab/force-gc.ts)
+ * before each reading, so the rows show what stays reachable; the summary line gives the bytes per parked
+ * request: (parked row − started row) / clients, both after that GC.
  *
  * `--dist` runs `dist/proxy/main.js` (run `npm run build` first) instead of the sources through tsx.
  * `--probe DIR` preloads bench/tools/memory-probe.mjs into the proxy: every step then also forces a full GC
@@ -20,6 +27,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import http from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { parseArgs } from 'node:util';
+import { forceGc, GC_NODE_ARGS } from '../lab/force-gc.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +40,9 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     dist: { type: 'boolean', default: false },
     probe: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    gc: { type: 'boolean', default: false },
+    anonymous: { type: 'boolean', default: false },
   },
 });
 const positive = (name: string, text: string, min = 1): number => {
@@ -44,6 +55,8 @@ const ROOMS = positive('rooms', values.rooms);
 const ROUNDS = positive('rounds', values.rounds);
 const CYCLES = positive('cycles', values.cycles);
 const IDLE_MS = positive('idle-s', values['idle-s'], 0) * 1000;
+const WORKERS = positive('workers', values.workers);
+if (values.probe !== undefined && WORKERS > 1) throw new Error('--probe reads one process: use --gc with --workers');
 const SECRET = 'memory-secret-0123456789abcdef';
 /** The control API's own credential (the proxy refuses to start without one, and not the Grip-Sig key). */
 const CONTROL_SECRET = 'memory-control-0123456789abcdef';
@@ -77,6 +90,7 @@ const app = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://app');
   const room = Number(url.searchParams.get('room'));
   const cursor = Number(url.searchParams.get('cursor'));
+  const client = url.searchParams.get('i') ?? '';
   req.resume();
   if (cursor < lastId[room]!) {
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -87,6 +101,8 @@ const app = http.createServer((req, res) => {
     'grip-hold': 'response',
     'grip-channel': `room:${room}; prev-id=${cursor}`,
     'grip-timeout': '300',
+    // 21 characters, the size of the chat app's IDs.
+    ...(values.anonymous ? {} : { 'grip-connection-id': `conn${client.padStart(17, '0')}` }),
     'content-type': 'application/json',
     'cache-control': 'no-store',
   });
@@ -107,7 +123,12 @@ if (probeDir !== undefined) {
 const entry = values.dist ? ['dist/proxy/main.js'] : ['--import', 'tsx', 'proxy/main.ts'];
 const proxy: ChildProcess = spawn(
   process.execPath,
-  [...values['node-flag'], ...(probeDir === undefined ? [] : ['--import', './bench/tools/memory-probe.mjs']), ...entry],
+  [
+    ...values['node-flag'],
+    ...(probeDir === undefined ? [] : ['--import', './bench/tools/memory-probe.mjs']),
+    ...(values.gc ? GC_NODE_ARGS : []), // workers inherit the flags (cluster.fork uses process.execArgv)
+    ...entry,
+  ],
   {
     env: {
       ...process.env,
@@ -119,6 +140,7 @@ const proxy: ChildProcess = spawn(
       MAX_PARKED: String(N + 100),
       MAX_PARKED_PER_ADDRESS: String(N + 100),
       LOG_LEVEL: 'warn',
+      PROXY_WORKERS: String(WORKERS),
       ...(probeDir === undefined ? {} : { MEMORY_PROBE_DIR: probeDir }),
       ...extraEnv,
     },
@@ -145,11 +167,33 @@ async function stats(): Promise<{ parked: number; deliveries: number; parkedByte
   return (await (await controlGet('/stats')).json()) as { parked: number; deliveries: number };
 }
 
-/** VmRSS, VmHWM and RssAnon of the proxy, MiB. */
+/** The proxy's processes: the one started and, with workers, its children. */
+function proxyPids(): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no children file: one process
+  }
+  return [pid, ...children];
+}
+
+/** VmRSS, VmHWM and RssAnon summed over the proxy's processes, MiB. */
 function procMemory(): { rss: number; peak: number; anon: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM'), anon: kb('RssAnon') };
+  const sum = { rss: 0, peak: 0, anon: 0 };
+  for (const one of proxyPids()) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${one}/status`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+    sum.rss += kb('VmRSS');
+    sum.peak += kb('VmHWM');
+    sum.anon += kb('RssAnon');
+  }
+  return sum;
 }
 
 /** V8's view, from the proxy's own /metrics (what an operator scrapes). */
@@ -190,9 +234,17 @@ interface Row {
   /** With `--probe`: after a forced full GC and RSS settling again. */
   afterGc?: { heapUsed: number; heapTotal: number; rss: number };
 }
+/** With `--gc`: every proxy process collected, then RSS summed once settled. */
+async function gcEveryProcess(): Promise<void> {
+  if (!values.gc) return;
+  const { late } = await forceGc(proxyPids());
+  if (late.length > 0) process.stderr.write(`no GC receipt from ${late.join(', ')}\n`);
+  await settled();
+}
 const rows: Row[] = [];
 async function sample(step: string, ms?: number): Promise<void> {
   await settled();
+  await gcEveryProcess();
   const s = await stats();
   const row: Row = { step, parked: s.parked, parkedBytes: (s.parkedBytes ?? 0) / MiB, ...procMemory(), ...(await heapMemory()) };
   if (ms !== undefined) row.ms = ms;
@@ -216,7 +268,7 @@ let failures = 0;
 
 function poll(i: number): void {
   const room = i % ROOMS;
-  const req = http.get({ host: '127.0.0.1', port: clientPort, path: `/poll?room=${room}&cursor=${cursors[i]}`, agent }, (res) => {
+  const req = http.get({ host: '127.0.0.1', port: clientPort, path: `/poll?room=${room}&cursor=${cursors[i]}&i=${i}`, agent }, (res) => {
     let body = '';
     res.setEncoding('utf8');
     res.on('data', (c: string) => (body += c));
@@ -329,6 +381,16 @@ try {
     process.stdout.write(`| ${r.step} | ${r.parked} | ${f(r.parkedBytes)} | ${f(r.rss)} | ${f(r.anon)} | ${f(r.heapUsed)} | ${f(r.heapTotal)} | ${f(r.newSpace)} | ${f(r.external)} | ${r.ms === undefined ? '' : r.ms.toFixed(0)} |${gc}\n`);
   }
   process.stdout.write(`\npeak RSS (VmHWM) ${procMemory().peak.toFixed(1)} MiB\n`);
+  const started = rows[0]!;
+  const parked = rows[1]!;
+  const perParked = (mib: number) => ((mib * MiB) / N).toFixed(0);
+  process.stdout.write(
+    `per parked request (${parked.step} − ${started.step}) / ${N}: RSS ${perParked(parked.rss - started.rss)} B` +
+      (parked.afterGc === undefined || started.afterGc === undefined
+        ? ''
+        : `, after GC: heap used ${perParked(parked.afterGc.heapUsed - started.afterGc.heapUsed)} B, RSS ${perParked(parked.afterGc.rss - started.afterGc.rss)} B`) +
+      `; ${WORKERS} proxy process${WORKERS === 1 ? '' : 'es + primary'}${values.gc ? ', after a forced GC in each' : ''}\n`,
+  );
 } finally {
   repoll = false;
   agent.destroy();

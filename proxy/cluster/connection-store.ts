@@ -33,11 +33,12 @@ export class ConnectionStore {
   /** A worker is deciding a hold for `id` (docs §4 steps 1–2): closed, resync, the oldest item, or none. */
   take(id: string): TakeResult {
     if (this.table.isClosed(id)) return { kind: 'closed' };
-    const conn = this.table.open(id); // a client polls under it: known from now on
+    const queue = this.table.open(id).queue; // a client polls under it: known from now on
     try {
-      const resync = conn.queue.takeResync();
+      if (queue === null) return { kind: 'none' };
+      const resync = queue.takeResync();
       if (resync !== null) return { kind: 'resync', ...resync };
-      const item = conn.queue.shift();
+      const item = queue.shift();
       return item === undefined ? { kind: 'none' } : { kind: 'item', item };
     } finally {
       this.table.forgetIfIdle(id);
@@ -46,7 +47,7 @@ export class ConnectionStore {
 
   requeue(id: string, item: ItemResponse): void {
     if (this.table.isClosed(id)) return;
-    this.table.open(id).queue.requeue(item, item.body.length);
+    this.table.withQueue(this.table.open(id)).queue.requeue(item, item.body.length);
   }
 
   enqueue(id: string, item: ItemResponse): EnqueueResult {

@@ -9,8 +9,11 @@
  * publisher pushing to made-up IDs would otherwise grow state without bound.
  * An ID counts as known while a request is parked under it and for `queueTtlMs`
  * after the last one left, so a real client between two polls is never capped.
+ *
+ * A queue is made only when a push needs one (issue 15: a parked ID with nothing
+ * queued keeps no queue, and the queues share one limits object).
  */
-import { ConnectionQueue } from './connection-queue.js';
+import { ConnectionQueue, type QueueLimits } from './connection-queue.js';
 import type { ItemResponse } from '../http/response.js';
 
 export interface ConnectionLimits {
@@ -30,13 +33,19 @@ export interface ConnectionLimits {
 export interface Connection<P> {
   /** The request parked under this ID, if any (at most one, docs §4 step 4). */
   parked: P | null;
-  queue: ConnectionQueue<ItemResponse>;
+  /** Its pushed items and resync flag; null until a push queues (an absent queue is an idle one). */
+  queue: ConnectionQueue<ItemResponse> | null;
   /** Opened by a push for an ID not known here: counts toward `maxUnknownQueues` until a request parks under it. */
   unknown: boolean;
 }
 
+/** A connection with its queue made. */
+export type QueuedConnection<P> = Connection<P> & { queue: ConnectionQueue<ItemResponse> };
+
 export class ConnectionTable<P> {
   private readonly live = new Map<string, Connection<P>>();
+  /** Shared by every queue. */
+  private readonly queueLimits: QueueLimits;
   /** Closed IDs -> close time, ms; kept in close-time order so the sweep stops at the first live one. */
   private readonly closed = new Map<string, number>();
   /** IDs whose last parked request left within `queueTtlMs` -> when it left, ms; in that order. */
@@ -54,7 +63,9 @@ export class ConnectionTable<P> {
     private readonly limits: ConnectionLimits,
     private readonly now: () => number,
     private readonly onDrop: (count: number) => void = () => {},
-  ) {}
+  ) {
+    this.queueLimits = { maxItems: limits.queueMaxItems, maxBytes: limits.queueMaxBytes, ttlMs: limits.queueTtlMs };
+  }
 
   /** IDs the proxy keeps state for: parked, queued, resync pending, or closed. */
   get size(): number {
@@ -80,12 +91,17 @@ export class ConnectionTable<P> {
     return conn;
   }
 
-  /** The state a push to `id` queues in, created if it had none (unknown unless the ID parked here lately). */
-  openForPush(id: string): Connection<P> {
-    const conn = this.live.get(id);
-    if (conn === undefined) return this.create(id, !this.isRecentlyParked(id));
+  /** The state a push to `id` queues in, with its queue, created if it had none (unknown unless the ID parked here lately). */
+  openForPush(id: string): QueuedConnection<P> {
+    const conn = this.live.get(id) ?? this.create(id, !this.isRecentlyParked(id));
     this.unsettled.add(id); // its queue is about to hold an item
-    return conn;
+    return this.withQueue(conn);
+  }
+
+  /** `conn` (an ID's live state) with its queue, made now if it had none. */
+  withQueue(conn: Connection<P>): QueuedConnection<P> {
+    conn.queue ??= new ConnectionQueue<ItemResponse>(this.queueLimits, this.now, this.onDrop);
+    return conn as QueuedConnection<P>;
   }
 
   /** How many new unknown queues pushes to `ids` would open (closed IDs open none). Opens nothing. */
@@ -106,7 +122,7 @@ export class ConnectionTable<P> {
   forgetIfIdle(id: string): void {
     const conn = this.live.get(id);
     if (conn === undefined) return;
-    if (conn.parked === null && conn.queue.isIdle) this.forget(id, conn);
+    if (conn.parked === null && isIdle(conn)) this.forget(id, conn);
     else this.unsettled.add(id);
   }
 
@@ -125,7 +141,7 @@ export class ConnectionTable<P> {
    */
   close(id: string): number {
     const conn = this.live.get(id);
-    const dropped = conn?.queue.clear() ?? 0;
+    const dropped = conn?.queue?.clear() ?? 0;
     if (conn !== undefined) this.forget(id, conn, false);
     this.closed.delete(id); // re-insert to keep close-time order
     this.closed.set(id, this.now());
@@ -137,6 +153,7 @@ export class ConnectionTable<P> {
     let items = 0;
     let bytes = 0;
     for (const conn of this.live.values()) {
+      if (conn.queue === null) continue;
       items += conn.queue.size;
       bytes += conn.queue.bytes;
     }
@@ -164,22 +181,24 @@ export class ConnectionTable<P> {
         this.unsettled.delete(id);
         continue;
       }
-      conn.queue.expire();
-      const { resyncPending, resyncSinceMs } = conn.queue;
-      if (conn.parked === null && resyncPending !== null && now - resyncSinceMs >= this.limits.resyncTtlMs) {
-        conn.queue.clear();
+      const queue = conn.queue;
+      if (queue !== null) {
+        queue.expire();
+        if (queue.isIdle) conn.queue = null; // emptied: a later push makes a new one
+      }
+      if (conn.parked === null && queue !== null && queue.resyncPending !== null && now - queue.resyncSinceMs >= this.limits.resyncTtlMs) {
+        queue.clear();
         this.forget(id, conn);
-      } else if (conn.parked === null && conn.queue.isIdle) {
+      } else if (conn.parked === null && isIdle(conn)) {
         this.forget(id, conn);
-      } else if (conn.parked !== null && conn.queue.isIdle) {
+      } else if (conn.parked !== null && isIdle(conn)) {
         this.unsettled.delete(id); // parked with nothing queued: nothing to expire until a push or its leaving
       }
     }
   }
 
   private create(id: string, unknown: boolean): Connection<P> {
-    const { queueMaxItems: maxItems, queueMaxBytes: maxBytes, queueTtlMs: ttlMs } = this.limits;
-    const conn: Connection<P> = { parked: null, queue: new ConnectionQueue<ItemResponse>({ maxItems, maxBytes, ttlMs }, this.now, this.onDrop), unknown };
+    const conn: Connection<P> = { parked: null, queue: null, unknown };
     this.live.set(id, conn);
     this.unsettled.add(id);
     if (unknown) this.unknownCount++;
@@ -207,4 +226,9 @@ export class ConnectionTable<P> {
     this.recentlyParked.delete(id);
     return false;
   }
+}
+
+/** Nothing queued and no resync pending (an absent queue is idle). */
+function isIdle(conn: Connection<unknown>): boolean {
+  return conn.queue === null || conn.queue.isIdle;
 }

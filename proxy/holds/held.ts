@@ -59,7 +59,7 @@ export interface ItemSource {
 /**
  * A request the registry owns, from its first hold instruction to its answer.
  * `deciding`: in no index, the registry is working out what to do (docs §4);
- * `parked`: indexed (parked-index.ts) with a timeout timer; `reasking`: the app is
+ * `parked`: indexed (parked-index.ts) and on the timeout wheel (hold-timeouts.ts); `reasking`: the app is
  * being asked again (§4.1); `done`: answered, or abandoned by its client.
  */
 export interface Held {
@@ -67,14 +67,14 @@ export interface Held {
   /** The latest hold instruction (a re-ask brings a new one). */
   instruction: HoldInstruction;
   state: 'deciding' | 'parked' | 'reasking' | 'done';
-  timer: unknown;
+  /** Its slot on the timeout wheel (hold-timeouts.ts) while parked, else NO_SLOT. */
+  timeoutSlot: number;
   /** `timers.now()` when it was first parked; null if it never was. */
   parkedAt: number | null;
   /** What it keeps while parked (parked-bytes.ts), set before each park; counted in the index's total. */
   parkedBytes: number;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
-  readonly onClose: () => void;
 }
 
 /** The registry's counters since start (part of `/stats`, docs §7.4); every part adds to the same object. */

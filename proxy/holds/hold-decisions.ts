@@ -153,15 +153,15 @@ export class HoldDecisions {
     }
 
     // 2. News queued for the connection: a pending resync first, else the oldest item (one per response).
-    const conn = id === undefined ? undefined : this.connections.get(id);
-    if (id !== undefined && conn !== undefined) {
-      const resync = conn.queue.takeResync();
+    const queue = id === undefined ? null : (this.connections.get(id)?.queue ?? null);
+    if (id !== undefined && queue !== null) {
+      const resync = queue.takeResync();
       if (resync !== null) {
         this.lifecycle.answerResync(held, resync.reason);
         this.connections.forgetIfIdle(id);
         return;
       }
-      const item = conn.queue.shift();
+      const item = queue.shift();
       if (item !== undefined) {
         this.lifecycle.deliver(held, item);
         this.connections.forgetIfIdle(id);

@@ -1,9 +1,14 @@
 /**
  * The life of a held request (docs/protocol.md §4–§9): admitted with its hold
- * instruction, parked with a timeout timer, re-asked, and answered exactly once
- * — on delivery, timeout, supersession, close, re-ask result, client abort or
- * drain — through one cleanup path (`end`) that clears the timer, the indexes
- * (parked-index.ts) and the close listener before anything is written.
+ * instruction, parked with a timeout (one shared wheel, hold-timeouts.ts), re-asked,
+ * and answered exactly once — on delivery, timeout, supersession, close, re-ask
+ * result, client abort or drain — through one cleanup path (`end`) that takes it off
+ * the wheel, out of the indexes (parked-index.ts) and drops the close listener
+ * before anything is written.
+ *
+ * Per request it keeps only the `Held` record: the close listener is one function
+ * shared by every response (it finds its request by response), and timeouts share
+ * one timer (issue 15: memory per parked request).
  *
  * What a hold leads to is decided elsewhere (hold-decisions.ts); this file only
  * moves a request between states. It does no upstream I/O: re-asks go through
@@ -19,6 +24,8 @@ import { requestIdOf } from '../http/request-id.js';
 import { isResponseClosed, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 import type { ProxyTimers } from '../options.js';
 import type { Held, HoldCounters, HoldObserver, HoldOutcome, ItemSource, ReaskFn, ReaskOutcome } from './held.js';
+import { compactRequestHead } from './compact-head.js';
+import { HoldTimeouts, NO_SLOT } from './hold-timeouts.js';
 import type { ParkedIndex } from './parked-index.js';
 
 /** Answers given while shutting down tell the client (and Node) to drop the connection. */
@@ -32,11 +39,12 @@ export interface HoldLifecycleDeps {
   observer: HoldObserver | undefined;
   logger: Logger;
   timers: ProxyTimers;
+  /** The timeout wheel's slot width, ms (default HOLD_TIMEOUT_GRANULARITY_MS). */
+  timeoutGranularityMs?: number;
 }
 
 export class HoldLifecycle {
-  /** Every exchange the registry has owned; weak, so answered ones are collected. */
-  private readonly owners = new WeakMap<Exchange, Held>();
+  /** Every request the registry has owned, by its response (one per exchange); weak, so answered ones are collected. */
   private readonly byResponse = new WeakMap<ServerResponse, Held>();
   /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
   private readonly pipelinedBehind = new WeakSet<ServerResponse>();
@@ -44,6 +52,9 @@ export class HoldLifecycle {
   private readonly counters: HoldCounters;
   private readonly log: Logger;
   private readonly timers: ProxyTimers;
+  private readonly timeouts: HoldTimeouts<Held>;
+  /** The one `close` listener of every owned response (`this` is the response). */
+  private readonly onResponseClose: (this: ServerResponse) => void;
   private draining = false;
 
   constructor(private readonly deps: HoldLifecycleDeps) {
@@ -51,6 +62,33 @@ export class HoldLifecycle {
     this.counters = deps.counters;
     this.log = deps.logger;
     this.timers = deps.timers;
+    const timers = deps.timers;
+    // On the monotonic clock: a wall-clock step (NTP, a resumed VM) must not move every parked request's deadline.
+    const monotonic: ProxyTimers = {
+      setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+      clearTimeout: (handle) => timers.clearTimeout(handle),
+      now: timers.monotonicNow === undefined ? () => timers.now() : () => timers.monotonicNow!(),
+    };
+    this.timeouts = new HoldTimeouts<Held>(
+      monotonic,
+      (held) => {
+        held.timeoutSlot = NO_SLOT; // already off the wheel
+        this.counters.timeouts++;
+        this.finish(held, 'timeout', held.instruction.timeoutResponse);
+      },
+      deps.timeoutGranularityMs,
+    );
+    const byResponse = this.byResponse;
+    const aborted = (held: Held) => this.aborted(held);
+    this.onResponseClose = function (this: ServerResponse) {
+      const held = byResponse.get(this);
+      if (held !== undefined) aborted(held);
+    };
+  }
+
+  /** Requests waiting on the timeout wheel (parked ones), and whether its one timer is armed. */
+  get timeoutWheel(): { waiting: number; armed: boolean } {
+    return { waiting: this.timeouts.size, armed: this.timeouts.armed };
   }
 
   /**
@@ -60,7 +98,7 @@ export class HoldLifecycle {
    * behind it (docs §4 step 0) or the proxy is draining.
    */
   admit(exchange: Exchange, instruction: HoldInstruction): Held | null {
-    let held = this.owners.get(exchange);
+    let held = this.byResponse.get(exchange.res);
     if (held?.state === 'done') return null; // answered (drain) or aborted while its re-ask was in flight
     if (held === undefined) {
       if (isResponseClosed(exchange.res)) {
@@ -100,20 +138,20 @@ export class HoldLifecycle {
     this.finish(held, 'pipelined', held.instruction.timeoutResponse);
   }
 
-  /** Parks `held`: indexed, and answered with its timeout response when its timer fires. */
+  /** Parks `held`: indexed, and answered with its timeout response when its slot on the wheel comes due. */
   park(held: Held): void {
     const { instruction } = held;
     held.state = 'parked';
-    held.parkedAt ??= this.timers.now();
+    if (held.parkedAt === null) {
+      held.parkedAt = this.timers.now();
+      compactRequestHead(held.exchange.req); // once: a re-ask does not change the head
+    }
     this.index.addParked(held);
     if (this.log.isLevelEnabled('debug')) this.log.debug(
       { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
       'parked',
     );
-    held.timer = this.timers.setTimeout(() => {
-      this.counters.timeouts++;
-      this.finish(held, 'timeout', held.instruction.timeoutResponse);
-    }, instruction.timeoutMs);
+    held.timeoutSlot = this.timeouts.add(held, instruction.timeoutMs);
   }
 
   /** Re-ask (docs §4.1): out of every index while the app answers again; at most `maxReasks` times. */
@@ -191,7 +229,7 @@ export class HoldLifecycle {
   }
 
   /**
-   * The one way out for a held request: leaves every index, clears its timer and
+   * The one way out for a held request: leaves every index and the timeout wheel, drops its
    * close listener, then writes `response` (none when the client is gone).
    * Returns whether a response was written; idempotent.
    */
@@ -205,7 +243,7 @@ export class HoldLifecycle {
     if (held.state === 'done') return false;
     this.unindex(held);
     held.state = 'done';
-    held.exchange.res.off('close', held.onClose);
+    held.exchange.res.off('close', this.onResponseClose);
     const written = write !== null && write(held.exchange.res);
     const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
     if (heldMs !== null) this.deps.observer?.holdEnded(outcome, heldMs);
@@ -224,29 +262,31 @@ export class HoldLifecycle {
       exchange,
       instruction,
       state: 'deciding',
-      timer: null,
+      timeoutSlot: NO_SLOT,
       parkedAt: null,
       parkedBytes: 0,
       reaskAttempt: null,
-      onClose: () => {
-        // 'close' also follows a normal finish; only an unfinished response is an abort.
-        if (exchange.res.writableFinished) return;
-        this.counters.clientAborts++;
-        this.log.debug({ requestId: requestIdOf(exchange.req), connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
-        this.finish(held, 'aborted', null);
-      },
     };
-    this.owners.set(exchange, held);
     this.byResponse.set(exchange.res, held);
-    exchange.res.on('close', held.onClose);
+    exchange.res.on('close', this.onResponseClose);
     return held;
   }
 
-  /** Removes `held` from whichever index its state puts it in, and clears its timer. */
+  /** The response closed: unless that followed its answer, the client went away. */
+  private aborted(held: Held): void {
+    const { exchange } = held;
+    // 'close' also follows a normal finish; only an unfinished response is an abort.
+    if (exchange.res.writableFinished || held.state === 'done') return;
+    this.counters.clientAborts++;
+    this.log.debug({ requestId: requestIdOf(exchange.req), connectionId: held.instruction.connectionId, state: held.state }, 'client went away');
+    this.finish(held, 'aborted', null);
+  }
+
+  /** Removes `held` from whichever index its state puts it in, and from the timeout wheel. */
   private unindex(held: Held): void {
-    if (held.timer !== null) {
-      this.timers.clearTimeout(held.timer);
-      held.timer = null;
+    if (held.timeoutSlot !== NO_SLOT) {
+      this.timeouts.remove(held, held.timeoutSlot);
+      held.timeoutSlot = NO_SLOT;
     }
     this.index.remove(held);
     if (held.state === 'reasking') held.reaskAttempt = null;

@@ -27,9 +27,28 @@ describe('ConnectionTable', () => {
     assert.equal(table.size, 0);
   });
 
+  test('a parked ID keeps no queue until a push needs one, and the sweep drops a queue once it is empty (issue 15)', () => {
+    const { table, clock } = makeTable();
+    table.open('c1').parked = 'request';
+    assert.equal(table.get('c1')!.queue, null, 'parking makes no queue');
+    assert.deepEqual(table.queued(), { items: 0, bytes: 0 });
+    const queued = table.openForPush('c1');
+    assert.equal(queued.queue.push(ITEM, 3).queued, true);
+    assert.equal(table.get('c1')!.queue?.size, 1);
+    assert.equal(queued.queue.shift(), ITEM);
+    table.sweep();
+    assert.equal(table.get('c1')!.queue, null, 'emptied: dropped by the sweep');
+    assert.equal(table.get('c1')!.parked, 'request', 'the parked request stays');
+    // An expired item still leaves its resync behind: that queue is not idle, so it stays.
+    table.openForPush('c1').queue.push(ITEM, 3);
+    clock.ms += 1_000;
+    table.sweep();
+    assert.equal(table.get('c1')!.queue?.resyncPending, 'queue-expired');
+  });
+
   test('closing discards the queue and refuses the ID until closedTtlMs has passed', () => {
     const { table, clock, dropped } = makeTable();
-    table.open('c1').queue.push(ITEM, 3);
+    table.withQueue(table.open('c1')).queue.push(ITEM, 3);
     assert.equal(table.close('c1'), 1);
     assert.equal(dropped(), 1);
     assert.equal(table.get('c1'), undefined);
@@ -42,7 +61,7 @@ describe('ConnectionTable', () => {
 
   test('the sweep expires queues, forgets stale resyncs and old tombstones', () => {
     const { table, clock, dropped } = makeTable();
-    table.open('queued').queue.push(ITEM, 3);
+    table.withQueue(table.open('queued')).queue.push(ITEM, 3);
     table.open('parked').parked = 'request';
     table.close('closed');
     assert.deepEqual(table.queued(), { items: 1, bytes: 3 });
@@ -50,7 +69,7 @@ describe('ConnectionTable', () => {
     clock.ms = 1_000;
     table.sweep();
     assert.equal(dropped(), 1);
-    assert.equal(table.get('queued')?.queue.resyncPending, 'queue-expired', 'kept: the client must learn it missed items');
+    assert.equal(table.get('queued')?.queue?.resyncPending, 'queue-expired', 'kept: the client must learn it missed items');
     assert.deepEqual(table.queued(), { items: 0, bytes: 0 });
 
     clock.ms = 6_000;
@@ -83,13 +102,13 @@ describe('ConnectionTable', () => {
     assert.ok(table.get('c2') === undefined, 'nothing queued: forgotten at once');
     clock.ms = 1_000;
     table.sweep();
-    assert.equal(table.get('c1')?.queue.resyncPending, 'queue-expired', 'the queued item still expires while its ID is parked');
+    assert.equal(table.get('c1')?.queue?.resyncPending, 'queue-expired', 'the queued item still expires while its ID is parked');
     table.get('c3')!.parked = null;
-    table.get('c3')!.queue.push(ITEM, 3);
+    table.withQueue(table.get('c3')!).queue.push(ITEM, 3);
     table.forgetIfIdle('c3');
     clock.ms = 2_000;
     table.sweep();
-    assert.equal(table.get('c3')?.queue.resyncPending, 'queue-expired', 'a queue left behind by its request is swept');
+    assert.equal(table.get('c3')?.queue?.resyncPending, 'queue-expired', 'a queue left behind by its request is swept');
     clock.ms = 7_000;
     table.sweep();
     assert.equal(table.get('c3'), undefined, 'and forgotten once its resync waited resyncTtlMs');
@@ -128,7 +147,7 @@ describe('ConnectionTable: queues for IDs that never parked here are capped (iss
     clock.ms = 999;
     assert.equal(table.unknownAmong(['real']), 0);
     assert.equal(table.openForPush('real').unknown, false);
-    table.get('real')!.queue.shift();
+    table.get('real')!.queue!.shift();
     table.forgetIfIdle('real');
     clock.ms = 999 + 1_000;
     assert.equal(table.unknownAmong(['real']), 1, 'queueTtlMs after it last left, it is a stranger again');
@@ -138,7 +157,7 @@ describe('ConnectionTable: queues for IDs that never parked here are capped (iss
     const { table, clock } = makeTable();
     for (const id of ['a', 'b', 'c']) table.openForPush(id).queue.push(ITEM, 3);
     assert.equal(table.unknownRoom, 0);
-    table.get('a')!.queue.shift();
+    table.get('a')!.queue!.shift();
     table.forgetIfIdle('a');
     table.close('b');
     assert.deepEqual([table.unknownQueues, table.unknownRoom], [1, 2]);
