@@ -68,6 +68,29 @@ function multicastSide(summaries: readonly PointSummary[], points: readonly Load
   return { target, title: cost.title, spread };
 }
 
+type Where = 'above' | 'below' | 'overlap' | 'not comparable';
+
+const fellBehind = (s: Side): boolean => s.missing?.startsWith('fell behind') === true;
+
+/**
+ * Where the subject stands against one other target. Falling behind the offered load where the other kept up is
+ * the heavier side, as a higher CPU figure would be (both directions: "heavy" and "light" claims alike); both behind,
+ * or a figure missing for another reason, leaves the pair not comparable.
+ */
+function wherePair(subject: Side, other: Side): Where {
+  if (subject.spread !== undefined && other.spread !== undefined) return compareIntervals(subject.spread, other.spread);
+  if (fellBehind(subject) && other.spread !== undefined) return 'above';
+  if (fellBehind(other) && subject.spread !== undefined) return 'below';
+  return 'not comparable';
+}
+
+function pairReason(subject: Side, other: Side, where: Where): string {
+  if (where === 'not comparable') return [subject, other].filter((s) => s.missing !== undefined).map((s) => `${s.title}: ${s.missing}`).join('; ');
+  if (subject.spread === undefined) return `${subject.title} fell behind where ${other.title} kept up`;
+  if (other.spread === undefined) return `${other.title} fell behind where ${subject.title} kept up`;
+  return `${subject.title}'s interval ${where === 'overlap' ? 'overlaps' : `lies ${where}`} ${other.title}'s`;
+}
+
 /** Every claim of CLAIMS whose subject ran, judged. */
 export function judgeClaims(summaries: readonly PointSummary[], points: readonly LoadPointResult[]): ClaimVerdict[] {
   const side = (c: Claim, target: string): Side => (c.metric === 'cpu-per-delivery' ? chatSide(summaries, target) : multicastSide(summaries, points, target));
@@ -76,23 +99,16 @@ export function judgeClaims(summaries: readonly PointSummary[], points: readonly
     const subjectSide = side(c, c.subject);
     if (subjectSide.missing === 'not in this run' || subjectSide.missing === 'not in the multicast experiment') continue;
     const againstSides = c.against.map((t) => side(c, t));
-    const missing = [subjectSide, ...againstSides].filter((s) => s.missing !== undefined);
-    if (missing.length > 0) {
-      // Heavier by falling behind where the lighter kept up answers "heavy" as well as a higher CPU figure would.
-      const behindAlone = c.expect === 'above' && subjectSide.missing?.startsWith('fell behind') && againstSides.every((s) => s.spread !== undefined);
-      out.push({
-        ...c, subjectSide, againstSides,
-        verdict: behindAlone ? 'confirmed' : 'not comparable',
-        reason: behindAlone
-          ? `${subjectSide.title} fell behind where ${againstSides.map((s) => s.title).join(' and ')} kept up`
-          : missing.map((s) => `${s.title}: ${s.missing}`).join('; '),
-      });
-      continue;
-    }
-    const where = againstSides.map((s) => compareIntervals(subjectSide.spread!, s.spread!));
-    const verdict = where.every((w) => w === c.expect) ? 'confirmed' : where.some((w) => w !== 'overlap' && w !== c.expect) ? 'refuted' : 'not resolved';
-    const reason = againstSides.map((s, i) => `${where[i] === 'overlap' ? 'overlaps' : where[i]} ${s.title}'s interval`).join('; ');
-    out.push({ ...c, subjectSide, againstSides, verdict, reason: `${subjectSide.title}'s interval ${reason}` });
+    const where = againstSides.map((s) => wherePair(subjectSide, s));
+    const verdict: ClaimVerdict['verdict'] = where.includes('not comparable')
+      ? 'not comparable'
+      : where.every((w) => w === c.expect)
+        ? 'confirmed'
+        : where.some((w) => w !== 'overlap' && w !== c.expect)
+          ? 'refuted'
+          : 'not resolved';
+    const reason = againstSides.map((s, i) => pairReason(subjectSide, s, where[i]!)).join('; ');
+    out.push({ ...c, subjectSide, againstSides, verdict, reason });
   }
   return out;
 }

@@ -171,13 +171,21 @@ describe('claims judged by their yardstick', () => {
     assert.equal(verdictOf([chat('suspend-resume', [0.05, 0.07, 0.09]), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!.verdict, 'not resolved');
   });
 
-  test('a target that fell behind is not compared, except that falling behind where the other kept up confirms "heavy"', () => {
+  test('falling behind where the other kept up is the heavier side, for "heavy" and "light" claims alike; both behind is not comparable', () => {
     const behind = { metrics: { ...chat('x', [1, 1, 1]).metrics, dropped: { median: 40, low: 30, high: 50, n: 3 } } };
     const heavy = verdictOf([chat('suspend-resume', [0.1, 0.1, 0.1], behind), chat('mailbox', [0.04, 0.05, 0.06])], 'Suspend & Resume is heavy')!;
     assert.equal(heavy.verdict, 'confirmed');
+    // The mailbox kept up where Suspend & Resume fell behind, and its interval lies below the plain stack's.
     const light = verdictOf([chat('mailbox', [0.04, 0.05, 0.06]), chat('suspend-resume', [0.3, 0.3, 0.3], behind), chat('suspend-push-plain', [0.5, 0.6, 0.7])], 'Queue / mailbox is light')!;
-    assert.equal(light.verdict, 'not comparable');
-    assert.match(light.reason, /suspend-resume: fell behind/);
+    assert.equal(light.verdict, 'confirmed');
+    assert.match(light.reason, /suspend-resume fell behind where mailbox kept up/);
+    // The subject kept up but lies above one it is claimed to be lighter than: refuted, not hidden by the other pair.
+    const notLight = verdictOf([chat('mailbox', [0.7, 0.8, 0.9]), chat('suspend-resume', [0.3, 0.3, 0.3], behind), chat('suspend-push-plain', [0.5, 0.6, 0.65])], 'Queue / mailbox is light')!;
+    assert.equal(notLight.verdict, 'refuted');
+    // Both behind: neither figure is the offered load's, so nothing is compared.
+    const both = verdictOf([chat('suspend-push-plain', [0.5, 0.6, 0.7], behind), chat('suspend-resume', [0.3, 0.3, 0.3], behind)], "Suspend & Push (the talk's, no leases) is light")!;
+    assert.equal(both.verdict, 'not comparable');
+    assert.match(both.reason, /suspend-push-plain: fell behind/);
   });
 
   test('a claim whose subject did not run has no row', () => {
