@@ -63,6 +63,15 @@ export function spreadOf(values: readonly number[], resamples = BOOTSTRAP_RESAMP
   return { median: m, low: quantile(medians, tail), high: quantile(medians, 1 - tail), n: finite.length };
 }
 
+/**
+ * Whether a point's CPU readings can be used: no process role's CPU went down over the window. A live process's
+ * CPU time only grows; a reading that fell means one of the target's processes ended mid-window (Pushpin's, seen in
+ * the lab) and took its CPU time with it, so the sum is not the window's work.
+ */
+export function cpuUsable(p: LoadPointResult): boolean {
+  return Object.values(p.cost ?? {}).every((c) => c === undefined || !(c.cpuS < 0));
+}
+
 /** The metrics summarised, and how each is read from a measured point. */
 export const METRICS = {
   publishedPerS: (p) => p.publisher?.ratePerS,
@@ -74,8 +83,8 @@ export const METRICS = {
   maxMs: (p) => p.subscribers?.latency.max,
   commitP50Ms: (p) => p.subscribers?.commitLatency?.p50,
   commitP99Ms: (p) => p.subscribers?.commitLatency?.p99,
-  cpuSPer1000Deliveries: (p) => p.derived?.cpuSPer1000Deliveries,
-  serverCoresBusy: (p) => (p.windowS ? (p.cost?.total?.cpuS ?? NaN) / p.windowS : undefined),
+  cpuSPer1000Deliveries: (p) => (cpuUsable(p) ? p.derived?.cpuSPer1000Deliveries : undefined),
+  serverCoresBusy: (p) => (p.windowS && cpuUsable(p) ? (p.cost?.total?.cpuS ?? NaN) / p.windowS : undefined),
   generatorCoresBusy: (p) => (p.windowS ? (p.loadGeneratorCpuS ?? NaN) / p.windowS : undefined),
   // Short polling parks nothing: a "per parked connection" figure would be per-session noise.
   memoryPerParkedBytes: (p) => (p.protocol === 'chat-short-poll' ? undefined : p.derived?.memoryPerParkedBytes),

@@ -105,6 +105,19 @@ describe('spread over repeated runs', () => {
     assert.equal(a!.metrics.serverCoresBusy, undefined, 'no cost recorded: no figure, not NaN');
   });
 
+  test("a run whose CPU reading went down (a target's process ended mid-window) gives no CPU figure; the others still count", () => {
+    const withCost = (repeat: number, roleCpu: number, cpuPer1000: number): LoadPointResult => {
+      const p = point('pushpin', repeat, 100);
+      return { ...p, cost: { pushpin: { cpuS: roleCpu } as never, total: { cpuS: roleCpu + 5 } as never }, derived: { ...p.derived!, cpuSPer1000Deliveries: cpuPer1000 } };
+    };
+    const [one] = summarize([withCost(1, -7.5, -0.06), withCost(2, 3, 0.2), withCost(3, 4, 0.3)]);
+    assert.equal(one!.metrics.cpuSPer1000Deliveries!.n, 2, 'the run with a negative reading is left out');
+    assert.ok(one!.metrics.cpuSPer1000Deliveries!.low >= 0.2);
+    assert.equal(one!.metrics.serverCoresBusy!.n, 2);
+    const [none] = summarize([withCost(1, -7.5, -0.06)]);
+    assert.equal(none!.metrics.cpuSPer1000Deliveries, undefined, 'no usable run: no figure');
+  });
+
   test('--repeat runs are interleaved across targets: run r of every point before run r + 1 of any', () => {
     const plan = runPlan(2, [10, 20], ['x', 'y']);
     assert.deepEqual(
