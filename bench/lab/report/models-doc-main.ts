@@ -9,42 +9,17 @@
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { PRESETS } from '../presets.js';
+import { runReportCli } from './cli.js';
 import { updateDoc } from './models-doc.js';
-import { newestResultsFile, readRunResult, ReportError, resultsFileOf } from './read-results.js';
-import { writeReport } from './write-report.js';
 
-const USAGE = 'usage: npm run bench:models-doc -- [<results dir> | <results.json>] [--doc FILE]';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PRESET = PRESETS.models!;
 
-function fail(message: string): never {
-  console.error(`bench:models-doc: ${message}`);
-  process.exit(2);
-}
-
-const parse = () => parseArgs({ options: { doc: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
-let args: ReturnType<typeof parse>;
-try {
-  args = parse();
-} catch (err) {
-  fail(`${(err as Error).message}\n${USAGE}`);
-}
-if (args.values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-if (args.positionals.length > 1) fail(`one results path at most\n${USAGE}`);
-
-try {
-  const given = args.positionals[0];
-  const file = given === undefined ? newestResultsFile(resolve(ROOT, PRESET.out)) : resultsFileOf(given);
-  const run = readRunResult(file);
-  for (const path of await writeReport(dirname(file), run)) console.log(path);
-  console.log(await updateDoc(resolve(args.values.doc ?? resolve(ROOT, PRESET.doc!)), resolve(dirname(file)), run));
-} catch (err) {
-  if (err instanceof ReportError) fail(`${err.code}: ${err.message}`);
-  console.error(err);
-  process.exit(1);
-}
+await runReportCli({
+  name: 'bench:models-doc',
+  usage: 'usage: npm run bench:models-doc -- [<results dir> | <results.json>] [--doc FILE]',
+  defaultRoot: resolve(ROOT, PRESET.out),
+  stringOptions: ['doc'],
+  after: async (run, file, values) => [await updateDoc(resolve(values.doc ?? resolve(ROOT, PRESET.doc!)), resolve(dirname(file)), run)],
+});
