@@ -18,7 +18,7 @@
  * Every wait is bounded and ends early on `stop()`.
  */
 import http from 'node:http';
-import type { ClientRecord, Interval } from './soak-messages.js';
+import type { ClientCounters, ClientRecord, Interval } from './soak-messages.js';
 
 export interface HttpAnswer {
   status: number;
@@ -26,18 +26,6 @@ export interface HttpAnswer {
   body: any;
 }
 
-export interface ClientCounters {
-  pollsAnswered: number;
-  pollErrors: number;
-  eventsReceived: number;
-  resyncs: number;
-  postsOk: number;
-  postsFailed: number;
-  joins: number;
-  leaves: number;
-  leavesAbandoned: number;
-  aborts: number;
-}
 
 /** Rejected when a request was aborted on purpose (`AbortSignal`), as opposed to a network error. */
 export class AbortedError extends Error {

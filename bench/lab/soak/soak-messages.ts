@@ -31,9 +31,8 @@ export interface SoakWorkerConfig {
   localAddress: string | undefined;
 }
 
-/** Counters a soak worker reports with its progress and in its answers. */
-export interface SoakProgress {
-  clientsReady: number;
+/** What one soak client counts (soak-client.ts); a worker reports their sums. */
+export interface ClientCounters {
   pollsAnswered: number;
   pollErrors: number;
   eventsReceived: number;
@@ -44,6 +43,11 @@ export interface SoakProgress {
   leaves: number;
   leavesAbandoned: number;
   aborts: number;
+}
+
+/** Counters a soak worker reports with its progress and in its answers: its clients' sums, and its own. */
+export interface SoakProgress extends ClientCounters {
+  clientsReady: number;
   /** Clients that could not learn whether a join or leave happened and stopped (their intervals end where they knew). */
   clientsGivenUp: number;
   inFlightActions: number;

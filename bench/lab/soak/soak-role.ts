@@ -12,8 +12,8 @@
 import http from 'node:http';
 import type { LoadProgress } from '../load-api.js';
 import { prng } from '../../lib/prng.js';
-import { sleep, SoakClient, type ClientCounters } from './soak-client.js';
-import type { SoakCalls, SoakProgress, SoakWorkerConfig } from './soak-messages.js';
+import { sleep, SoakClient } from './soak-client.js';
+import type { ClientCounters, SoakCalls, SoakProgress, SoakWorkerConfig } from './soak-messages.js';
 
 /** Sessions and joins in flight at once per worker: enough to keep a server busy, not a stampede. */
 const SETUP_CONCURRENCY = 32;
