@@ -8,11 +8,13 @@
  * scraped (one `stats()` call per scrape), so the registry keeps one set of
  * counters. Histograms and the error counter are fed by events: the registry
  * reports each hold's end and each item written (HoldObserver), and the proxy
- * counts every `{code, message}` error answer.
+ * counts every `{code, message}` error answer. The two histograms count in their own
+ * arrays and fold into prom-client when scraped (batched-histogram.ts, issue 15).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ProxyStats } from '../../protocol/control-api.js';
 import { PROXY_ERROR_STATUS } from '../errors.js';
+import { createBatchedHistogram } from './batched-histogram.js';
 import type { HoldObserver, HoldOutcome } from '../holds/hold-registry.js';
 
 /** Prefix of every metric name, default process metrics included. */
@@ -115,17 +117,18 @@ export function createProxyMetrics(stats: () => ProxyStats): ProxyMetrics {
     });
   }
 
-  const holdDuration = new Histogram({
+  // Observed once or twice per delivery: counted in our own arrays, folded in when read (batched-histogram.ts).
+  const holdDuration = createBatchedHistogram<HoldOutcome>({
     name: `${METRIC_PREFIX}hold_duration_seconds`,
     help: 'Time from parking a request to its answer, by outcome',
-    labelNames: ['outcome'],
+    labelName: 'outcome',
     buckets: HOLD_BUCKETS_S,
     registers,
   });
-  const publishToWrite = new Histogram({
+  const publishToWrite = createBatchedHistogram<'publish' | 'push'>({
     name: `${METRIC_PREFIX}publish_to_write_seconds`,
     help: 'Time from a publish/push reaching the control API to the parked client\'s response being written, by kind',
-    labelNames: ['kind'],
+    labelName: 'kind',
     buckets: WRITE_BUCKETS_S,
     registers,
   });
@@ -143,10 +146,10 @@ export function createProxyMetrics(stats: () => ProxyStats): ProxyMetrics {
     registry,
     contentType: registry.contentType,
     holdEnded(outcome: HoldOutcome, heldMs: number) {
-      holdDuration.observe({ outcome }, heldMs / 1000);
+      holdDuration.observe(outcome, heldMs / 1000);
     },
     itemWritten(kind: 'publish' | 'push', latencyMs: number) {
-      publishToWrite.observe({ kind }, latencyMs / 1000);
+      publishToWrite.observe(kind, latencyMs / 1000);
     },
     countError(code: string) {
       errors.inc({ code });
