@@ -11,5 +11,16 @@ import type { IncomingMessage } from 'node:http';
 
 /** Replaces `req.headers` with an equal copy in V8's compact form. Same names, values and order. */
 export function compactRequestHead(req: IncomingMessage): void {
-  req.headers = { ...req.headers };
+  // A loop, not `{ ...headers }`: spreading a hash-table object takes V8's slow path, ~4x the time
+  // (2.2% of a leased fan-out's profile, issue 15); the stores here follow cached transitions.
+  const from = req.headers;
+  const copy: IncomingMessage['headers'] = {};
+  const names = Object.keys(from);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    // An own `__proto__` (never from Node's parser, but a header object is mutable) must stay a header, not a prototype.
+    if (name === '__proto__') Object.defineProperty(copy, name, { value: from[name], enumerable: true, writable: true, configurable: true });
+    else copy[name] = from[name];
+  }
+  req.headers = copy;
 }

@@ -46,3 +46,23 @@ test('a parked request keeps its head in compact form: same headers, in order, n
   assert.equal(req.method, 'GET');
   assert.equal(req.url, '/poll?room=1');
 });
+
+test('compacted heads of requests with the same header names share one hidden class', async (t) => {
+  const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+  const [one, two] = [await receivedRequest(t), await receivedRequest(t)];
+  for (const req of [one, two]) {
+    stripRequestHeaders(req.headers);
+    compactRequestHead(req);
+  }
+  assert.equal(haveSameMap(one.headers, two.headers), true);
+});
+
+test('an own __proto__ header (Node never parses one; code may add it) is copied as a header, not made the prototype', async (t) => {
+  const req = await receivedRequest(t);
+  stripRequestHeaders(req.headers);
+  Object.defineProperty(req.headers, '__proto__', { value: 'x', enumerable: true, writable: true, configurable: true });
+  const before = Object.entries(req.headers);
+  compactRequestHead(req);
+  assert.deepEqual(Object.entries(req.headers), before);
+  assert.equal(Object.getPrototypeOf(req.headers), Object.prototype);
+});
