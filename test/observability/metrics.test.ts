@@ -132,6 +132,26 @@ describe('GET /metrics', { timeout: 15_000 }, () => {
     assert.equal(value((await scrape(two)).samples, 'comet_proxy_publishes_total'), 0);
   });
 
+  test('each delivery is in the next scrape: hold and publish-to-write counts go up by one per delivery, scrape after scrape', async (t) => {
+    const h = await startHarness(t);
+    h.app.handle = (_req, res) => writeHold(res, { channel: 'room:s' });
+    const counts = async (): Promise<[number, number]> => {
+      const samples = (await scrape(h)).samples;
+      return [
+        sampleValue(samples, 'comet_proxy_hold_duration_seconds_count', { outcome: 'delivered' }) ?? 0,
+        sampleValue(samples, 'comet_proxy_publish_to_write_seconds_count', { kind: 'publish' }) ?? 0,
+      ];
+    };
+    assert.deepEqual(await counts(), [0, 0]);
+    for (let n = 1; n <= 3; n++) {
+      const poll = h.get('/p');
+      await h.waitParked(1);
+      await h.control('/publish/', { items: [{ channel: 'room:s', id: String(n), formats: jsonFormat({ n }) }] });
+      assert.deepEqual((await poll).json(), { n });
+      assert.deepEqual(await counts(), [n, n], `after delivery ${n}`);
+    }
+  });
+
   test('the parked gauge follows requests as they park and leave', async (t) => {
     const h = await startHarness(t);
     h.app.handle = (_req, res) => writeHold(res, { channel: 'room:g' });
