@@ -28,6 +28,18 @@ import { compactRequestHead } from './compact-head.js';
 import { HoldTimeouts, NO_SLOT } from './hold-timeouts.js';
 import type { ParkedIndex } from './parked-index.js';
 
+/**
+ * Every request the registry has owned, on its response (one per exchange), not in a WeakMap: every held poll
+ * and re-poll adds one, and a WeakMap of them was 2-3% self time of the leased fan-out window (its inserts) plus an
+ * ephemeron table the garbage collector walks on every pass (issue 15; request-id.ts does the same).
+ */
+const HELD = Symbol('held');
+type WithHeld = { [HELD]?: Held };
+
+function heldOf(res: object): Held | undefined {
+  return (res as WithHeld)[HELD];
+}
+
 /** Answers given while shutting down tell the client (and Node) to drop the connection. */
 const CONNECTION_CLOSE: HeaderMap = { connection: 'close' };
 
@@ -44,8 +56,6 @@ export interface HoldLifecycleDeps {
 }
 
 export class HoldLifecycle {
-  /** Every request the registry has owned, by its response (one per exchange); weak, so answered ones are collected. */
-  private readonly byResponse = new WeakMap<ServerResponse, Held>();
   /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
   private readonly pipelinedBehind = new WeakSet<ServerResponse>();
   private readonly index: ParkedIndex;
@@ -78,10 +88,9 @@ export class HoldLifecycle {
       },
       deps.timeoutGranularityMs,
     );
-    const byResponse = this.byResponse;
     const aborted = (held: Held) => this.aborted(held);
     this.onResponseClose = function (this: ServerResponse) {
-      const held = byResponse.get(this);
+      const held = heldOf(this);
       if (held !== undefined) aborted(held);
     };
   }
@@ -98,7 +107,7 @@ export class HoldLifecycle {
    * behind it (docs §4 step 0) or the proxy is draining.
    */
   admit(exchange: Exchange, instruction: HoldInstruction): Held | null {
-    let held = this.byResponse.get(exchange.res);
+    let held = heldOf(exchange.res);
     if (held?.state === 'done') return null; // answered (drain) or aborted while its re-ask was in flight
     if (held === undefined) {
       if (isResponseClosed(exchange.res)) {
@@ -132,7 +141,7 @@ export class HoldLifecycle {
    */
   releasePipelined(res: ServerResponse): void {
     this.pipelinedBehind.add(res);
-    const held = this.byResponse.get(res);
+    const held = heldOf(res);
     if (held === undefined || (held.state !== 'parked' && held.state !== 'reasking')) return;
     this.counters.pipelineReleases++;
     this.finish(held, 'pipelined', held.instruction.timeoutResponse);
@@ -267,7 +276,7 @@ export class HoldLifecycle {
       parkedBytes: 0,
       reaskAttempt: null,
     };
-    this.byResponse.set(exchange.res, held);
+    (exchange.res as WithHeld)[HELD] = held;
     exchange.res.on('close', this.onResponseClose);
     return held;
   }
