@@ -18,7 +18,7 @@ import { open } from 'node:fs/promises';
 /** LISTEN in /proc/net/tcp's `st` column. */
 const LISTEN = '0A';
 /** Most bytes one sample reads: the listening rows of a busy machine fit many times over. */
-const READ_BYTES = 256 * 1024;
+const READ_BYTES = 64 * 1024;
 /** Default time between samples, ms. */
 export const ACCEPT_QUEUE_SAMPLE_MS = 50;
 
@@ -35,7 +35,7 @@ export interface AcceptQueueSummary {
 
 /**
  * Connections waiting to be accepted on the listening sockets of `port` (any local address, summed) in `text`
- * (the rows of /proc/net/tcp or tcp6), or undefined if none listens. Pure.
+ * (the rows of /proc/net/tcp), or undefined if none listens. Pure.
  */
 export function parseAcceptQueue(text: string, port: number): number | undefined {
   const portHex = port.toString(16).toUpperCase().padStart(4, '0');
@@ -51,37 +51,39 @@ export function parseAcceptQueue(text: string, port: number): number | undefined
   return found;
 }
 
-async function readHead(path: string): Promise<string> {
-  const file = await open(path, 'r');
+/**
+ * The listening rows at the head of /proc/net/tcp: read a page at a time and stopped at the first row in another
+ * state, because the kernel walks its socket tables as the file is read (reading it whole with 20,000 connections
+ * open costs milliseconds of CPU per sample, and /proc/net/tcp6 walks every socket to find none: the lab's targets
+ * listen on 127.0.0.1).
+ */
+async function listeningRows(): Promise<string> {
+  const file = await open('/proc/net/tcp', 'r');
   try {
     const buffer = Buffer.alloc(READ_BYTES);
     let length = 0;
-    // seq_file hands out a page or so per read: read until the buffer is full or the file ends.
-    for (let i = 0; i < 256 && length < buffer.length; i++) {
-      const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);
+    for (let i = 0; i < READ_BYTES / 4096 && length < buffer.length; i++) {
+      const { bytesRead } = await file.read(buffer, length, Math.min(4096, buffer.length - length), null);
       if (bytesRead === 0) break;
+      const chunk = buffer.toString('latin1', length, length + bytesRead);
       length += bytesRead;
+      if (/^\s*\d+: \S+ \S+ (?!0A)[0-9A-F]{2} /m.test(chunk)) break;
     }
-    return buffer.subarray(0, length).toString('latin1');
+    return buffer.toString('latin1', 0, length);
   } finally {
     await file.close();
   }
 }
 
-/** `port`'s accept queue now (IPv4 and IPv6 listeners), or undefined if it has none or the files are absent. */
+/** `port`'s accept queue now (IPv4 listeners), or undefined if it has none or /proc/net/tcp is absent. */
 export async function readAcceptQueue(port: number): Promise<number | undefined> {
-  let total: number | undefined;
-  for (const path of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = await readHead(path);
-    } catch {
-      continue;
-    }
-    const queued = parseAcceptQueue(text, port);
-    if (queued !== undefined) total = (total ?? 0) + queued;
+  let text: string;
+  try {
+    text = await listeningRows();
+  } catch {
+    return undefined;
   }
-  return total;
+  return parseAcceptQueue(text, port);
 }
 
 /** The size of `port`'s accept queue (summed over its listeners, `ss`'s Send-Q of a LISTEN row), or undefined. */
@@ -98,16 +100,18 @@ export function listenBacklog(port: number): Promise<number | undefined> {
 
 /**
  * Samples the accept queues of `ports` (summed) every `intervalMs` until `stop()`, which resolves with the summary.
- * Sampling is sequential (one read at a time), so a slow read stretches the interval rather than piling up.
+ * Sampling starts at once and is sequential (a slow read stretches the interval rather than piling up); the
+ * queue's size is read beside it (`ss` is a process start), and the time full is worked out at the end.
  */
 export function watchAcceptQueue(ports: readonly number[], intervalMs = ACCEPT_QUEUE_SAMPLE_MS): { stop(): Promise<AcceptQueueSummary> } {
-  const summary: AcceptQueueSummary = { peak: 0, backlog: 0, fullMs: 0, samples: 0 };
   let stopped = false;
-  let last = Date.now();
+  const backlog = Promise.all(ports.map((port) => listenBacklog(port))).then((sizes) =>
+    sizes.every((size) => size !== undefined) ? sizes.reduce((a, b) => a! + b!, 0)! : 0,
+  );
+  /** Per sample: the queue and the ms since the previous one (bounded: one per interval until stop). */
+  const samples: Array<{ queued: number; ms: number }> = [];
   const loop = (async () => {
-    const sizes = await Promise.all(ports.map((port) => listenBacklog(port)));
-    summary.backlog = sizes.every((size) => size !== undefined) ? sizes.reduce((a, b) => a! + b!, 0)! : 0;
-    last = Date.now();
+    let last = Date.now();
     while (!stopped) {
       let queued = 0;
       let seen = false;
@@ -118,11 +122,7 @@ export function watchAcceptQueue(ports: readonly number[], intervalMs = ACCEPT_Q
         queued += reading;
       }
       const now = Date.now();
-      if (seen) {
-        summary.samples++;
-        summary.peak = Math.max(summary.peak, queued);
-        if (summary.backlog > 0 && queued >= summary.backlog) summary.fullMs += now - last;
-      }
+      if (seen) samples.push({ queued, ms: now - last });
       last = now;
       if (!stopped) await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
@@ -131,7 +131,13 @@ export function watchAcceptQueue(ports: readonly number[], intervalMs = ACCEPT_Q
     async stop() {
       stopped = true;
       await loop;
-      return summary;
+      const size = await backlog;
+      return {
+        peak: samples.reduce((peak, sample) => Math.max(peak, sample.queued), 0),
+        backlog: size,
+        fullMs: size > 0 ? samples.reduce((ms, sample) => ms + (sample.queued >= size ? sample.ms : 0), 0) : 0,
+        samples: samples.length,
+      };
     },
   };
 }
