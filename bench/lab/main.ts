@@ -135,6 +135,9 @@ async function main(): Promise<number> {
         (point.publisher?.dropped ? ` dropped ${point.publisher.dropped} due messages (queue full);` : '') +
         (s ? ` deliveries ${s.deliveries}/${s.expectedDeliveries}, lost ${s.lost}, dup ${s.duplicated}, p99 ${s.latency.p99.toFixed(1)} ms` : '') +
         (point.park ? `; park ${point.park.ms} ms, ${point.park.errors} errors` : '') +
+        (point.park?.acceptQueue
+          ? `, accept queue peak ${point.park.acceptQueue.peak}/${point.park.acceptQueue.backlog} (full ${point.park.acceptQueue.fullMs} ms)`
+          : '') +
         (s !== undefined && Object.keys(s.errorKinds ?? {}).length > 0 ? ` (${JSON.stringify(s.errorKinds)})` : '') +
         (point.derived?.memoryPerParkedByRole
           ? `; KB/parked ${Object.entries(point.derived.memoryPerParkedByRole).map(([r, b]) => `${r} ${(b / 1024).toFixed(1)}`).join(', ')}`

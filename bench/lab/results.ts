@@ -2,6 +2,7 @@
  * The raw JSON a lab run writes (`bench/results/<timestamp>/results.json`);
  * the report (bench/lab/report/*) reads only this, so it can be regenerated.
  */
+import type { AcceptQueueSummary } from './accept-queue.js';
 import type { ClientProtocol, TargetKind } from '../models/target.js';
 import type { Provenance } from './provenance.js';
 import type { MemorySlope } from './memory-slope.js';
@@ -124,7 +125,8 @@ export interface LoadPointResult {
   repeat?: number;
   /** The park phase: its wall time (first poll sent to all parked), and errors and requests during it. */
   /** `listenOverflows`: connections the kernel dropped machine-wide because a listen queue was full (Linux). */
-  park?: { ms: number; errors: number; requests: number; listenOverflows?: number };
+  /** `acceptQueue`: the target's own client port(s): longest accept queue, its size, time full (accept-queue.ts). */
+  park?: { ms: number; errors: number; requests: number; listenOverflows?: number; acceptQueue?: AcceptQueueSummary };
   /** `ok`: measured; `failed`: the run broke (see `error`); `unavailable`: the target cannot run here. */
   status: 'ok' | 'failed' | 'unavailable';
   error?: string;

@@ -22,6 +22,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { watchAcceptQueue, type AcceptQueueSummary } from './accept-queue.js';
 import { listenOverflows } from './listen-overflows.js';
 import type { LoadGenerator, Publisher, Subscribers } from './load-api.js';
 import type { LabOptions } from './options.js';
@@ -172,10 +173,20 @@ export async function runPoint(
     const parkStart = await subscribers.snapshot(10_000);
     const overflowsStart = await listenOverflows();
     const statsAtParkStart = scaleout ? await running.frontDoorStats?.() : undefined;
+    // The target's own accept queue (the machine-wide drop count above also counts other processes' queues).
+    const acceptQueue = watchAcceptQueue((running.clientUrls ?? [running.clientUrl]).map((url) => Number(new URL(url).port)));
     const parkStartedAt = Date.now();
-    await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park' || scaleout);
-    const parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
-    const parkMs = Date.now() - parkStartedAt;
+    let parkedAll: number | null;
+    let parkMs: number;
+    let acceptQueueSummary: AcceptQueueSummary;
+    try {
+      await subscribers.subscribe(setupTimeoutMs(clients), options.scenario === 'park' || scaleout);
+      parkedAll = await waitParked(running, target, subscribers, clients, display, setupTimeoutMs(clients));
+      parkMs = Date.now() - parkStartedAt;
+    } finally {
+      // Stopped on failure too: its sampling loop would keep the lab alive.
+      acceptQueueSummary = await acceptQueue.stop();
+    }
     result.parkedReached = parkedAll;
     endPhase('park');
     const statsParked = scaleout ? await running.frontDoorStats?.() : undefined;
@@ -186,6 +197,7 @@ export async function runPoint(
       errors: parkEnd.errors - parkStart.errors,
       requests: parkEnd.requests - parkStart.requests,
       ...(overflowsStart === undefined || overflowsEnd === undefined ? {} : { listenOverflows: overflowsEnd - overflowsStart }),
+      ...(acceptQueueSummary.samples > 0 ? { acceptQueue: acceptQueueSummary } : {}),
     };
     const gcParked = await forceGc(running.pids());
     // The park scenario measures memory at rest: what a storm allocated and dropped must not count as held.

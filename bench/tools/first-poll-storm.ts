@@ -5,22 +5,28 @@
  * socket, and prints the time until the proxy has all N parked and the app's CPU time
  * spent meanwhile (per poll). Nothing is published, so every poll parks.
  *
- *   npx tsx bench/tools/first-poll-storm.ts [--polls 2000] [--cpu-prof DIR]
+ *   npx tsx bench/tools/first-poll-storm.ts [--polls 2000] [--cpu-prof DIR] [--proxy-prof DIR] [--dist DIR]
  *
- * `--cpu-prof DIR` profiles the app (node --cpu-prof); read it with bench/tools/cpuprofile-top.ts.
+ * `--cpu-prof DIR` profiles the app (node --cpu-prof); `--proxy-prof DIR` profiles the proxy over the storm alone
+ * (bench/tools/window-profiler.mjs); read either with bench/tools/cpuprofile-top.ts. `--dist DIR` runs the proxy
+ * and app of a build (`DIR/proxy/main.js`, `DIR/server/main.js`, e.g. an older checkout's `dist`) instead of the
+ * sources, for same-run pairs. The line printed also has the proxy's CPU and the machine's listen-queue drops
+ * (bench/lab/listen-overflows.ts) over the storm.
  * Keep N modest on a shared machine: the storm is short, session creation is the slow part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { listenOverflows } from '../lab/listen-overflows.js';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { polls: { type: 'string', default: '2000' }, 'cpu-prof': { type: 'string' } },
+  options: { polls: { type: 'string', default: '2000' }, 'cpu-prof': { type: 'string' }, 'proxy-prof': { type: 'string' }, dist: { type: 'string' } },
 });
+const dist = values.dist === undefined ? undefined : resolve(values.dist);
 const N = Number(values.polls);
 if (!Number.isInteger(N) || N < 1) throw new Error('--polls must be a positive integer');
 
@@ -86,8 +92,10 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-function start(script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
+/** `role`'s program: the build's under `--dist`, else the source through tsx. */
+function start(role: 'proxy' | 'server', env: NodeJS.ProcessEnv, nodeArgs: string[] = [], wrapper: string[] = []): ChildProcess {
+  const program = dist === undefined ? ['--import', 'tsx', ...wrapper, `${role}/main.ts`] : [...wrapper, join(dist, role, 'main.js')];
+  const child = spawn(process.execPath, [...nodeArgs, ...program], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -108,9 +116,10 @@ try {
   const appEnv = { GRIP_SECRET: SECRET, CONTROL_SECRET, LEASE_KEY, APP_PORT: String(appPort), DB_PATH: join(dir, 'chat.db'), PROXY_CONTROL_URL: `http://127.0.0.1:${controlPort}` };
   // Sessions are made by a first app process; the storm runs against a second one (same database), so its
   // CPU time and profile cover the storm alone.
-  let app = start('server/main.ts', appEnv);
+  let app = start('server', appEnv);
   children.push(app);
-  const proxy = start('proxy/main.ts', {
+  const proxyProf = values['proxy-prof'] === undefined ? [] : ['bench/tools/window-profiler.mjs', values['proxy-prof']];
+  const proxy = start('proxy', {
     GRIP_SECRET: SECRET,
     CONTROL_SECRET,
     LEASE_KEY,
@@ -119,7 +128,7 @@ try {
     APP_URL: `http://127.0.0.1:${appPort}`,
     MAX_PARKED_PER_ADDRESS: String(N + 100),
     MAX_PARKED: String(N + 100),
-  });
+  }, [], proxyProf);
   children.push(proxy);
   await waitFor('the app', async () => (await request(appPort, '/api/rooms')).status > 0, 20_000);
   await waitFor('the proxy', async () => (await request(proxyPort, '/api/rooms')).status !== 502, 20_000);
@@ -140,7 +149,7 @@ try {
     }
   }
   await stop(app);
-  app = start('server/main.ts', appEnv, values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']]);
+  app = start('server', appEnv, values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']]);
   children.push(app);
   await waitFor('the app again', async () => (await request(appPort, '/api/rooms')).status > 0, 20_000);
   const rooms = JSON.parse((await request(proxyPort, '/api/rooms', { cookie: cookies[0]! })).body) as { rooms?: Array<{ name: string; lastEventId: number }> } | Array<{ name: string; lastEventId: number }>;
@@ -151,6 +160,9 @@ try {
   // The storm: N first polls, each on a socket of its own, sent in one tick.
   const stormAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const cpu0 = cpuMs(app.pid!);
+  const proxyCpu0 = cpuMs(proxy.pid!);
+  const overflows0 = await listenOverflows();
+  if (proxyProf.length > 0) proxy.kill('SIGUSR2'); // starts the window profile
   const t0 = performance.now();
   let errors = 0;
   let answered = 0;
@@ -168,10 +180,19 @@ try {
   await waitFor('all polls parked', async () => (await stats()).parked + answered >= N, 120_000);
   const parkedMs = performance.now() - t0;
   const cpu = cpuMs(app.pid!) - cpu0;
+  const proxyCpu = cpuMs(proxy.pid!) - proxyCpu0;
+  const overflows1 = await listenOverflows();
+  if (proxyProf.length > 0) proxy.kill('SIGUSR2'); // writes it
   process.stdout.write(
     `${N} first polls: all parked in ${parkedMs.toFixed(0)} ms (${((N / parkedMs) * 1000).toFixed(0)}/s), ` +
-      `errors ${errors}, answered early ${answered}, app CPU ${cpu} ms (${((cpu * 1000) / N).toFixed(0)} µs/poll)\n`,
+      `errors ${errors}, answered early ${answered}, app CPU ${cpu} ms (${((cpu * 1000) / N).toFixed(0)} µs/poll), ` +
+      `proxy CPU ${proxyCpu} ms (${((proxyCpu * 1000) / N).toFixed(0)} µs/poll), ` +
+      `listen-queue drops ${overflows0 === undefined || overflows1 === undefined ? '?' : overflows1 - overflows0} (machine-wide)\n`,
   );
+  if (proxyProf.length > 0) {
+    const file = join(resolve(values['proxy-prof']!), `window-${proxy.pid}.cpuprofile`);
+    await waitFor('the proxy profile', async () => existsSync(file), 30_000);
+  }
   stormAgent.destroy();
   void polls;
 } finally {

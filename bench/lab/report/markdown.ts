@@ -98,8 +98,8 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
   if (points.length === 0) return [];
   const out = ['## Park and fan-out figures', ''];
   out.push(
-    row(['Target', 'Scenario', 'Clients', 'Park s', 'Park errors', 'Listen-queue drops', 'KB / parked, per process role', 'Fan-out: last delivery ms per round', 'Median last delivery ms']),
-    row(['---', '---', '---:', '---:', '---:', '---:', '---', '---', '---:'])
+    row(['Target', 'Scenario', 'Clients', 'Park s', 'Park errors', 'Listen-queue drops', 'Accept queue: peak / size, s full', 'KB / parked, per process role', 'Fan-out: last delivery ms per round', 'Median last delivery ms']),
+    row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---', '---', '---:'])
   );
   for (const p of points) {
     const roles = Object.entries(p.derived?.memoryPerParkedByRole ?? {})
@@ -114,6 +114,9 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
         formatSig(p.park === undefined ? undefined : p.park.ms / 1000),
         formatCount(p.park?.errors),
         formatCount(p.park?.listenOverflows),
+        p.park?.acceptQueue === undefined
+          ? ''
+          : `${formatCount(p.park.acceptQueue.peak)} / ${formatCount(p.park.acceptQueue.backlog)}, ${formatSig(p.park.acceptQueue.fullMs / 1000)}`,
         cell(roles),
         rounds.map((ms) => formatSig(ms)).join(', '),
         rounds.length > 0 ? formatSig(median(rounds)) : '',
@@ -128,7 +131,10 @@ function scenarioSection(run: RunResult, order: ReadonlyMap<string, number>): st
       'subscriber of one channel, from the publisher sending it to the last subscriber reading it. **Listen-queue ' +
       'drops**: connections the kernel dropped during the park phase because a listen queue was full (Linux ' +
       '`TcpExt ListenOverflows`, machine-wide); each one costs its client a SYN retransmit (1, 3, 7, 15 s), so a storm ' +
-      'with drops measures the kernel\'s queue as much as the target.',
+      'with drops measures the kernel\'s queue as much as the target. **Accept queue**: the target\'s own client ' +
+      'port over the park phase (sampled every 50 ms from /proc/net/tcp): the longest queue of connections the kernel ' +
+      'had completed and the server not yet accepted, the queue\'s size (the `listen()` backlog as `net.core.somaxconn` ' +
+      'capped it), and how long it was seen full, when SYNs to it were being dropped.',
     '',
   );
   return out;
