@@ -97,7 +97,7 @@ try {
   await sleep(IDLE_MS);
   const idleMsPerS = (bench.cpuMs() - idle0) / ((performance.now() - t0) / 1000);
 
-  const perRound: Array<{ cpuMsPer1000: number; lastMs: number }> = [];
+  const perRound: Array<{ cpuMsPer1000: number; lastMs: number; wakeupsPer1000: number; preemptionsPer1000: number }> = [];
   const profiling = PROFILE_DIR !== undefined;
   // With leases the clients re-poll at once (the window includes it); without, they wait for the round's end.
   clients.repoll = LEASED;
@@ -105,12 +105,21 @@ try {
     if (profiling && round === WARMUP + 1) signalProfilers(); // start the window profile
     clients.received = 0;
     const cpu0 = bench.cpuMs();
+    const switches0 = bench.switches();
     const start = performance.now();
     await bench.publish();
     await until(() => `round ${round} delivered (${clients.received}/${N})`, () => clients.received >= N, 60_000, 10);
     if (LEASED) await until(() => `re-parked in round ${round}`, async () => (await bench.parked()) >= N, 60_000, 10);
     const cpuMs = bench.cpuMs() - cpu0;
-    if (round > WARMUP) perRound.push({ cpuMsPer1000: (cpuMs / N) * 1000, lastMs: clients.lastReceiptAt - start });
+    const switches1 = bench.switches();
+    if (round > WARMUP) {
+      perRound.push({
+        cpuMsPer1000: (cpuMs / N) * 1000,
+        lastMs: clients.lastReceiptAt - start,
+        wakeupsPer1000: ((switches1.voluntary - switches0.voluntary) / N) * 1000,
+        preemptionsPer1000: ((switches1.involuntary - switches0.involuntary) / N) * 1000,
+      });
+    }
     if (!LEASED) {
       for (let i = 0; i < N; i++) clients.poll(i);
       await until(() => `re-parked after round ${round}`, async () => (await bench.parked()) >= N, 60_000, 10);
@@ -126,7 +135,9 @@ try {
   process.stdout.write(
     `${N} parked: idle ${idleMsPerS.toFixed(2)} ms CPU/s over ${IDLE_MS / 1000} s; ` +
       `delivery CPU ms/1,000 per round ${perRound.map((r) => r.cpuMsPer1000.toFixed(1)).join(', ')} (median ${median(perRound.map((r) => r.cpuMsPer1000)).toFixed(1)}); ` +
-      `last delivery ms ${perRound.map((r) => r.lastMs.toFixed(0)).join(', ')} (median ${median(perRound.map((r) => r.lastMs)).toFixed(0)}); failures ${clients.failures}${clients.failures === 0 ? '' : ` (${[...clients.failureReasons].map(([why, n]) => `${n} ${why}`).join(', ')})`}` +
+      `last delivery ms ${perRound.map((r) => r.lastMs.toFixed(0)).join(', ')} (median ${median(perRound.map((r) => r.lastMs)).toFixed(0)}); ` +
+      `main-thread context switches per 1,000 deliveries, median: voluntary (wake-ups) ${median(perRound.map((r) => r.wakeupsPer1000)).toFixed(0)}, ` +
+      `involuntary (preempted) ${median(perRound.map((r) => r.preemptionsPer1000)).toFixed(0)}; failures ${clients.failures}${clients.failures === 0 ? '' : ` (${[...clients.failureReasons].map(([why, n]) => `${n} ${why}`).join(', ')})`}` +
       (LEASED ? `; leased re-polls parked ${stats.repollParks}, to the app ${stats.repollToApp}` : '') +
       '\n',
   );

@@ -92,6 +92,12 @@ export interface ParkedBench {
   pids(): number[];
   /** CPU time of every proxy process so far, ms (every thread's /proc schedstat). */
   cpuMs(): number;
+  /**
+   * Context switches of every proxy process's main thread so far (/proc status): voluntary ones are the event
+   * loop going to sleep in epoll with nothing to do (one per wake-up), involuntary ones a preemption by another
+   * runnable process (the cores are shared with the load generator).
+   */
+  switches(): { voluntary: number; involuntary: number };
   /** GET on the control port; a kept-alive socket the proxy closes as it is reused is retried (3 tries). */
   controlGet(path: string): Promise<Response>;
   stats(): Promise<{ parked: number; deliveries: number; parkedBytes?: number; repollParks?: number; repollToApp?: number }>;
@@ -215,6 +221,20 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     return ns / 1e6;
   }
 
+  function switches(): { voluntary: number; involuntary: number } {
+    const sum = { voluntary: 0, involuntary: 0 };
+    for (const one of pids()) {
+      try {
+        const status = readFileSync(`/proc/${one}/task/${one}/status`, 'utf8');
+        sum.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        sum.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      } catch {
+        // exited
+      }
+    }
+    return sum;
+  }
+
   async function controlGet(path: string): Promise<Response> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -321,6 +341,7 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     clients,
     pids,
     cpuMs,
+    switches,
     controlGet,
     stats,
     parked,
