@@ -228,7 +228,7 @@ async function sample(step: string, ms?: number): Promise<void> {
     row.afterGc = { heapUsed: usage.heapUsed / MiB, heapTotal: usage.heapTotal / MiB, rss: procMemory().rss };
   }
   rows.push(row);
-  process.stderr.write(`${step}: rss ${row.rss.toFixed(1)} MiB\n`);
+  process.stderr.write(`${step}: rss ${row.rss.toFixed(1)} MiB; failed polls so far ${clients.failures} (${[...clients.failureReasons].map(([why, n]) => `${n} ${why}`).join(', ') || 'none'})\n`);
 }
 
 /**

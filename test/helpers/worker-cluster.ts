@@ -76,7 +76,12 @@ export async function until(check: () => Promise<boolean> | boolean, message: st
 }
 
 /** Spawns the proxy with PROXY_WORKERS=2 (unless `env` says otherwise); SIGKILLed after the test if still running. */
-export async function startWorkers(t: TestContext, appUrl: string, env: Record<string, string> = {}): Promise<Cluster> {
+export async function startWorkers(
+  t: TestContext,
+  appUrl: string,
+  env: Record<string, string> = {},
+  { startupStepMs = STARTUP_STEP_MS }: { startupStepMs?: number } = {},
+): Promise<Cluster> {
   const child = spawn(process.execPath, ['--import', 'tsx', PROXY_MAIN], {
     env: {
       PATH: process.env.PATH,
@@ -108,10 +113,10 @@ export async function startWorkers(t: TestContext, appUrl: string, env: Record<s
       `stderr: ${stderr.slice(-2000)}\nstdout: ${lines.slice(-20).join('\n')}`;
     // Checked every second: fails once nothing moved for a whole step.
     const watch = setInterval(() => {
-      if (Date.now() - progressAt < STARTUP_STEP_MS) return;
+      if (Date.now() - progressAt < startupStepMs) return;
       clearInterval(watch);
-      reject(new Error(`the cluster made no progress for ${STARTUP_STEP_MS} ms, waiting for ${waitingFor()}`));
-    }, 1000);
+      reject(new Error(`the cluster made no progress for ${startupStepMs} ms, waiting for ${waitingFor()}`));
+    }, Math.min(1000, startupStepMs / 4));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line);
       let entry: { msg?: string; pid?: number; clientPort: number; controlPort: number };

@@ -240,6 +240,17 @@ describe('proxy/main.ts with PROXY_WORKERS=2', () => {
     await until(() => pids.every((pid) => !alive(pid)), 'both workers gone');
   });
 
+  test('a cluster start that makes no progress fails after one step, naming what it still waited for', { timeout: 20_000 }, async (t) => {
+    // Every process of the cluster hangs before it runs anything (a preload that never settles): no worker ever listens.
+    const hang = '--import=data:text/javascript,setInterval(()=>{},1e3);await(new(Promise)(()=>{}))'; // NODE_OPTIONS splits at spaces
+    const started = Date.now();
+    await assert.rejects(startWorkers(t, 'http://127.0.0.1:9', { NODE_OPTIONS: hang }, { startupStepMs: 2000 }), (err: Error) => {
+      assert.match(err.message, /no progress for 2000 ms, waiting for 0 of 2 workers listening, then the primary's "listening" line/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms, not at a fixed 45 s`);
+  });
+
   test('a bad PROXY_WORKERS exits 2 naming it', { timeout: STARTUP_STEP_MS }, async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, PROXY_WORKERS: '0', PROXY_PORT: '0', CONTROL_PORT: '0' },
