@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/tools/parked-memory.ts [--clients 10000] [--rooms 10] [--rounds 3] [--cycles 2] [--idle-s 20]
  *        [--node-flag=--max-semi-space-size=2]... [--env MALLOC_ARENA_MAX=2]... [--dist] [--probe DIR]
- *        [--workers N] [--gc] [--anonymous]
+ *        [--workers N] [--gc] [--anonymous] [--proxy FILE]
  *
  * The app holds each poll under the client's own connection ID, as the chat app does (`--anonymous`: none).
  * `--workers N` runs the proxy as N workers and a primary (PROXY_WORKERS); memory is then summed over every
@@ -14,7 +14,13 @@
  * before each reading, so the rows show what stays reachable; the summary line gives the bytes per parked
  * request: (parked row − started row) / clients, both after that GC.
  *
- * `--dist` runs `dist/proxy/main.js` (run `npm run build` first) instead of the sources through tsx.
+ * With `--gc` each proxy process also reports its own reading after its GC (bench/tools/process-memory-probe.mjs):
+ * a second table gives, per process (primary and workers apart), RSS, heap used and total, external memory and
+ * V8's heap spaces (reserved / used), and each process's growth per parked request.
+ *
+ * `--dist` runs `dist/proxy/main.js` (run `npm run build` first) instead of the sources through tsx; `--proxy
+ * FILE` another build's (e.g. a worktree of the commit before a change) for same-run before/after pairs.
+ * The clients, the app and the proxy's start are bench/tools/parked-clients.ts (shared with delivery-floor.ts).
  * `--probe DIR` preloads bench/tools/memory-probe.mjs into the proxy: every step then also forces a full GC
  * and reports the heap and RSS after it (what is live, and what a GC gives back), and two allocation profiles
  * are written: `alloc-0` over one full round of the first cycle (publish, N deliveries, N re-polls through
@@ -22,12 +28,12 @@
  * them with bench/tools/heapprofile-top.ts. Forced GCs change what follows: compare runs without `--probe`.
  * Loopback only; every wait has a deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { forceGc, GC_NODE_ARGS } from '../lab/force-gc.js';
+import { envFlags, sleep, startParkedBench, until } from './parked-clients.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +45,7 @@ const { values } = parseArgs({
     'node-flag': { type: 'string', multiple: true, default: [] },
     env: { type: 'string', multiple: true, default: [] },
     dist: { type: 'boolean', default: false },
+    proxy: { type: 'string' },
     probe: { type: 'string' },
     workers: { type: 'string', default: '1' },
     gc: { type: 'boolean', default: false },
@@ -57,148 +64,109 @@ const CYCLES = positive('cycles', values.cycles);
 const IDLE_MS = positive('idle-s', values['idle-s'], 0) * 1000;
 const WORKERS = positive('workers', values.workers);
 if (values.probe !== undefined && WORKERS > 1) throw new Error('--probe reads one process: use --gc with --workers');
-const SECRET = 'memory-secret-0123456789abcdef';
-/** The control API's own credential (the proxy refuses to start without one, and not the Grip-Sig key). */
-const CONTROL_SECRET = 'memory-control-0123456789abcdef';
-const extraEnv = Object.fromEntries(values.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string | (() => string), check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(20);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-// --- the app: holds every poll whose cursor is the room's last id, else answers with the news ----------------
-
-const lastId = new Array<number>(ROOMS).fill(0);
-const app = http.createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://app');
-  const room = Number(url.searchParams.get('room'));
-  const cursor = Number(url.searchParams.get('cursor'));
-  const client = url.searchParams.get('i') ?? '';
-  req.resume();
-  if (cursor < lastId[room]!) {
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(`{"events":[{"id":${lastId[room]}}]}`);
-    return;
-  }
-  res.writeHead(200, {
-    'grip-hold': 'response',
-    'grip-channel': `room:${room}; prev-id=${cursor}`,
-    'grip-timeout': '300',
-    // 21 characters, the size of the chat app's IDs.
-    ...(values.anonymous ? {} : { 'grip-connection-id': `conn${client.padStart(17, '0')}` }),
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-  });
-  res.end('{"events":[]}');
-});
-app.keepAliveTimeout = 65_000;
-
-// --- the proxy, a child process ---------------------------------------------------------------------------
-
-const [clientPort, controlPort] = [await freePort(), await freePort()];
-await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-const appPort = (app.address() as { port: number }).port;
 const probeDir = values.probe;
 if (probeDir !== undefined) {
   mkdirSync(probeDir, { recursive: true });
   rmSync(`${probeDir}/done`, { force: true });
 }
-const entry = values.dist ? ['dist/proxy/main.js'] : ['--import', 'tsx', 'proxy/main.ts'];
-const proxy: ChildProcess = spawn(
-  process.execPath,
-  [
+/** With `--gc`, every proxy process reports its own memory and V8 heap spaces after each forced GC. */
+const perProcessDir = join(tmpdir(), `comet-parked-memory-${process.pid}`);
+const entry = values.proxy !== undefined ? [values.proxy] : values.dist ? ['dist/proxy/main.js'] : ['--import', 'tsx', 'proxy/main.ts'];
+const bench = await startParkedBench({
+  clients: N,
+  rooms: ROOMS,
+  anonymous: values.anonymous,
+  workers: WORKERS,
+  proxyArgv: [
     ...values['node-flag'],
     ...(probeDir === undefined ? [] : ['--import', './bench/tools/memory-probe.mjs']),
-    ...(values.gc ? GC_NODE_ARGS : []), // workers inherit the flags (cluster.fork uses process.execArgv)
+    // Workers inherit the flags (cluster.fork uses process.execArgv); the per-process probe after the GC handler.
+    ...(values.gc ? [...GC_NODE_ARGS, '--import', './bench/tools/process-memory-probe.mjs'] : []),
     ...entry,
   ],
-  {
-    env: {
-      ...process.env,
-      GRIP_SECRET: SECRET,
-      CONTROL_SECRET,
-      PROXY_PORT: String(clientPort),
-      CONTROL_PORT: String(controlPort),
-      APP_URL: `http://127.0.0.1:${appPort}`,
-      MAX_PARKED: String(N + 100),
-      MAX_PARKED_PER_ADDRESS: String(N + 100),
-      LOG_LEVEL: 'warn',
-      PROXY_WORKERS: String(WORKERS),
-      ...(probeDir === undefined ? {} : { MEMORY_PROBE_DIR: probeDir }),
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  env: {
+    ...(probeDir === undefined ? {} : { MEMORY_PROBE_DIR: probeDir }),
+    ...(values.gc ? { PROCESS_MEMORY_DIR: perProcessDir } : {}),
+    ...envFlags(values.env),
   },
-);
-const pid = proxy.pid!;
-const auth = { authorization: `Bearer ${CONTROL_SECRET}` };
-const control = `http://127.0.0.1:${controlPort}`;
+});
+const { proxy, pid, clients } = bench;
+const proxyPids = bench.pids;
 
-/** GET on the control port; a kept-alive socket the proxy closes as it is reused is retried (at most 3 tries). */
-async function controlGet(path: string): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fetch(`${control}${path}`, { headers: auth });
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      await sleep(50);
-    }
-  }
-}
-
-async function stats(): Promise<{ parked: number; deliveries: number; parkedBytes?: number }> {
-  return (await (await controlGet('/stats')).json()) as { parked: number; deliveries: number };
-}
-
-/** The proxy's processes: the one started and, with workers, its children. */
-function proxyPids(): number[] {
-  let children: number[] = [];
+/** VmRSS, VmHWM and RssAnon of one process, MiB (null once it exited). */
+function oneProcMemory(one: number): { rss: number; peak: number; anon: number } | null {
+  let status: string;
   try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    status = readFileSync(`/proc/${one}/status`, 'utf8');
   } catch {
-    // no children file: one process
+    return null; // exited meanwhile
   }
-  return [pid, ...children];
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM'), anon: kb('RssAnon') };
 }
 
 /** VmRSS, VmHWM and RssAnon summed over the proxy's processes, MiB. */
 function procMemory(): { rss: number; peak: number; anon: number } {
   const sum = { rss: 0, peak: 0, anon: 0 };
   for (const one of proxyPids()) {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${one}/status`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
-    sum.rss += kb('VmRSS');
-    sum.peak += kb('VmHWM');
-    sum.anon += kb('RssAnon');
+    const m = oneProcMemory(one);
+    if (m === null) continue;
+    sum.rss += m.rss;
+    sum.peak += m.peak;
+    sum.anon += m.anon;
   }
   return sum;
 }
 
+/** What one proxy process reported after a forced GC (bench/tools/process-memory-probe.mjs), with its RSS. */
+interface ProcessReading {
+  pid: number;
+  role: string;
+  rss: number;
+  anon: number;
+  memoryUsage: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  spaces: Record<string, { size: number; used: number; physical: number }>;
+}
+/** Each process's report of the GC just forced (its seq moved past `before`), waited for at most 5 s. */
+async function perProcess(before: Map<number, number>): Promise<ProcessReading[]> {
+  const read = (one: number): (Omit<ProcessReading, 'pid' | 'rss' | 'anon'> & { seq: number }) | null => {
+    try {
+      return JSON.parse(readFileSync(join(perProcessDir, `${one}.json`), 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  const readings: ProcessReading[] = [];
+  for (const one of proxyPids()) {
+    let r = read(one);
+    const deadline = Date.now() + 5000;
+    while ((r === null || r.seq <= (before.get(one) ?? 0)) && Date.now() < deadline) {
+      await sleep(20);
+      r = read(one);
+    }
+    const m = oneProcMemory(one);
+    if (r === null || m === null) continue;
+    readings.push({ pid: one, role: r.role, rss: m.rss, anon: m.anon, memoryUsage: r.memoryUsage, spaces: r.spaces });
+  }
+  return readings;
+}
+function perProcessSeqs(): Map<number, number> {
+  const seqs = new Map<number, number>();
+  for (const one of proxyPids()) {
+    try {
+      seqs.set(one, (JSON.parse(readFileSync(join(perProcessDir, `${one}.json`), 'utf8')) as { seq: number }).seq);
+    } catch {
+      seqs.set(one, 0);
+    }
+  }
+  return seqs;
+}
+
 /** V8's view, from the proxy's own /metrics (what an operator scrapes). */
 async function heapMemory(): Promise<{ heapUsed: number; heapTotal: number; external: number; newSpace: number }> {
-  const text = await (await controlGet('/metrics')).text();
+  const text = await (await bench.controlGet('/metrics')).text();
   const value = (name: string) => Number(new RegExp(`^comet_proxy_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / MiB;
   return {
     heapUsed: value('nodejs_heap_size_used_bytes'),
@@ -233,21 +201,26 @@ interface Row {
   ms?: number;
   /** With `--probe`: after a forced full GC and RSS settling again. */
   afterGc?: { heapUsed: number; heapTotal: number; rss: number };
+  /** With `--gc`: each process's own reading after its GC, RSS once settled. */
+  processes?: ProcessReading[];
 }
-/** With `--gc`: every proxy process collected, then RSS summed once settled. */
-async function gcEveryProcess(): Promise<void> {
-  if (!values.gc) return;
+/** With `--gc`: every proxy process collected, then RSS summed once settled; each one's own reading. */
+async function gcEveryProcess(): Promise<ProcessReading[] | undefined> {
+  if (!values.gc) return undefined;
+  const seqs = perProcessSeqs();
   const { late } = await forceGc(proxyPids());
   if (late.length > 0) process.stderr.write(`no GC receipt from ${late.join(', ')}\n`);
   await settled();
+  return perProcess(seqs);
 }
 const rows: Row[] = [];
 async function sample(step: string, ms?: number): Promise<void> {
   await settled();
-  await gcEveryProcess();
-  const s = await stats();
+  const processes = await gcEveryProcess();
+  const s = await bench.stats();
   const row: Row = { step, parked: s.parked, parkedBytes: (s.parkedBytes ?? 0) / MiB, ...procMemory(), ...(await heapMemory()) };
   if (ms !== undefined) row.ms = ms;
+  if (processes !== undefined) row.processes = processes;
   if (probeDir !== undefined) {
     await probe('gc');
     const usage = JSON.parse(readFileSync(`${probeDir}/gc-${probes - 1}.json`, 'utf8')) as { heapUsed: number; heapTotal: number };
@@ -255,59 +228,44 @@ async function sample(step: string, ms?: number): Promise<void> {
     row.afterGc = { heapUsed: usage.heapUsed / MiB, heapTotal: usage.heapTotal / MiB, rss: procMemory().rss };
   }
   rows.push(row);
-  process.stderr.write(`${step}: rss ${row.rss.toFixed(1)} MiB\n`);
+  process.stderr.write(`${step}: rss ${row.rss.toFixed(1)} MiB; failed polls so far ${clients.failures} (${[...clients.failureReasons].map(([why, n]) => `${n} ${why}`).join(', ') || 'none'})\n`);
 }
 
-// --- the clients: one keep-alive connection each, re-polling after every answer while `repoll` is on ---------
-
-let agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
-const cursors = new Array<number>(N).fill(0);
-let repoll = true;
-let received = 0;
-let failures = 0;
-
-function poll(i: number): void {
-  const room = i % ROOMS;
-  const req = http.get({ host: '127.0.0.1', port: clientPort, path: `/poll?room=${room}&cursor=${cursors[i]}&i=${i}`, agent }, (res) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (c: string) => (body += c));
-    res.on('end', () => {
-      const id = /"id":(\d+)/.exec(body)?.[1];
-      if (id !== undefined) {
-        cursors[i] = Number(id);
-        received++;
-      }
-      if (res.statusCode !== 200) retry(i);
-      else if (repoll) poll(i);
-    });
-  });
-  req.on('error', () => retry(i));
-}
-
-/** A failed poll (reset keep-alive socket, 5xx) polls again after a pause; its cursor loses nothing. */
-function retry(i: number): void {
-  if (!repoll) return;
-  failures++;
-  setTimeout(() => poll(i), 100);
-}
-
-async function publishAll(): Promise<void> {
-  const items = lastId.map((prev, room) => {
-    lastId[room] = prev + 1; // "committed" before it is published, as the chat app does
-    return { channel: `room:${room}`, id: String(prev + 1), 'prev-id': String(prev), formats: { 'http-response': { headers: { 'content-type': 'application/json' }, body: `{"events":[{"id":${prev + 1},"text":"round ${prev + 1}"}]}` } } };
-  });
-  const body = JSON.stringify({ items });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      // Sent again only if the connection failed; a repeat would be harmless anyway (same ids: clients have them).
-      const res = await fetch(`${control}/publish/`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body });
-      if (res.status !== 200) throw new Error(`publish answered ${res.status}`);
-      return;
-    } catch (err) {
-      if (attempt >= 3 || (err as Error).message.startsWith('publish answered')) throw err;
-      await sleep(50);
+/**
+ * Each process after its GC, MiB: RSS, heap used/total, external, and V8's spaces as reserved (size) / resident (physical) / used; then
+ * each process's growth per parked request between the first two rows, bytes.
+ */
+function printPerProcess(all: Row[]): void {
+  const f = (n: number) => (n / MiB).toFixed(1);
+  const space = (r: ProcessReading, name: string) => {
+    const sp = r.spaces[name];
+    return sp === undefined ? '' : `${f(sp.size)} / ${f(sp.physical)} / ${f(sp.used)}`;
+  };
+  process.stdout.write(`\nPer process, after each one's forced GC (MiB; spaces: reserved / resident / used):\n\n`);
+  process.stdout.write('| step | process | RSS | anon | heap used | heap total | external | new space | old space | code space | large objects |\n');
+  process.stdout.write('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  for (const row of all) {
+    for (const r of row.processes ?? []) {
+      const m = r.memoryUsage;
+      process.stdout.write(
+        `| ${row.step} | ${r.role} ${r.pid} | ${r.rss.toFixed(1)} | ${r.anon.toFixed(1)} | ${f(m.heapUsed)} | ${f(m.heapTotal)} | ${f(m.external)} | ` +
+          `${space(r, 'new_space')} | ${space(r, 'old_space')} | ${space(r, 'code_space')} | ${space(r, 'large_object_space')} |\n`,
+      );
     }
+  }
+  const [a, b] = [all[0]?.processes ?? [], all[1]?.processes ?? []];
+  const per = (x: number) => ((x * MiB) / N).toFixed(0);
+  const perB = (x: number) => (x / N).toFixed(0);
+  for (const after of b) {
+    const before = a.find((r) => r.pid === after.pid);
+    if (before === undefined) continue;
+    const newSpace = (r: ProcessReading) => r.spaces.new_space?.size ?? 0;
+    process.stdout.write(
+      `${after.role} ${after.pid} per parked request (${all[1]!.step} − ${all[0]!.step}): RSS ${per(after.rss - before.rss)} B, ` +
+        `heap used ${perB(after.memoryUsage.heapUsed - before.memoryUsage.heapUsed)} B, heap total ${perB(after.memoryUsage.heapTotal - before.memoryUsage.heapTotal)} B ` +
+        `(new space ${perB(newSpace(after) - newSpace(before))} B), external ${perB(after.memoryUsage.external - before.memoryUsage.external)} B; ` +
+        `RSS at ${all[0]!.step} ${before.rss.toFixed(1)} MiB\n`,
+    );
   }
 }
 
@@ -323,44 +281,43 @@ async function probe(command: 'gc' | 'sample-start' | 'sample-stop'): Promise<vo
 }
 
 try {
-  await until('the proxy', async () => (await fetch(`${control}/health`).then((r) => r.status, () => 0)) === 200, 30_000);
-  const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+  await bench.ready();
+  // Summed over the processes: with workers the client connections are the workers' sockets.
+  const fds = () => proxyPids().reduce((n, one) => n + (existsSync(`/proc/${one}/fd`) ? readdirSync(`/proc/${one}/fd`).length : 0), 0);
   await heapMemory(); // starts the default metrics at once, so every sample has them
   await sample('started');
   const baseFds = fds();
 
   for (let cycle = 1; cycle <= CYCLES; cycle++) {
-    repoll = true;
-    received = 0;
+    clients.repoll = true;
+    clients.retry = true;
+    clients.received = 0;
     const t0 = performance.now();
-    for (let i = 0; i < N; i += 500) {
-      for (let j = i; j < Math.min(N, i + 500); j++) poll(j);
-      await until(`${Math.min(N, i + 500)} parked`, async () => (await stats()).parked >= Math.min(N, i + 500), 60_000);
-    }
+    await clients.parkAll();
     await sample(`cycle ${cycle}: ${N} parked`, performance.now() - t0);
 
     for (let round = 1; round <= ROUNDS; round++) {
       const profile = cycle === 1 && round === 1;
       if (profile) await probe('sample-start');
       const start = performance.now();
-      await publishAll();
-      await until(() => `round ${round} delivered and re-parked (received ${received}, failures ${failures})`, async () => received >= N * round && (await stats()).parked >= N, 120_000);
+      await bench.publish();
+      await until(() => `round ${round} delivered and re-parked (received ${clients.received}, failures ${clients.failures})`, async () => clients.received >= N * round && (await bench.parked()) >= N, 120_000);
       const ms = performance.now() - start;
       if (profile) await probe('sample-stop');
       await sample(`cycle ${cycle}: round ${round} (${N} delivered, re-parked)`, ms);
     }
 
     // Release: one last publish answers everyone, and nobody polls again; then the connections close.
-    repoll = false;
+    clients.repoll = false;
+    clients.retry = false;
     const last = cycle === CYCLES;
     if (last) await probe('sample-start');
     const start = performance.now();
-    await publishAll();
-    await until('the last round delivered', async () => received >= N * (ROUNDS + 1) && (await stats()).parked === 0, 120_000);
+    await bench.publish();
+    await until('the last round delivered', async () => clients.received >= N * (ROUNDS + 1) && (await bench.parked()) === 0, 120_000);
     const ms = performance.now() - start;
     if (last) await probe('sample-stop');
-    agent.destroy();
-    agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
+    clients.disconnect();
     await until('the client connections to close', () => fds() <= baseFds + 300, 60_000);
     await sample(`cycle ${cycle}: released (last ${N} delivered, connections closed)`, ms);
     if (IDLE_MS > 0) {
@@ -368,7 +325,7 @@ try {
       await sample(`cycle ${cycle}: idle ${IDLE_MS / 1000} s more`);
     }
   }
-  if (failures > 0) process.stderr.write(`${failures} polls failed\n`);
+  if (clients.failures > 0) process.stderr.write(`${clients.failures} polls failed: ${[...clients.failureReasons].map(([why, n]) => `${n} ${why}`).join(', ')}\n`);
 
   const flags = [...values['node-flag'], ...values.env, values.dist ? 'dist' : 'tsx'].join(' ');
   process.stdout.write(`\n${N} clients, ${ROOMS} rooms, ${ROUNDS} rounds, ${CYCLES} cycles; ${flags}\n\n`);
@@ -391,12 +348,8 @@ try {
         : `, after GC: heap used ${perParked(parked.afterGc.heapUsed - started.afterGc.heapUsed)} B, RSS ${perParked(parked.afterGc.rss - started.afterGc.rss)} B`) +
       `; ${WORKERS} proxy process${WORKERS === 1 ? '' : 'es + primary'}${values.gc ? ', after a forced GC in each' : ''}\n`,
   );
+  if (values.gc) printPerProcess(rows);
 } finally {
-  repoll = false;
-  agent.destroy();
-  const exited = new Promise((r) => proxy.once('exit', r));
-  proxy.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000)]);
-  app.close();
-  app.closeAllConnections();
+  await bench.close();
+  rmSync(perProcessDir, { recursive: true, force: true });
 }

@@ -12,6 +12,9 @@ import type { ProxyStats } from '../../protocol/control-api.js';
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
 
+/** The env variable that hands a worker the ports the primary chose (read by proxy/main.ts). */
+export const WORKER_PORTS_ENV = 'COMET_PROXY_WORKER_PORTS';
+
 export type CallOp = 'publish' | 'push' | 'close' | 'revoke';
 export type EntryType = 'publish' | 'push' | 'close' | 'revoke';
 

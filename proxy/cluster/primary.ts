@@ -23,16 +23,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import { BusUnavailableError } from '../bus/redis-bus.js';
 import type { ProxyOptions } from '../options.js';
+import { IpcBatcher, unbatch, type Batch } from './ipc-batch.js';
 import { LocalPrimaryBus } from './local-primary-bus.js';
-import { fromWire, isMessage, toWire, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
+import { fromWire, isMessage, toWire, WORKER_PORTS_ENV, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
 import type { PrimaryBus, Relay } from './primary-bus.js';
-import { RedisPrimaryBus } from './redis-primary-bus.js';
 import { sumStats } from './stats-sum.js';
 
-/** The env variable that hands a worker the ports the primary chose (read by proxy/main.ts). */
-export const WORKER_PORTS_ENV = 'COMET_PROXY_WORKER_PORTS';
+export { WORKER_PORTS_ENV } from './messages.js';
 /** A worker that does not answer a gather in this long is left out of the sum, ms. */
 const GATHER_TIMEOUT_MS = 1500;
 /** More deaths than this within RESTART_WINDOW_MS is a crash loop: the primary gives up (exit 1). */
@@ -81,11 +79,19 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
 
-  const send = (worker: Worker, message: PrimaryMessage): void => {
+  /** Each worker's outgoing messages, one write per event-loop turn (ipc-batch.ts), in order. */
+  const outboxes = new WeakMap<Worker, IpcBatcher<PrimaryMessage>>();
+  const write = (worker: Worker, message: PrimaryMessage | Batch<PrimaryMessage>): void => {
     if (!worker.isConnected()) return;
     worker.send(message, undefined, undefined, (err: Error | null) => {
       if (err) log.debug({ err: err.message, workerPid: worker.process.pid }, 'message to a worker lost (it is exiting)');
     });
+  };
+  const send = (worker: Worker, message: PrimaryMessage): void => {
+    if (!worker.isConnected()) return;
+    let outbox = outboxes.get(worker);
+    if (outbox === undefined) outboxes.set(worker, (outbox = new IpcBatcher((m) => write(worker, m))));
+    outbox.send(message);
   };
   const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
   const broadcast = (message: PrimaryMessage): void => {
@@ -98,8 +104,14 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
     },
     resync: (queuesLost) => broadcast({ k: 'resync', queuesLost }),
   };
+  // The Redis bus (and its client library) is loaded only when configured: the primary of one host never needs it.
+  const redis = options.redisUrl === undefined ? undefined : await Promise.all([import('./redis-primary-bus.js'), import('../bus/redis-bus.js')]);
   const bus: PrimaryBus =
-    options.redisUrl === undefined ? new LocalPrimaryBus(options, relay) : new RedisPrimaryBus({ ...options, redisUrl: options.redisUrl }, relay);
+    options.redisUrl === undefined || redis === undefined
+      ? new LocalPrimaryBus(options, relay)
+      : new redis[0].RedisPrimaryBus({ ...options, redisUrl: options.redisUrl }, relay);
+  /** Without Redis no call fails for want of the bus: nothing to tell apart. */
+  const busUnavailable = redis?.[1].BusUnavailableError;
 
   function rememberRevocation(d: string): void {
     const now = options.timers.now();
@@ -186,7 +198,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
   function wireError(err: unknown, what: string): WireError {
     const e = err as { code?: string; message?: string; retryAfterS?: number };
     // A bus failure (Redis away) is logged once, by the worker's control API or hold that gets the 503.
-    if (typeof e.code !== 'string' && !(err instanceof BusUnavailableError)) log.error({ err }, what);
+    if (typeof e.code !== 'string' && !(busUnavailable !== undefined && err instanceof busUnavailable)) log.error({ err }, what);
     return {
       code: typeof e.code === 'string' ? e.code : 'PROXY_ERR_BUS_UNAVAILABLE',
       message: e.message ?? String(err),
@@ -196,7 +208,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
 
   const fork = (): Worker => {
     const worker = cluster.fork({ [WORKER_PORTS_ENV]: `${clientPort},${controlPort}` });
-    worker.on('message', (message: unknown) => onMessage(worker, message));
+    worker.on('message', (raw: unknown) => unbatch(raw, (message) => onMessage(worker, message)));
     return worker;
   };
 

@@ -24,11 +24,12 @@ import type { ItemResponse } from '../http/response.js';
 import type { Logger } from 'pino';
 import { BusUnavailableError } from '../bus/redis-bus.js';
 import type { ProxyBus, WholeProxyViews } from '../bus/proxy-bus.js';
+import { IpcBatcher, unbatch, type Batch } from './ipc-batch.js';
 import { fromWire, isMessage, toWire, type CallOp, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
 
 /** The IPC end a worker talks through: `process` in a cluster worker; injectable for tests. */
 export interface IpcPort {
-  send(message: WorkerMessage): void;
+  send(message: WorkerMessage | Batch<WorkerMessage>): void;
   on(event: 'message', listener: (message: unknown) => void): void;
   off(event: 'message', listener: (message: unknown) => void): void;
 }
@@ -60,7 +61,9 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
   private nextId = 1;
   private readonly log: Logger;
   private readonly timeoutMs: number;
-  private readonly onMessage = (message: unknown) => this.receive(message);
+  private readonly onMessage = (message: unknown) => unbatch(message, (one) => this.receive(one));
+  /** What this worker sends, one write per event-loop turn (ipc-batch.ts): a fan-out's parks send a take each. */
+  private readonly out = new IpcBatcher<WorkerMessage>((message) => this.write(message));
   readonly connections: SharedConnections;
 
   constructor(
@@ -74,7 +77,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
         const wire = (await this.request({ k: 'take', id: 0, cid })) as WireTake;
         return (wire.kind === 'item' ? { kind: 'item', item: fromWire(wire.item) } : wire) as TakeResult;
       },
-      requeue: async (cid, item: ItemResponse) => this.port.send({ k: 'requeue', cid, item: toWire(item) }),
+      requeue: async (cid, item: ItemResponse) => this.out.send({ k: 'requeue', cid, item: toWire(item) }),
       // Pushes are queued by the primary as one call (so the unknown-queues cap sees them whole), never one by one.
       enqueue: (): Promise<EnqueueResult> => Promise.reject(new Error('pushes go through the primary')),
       close: (): Promise<number> => Promise.reject(new Error('closes go through the primary')),
@@ -154,14 +157,23 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
         reject(new BusUnavailableError(`the cluster primary did not answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      try {
-        this.port.send({ ...message, id });
-      } catch (err) {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new BusUnavailableError(`the cluster primary is unreachable: ${(err as Error).message}`));
-      }
+      this.out.send({ ...message, id });
     });
+  }
+
+  /** One write of the batcher; if the channel is gone, every request in it fails now rather than at its timeout. */
+  private write(message: WorkerMessage | Batch<WorkerMessage>): void {
+    try {
+      this.port.send(message);
+    } catch (err) {
+      for (const one of message.k === 'batch' ? (message as Batch<WorkerMessage>).m : [message as WorkerMessage]) {
+        const p = 'id' in one ? this.pending.get(one.id) : undefined;
+        if (p === undefined) continue; // not a request, or settled: the primary is gone and the worker exits on disconnect
+        this.pending.delete((one as { id: number }).id);
+        clearTimeout(p.timer);
+        p.reject(new BusUnavailableError(`the cluster primary is unreachable: ${(err as Error).message}`));
+      }
+    }
   }
 
   private receive(raw: unknown): void {
@@ -190,11 +202,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     } catch (err) {
       this.log.warn({ err, what }, 'could not collect this worker\'s numbers');
     }
-    try {
-      this.port.send({ k: 'gathered', id, value });
-    } catch {
-      /* the primary is gone; the worker exits on disconnect */
-    }
+    this.out.send({ k: 'gathered', id, value });
   }
 
   private apply(type: string, data: string): void {

@@ -1,6 +1,12 @@
 /**
  * `proxy/main.ts` as a child process with several workers (docs/scaleout.md "Workers"), on ephemeral ports:
  * its ports from the primary's "listening" line, `/stats` (summed, with `workers` by pid) and control calls.
+ *
+ * Deadlines follow progress, not the clock alone: each process of a cluster compiles the TypeScript sources (tsx)
+ * before it logs a line, which took 13-20 s for three processes on the 2-core machine shared with other test runs
+ * and longer when it is loaded. A start fails only when no process made progress (a worker listening, the primary
+ * listening) for STARTUP_STEP_MS, naming what it still waited for; a test's timeout is the starts it does plus
+ * its own work (`clusterTestTimeout`), so a hang fails the test that hangs, not its neighbours.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -40,6 +46,22 @@ export interface Cluster {
   exited: Promise<number | null>;
 }
 
+/** Longest a cluster's start (or a replacement worker's) may go without progress, ms: one process's start under load. */
+export const STARTUP_STEP_MS = 30_000;
+
+/** The longest a start of the primary and `workers` workers can take: one step each (they start in parallel). */
+export function startupBudgetMs(workers = 2): number {
+  return (workers + 1) * STARTUP_STEP_MS;
+}
+
+/**
+ * A test's timeout: `starts` cluster starts (and replacement workers, counted as starts of one) within their
+ * budget, plus `workMs` for what the test itself does.
+ */
+export function clusterTestTimeout(workMs: number, starts = 1, workers = 2): number {
+  return starts * startupBudgetMs(workers) + workMs;
+}
+
 /** Polls `check` every 20 ms until it is true; fails after `timeoutMs`. */
 export async function until(check: () => Promise<boolean> | boolean, message: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +76,12 @@ export async function until(check: () => Promise<boolean> | boolean, message: st
 }
 
 /** Spawns the proxy with PROXY_WORKERS=2 (unless `env` says otherwise); SIGKILLed after the test if still running. */
-export async function startWorkers(t: TestContext, appUrl: string, env: Record<string, string> = {}): Promise<Cluster> {
+export async function startWorkers(
+  t: TestContext,
+  appUrl: string,
+  env: Record<string, string> = {},
+  { startupStepMs = STARTUP_STEP_MS }: { startupStepMs?: number } = {},
+): Promise<Cluster> {
   const child = spawn(process.execPath, ['--import', 'tsx', PROXY_MAIN], {
     env: {
       PATH: process.env.PATH,
@@ -76,25 +103,41 @@ export async function startWorkers(t: TestContext, appUrl: string, env: Record<s
   });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const workers = Number(env.PROXY_WORKERS ?? '2');
   const lines: string[] = [];
-  const listening = new Promise<{ clientPort: number; controlPort: number }>((resolve, reject) => {
+  const workersListening = new Set<number>();
+  let progressAt = Date.now();
+  const ports = await new Promise<{ clientPort: number; controlPort: number }>((resolve, reject) => {
+    const waitingFor = () =>
+      `${workersListening.size} of ${workers} workers listening, then the primary's "listening" line; ` +
+      `stderr: ${stderr.slice(-2000)}\nstdout: ${lines.slice(-20).join('\n')}`;
+    // Checked every second: fails once nothing moved for a whole step.
+    const watch = setInterval(() => {
+      if (Date.now() - progressAt < startupStepMs) return;
+      clearInterval(watch);
+      reject(new Error(`the cluster made no progress for ${startupStepMs} ms, waiting for ${waitingFor()}`));
+    }, Math.min(1000, startupStepMs / 4));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line);
+      let entry: { msg?: string; pid?: number; clientPort: number; controlPort: number };
       try {
-        const entry = JSON.parse(line) as { msg?: string; clientPort: number; controlPort: number };
-        if (entry.msg === 'listening') resolve(entry);
+        entry = JSON.parse(line) as typeof entry;
       } catch {
-        /* not JSON */
+        return; // not JSON
+      }
+      if (entry.msg === 'worker listening' && entry.pid !== undefined && !workersListening.has(entry.pid)) {
+        workersListening.add(entry.pid);
+        progressAt = Date.now();
+      } else if (entry.msg === 'listening') {
+        clearInterval(watch);
+        resolve(entry);
       }
     });
-    void exited.then((code) => reject(new Error(`proxy exited (${code}) before listening: ${stderr}${lines.join('\n')}`)));
+    void exited.then((code) => {
+      clearInterval(watch);
+      reject(new Error(`proxy exited (${code}) before listening, with ${waitingFor()}`));
+    });
   });
-  let timer: NodeJS.Timeout | undefined;
-  // Three processes compiling TypeScript (tsx) on a 2-core machine shared with other test runs took 13-20 s to listen.
-  const ports = await Promise.race([
-    listening,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not listening after 45 s: ${stderr}${lines.join('\n')}`)), 45_000))),
-  ]).finally(() => clearTimeout(timer));
   const control = `http://127.0.0.1:${ports.controlPort}`;
   return {
     child,

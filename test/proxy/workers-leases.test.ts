@@ -12,7 +12,7 @@ import { createChatServer } from '../../server/chat-server.js';
 import { ChatClient, type ChatEvent } from '../helpers/chat-client.js';
 import { faultDataDir, TEST_CONTROL_SECRET, TEST_LEASE_KEY, TEST_SECRET } from '../helpers/fault-stack.js';
 import { request } from '../helpers/proxy-harness.js';
-import { startWorkers, until, type Cluster } from '../helpers/worker-cluster.js';
+import { clusterTestTimeout, startWorkers, STARTUP_STEP_MS, until, type Cluster } from '../helpers/worker-cluster.js';
 
 async function stack(t: TestContext) {
   const app = createChatServer({
@@ -58,7 +58,7 @@ async function roundTrip(proxy: Cluster, ada: ChatClient, bob: ChatClient, text:
   assert.deepEqual((await answer).map((e) => e.text), [text]);
 }
 
-test('leases held on both workers answer re-polls from either buffer; a revocation reaches both within 1 s', { timeout: 60_000 }, async (t) => {
+test('leases held on both workers answer re-polls from either buffer; a revocation reaches both within 1 s', { timeout: clusterTestTimeout(60_000) }, async (t) => {
   const { proxy, appPolls } = await stack(t);
   const ada = new ChatClient(proxy.client);
   const bob = new ChatClient(proxy.client);
@@ -97,7 +97,7 @@ test('leases held on both workers answer re-polls from either buffer; a revocati
   assert.equal(appPolls(), before + 1, 'the next poll went to the app');
 });
 
-test('a replacement worker learns the revocations still in force before it listens: a lease they refuse stays refused', { timeout: 60_000 }, async (t) => {
+test('a replacement worker learns the revocations still in force before it listens: a lease they refuse stays refused', { timeout: clusterTestTimeout(60_000 + STARTUP_STEP_MS) }, async (t) => {
   const { proxy, appPolls } = await stack(t);
   const ada = new ChatClient(proxy.client);
   const bob = new ChatClient(proxy.client);
@@ -112,7 +112,7 @@ test('a replacement worker learns the revocations still in force before it liste
   await until(async () => {
     const s = await proxy.stats();
     return s.workers.length === 2 && !s.workers.some((w) => w.pid === victim);
-  }, 'a replacement worker');
+  }, 'a replacement worker', STARTUP_STEP_MS);
 
   // Polls on both workers (the replacement included): every one goes to the app, no worker keeps a lease.
   const before = appPolls();

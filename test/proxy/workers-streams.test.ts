@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { startScriptedApp } from '../helpers/scripted-app.js';
-import { startWorkers, until } from '../helpers/worker-cluster.js';
+import { clusterTestTimeout, startWorkers, until } from '../helpers/worker-cluster.js';
 
 interface Received {
   res: IncomingMessage;
@@ -15,7 +15,7 @@ interface Received {
   ended: boolean;
 }
 
-test('with 2 workers, http-stream publishes and close reach the streams held on both, and /stats counts them', { timeout: 60_000 }, async (t) => {
+test('with 2 workers, http-stream publishes and close reach the streams held on both, and /stats counts them', { timeout: clusterTestTimeout(30_000) }, async (t) => {
   const app = await startScriptedApp();
   t.after(() => app.close());
   app.handle = (_req, res) => {

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { request, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
 import { startScriptedApp, writeHold, type ScriptedApp } from '../helpers/scripted-app.js';
-import { PROXY_MAIN as MAIN, startWorkers, until, type Cluster, type Stats } from '../helpers/worker-cluster.js';
+import { clusterTestTimeout, PROXY_MAIN as MAIN, startWorkers, STARTUP_STEP_MS, until, type Cluster, type Stats } from '../helpers/worker-cluster.js';
 
 /** Parked on both workers, `n` in all. */
 async function parkedOnBoth(proxy: Cluster, n: number): Promise<Stats> {
@@ -47,10 +47,13 @@ function item(channel: string, body: unknown, extra: Record<string, unknown> = {
   return { channel, ...extra, formats: { 'http-response': { body: JSON.stringify(body) } } };
 }
 
-describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
+/** Each test's own deadline: its cluster's start plus what it does (no suite-wide timeout: one slow start must not cancel the rest). */
+const ONE_CLUSTER = { timeout: clusterTestTimeout(30_000) };
+
+describe('proxy/main.ts with PROXY_WORKERS=2', () => {
   let app: ScriptedApp;
 
-  test('a publish reaches polls parked on both workers, and /stats sums the workers', async (t) => {
+  test('a publish reaches polls parked on both workers, and /stats sums the workers', ONE_CLUSTER, async (t) => {
     app = await startScriptedApp();
     t.after(() => app.close());
     app.handle = (_req, res) => writeHold(res, { channel: 'room:a', timeoutS: 30 });
@@ -73,7 +76,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     }, 'deliveries summed over both workers (publishes counted once per worker)');
   });
 
-  test('a push reaches a poll parked on the other worker; a queued push waits for a poll on either worker', async (t) => {
+  test('a push reaches a poll parked on the other worker; a queued push waits for a poll on either worker', ONE_CLUSTER, async (t) => {
     app = await startScriptedApp();
     t.after(() => app.close());
     app.handle = (req, res) => {
@@ -103,7 +106,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     assert.equal(stats.pushes, polls.length + 4);
   });
 
-  test('a close answers the poll parked on either worker and its tombstone refuses polls on both', async (t) => {
+  test('a close answers the poll parked on either worker and its tombstone refuses polls on both', ONE_CLUSTER, async (t) => {
     app = await startScriptedApp();
     t.after(() => app.close());
     app.handle = (req, res) => {
@@ -123,7 +126,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     }
   });
 
-  test('a worker SIGKILLed mid-traffic is replaced and every client still gets every message once, in order', async (t) => {
+  test('a worker SIGKILLed mid-traffic is replaced and every client still gets every message once, in order', { timeout: clusterTestTimeout(40_000 + STARTUP_STEP_MS + 10_000) }, async (t) => {
     const MESSAGES = 120;
     const CLIENTS = 6;
     const log: number[] = [];
@@ -139,6 +142,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
       }
     };
     const proxy = await startWorkers(t, app.url);
+    // The clients' deadline covers the replacement worker's start (clients of the dead worker poll the live one meanwhile).
     const deadline = Date.now() + 40_000;
 
     const received: number[][] = Array.from({ length: CLIENTS }, () => []);
@@ -194,11 +198,11 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     await until(async () => {
       const stats = await proxy.stats();
       return stats.workers.length === 2 && !stats.workers.some((w) => w.pid === victim);
-    }, 'a replacement worker');
+    }, 'a replacement worker', STARTUP_STEP_MS);
     t.diagnostic(`polls that failed and were repeated: ${failedPolls}`);
   });
 
-  test('SIGTERM answers the polls parked on every worker with their timeout response and exits 0', async (t) => {
+  test('SIGTERM answers the polls parked on every worker with their timeout response and exits 0', ONE_CLUSTER, async (t) => {
     app = await startScriptedApp();
     t.after(() => app.close());
     app.handle = (_req, res) => writeHold(res, { channel: 'room:z', timeoutS: 30, body: '{"timeout":true}' });
@@ -214,7 +218,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     assert.equal(await proxy.exited, 0);
   });
 
-  test('if the primary dies, every worker exits and its parked polls end (nothing is left running)', async (t) => {
+  test('if the primary dies, every worker exits and its parked polls end (nothing is left running)', ONE_CLUSTER, async (t) => {
     app = await startScriptedApp();
     t.after(() => app.close());
     app.handle = (_req, res) => writeHold(res, { channel: 'room:p', timeoutS: 30, body: '{"timeout":true}' });
@@ -236,7 +240,18 @@ describe('proxy/main.ts with PROXY_WORKERS=2', { timeout: 60_000 }, () => {
     await until(() => pids.every((pid) => !alive(pid)), 'both workers gone');
   });
 
-  test('a bad PROXY_WORKERS exits 2 naming it', async (t) => {
+  test('a cluster start that makes no progress fails after one step, naming what it still waited for', { timeout: 20_000 }, async (t) => {
+    // Every process of the cluster hangs before it runs anything (a preload that never settles): no worker ever listens.
+    const hang = '--import=data:text/javascript,setInterval(()=>{},1e3);await(new(Promise)(()=>{}))'; // NODE_OPTIONS splits at spaces
+    const started = Date.now();
+    await assert.rejects(startWorkers(t, 'http://127.0.0.1:9', { NODE_OPTIONS: hang }, { startupStepMs: 2000 }), (err: Error) => {
+      assert.match(err.message, /no progress for 2000 ms, waiting for 0 of 2 workers listening, then the primary's "listening" line/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms, not at a fixed 45 s`);
+  });
+
+  test('a bad PROXY_WORKERS exits 2 naming it', { timeout: STARTUP_STEP_MS }, async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       env: { PATH: process.env.PATH, GRIP_SECRET: TEST_SECRET, CONTROL_SECRET: TEST_CONTROL_SECRET, PROXY_WORKERS: '0', PROXY_PORT: '0', CONTROL_PORT: '0' },
       stdio: ['ignore', 'ignore', 'pipe'],
