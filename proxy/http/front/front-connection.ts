@@ -48,6 +48,14 @@ const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}
 
+/** An LF not preceded by CR: not a head the front frames. */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  }
+  return false;
+}
+
 function pumpLater(conn: FrontConnection): void {
   conn.pump();
 }
@@ -167,8 +175,9 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
         return;
       }
       if (!complete) {
-        if (buf.length > max) {
-          this.toNodeForever(); // Node answers 431
+        // Too large (Node answers 431), or a bare LF that will never make a CRLF CRLF (Node answers 400 at once).
+        if (buf.length > max || hasBareLf(buf)) {
+          this.toNodeForever();
           return;
         }
         if (this.nodeOwed === 0) this.armHeadTimer();
