@@ -289,3 +289,32 @@ test('a client pipelining re-polls without reading gets no more answers than its
   await waitFor(async () => (await stack.stats()).repollAnswers - before === count, 'every re-poll answered once the client reads', 30_000);
   assert.ok(bytes > 0);
 });
+
+test('closing the proxy answers a parked fast re-poll with Connection: close and closes its connection', { timeout: 30_000 }, async (t) => {
+  const { stack, ada } = await leased(t);
+  const c = await rawClient(t, stack);
+  c.socket.write(pollRequest(ada));
+  await waitFor(async () => (await stack.stats()).parked === 1, 'parked');
+  const idle = await rawClient(t, stack); // a connection that never sent a request
+  const closed = stack.proxy.close();
+  const r = await c.next();
+  assert.equal(r.status, 200);
+  assert.deepEqual(eventsOf(r), [], 'the held (timeout) answer');
+  assert.equal(r.headers.get('connection'), 'close');
+  await c.closed;
+  await idle.closed;
+  await closed;
+  assert.equal(stack.proxy.clientFront!.connectionCount, 0);
+});
+
+test('an idle connection is closed after keepAliveTimeoutMs, as node:http would', { timeout: 30_000 }, async (t) => {
+  const { stack, ada, bob } = await leased(t, { proxy: { keepAliveTimeoutMs: 300 } });
+  await bob.post('general', 'then idle');
+  const c = await rawClient(t, stack);
+  c.socket.write(pollRequest(ada));
+  const r = await c.next();
+  assert.equal(r.headers.get('keep-alive'), 'timeout=0', "node:http's rounding of 300 ms");
+  const answeredAt = Date.now();
+  await c.closed;
+  assert.ok(Date.now() - answeredAt >= 250, 'not before the timeout');
+});

@@ -61,7 +61,7 @@ function pumpLater(conn: FrontConnection): void {
 }
 
 export class FrontConnection implements FrontResponseOwner, BridgeOwner {
-  readonly keepAliveTimeoutS: number;
+  readonly keepAliveHeader: string;
   /** Bytes read and not yet framed. */
   private buffered: Buffer = EMPTY;
   /** Node parses everything from here on. */
@@ -90,7 +90,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     readonly socket: Socket,
     private readonly front: FrontContext,
   ) {
-    this.keepAliveTimeoutS = Math.floor(front.keepAliveTimeoutMs / 1000);
+    this.keepAliveHeader = front.keepAliveTimeoutMs > 0 ? `Keep-Alive: timeout=${Math.floor(front.keepAliveTimeoutMs / 1000)}\r\n` : '';
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());

@@ -18,8 +18,8 @@ import { httpDate } from './http-date.js';
 
 /** What a response tells the connection it belongs to. */
 export interface FrontResponseOwner {
-  /** Node's keep-alive idle timeout, announced in `Keep-Alive: timeout=N` (seconds; 0: no such header). */
-  readonly keepAliveTimeoutS: number;
+  /** `Keep-Alive: timeout=N\r\n` as Node announces its keep-alive idle timeout (whole seconds, rounded down), or '' when it has none. */
+  readonly keepAliveHeader: string;
   /** True once the connection must close after the answer being written (shutdown). */
   readonly closing: boolean;
   /** The answer is complete and handed to the socket; `close`: the connection must end after it. */
@@ -110,8 +110,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     const delimited = length || te || !this.hasBody || this.http11;
     if (!connection) {
       if (this.keepAlive && delimited && !this.owner.closing) {
-        head += 'Connection: keep-alive\r\n';
-        if (this.owner.keepAliveTimeoutS > 0) head += `Keep-Alive: timeout=${this.owner.keepAliveTimeoutS}\r\n`;
+        head += 'Connection: keep-alive\r\n' + this.owner.keepAliveHeader;
       } else {
         head += 'Connection: close\r\n';
         this.closeAfter = true;
