@@ -70,7 +70,8 @@ export interface ProxyOptions extends HttpServerLimits {
   /**
    * The client port is served by the client front (proxy/http/front/): leased re-polls (docs/protocol.md §13)
    * and their parked answers skip node:http's per-request objects (issue 15: CPU per delivery); every other
-   * request goes to node:http exactly as before. Default true; false: node:http serves the port alone.
+   * request goes to node:http exactly as before. Default true; it takes effect with a `leaseKey` (without leases
+   * the front would serve nothing). False: node:http serves the port alone.
    */
   clientFront: boolean;
   /**

@@ -212,25 +212,28 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     repolls.act(req, res, decision, trusted?.for ?? clientAddressOf(req, false));
     return true;
   }
-  const clientFront = !options.clientFront
-    ? null
-    : new ClientFront({
-        server: clientServer,
-        maxHeaderBytes: options.maxHeaderBytes,
-        headersTimeoutMs: options.headersTimeoutMs,
-        keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-        serve: serveFast,
-        releasePipelined: (res) => {
-          registry.releasePipelined(res);
-          streams.releasePipelined(res);
-        },
-        answered: (req, res) => {
-          const code = errorCodeOf(res);
-          if (code !== undefined) metrics.countError(code);
-          if (log.isLevelEnabled('debug')) log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, front: true }, 'request done');
-        },
-        writeFilled: (socket) => writeStalls.note(socket),
-      });
+  // Only with leases: without them the front would serve nothing and only add a hop to every request.
+  const clientFront =
+    !options.clientFront || repolls === null
+      ? null
+      : new ClientFront({
+          server: clientServer,
+          maxHeaderBytes: options.maxHeaderBytes,
+          headersTimeoutMs: options.headersTimeoutMs,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+          mayServe: (method, url) => method === 'GET' && repolls.isLeasedPath(url),
+          serve: serveFast,
+          releasePipelined: (res) => {
+            registry.releasePipelined(res);
+            streams.releasePipelined(res);
+          },
+          answered: (req, res) => {
+            const code = errorCodeOf(res);
+            if (code !== undefined) metrics.countError(code);
+            if (log.isLevelEnabled('debug')) log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, front: true }, 'request done');
+          },
+          writeFilled: (socket) => writeStalls.note(socket),
+        });
 
   const controlServer = createControlServer({
     options,

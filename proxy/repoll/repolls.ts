@@ -183,6 +183,12 @@ export class Repolls {
     return true;
   }
 
+  /** Could a GET of `url` be a re-poll a lease covers (its path is a lease's)? A cheap first look for the client front. */
+  isLeasedPath(url: string): boolean {
+    const q = url.indexOf('?');
+    return q !== -1 && this.leases.routeFor(url.slice(0, q)) !== undefined;
+  }
+
   /**
    * What `tryAnswer` would do with `req`, changing nothing: null when it is no re-poll of a leased shape, the
    * reason when it must go to the app (not counted here), else the answer or park. The client front

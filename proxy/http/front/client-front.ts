@@ -21,6 +21,7 @@ export interface ClientFrontDeps {
   maxHeaderBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  mayServe(method: string, url: string): boolean;
   serve(req: FrontRequest, res: FrontResponse): boolean;
   releasePipelined(res: FrontResponse): void;
   answered(req: FrontRequest, res: FrontResponse): void;
@@ -82,6 +83,10 @@ export class ClientFront implements FrontContext {
     this.server.close(() => undefined);
     for (const conn of [...this.connections]) conn.shutDown();
     return closed;
+  }
+
+  mayServe(method: string, url: string): boolean {
+    return this.deps.mayServe(method, url);
   }
 
   serve(req: FrontRequest, res: FrontResponse): boolean {

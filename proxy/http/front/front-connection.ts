@@ -30,6 +30,8 @@ export interface FrontContext {
   readonly keepAliveTimeoutMs: number;
   /** True once the proxy is closing: answers say `Connection: close`, idle connections end. */
   readonly closing: boolean;
+  /** A cheap first look at a bodiless request: might `serve` take it? (No objects are made for those it would not.) */
+  mayServe(method: string, url: string): boolean;
   /** Serves `req` without Node if it can: true when taken (answered or parked), false (nothing done) otherwise. */
   serve(req: FrontRequest, res: FrontResponse): boolean;
   /** A request arrived behind `res` on its connection: answer it now if it is parked. */
@@ -192,7 +194,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
       }
       const headBytes = buf.subarray(0, consumed);
       this.buffered = consumed === buf.length ? EMPTY : buf.subarray(consumed);
-      if (this.nodeOwed === 0 && head.contentLength === 0 && (head.method === 'GET' || head.method === 'HEAD')) {
+      if (this.nodeOwed === 0 && head.contentLength === 0 && this.front.mayServe(head.method, head.url)) {
         // Node's last answer must be on the wire before a fast one is.
         if (this.bridge !== null && this.bridge.pendingBytes() > 0) {
           this.buffered = buf;
