@@ -25,6 +25,12 @@ function boolean(name: string, text: string): boolean {
   throw new ProxyOptionsError(`${name} must be 1 or 0, got ${JSON.stringify(text)}`);
 }
 
+function onOff(name: string, text: string): boolean {
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw new ProxyOptionsError(`${name} must be on or off, got ${JSON.stringify(text)}`);
+}
+
 /** `a, b,,c` -> ['a', 'b', 'c']; an empty list is no setting. */
 function list(_name: string, text: string): string[] | undefined {
   const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
@@ -48,7 +54,7 @@ function secondsToMs(name: string, text: string): number {
  * `--control-host`/`CONTROL_HOST`, `--upstream`/`APP_URL`, `GRIP_SECRET` and `CONTROL_SECRET` (required),
  * `CONTROL_ISSUER`, `CONTROL_AUDIENCE`, `CONTROL_TOKEN_MAX_LIFETIME_S`,
  * `HOLD_TIMEOUT_MAX_S`, `QUEUE_MAX_ITEMS`, `QUEUE_MAX_BYTES`, `QUEUE_TTL_S`,
- * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
+ * `CONTROL_ALLOW_REMOTE`, `TRUST_FORWARDED_FOR` (1 or 0), `PROXY_CLIENT_FRONT` (on or off), `BASE_DOMAIN`, `ALLOWED_HOSTS` and
  * `CONTROL_ALLOWED_HOSTS` (comma lists), `LISTEN_BACKLOG`, `MAX_PARKED`,
  * `MAX_PARKED_PER_ADDRESS`, `MAX_PARKED_BODY_BYTES`, `MAX_PARKED_BYTES`, `PARKED_RETRY_AFTER_S`, `MAX_HEADER_BYTES`,
  * `HEADERS_TIMEOUT_S`, `REQUEST_TIMEOUT_S`, `KEEP_ALIVE_TIMEOUT_S`, `PIPELINE_MAX_QUEUED`,
@@ -126,6 +132,7 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv, argv: readonly strin
     controlAllowedHosts: read(null, 'CONTROL_ALLOWED_HOSTS', list),
     allowRemoteControl: read(null, 'CONTROL_ALLOW_REMOTE', boolean),
     trustForwardedFor: read(null, 'TRUST_FORWARDED_FOR', boolean),
+    clientFront: read(null, 'PROXY_CLIENT_FRONT', onOff),
     jsonpCallbackParam: read(null, 'JSONP_CALLBACK_PARAM', text) || undefined,
     // Checked with every other option in options.ts.
     jsonpMode: read(null, 'JSONP_MODE', text) as JsonpMode | undefined,

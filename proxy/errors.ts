@@ -4,7 +4,7 @@
  * (protocol/wire-error.ts). Callers and tests branch on codes, never on
  * message strings.
  */
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './http/client-message.js';
 import { wireError } from '../protocol/wire-error.js';
 import type { HeaderMap } from './http/header-filter.js';
 import { writeResponse, writtenResponse, type HeldResponse } from './http/response.js';
@@ -89,7 +89,7 @@ export function errorResponse(code: ProxyErrorCode, message: string): HeldRespon
 }
 
 /** The error code `res` was answered with, if the proxy wrote an `errorResponse` to it. */
-export function errorCodeOf(res: ServerResponse): ProxyErrorCode | undefined {
+export function errorCodeOf(res: ClientResponse): ProxyErrorCode | undefined {
   const response = writtenResponse(res);
   return response === undefined ? undefined : codes.get(response);
 }
@@ -100,7 +100,7 @@ export function errorCodeOf(res: ServerResponse): ProxyErrorCode | undefined {
  * in any error path.
  */
 export function sendError(
-  res: ServerResponse,
+  res: ClientResponse,
   code: ProxyErrorCode,
   message: string,
   extraHeaders: HeaderMap = {},

@@ -68,6 +68,13 @@ export interface ProxyOptions extends HttpServerLimits {
    */
   trustForwardedFor: boolean;
   /**
+   * The client port is served by the client front (proxy/http/front/): leased re-polls (docs/protocol.md §13)
+   * and their parked answers skip node:http's per-request objects (issue 15: CPU per delivery); every other
+   * request goes to node:http exactly as before. Default true; it takes effect with a `leaseKey` (without leases
+   * the front would serve nothing). False: node:http serves the port alone.
+   */
+  clientFront: boolean;
+  /**
    * Largest request body a parked request may keep (it is retained for re-asks). A held request with a larger body,
    * or one whose body is still arriving when the app answers, is answered 413 `PROXY_ERR_PARKED_BODY_TOO_LARGE`
    * instead of being parked. Default 8 KiB: polls are GETs, and a GRIP app that holds POSTs holds small ones.
@@ -264,6 +271,7 @@ export const DEFAULT_PROXY_OPTIONS = {
   maxParkedBodyBytes: 8 * 1024,
   maxParkedBytes: 64 * MiB,
   trustForwardedFor: false,
+  clientFront: true,
   parkedRetryAfterS: 5,
   maxHeaderBytes: 16 * 1024,
   headersTimeoutMs: 10_000,
@@ -495,6 +503,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxParkedBodyBytes: integerAtLeast('maxParkedBodyBytes', o.maxParkedBodyBytes, 0),
     maxParkedBytes: count('maxParkedBytes'),
     trustForwardedFor: boolean('trustForwardedFor', o.trustForwardedFor),
+    clientFront: boolean('clientFront', o.clientFront),
     parkedRetryAfterS: integerAtLeast('parkedRetryAfterS', o.parkedRetryAfterS, 1, 86_400),
     // At most 1 MiB: no legitimate request needs a larger head, and each connection may buffer one.
     maxHeaderBytes: integerAtLeast('maxHeaderBytes', o.maxHeaderBytes, 1024, 1024 * 1024),

@@ -33,10 +33,20 @@ import { clientAddressOf } from './forward/client-address.js';
 import { createConnectionWarner } from './http/connection-warnings.js';
 import { watchWriteStalls, WatchedResponse } from './http/write-stall-watch.js';
 import { StreamRegistry } from './streams/stream-registry.js';
+import { ClientFront } from './http/front/client-front.js';
+import type { FrontRequest } from './http/front/front-request.js';
+import type { FrontResponse } from './http/front/front-response.js';
+import { forwardedValuesOf } from './forward/forwarded-headers.js';
+import { stripRequestHeaders } from './http/header-filter.js';
 
 export interface HoldProxy {
-  /** Client-facing server (forwarding and parking). Not listening until `listen()`. */
+  /**
+   * Client-facing server (forwarding and parking). Not listening until `listen()`; with `clientFront` it never
+   * listens: the front (below) owns the port and feeds it every request it does not serve itself.
+   */
   readonly clientServer: Server;
+  /** The client port's front (proxy/http/front/); null with `clientFront: false`. */
+  readonly clientFront: ClientFront | null;
   /** Control API server (publish/push/close/stats/health). Not listening until `listen()`. */
   readonly controlServer: Server;
   readonly registry: HoldRegistry;
@@ -184,6 +194,47 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
       );
     },
   });
+  // Leased re-polls served without node:http's per-request objects (issue 15); everything else goes to clientServer.
+  const jsonpParam = options.jsonpCallbackParam;
+  function serveFast(req: FrontRequest, res: FrontResponse): boolean {
+    if (repolls === null || isClosing()) return false;
+    // A JSON-P callback is cut out (and answers wrapped) by the forwarder: such a request goes through it.
+    if (jsonpParam !== undefined && req.url.includes(jsonpParam)) return false;
+    // Refusals are answered by node:http's path, which checks again.
+    if (!checkRequestHost(req, hostCheck).ok) return false;
+    const decision = repolls.decide(req);
+    if (decision === null || typeof decision === 'string') return false;
+    // What handleClientRequest and the forwarder do before `tryAnswer`, in the same order.
+    assignRequestId(req, res);
+    const trusted = options.trustForwardedFor ? forwardedValuesOf(req, true) : null;
+    const forged = stripRequestHeaders(req.headers);
+    if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* or forwarding headers; removed');
+    repolls.act(req, res, decision, trusted?.for ?? clientAddressOf(req, false));
+    return true;
+  }
+  // Only with leases: without them the front would serve nothing and only add a hop to every request.
+  const clientFront =
+    !options.clientFront || repolls === null
+      ? null
+      : new ClientFront({
+          server: clientServer,
+          maxHeaderBytes: options.maxHeaderBytes,
+          headersTimeoutMs: options.headersTimeoutMs,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+          mayServe: (method, url) => method === 'GET' && repolls.isLeasedPath(url),
+          serve: serveFast,
+          releasePipelined: (res) => {
+            registry.releasePipelined(res);
+            streams.releasePipelined(res);
+          },
+          answered: (req, res) => {
+            const code = errorCodeOf(res);
+            if (code !== undefined) metrics.countError(code);
+            if (log.isLevelEnabled('debug')) log.debug({ requestId: requestIdOf(req), method: req.method, url: req.url, status: res.statusCode, code, front: true }, 'request done');
+          },
+          writeFilled: (socket) => writeStalls.note(socket),
+        });
+
   const controlServer = createControlServer({
     options,
     registry,
@@ -226,21 +277,23 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
 
   async function listen(): Promise<{ clientPort: number; controlPort: number }> {
     await bus?.start(registry, repolls === null ? undefined : (commands) => repolls.revoke(commands));
-    await listenOn(clientServer, options.clientPort, options.clientHost, options.listenBacklog);
+    if (clientFront === null) await listenOn(clientServer, options.clientPort, options.clientHost, options.listenBacklog);
+    else await clientFront.listen(options.clientPort, options.clientHost, options.listenBacklog);
     try {
       await listenOn(controlServer, options.controlPort, options.controlHost);
     } catch (err) {
-      await closeServer(clientServer);
+      await (clientFront === null ? closeServer(clientServer) : clientFront.close());
       throw err;
     }
-    return { clientPort: portOf(clientServer), controlPort: portOf(controlServer) };
+    const clientPort = clientFront === null ? portOf(clientServer) : (clientFront.listener.address() as AddressInfo).port;
+    return { clientPort, controlPort: portOf(controlServer) };
   }
 
   async function shutDown(): Promise<void> {
     const drained = registry.drain();
     const streamsEnded = streams.drain();
     log.info({ drained, streamsEnded }, 'closing: parked requests answered, streams ended');
-    const closed = Promise.all([closeServer(clientServer), closeServer(controlServer)]);
+    const closed = Promise.all([clientFront === null ? closeServer(clientServer) : clientFront.close(), closeServer(controlServer)]);
     // closeServer() drops idle keep-alive connections, but a connection that has not sent a
     // request yet would hold close() open until headersTimeout: drop those too.
     for (const close of closeRequestless) close();
@@ -252,6 +305,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
 
   return {
     clientServer,
+    clientFront,
     controlServer,
     registry,
     streams,

@@ -5,10 +5,10 @@
  * entry, which the load balancer in front of the proxy wrote. Any entry to its
  * left came from the client and proves nothing.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from '../http/client-message.js';
 import { lastForwardedFor, normalizeAddress } from '../../common/net-address.js';
 
-export function clientAddressOf(req: IncomingMessage, trustForwardedFor: boolean): string {
+export function clientAddressOf(req: ClientRequest, trustForwardedFor: boolean): string {
   const peer = normalizeAddress(req.socket.remoteAddress ?? '');
   if (!trustForwardedFor) return peer;
   return lastForwardedFor(req.headers['x-forwarded-for']) ?? peer;

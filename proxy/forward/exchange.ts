@@ -3,11 +3,12 @@
  * response, what a re-ask needs to replay the request (docs/protocol.md §4.1),
  * and the publish sequence captured when it was last sent to the app (§4 step 3).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, ClientResponse } from '../http/client-message.js';
 
 export interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
   /** Global publish sequence when the request was last sent to the app (first send or latest re-ask). */
   sentSeq: number;
   /** Re-asks so far. */
@@ -48,8 +49,8 @@ class ClientExchange implements Exchange {
   reasks = 0;
   releaseUpstream: () => void = noUpstream;
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
     readonly clientAddress: string | undefined,
     /** Null for a request without a body (every poll). */
     private readonly tee: BodyTee | null,
@@ -66,12 +67,17 @@ class ClientExchange implements Exchange {
   }
 }
 
+/** An exchange for a request known to have no body (a leased re-poll, possibly parsed by the client front). */
+export function createBodilessExchange(req: ClientRequest, res: ClientResponse, clientAddress?: string): Exchange {
+  return new ClientExchange(req, res, clientAddress, null);
+}
+
 /**
  * Starts an exchange and tees up to `maxBodyBytes` of the request body as it
  * streams past (to whoever consumes `req`), so the request can be re-asked.
  * Call it in the same tick as the code that pipes `req`, so no chunk is missed.
  */
-export function createExchange(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number, clientAddress?: string): Exchange {
+export function createExchange(req: IncomingMessage, res: ClientResponse, maxBodyBytes: number, clientAddress?: string): Exchange {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (!hasBody) return new ClientExchange(req, res, clientAddress, null);
   const tee = new BodyTee();

@@ -15,7 +15,8 @@
  * `X-Forwarded-For`; a value that is no scheme or port falls back to our own.
  * `X-Forwarded-Host` stays the Host: the balancer must pass `Host` through.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest } from '../http/client-message.js';
 import { clientAddressOf } from './client-address.js';
 
 export interface ForwardedValues {
@@ -32,7 +33,7 @@ function rightMost(value: string | string[] | undefined): string | undefined {
 }
 
 /** Read before the client's forwarding headers are stripped: the trusted values come from them. */
-export function forwardedValuesOf(req: IncomingMessage, trustForwardedFor: boolean): ForwardedValues {
+export function forwardedValuesOf(req: ClientRequest, trustForwardedFor: boolean): ForwardedValues {
   const values: ForwardedValues = {
     for: clientAddressOf(req, trustForwardedFor),
     proto: 'http',

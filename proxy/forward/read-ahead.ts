@@ -10,10 +10,11 @@
  * latter makes an AbortController per answer (about 5% of the proxy's CPU under
  * load on Node 20).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { ClientResponse } from '../http/client-message.js';
 
 /** Starts copying `from` into `to`; `to` is ended when `from` ends. Errors are the caller's (listen on both). */
-export function relayWithReadAhead(from: IncomingMessage, to: ServerResponse, maxAheadBytes: number): void {
+export function relayWithReadAhead(from: IncomingMessage, to: ClientResponse, maxAheadBytes: number): void {
   const ahead: Buffer[] = [];
   let aheadBytes = 0;
   let waitingForDrain = false;

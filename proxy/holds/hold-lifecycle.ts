@@ -14,7 +14,7 @@
  * moves a request between states. It does no upstream I/O: re-asks go through
  * the injected `reask` callback (forward/reask.ts).
  */
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from '../http/client-message.js';
 import type { Logger } from 'pino';
 import { resyncResponse, type ResyncReason } from '../../protocol/resync.js';
 import type { Exchange } from '../forward/exchange.js';
@@ -57,14 +57,14 @@ export interface HoldLifecycleDeps {
 
 export class HoldLifecycle {
   /** Responses with a request pipelined behind them on the same connection (docs §4 step 0). */
-  private readonly pipelinedBehind = new WeakSet<ServerResponse>();
+  private readonly pipelinedBehind = new WeakSet<ClientResponse>();
   private readonly index: ParkedIndex;
   private readonly counters: HoldCounters;
   private readonly log: Logger;
   private readonly timers: ProxyTimers;
   private readonly timeouts: HoldTimeouts<Held>;
   /** The one `close` listener of every owned response (`this` is the response). */
-  private readonly onResponseClose: (this: ServerResponse) => void;
+  private readonly onResponseClose: (this: ClientResponse) => void;
   private draining = false;
 
   constructor(private readonly deps: HoldLifecycleDeps) {
@@ -89,7 +89,7 @@ export class HoldLifecycle {
       deps.timeoutGranularityMs,
     );
     const aborted = (held: Held) => this.aborted(held);
-    this.onResponseClose = function (this: ServerResponse) {
+    this.onResponseClose = function (this: ClientResponse) {
       const held = heldOf(this);
       if (held !== undefined) aborted(held);
     };
@@ -139,7 +139,7 @@ export class HoldLifecycle {
    * answer `res` now with its timeout response (the client re-polls), or never
    * park it if the app has not answered yet (docs §4 step 0).
    */
-  releasePipelined(res: ServerResponse): void {
+  releasePipelined(res: ClientResponse): void {
     this.pipelinedBehind.add(res);
     const held = heldOf(res);
     if (held === undefined || (held.state !== 'parked' && held.state !== 'reasking')) return;
@@ -248,7 +248,7 @@ export class HoldLifecycle {
   }
 
   /** `finish` with the write as a function (deliveries write a prepared item without a merged copy). */
-  private end(held: Held, outcome: HoldOutcome, write: ((res: ServerResponse) => boolean) | null, status?: number): boolean {
+  private end(held: Held, outcome: HoldOutcome, write: ((res: ClientResponse) => boolean) | null, status?: number): boolean {
     if (held.state === 'done') return false;
     this.unindex(held);
     held.state = 'done';

@@ -13,7 +13,7 @@
  *
  * It does no upstream I/O: re-asks go through the injected `reask` callback.
  */
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from '../http/client-message.js';
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 import type { CloseCommand, PublishCommand, PushCommand } from '../control/commands.js';
 import type { Exchange } from '../forward/exchange.js';
@@ -135,7 +135,7 @@ export class HoldRegistry {
   }
 
   /** Another request was pipelined behind `res` on its connection (docs §4 step 0): see hold-lifecycle.ts. */
-  releasePipelined(res: ServerResponse): void {
+  releasePipelined(res: ClientResponse): void {
     this.lifecycle.releasePipelined(res);
   }
 

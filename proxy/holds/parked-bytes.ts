@@ -5,7 +5,7 @@
  * socket and Node's objects cost about the same for every request and are bounded by the count caps.
  * Strings are counted by length: header text is Latin-1, one byte a character.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from '../http/client-message.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
 import type { HeldResponse } from '../http/response.js';
@@ -16,7 +16,7 @@ const HEADER_LINE_OVERHEAD = 4;
 const REQUEST_LINE_OVERHEAD = 12;
 
 /** The request line and headers as they arrived (Node keeps them twice, but the values are shared strings). */
-export function requestHeadBytes(req: IncomingMessage): number {
+export function requestHeadBytes(req: ClientRequest): number {
   let bytes = (req.method?.length ?? 0) + (req.url?.length ?? 0) + REQUEST_LINE_OVERHEAD;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i++) bytes += raw[i]!.length;

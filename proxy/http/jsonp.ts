@@ -11,7 +11,7 @@
  * Unlike Pushpin, NAME must be a JavaScript identifier path (`cb`, `jQuery123_456`, `a.b`): anything else is
  * refused before forwarding, so no request can make the proxy serve script of its choosing.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from './client-message.js';
 import type { HeaderMap } from './header-filter.js';
 import type { HeldResponse } from './response.js';
 
@@ -28,10 +28,10 @@ export const MAX_CALLBACK_CHARS = 128;
 /** Headers of the wrapped answer copied onto the wrapping one (Pushpin mirrors these). */
 const MIRRORED = ['cache-control'];
 
-const wraps = new WeakMap<ServerResponse, JsonpWrap>();
+const wraps = new WeakMap<ClientResponse, JsonpWrap>();
 
 /** The wrap `res` is answered with, if its request asked for JSON-P. */
-export function jsonpOf(res: ServerResponse): JsonpWrap | undefined {
+export function jsonpOf(res: ClientResponse): JsonpWrap | undefined {
   return wraps.get(res);
 }
 
@@ -41,7 +41,7 @@ export type JsonpRequest = { kind: 'none' } | { kind: 'wrap'; wrap: JsonpWrap } 
  * Reads the callback of a client request. With one, `req.url` loses the parameter (the app sees a plain request,
  * as behind Pushpin) and `res` is marked for wrapping. Only GET requests are JSON-P (a script tag can do nothing else).
  */
-export function takeJsonpRequest(req: IncomingMessage, res: ServerResponse, param: string, mode: JsonpMode): JsonpRequest {
+export function takeJsonpRequest(req: ClientRequest, res: ClientResponse, param: string, mode: JsonpMode): JsonpRequest {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   if (req.method !== 'GET' || q === -1) return { kind: 'none' };

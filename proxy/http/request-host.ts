@@ -8,7 +8,7 @@
  * that authority as `Host`, so everything downstream (forwarding, re-asks,
  * leases, the bridge page) sees one consistent request.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from './client-message.js';
 import type { ProxyErrorCode } from '../errors.js';
 import { parseHost, type ParsedHost } from './host-syntax.js';
 
@@ -33,7 +33,7 @@ const ACCEPTED_MAX = 256;
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
 
 /** How many `Host` lines the request had: Node keeps only the first in `req.headers`. */
-function hostLines(req: IncomingMessage): number {
+function hostLines(req: ClientRequest): number {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') count++;
@@ -46,7 +46,7 @@ function bad(message: string): HostCheck {
 }
 
 /** Checks `req` and, when accepted, rewrites an absolute-form target to origin form in place. */
-export function checkRequestHost(req: IncomingMessage, { serves, notServed, accepted }: HostCheckOptions): HostCheck {
+export function checkRequestHost(req: ClientRequest, { serves, notServed, accepted }: HostCheckOptions): HostCheck {
   const lines = hostLines(req);
   if (lines > 1) return bad('the request has more than one Host header');
   const hostHeader = req.headers.host;

@@ -7,7 +7,7 @@
  * error) returns it to the client. Node merges headers set here with those given
  * to `writeHead` later; an app that echoes the same header sends the same value.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from './client-message.js';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../../protocol/request-id.js';
 
 export { REQUEST_ID_HEADER };
@@ -17,10 +17,10 @@ export { REQUEST_ID_HEADER };
  * made a large ephemeron table the garbage collector walks on every pass (issue 15, the window heap profile).
  */
 const RESPONSE_ID = Symbol('requestId');
-type WithId = ServerResponse & { [RESPONSE_ID]?: string };
+type WithId = ClientResponse & { [RESPONSE_ID]?: string };
 
 /** Assigns (or accepts) the request's id, in place; returns it. */
-export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
+export function assignRequestId(req: ClientRequest, res: ClientResponse): string {
   const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   req.headers[REQUEST_ID_HEADER] = id;
   (res as WithId)[RESPONSE_ID] = id;
@@ -28,12 +28,12 @@ export function assignRequestId(req: IncomingMessage, res: ServerResponse): stri
 }
 
 /** The id every answer on `res` must carry in `X-Request-Id`; undefined for responses of unassigned requests (control port). */
-export function responseRequestId(res: ServerResponse): string | undefined {
+export function responseRequestId(res: ClientResponse): string | undefined {
   return (res as WithId)[RESPONSE_ID];
 }
 
 /** The id `assignRequestId` gave this request (undefined for requests it never saw). */
-export function requestIdOf(req: IncomingMessage): string | undefined {
+export function requestIdOf(req: ClientRequest): string | undefined {
   const value = req.headers[REQUEST_ID_HEADER];
   return typeof value === 'string' ? value : undefined;
 }

@@ -3,7 +3,8 @@
  * held/timeout response, a published or pushed item merged onto it
  * (docs/protocol.md §6), and the safe write to a client that may be gone.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { ClientResponse } from './client-message.js';
 import type { HttpResponseFormat } from '../../protocol/control-api.js';
 import { isGripHeader } from '../../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from './header-filter.js';
@@ -126,7 +127,7 @@ export function prepareItem(item: ItemResponse): PreparedItem {
  * as a flat header list, without building a merged copy per subscriber. False, writing nothing, when the
  * client is gone or answered; never throws.
  */
-export function writeItem(res: ServerResponse, held: HeldResponse, item: PreparedItem): boolean {
+export function writeItem(res: ClientResponse, held: HeldResponse, item: PreparedItem): boolean {
   if (isResponseClosed(res)) return false;
   if (jsonpOf(res) !== undefined) return writeResponse(res, mergePrepared(held, item));
   const raw: string[] = [];
@@ -176,7 +177,7 @@ function mergePrepared(held: HeldResponse, item: PreparedItem): HeldResponse {
  * at once; an `end()` that finds nothing buffered writes nothing more. latin1 maps each byte to one character,
  * so any body goes out byte for byte; a HEAD answer still sends the head alone (Node drops body writes).
  */
-function endWith(res: ServerResponse, bodyLatin1: string): void {
+function endWith(res: ClientResponse, bodyLatin1: string): void {
   const socket = res.socket;
   const uncorked = socket !== null && socket.writableCorked === 0;
   if (bodyLatin1.length > 0) res.write(bodyLatin1, 'latin1');
@@ -190,15 +191,15 @@ function endWith(res: ServerResponse, bodyLatin1: string): void {
  * the response itself, not in a WeakMap (a large ephemeron table costs every garbage collection, issue 15).
  */
 const WRITTEN = Symbol('writtenResponse');
-type WithWritten = ServerResponse & { [WRITTEN]?: HeldResponse };
+type WithWritten = ClientResponse & { [WRITTEN]?: HeldResponse };
 
 /** What `writeResponse` wrote to `res`, if it wrote it (not pass-through answers). */
-export function writtenResponse(res: ServerResponse): HeldResponse | undefined {
+export function writtenResponse(res: ClientResponse): HeldResponse | undefined {
   return (res as WithWritten)[WRITTEN];
 }
 
 /** True when nothing more can be written to `res` (answered already, or the client went away). */
-export function isResponseClosed(res: ServerResponse): boolean {
+export function isResponseClosed(res: ClientResponse): boolean {
   return res.headersSent || res.writableEnded || res.destroyed;
 }
 
@@ -207,7 +208,7 @@ export function isResponseClosed(res: ServerResponse): boolean {
  * Returns false, writing nothing, when the client is already gone or answered;
  * never throws.
  */
-export function writeResponse(res: ServerResponse, response: HeldResponse, extraHeaders: HeaderMap = {}): boolean {
+export function writeResponse(res: ClientResponse, response: HeldResponse, extraHeaders: HeaderMap = {}): boolean {
   if (isResponseClosed(res)) return false;
   const jsonp = jsonpOf(res);
   // A JSON-P client reads status, headers and body from the script; the HTTP answer is a 200 (http/jsonp.ts).

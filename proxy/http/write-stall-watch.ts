@@ -28,6 +28,8 @@ export interface WriteStallWatchDeps {
 export interface WriteStallWatch {
   /** Checks every socket seen full now (the sweep timer calls it; public for tests). */
   sweep(): void;
+  /** A write to `socket` (not through a `WatchedResponse`: the client front's answers) left its buffer full. */
+  note(socket: Socket): void;
   /** How many sockets are being timed (their buffer was full at a write and has not drained). */
   readonly watched: number;
   stop(): void;
@@ -92,13 +94,14 @@ export function watchWriteStalls(server: Server, { timeoutMs, timers, onStall }:
     forget(this);
   }
 
-  watches.set(server, (socket) => {
+  const note = (socket: Socket) => {
     if (stopped || fullSince.has(socket) || socket.destroyed) return;
     fullSince.set(socket, timers.now());
     socket.on('drain', onDrain);
     socket.on('close', onClose);
     schedule();
-  });
+  };
+  watches.set(server, note);
 
   function sweep(): void {
     const now = timers.now();
@@ -125,6 +128,7 @@ export function watchWriteStalls(server: Server, { timeoutMs, timers, onStall }:
 
   return {
     sweep,
+    note,
     get watched() {
       return fullSince.size;
     },

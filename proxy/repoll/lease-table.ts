@@ -11,7 +11,7 @@
  * (no lease outlives that); when there are more than `maxRevocations`, every
  * lease issued until then is refused instead (a watermark), which is safe.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from '../http/client-message.js';
 import type { Logger } from 'pino';
 import { bindingDigest, cookieValue, LeaseError, verifyLease, type LeaseClaims, type LeaseRequest } from '../../protocol/lease.js';
 import { isGripHeader } from '../../protocol/headers.js';
@@ -72,7 +72,7 @@ export class LeaseTable {
    * Takes the lease the app sent with its answer to `req`. Returns the lease, or why it was refused; a
    * refused lease changes nothing (the ID's previous lease, if any, is dropped: the app's newest word wins).
    */
-  grant(token: string, req: IncomingMessage): Lease | GrantRefusal {
+  grant(token: string, req: ClientRequest): Lease | GrantRefusal {
     let claims: LeaseClaims;
     try {
       claims = verifyLease(token, this.options.leaseKey);
@@ -119,7 +119,7 @@ export class LeaseTable {
    * Does `req` carry the lease's binding? A client sends the same Cookie header poll after poll, so the last
    * header that matched is remembered per lease (a string compare instead of a parse and a SHA-256 per re-poll).
    */
-  bound(lease: Lease | LeaseClaims, req: IncomingMessage): boolean {
+  bound(lease: Lease | LeaseClaims, req: ClientRequest): boolean {
     const header = req.headers.cookie;
     if ('claims' in lease && header !== undefined && header === lease.matchedCookie) return true;
     const claims = 'claims' in lease ? lease.claims : lease;

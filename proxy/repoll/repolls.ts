@@ -9,19 +9,20 @@
  * It also keeps the buffer and the leases current: every publish the registry
  * applies, every `/close/` and bus gap, every lease the app grants.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest, ClientResponse } from '../http/client-message.js';
 import type { Logger } from 'pino';
 import type { ChannelSubscription } from '../../protocol/grip-channel.js';
 import { GRIP_CHANNEL, GRIP_SET_META } from '../../protocol/headers.js';
 import { isItemId } from '../../protocol/ids.js';
 import { GRIP_LEASE } from '../../protocol/lease.js';
 import type { PublishCommand, RevokeCommand } from '../control/commands.js';
-import { createExchange, type Exchange } from '../forward/exchange.js';
+import { createBodilessExchange, type Exchange } from '../forward/exchange.js';
 import type { HoldRegistry } from '../holds/hold-registry.js';
 import type { HoldInstruction } from '../forward/instruction.js';
 import type { ProxyOptions } from '../options.js';
 import { requestIdOf } from '../http/request-id.js';
-import { mergeItemResponse, prepareItem, writeItem, writeResponse } from '../http/response.js';
+import { mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 import { ChannelBuffer, type BufferedItem } from './channel-buffer.js';
 import { LeaseTable, type Lease } from './lease-table.js';
 
@@ -44,6 +45,12 @@ export type RepollOptions = Pick<
 
 /** Why a request of a leased shape went to the app. */
 export type RepollFallback = 'shape' | 'no-lease' | 'binding' | 'channel' | 'cursor' | 'closed' | 'format';
+
+/** What `Repolls.decide` found a re-poll can be answered with: one buffered item, a batch of them, or a park. */
+export type RepollDecision =
+  | { kind: 'item'; lease: Lease; item: ItemResponse }
+  | { kind: 'batch'; lease: Lease; response: HeldResponse }
+  | { kind: 'park'; lease: Lease; cid: string; cursors: ChannelSubscription[] };
 
 export interface RepollStats {
   leases: number;
@@ -125,7 +132,7 @@ export class Repolls {
    * The app answered `exchange` (first answer or re-ask): take its lease, if it sent one, and learn the
    * channels' heads from it where no publish raced the answer (the same rule as the race check, docs §4 step 3).
    */
-  granted(exchange: Exchange, headers: IncomingMessage['headers']): void {
+  granted(exchange: Exchange, headers: IncomingHttpHeaders): void {
     const token = headers[GRIP_LEASE];
     if (typeof token !== 'string') return;
     // Buffered items are answered unfiltered: a hold with channel filters or meta (skip-self...) keeps asking the app.
@@ -168,40 +175,83 @@ export class Repolls {
    * Answers or parks `req` by itself when its lease allows; returns false (having written
    * nothing and changed nothing) when the app must answer.
    */
-  tryAnswer(req: IncomingMessage, res: ServerResponse, clientAddress: string | undefined): boolean {
-    if (req.method !== 'GET') return false;
+  tryAnswer(req: ClientRequest, res: ClientResponse, clientAddress: string | undefined): boolean {
+    const decision = this.decide(req);
+    if (decision === null) return false;
+    if (typeof decision === 'string') return this.toApp(decision);
+    this.act(req, res, decision, clientAddress);
+    return true;
+  }
+
+  /** Could a GET of `url` be a re-poll a lease covers (its path is a lease's)? A cheap first look for the client front. */
+  isLeasedPath(url: string): boolean {
+    const q = url.indexOf('?');
+    return q !== -1 && this.leases.routeFor(url.slice(0, q)) !== undefined;
+  }
+
+  /**
+   * What `tryAnswer` would do with `req`, changing nothing: null when it is no re-poll of a leased shape, the
+   * reason when it must go to the app (not counted here), else the answer or park. The client front
+   * (http/front/) asks this before it serves a request without Node; a request it hands on is decided again there.
+   */
+  decide(req: ClientRequest): RepollDecision | RepollFallback | null {
+    if (req.method !== 'GET') return null;
     // A body would still be arriving when the request parks, and parking refuses that (docs §4 step 4): the app decides.
-    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) return false;
+    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) return null;
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    if (q === -1) return false;
+    if (q === -1) return null;
     const route = this.leases.routeFor(url.slice(0, q));
-    if (route === undefined) return false;
+    if (route === undefined) return null;
 
     const params = parseTwo(url.slice(q + 1), route.cid, route.cursors);
-    if (params === null) return this.toApp('shape');
+    if (params === null) return 'shape';
     const [cid, cursorText] = params;
     const lease = this.leases.lookup(cid);
-    if (lease === undefined) return this.toApp('no-lease');
+    if (lease === undefined) return 'no-lease';
     const spec = lease.claims.req;
-    if (spec.cid !== route.cid || spec.cursors !== route.cursors) return this.toApp('shape');
-    if (!this.leases.bound(lease, req)) return this.toApp('binding');
+    if (spec.cid !== route.cid || spec.cursors !== route.cursors) return 'shape';
+    if (!this.leases.bound(lease, req)) return 'binding';
     const cursors = parseCursors(cursorText, spec.prefix, lease);
-    if (typeof cursors === 'string') return this.toApp(cursors);
-    const registry = this.registry();
-    if (registry.isClosed(cid)) return this.toApp('closed');
+    if (typeof cursors === 'string') return cursors;
+    if (this.registry().isClosed(cid)) return 'closed';
 
     const lists: Array<readonly BufferedItem[]> = [];
     for (const sub of cursors) {
       const items = this.buffer.after(sub.name, sub.prevId!);
-      if (items === null) return this.toApp('cursor');
+      if (items === null) return 'cursor';
       if (items.length > 0) lists.push(items);
     }
-    if (lists.length > 0) return this.answer(req, res, lease, lists);
+    if (lists.length === 0) return { kind: 'park', lease, cid, cursors };
+    // One answer with every buffered item past the cursors, in publish order, up to the lease's batch size.
+    const items = lists.length === 1 ? lists[0]!.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
+    if (items.length === 1) return { kind: 'item', lease, item: items[0]!.response };
+    const body = batchBody(items, lease);
+    if (body === null) {
+      this.log.debug({ requestId: requestIdOf(req) }, 'buffered items do not fit the lease batch envelope; asking the app');
+      return 'format';
+    }
+    return { kind: 'batch', lease, response: mergeItemResponse(lease.held, { ...items[0]!.response, body }) };
+  }
 
+  /** Carries out a decision `decide` made for `req` in this same tick: writes the answer or parks the request. */
+  act(req: ClientRequest, res: ClientResponse, decision: RepollDecision, clientAddress: string | undefined): void {
+    if (decision.kind === 'item') {
+      // Exactly what a parked request gets for this item (docs §6).
+      writeItem(res, decision.lease.held, prepareItem(decision.item));
+      this.counters.repollAnswers++;
+      return;
+    }
+    if (decision.kind === 'batch') {
+      writeResponse(res, decision.response);
+      this.counters.repollAnswers++;
+      return;
+    }
     // Nothing new: park as the app would have held it, cursors as prev-ids.
+    const { lease, cid, cursors } = decision;
+    const registry = this.registry();
     req.headers['x-forwarded-for'] = clientAddress ?? req.socket.remoteAddress ?? '';
-    const exchange = createExchange(req, res, this.options.reaskBodyMaxBytes, clientAddress);
+    const exchange = createBodilessExchange(req, res, clientAddress);
     exchange.sentSeq = registry.publishSeq;
     const instruction: HoldInstruction = {
       channels: cursors,
@@ -211,27 +261,6 @@ export class Repolls {
     };
     this.counters.repollParks++;
     registry.hold(exchange, instruction);
-    return true;
-  }
-
-  /** One answer with every buffered item past the cursors, in publish order, up to the lease's batch size. */
-  private answer(req: IncomingMessage, res: ServerResponse, lease: Lease, lists: Array<readonly BufferedItem[]>): boolean {
-    const items = lists.length === 1 ? lists[0]!.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
-    if (items.length === 1) {
-      // Exactly what a parked request gets for this item (docs §6).
-      writeItem(res, lease.held, prepareItem(items[0]!.response));
-      this.counters.repollAnswers++;
-      return true;
-    }
-    const body = batchBody(items, lease);
-    if (body === null) {
-      this.log.debug({ requestId: requestIdOf(req) }, 'buffered items do not fit the lease batch envelope; asking the app');
-      return this.toApp('format');
-    }
-    const first = items[0]!.response;
-    writeResponse(res, mergeItemResponse(lease.held, { ...first, body }));
-    this.counters.repollAnswers++;
-    return true;
   }
 
   private toApp(reason: RepollFallback): false {

@@ -6,7 +6,7 @@
  *
  * It writes; the registry (stream-registry.ts) decides what and indexes it.
  */
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from '../http/client-message.js';
 import type { ChannelSubscription } from '../../protocol/grip-channel.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
@@ -55,7 +55,7 @@ export class OpenStream {
     for (const sub of instruction.channels) this.positions.set(sub.name, sub.prevId);
   }
 
-  get res(): ServerResponse {
+  get res(): ClientResponse {
     return this.exchange.res;
   }
 

@@ -19,7 +19,7 @@ import { isResponseClosed, writeResponse } from '../http/response.js';
 import type { ProxyOptions } from '../options.js';
 import { OpenStream, type StreamEnd } from './open-stream.js';
 import type { StreamSide, StreamStats } from './stream-side.js';
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from '../http/client-message.js';
 
 export type StreamRegistryOptions = Pick<
   ProxyOptions,
@@ -49,9 +49,9 @@ export class StreamRegistry implements StreamSide {
   private readonly open_ = new Set<OpenStream>();
   private readonly byChannel = new Map<string, Set<OpenStream>>();
   private readonly perAddress = new Map<string, number>();
-  private readonly byResponse = new WeakMap<ServerResponse, OpenStream>();
+  private readonly byResponse = new WeakMap<ClientResponse, OpenStream>();
   /** Responses with a request pipelined behind them before the app answered (docs §4 step 0). */
-  private readonly pipelinedBehind = new WeakSet<ServerResponse>();
+  private readonly pipelinedBehind = new WeakSet<ClientResponse>();
   /** The last id published on each channel in an `http-stream` item, for the first-hold check (§14.2). */
   private readonly lastIds: ChannelCursors;
   private readonly log: Logger;
@@ -170,7 +170,7 @@ export class StreamRegistry implements StreamSide {
   }
 
   /** A request was pipelined behind `res` (docs §4 step 0): a stream never ends by itself, so end it now. */
-  releasePipelined(res: ServerResponse): void {
+  releasePipelined(res: ClientResponse): void {
     this.pipelinedBehind.add(res);
     this.byResponse.get(res)?.end('pipelined');
   }

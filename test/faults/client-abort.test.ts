@@ -32,7 +32,7 @@ async function start(t: TestContext, options: Partial<ProxyOptions> = {}): Promi
 
 /** Nothing is left for the aborted client: no socket, no parked or re-asking entry, no timer but the registry's sweep. */
 async function assertNothingLeft(h: FaultHarness): Promise<void> {
-  await waitFor(async () => (await connectionCount(h.proxy.clientServer)) === 0, { timeoutMs: 5000, message: 'the client socket to be released' });
+  await waitFor(async () => (await connectionCount(h.proxy.clientFront?.listener ?? h.proxy.clientServer)) === 0, { timeoutMs: 5000, message: 'the client socket to be released' });
   const stats = h.proxy.stats();
   assert.equal(stats.parked, 0, 'parked');
   assert.equal(stats.reasking, 0, 'reasking');
@@ -84,7 +84,7 @@ test('a client that disconnects while waiting for an upstream socket is never fo
   const client = await rawGet(h.port, '/never-forwarded');
   await within(arrived, 2000, 'the request at the proxy'); // queued behind /busy
   client.socket.destroy();
-  await waitFor(async () => (await connectionCount(h.proxy.clientServer)) === 1, { timeoutMs: 5000, message: 'the proxy to see the close' });
+  await waitFor(async () => (await connectionCount(h.proxy.clientFront?.listener ?? h.proxy.clientServer)) === 1, { timeoutMs: 5000, message: 'the proxy to see the close' });
 
   releaseBusy();
   assert.equal((await busy).text, 'answer to /busy');

@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,8 +63,8 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   return settled.value;
 }
 
-/** Open connections of a node:http server. */
-export function connectionCount(server: Server): Promise<number> {
+/** Open connections of a server (node:http's, or the proxy's client front listener, which owns the client sockets). */
+export function connectionCount(server: Server | NetServer): Promise<number> {
   return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 }
 

@@ -154,7 +154,8 @@ function recordSocketWrites(h: Harness): Array<{ vectored: boolean; text: string
   const writes: Array<{ vectored: boolean; text: string }> = [];
   const asText = (chunk: unknown, encoding?: string) =>
     typeof chunk === 'string' ? Buffer.from(chunk, (encoding ?? 'utf8') as BufferEncoding).toString('latin1') : Buffer.from(chunk as Uint8Array).toString('latin1');
-  h.proxy.clientServer.on('connection', (socket: Socket & { _writeGeneric: (writev: boolean, data: unknown, encoding: string, cb: unknown) => unknown }) => {
+  // The client front (when on) owns the client sockets; node:http then writes through a bridge to them.
+  (h.proxy.clientFront?.listener ?? h.proxy.clientServer).on('connection', (socket: Socket & { _writeGeneric: (writev: boolean, data: unknown, encoding: string, cb: unknown) => unknown }) => {
     // Observed, not replaced: the real write runs.
     const original = socket._writeGeneric.bind(socket);
     socket._writeGeneric = (writev, data, encoding, cb) => {

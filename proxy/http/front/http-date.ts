@@ -1,0 +1,15 @@
+/**
+ * The `Date` header value (RFC 9110 §6.6.1, IMF-fixdate), made once per second as Node's own server does
+ * (`utcDate()` in node:http): every answer the client front writes carries it.
+ */
+let cachedSecond = -1;
+let cached = '';
+
+export function httpDate(nowMs: number = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cached = new Date(second * 1000).toUTCString();
+  }
+  return cached;
+}
