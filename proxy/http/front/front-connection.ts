@@ -9,7 +9,8 @@
  * a fast answer is written only once Node's last answer has left the bridge. A head the front cannot frame
  * with certainty sends the connection to Node for the rest of its life.
  *
- * The connection's timeouts are the front's: idle keep-alive (`keepAliveTimeoutMs`, as Node) and the time a
+ * The connection's timeouts are the front's: idle keep-alive (`keepAliveTimeoutMs` advertised, closed 1 s later
+ * as Node does, and never with a request already received) and the time a
  * request head may take to arrive (`headersTimeoutMs`: then Node's 408 through the bridge). Node's own timers
  * never run on a bridge (its `setTimeout` is a no-op), so they cannot close a connection the front uses.
  */
