@@ -9,7 +9,8 @@
  * a fast answer is written only once Node's last answer has left the bridge. A head the front cannot frame
  * with certainty sends the connection to Node for the rest of its life.
  *
- * The connection's timeouts are the front's: idle keep-alive (`keepAliveTimeoutMs`, as Node) and the time a
+ * The connection's timeouts are the front's: idle keep-alive (`keepAliveTimeoutMs` advertised, closed 1 s later
+ * as Node does, and never with a request already received) and the time a
  * request head may take to arrive (`headersTimeoutMs`: then Node's 408 through the bridge). Node's own timers
  * never run on a bridge (its `setTimeout` is a no-op), so they cannot close a connection the front uses.
  */
@@ -62,6 +63,17 @@ function pumpLater(conn: FrontConnection): void {
   conn.pump();
 }
 
+/**
+ * How much longer than the advertised `Keep-Alive: timeout=N` an idle connection is kept: node:http's
+ * (20.20+) `HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER`, so a client reusing the connection just before the timeout
+ * it was told is not reset. Without it the front closed 1 s earlier than node:http did.
+ */
+export const KEEP_ALIVE_TIMEOUT_BUFFER_MS = 1000;
+
+function idleExpired(conn: FrontConnection, epoch: number): void {
+  conn.idleExpired(epoch);
+}
+
 export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   readonly keepAliveHeader: string;
   /** Bytes read and not yet framed. */
@@ -79,6 +91,8 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private bridge: NodeBridge | null = null;
   private headTimer: NodeJS.Timeout | null = null;
   private idleTimed = false;
+  /** Counts idle periods, so a deferred expiry (`onIdleTimeout`) can tell it is stale. */
+  private idleEpoch = 0;
   private pumping = false;
   private pumpScheduled = false;
   /** No more requests: the connection ends after what it owes. */
@@ -348,7 +362,8 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private markIdle(): void {
     if (this.idleTimed || this.ended || this.front.keepAliveTimeoutMs <= 0) return;
     this.idleTimed = true;
-    this.socket.setTimeout(this.front.keepAliveTimeoutMs);
+    this.idleEpoch++;
+    this.socket.setTimeout(this.front.keepAliveTimeoutMs + KEEP_ALIVE_TIMEOUT_BUFFER_MS);
   }
 
   private clearIdle(): void {
@@ -357,8 +372,20 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     this.socket.setTimeout(0);
   }
 
+  /**
+   * The idle timer runs in the loop's timers phase, before the poll phase reads sockets: after the loop was busy
+   * past the timeout (a long fan-out), a re-poll may already sit unread in the receive buffer, and destroying
+   * now would reset it (RST, the client's ECONNRESET). So the close waits one poll phase (`setImmediate` runs
+   * after it): bytes that arrived by then end the idle period (`onData`) and are served instead.
+   */
   private onIdleTimeout(): void {
-    if (this.nodeForever || this.current !== null || this.nodeOwed > 0) return;
+    if (!this.idleTimed) return;
+    setImmediate(idleExpired, this, this.idleEpoch);
+  }
+
+  idleExpired(epoch: number): void {
+    if (!this.idleTimed || epoch !== this.idleEpoch || this.socket.destroyed) return;
+    if (this.nodeForever || this.current !== null || this.nodeOwed > 0 || this.buffered.length > 0) return;
     this.socket.destroy();
   }
 
