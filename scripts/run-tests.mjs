@@ -1,6 +1,9 @@
 // Runs every test file under test/ with node:test through tsx.
 // Node 20's `--test` takes paths, not globs, so the files are listed here. A per-test
-// timeout turns a hang anywhere into a failure instead of a stuck CI run.
+// timeout turns a hang anywhere into a failure instead of a stuck CI run. It also caps each
+// file as a whole (a file is one test of the run): the models lab's smoke file takes ~70 s on a
+// quiet machine and went past 120 s on a loaded one, so the cap is 300 s; tests that should be
+// quick set their own, shorter timeouts.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +29,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
