@@ -341,3 +341,27 @@ test('a re-poll already received when the keep-alive timer fires (the proxy was 
   assert.deepEqual(eventsOf(first as RawResponse), ['busy']);
   assert.equal(c.isClosed(), false);
 });
+
+test('a new connection gets headersTimeoutMs for its first request, not the keep-alive timeout, as node:http', { timeout: 30_000 }, async (t) => {
+  // A load generator (or a slow client) may connect and write its first request seconds later: node:http
+  // waits headersTimeoutMs for it; closing after the keep-alive timeout reset such requests in a 10,000-poll storm.
+  const { stack, ada, bob } = await leased(t, { proxy: { keepAliveTimeoutMs: 300, headersTimeoutMs: 4000 } });
+  await bob.post('general', 'late');
+  const c = await rawClient(t, stack);
+  const connectedAt = Date.now();
+  // Past the keep-alive timeout plus node:http's 1 s, with the proxy's loop free to run its timers.
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  assert.equal(c.isClosed(), false, `closed ${Date.now() - connectedAt} ms after connecting, before any request`);
+  c.socket.write(pollRequest(ada));
+  assert.deepEqual(eventsOf(await c.next()), ['late']);
+});
+
+test('a connection that never sends a request is answered 408 after headersTimeoutMs and closed', { timeout: 30_000 }, async (t) => {
+  const { stack } = await leased(t, { proxy: { keepAliveTimeoutMs: 300, headersTimeoutMs: 1500 } });
+  const c = await rawClient(t, stack);
+  const connectedAt = Date.now();
+  const r = await c.next(10_000);
+  assert.equal(r.status, 408);
+  assert.ok(Date.now() - connectedAt >= 1400, `not before headersTimeoutMs (answered after ${Date.now() - connectedAt} ms)`);
+  await c.closed;
+});

@@ -112,7 +112,9 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     socket.on('close', () => this.onClose());
     socket.on('timeout', () => this.onIdleTimeout());
     socket.on('error', ignore); // 'close' follows
-    this.markIdle();
+    // Until its first request the connection has headersTimeoutMs, as under node:http, not the keep-alive timeout:
+    // a client may connect and write seconds later (a storm's load generator did, and was reset).
+    this.armHeadTimer();
   }
 
   get closing(): boolean {
