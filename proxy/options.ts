@@ -70,10 +70,8 @@ export interface ProxyOptions extends HttpServerLimits {
   /**
    * The client port is served by the client front (proxy/http/front/): leased re-polls (docs/protocol.md §13)
    * and their parked answers skip node:http's per-request objects (issue 15: CPU per delivery); every other
-   * request goes to node:http exactly as before. Default true with one process (`workers` 1) and false with
-   * workers (a storm on 2 workers reset some first polls with the front, none without it: not yet explained); it
-   * takes effect with a `leaseKey` (without leases the front would serve nothing). False: node:http serves the
-   * port alone.
+   * request goes to node:http exactly as before. Default true; it takes effect with a `leaseKey` (without leases
+   * the front would serve nothing). False: node:http serves the port alone.
    */
   clientFront: boolean;
   /**
@@ -505,9 +503,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxParkedBodyBytes: integerAtLeast('maxParkedBodyBytes', o.maxParkedBodyBytes, 0),
     maxParkedBytes: count('maxParkedBytes'),
     trustForwardedFor: boolean('trustForwardedFor', o.trustForwardedFor),
-    // Not by default with workers: a 10,000-poll storm on 2 workers saw first polls reset (ECONNRESET) with the
-    // front and none without it (docs/performance.md, 2026-12-07); until that is explained, workers opt in.
-    clientFront: defined.clientFront === undefined ? workers(o.workers) === 1 : boolean('clientFront', o.clientFront),
+    clientFront: boolean('clientFront', o.clientFront),
     parkedRetryAfterS: integerAtLeast('parkedRetryAfterS', o.parkedRetryAfterS, 1, 86_400),
     // At most 1 MiB: no legitimate request needs a larger head, and each connection may buffer one.
     maxHeaderBytes: integerAtLeast('maxHeaderBytes', o.maxHeaderBytes, 1024, 1024 * 1024),

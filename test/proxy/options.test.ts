@@ -32,14 +32,6 @@ describe('resolveProxyOptions', () => {
     assert.equal(resolveProxyOptions({ ...REQUIRED, clientPort: 0, controlPort: 0 }).clientPort, 0);
   });
 
-  test('the client front is on by default with one process, off by default with workers, and either may be set', () => {
-    assert.equal(resolveProxyOptions(REQUIRED).clientFront, true);
-    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 2 }).clientFront, false);
-    assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 2, clientFront: true }).clientFront, true);
-    assert.equal(resolveProxyOptions({ ...REQUIRED, clientFront: false }).clientFront, false);
-    rejects({ clientFront: 'yes' }, 'clientFront must be true or false, got "yes"');
-  });
-
   test('workers defaults to one process, takes 1-256 or auto (the core count), and refuses anything else', () => {
     assert.equal(resolveProxyOptions(REQUIRED).workers, 1);
     assert.equal(resolveProxyOptions({ ...REQUIRED, workers: 256 }).workers, 256);
