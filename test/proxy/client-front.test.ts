@@ -349,9 +349,15 @@ test('a new connection gets headersTimeoutMs for its first request, not the keep
   await bob.post('general', 'late');
   const c = await rawClient(t, stack);
   const connectedAt = Date.now();
-  // Past the keep-alive timeout plus node:http's 1 s, with the proxy's loop free to run its timers.
-  await new Promise((resolve) => setTimeout(resolve, 1600));
-  assert.equal(c.isClosed(), false, `closed ${Date.now() - connectedAt} ms after connecting, before any request`);
+  // Open past the keep-alive timeout plus node:http's 1 s, with the proxy's loop free to run its timers: a close
+  // before that deadline fails at once.
+  let deadline: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    c.closed.then(() => `closed ${Date.now() - connectedAt} ms after connecting, before any request`),
+    new Promise<'open'>((resolve) => (deadline = setTimeout(resolve, 1600, 'open'))),
+  ]);
+  clearTimeout(deadline);
+  assert.equal(outcome, 'open');
   c.socket.write(pollRequest(ada));
   assert.deepEqual(eventsOf(await c.next()), ['late']);
 });
