@@ -103,7 +103,10 @@ export function listenBacklog(port: number): Promise<number | undefined> {
  * Sampling starts at once and is sequential (a slow read stretches the interval rather than piling up); the
  * queue's size is read beside it (`ss` is a process start), and the time full is worked out at the end.
  */
-export function watchAcceptQueue(ports: readonly number[], intervalMs = ACCEPT_QUEUE_SAMPLE_MS): { stop(): Promise<AcceptQueueSummary> } {
+export function watchAcceptQueue(
+  ports: readonly number[],
+  intervalMs = ACCEPT_QUEUE_SAMPLE_MS,
+): { stop(): Promise<AcceptQueueSummary>; samplesAtLeast(queued: number): number } {
   let stopped = false;
   const backlog = Promise.all(ports.map((port) => listenBacklog(port))).then((sizes) =>
     sizes.every((size) => size !== undefined) ? sizes.reduce((a, b) => a! + b!, 0)! : 0,
@@ -128,6 +131,10 @@ export function watchAcceptQueue(ports: readonly number[], intervalMs = ACCEPT_Q
     }
   })();
   return {
+    /** Samples so far that read at least `queued` (lets a caller wait for the watch to have seen a state). */
+    samplesAtLeast(queued: number) {
+      return samples.reduce((n, sample) => n + (sample.queued >= queued ? 1 : 0), 0);
+    },
     async stop() {
       stopped = true;
       await loop;

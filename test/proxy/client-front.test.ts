@@ -274,14 +274,22 @@ test('a client pipelining re-polls without reading gets no more answers than its
   const count = 1500; // ~30 MB of answers: far beyond what loopback socket buffers hold
   const before = (await stack.stats()).repollAnswers;
   c.socket.write(pollRequest(ada).repeat(count));
-  // Answers stop growing while nothing is read.
+  // Answers stop growing while nothing is read: the count holds still for 200 ms (polled, with a deadline).
   let last = -1;
-  for (let i = 0; i < 50; i++) {
-    const now = (await stack.stats()).repollAnswers - before;
-    if (now === last && now > 0) break;
-    last = now;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  let changedAt = Date.now();
+  await waitFor(
+    async () => {
+      const now = (await stack.stats()).repollAnswers - before;
+      if (now !== last) {
+        last = now;
+        changedAt = Date.now();
+        return false;
+      }
+      return now > 0 && Date.now() - changedAt >= 200;
+    },
+    'answers to stop growing while the client does not read',
+    10_000,
+  );
   assert.ok(last > 0 && last < count, `answers written while the client does not read: ${last} of ${count}`);
   let bytes = 0;
   c.socket.on('data', (chunk: Buffer) => (bytes += chunk.length));

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { waitFor } from '../../helpers/app-harness.js';
 import { listenBacklog, parseAcceptQueue, readAcceptQueue, watchAcceptQueue } from '../../../bench/lab/accept-queue.js';
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
@@ -52,7 +53,8 @@ describe('accept queue of a listening port', () => {
         queued = await readAcceptQueue(port);
       }
       assert.ok(queued !== undefined && queued >= backlog && queued <= backlog + 1, `queued ${queued}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The watch has sampled the full queue twice (so it was seen full across an interval).
+      await waitFor('two samples of the full queue', () => watch.samplesAtLeast(backlog) >= 2);
       const summary = await watch.stop();
       assert.equal(summary.backlog, backlog);
       assert.ok(summary.peak >= backlog, `peak ${summary.peak}`);
