@@ -90,7 +90,9 @@
    */
   errors.describe = function (action, err, retryInMs) {
     var text = 'Could not ' + action + ': ' + errors.reason(err);
-    if (typeof retryInMs === 'number' && retryInMs >= 1000) text += ', retrying in ' + seconds(retryInMs);
+    // From half a second, in whole seconds rounded up: a 1 s Retry-After read a millisecond after it was scheduled
+    // (999 ms left) is still "retrying in 1 s", not "will retry".
+    if (typeof retryInMs === 'number' && retryInMs >= 500) text += ', retrying in ' + seconds(retryInMs);
     else if (retryInMs === true || typeof retryInMs === 'number') text += ', will retry';
     return text + '.';
   };

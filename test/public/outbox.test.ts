@@ -120,6 +120,9 @@ test('error codes read as sentences that say what happens next', () => {
   const { errors } = harness();
   assert.equal(errors.describe('send', NETWORK, true), 'Could not send: you are offline or the server cannot be reached, will retry.');
   assert.equal(errors.describe('send', { code: 'APP_ERR_DB_BUSY', status: 503 }, 1000), 'Could not send: the server is busy, retrying in 1 s.');
+  // Measured a moment after it was scheduled, a 1 s Retry-After has a few ms less left: still "in 1 s".
+  assert.equal(errors.describe('send', { code: 'APP_ERR_DB_BUSY', status: 503 }, 999), 'Could not send: the server is busy, retrying in 1 s.');
+  assert.equal(errors.describe('send', { code: 'APP_ERR_DB_BUSY', status: 503 }, 200), 'Could not send: the server is busy, will retry.');
   assert.equal(errors.describe('join #dev', { code: 'APP_ERR_ROOM_NOT_FOUND', status: 404 }), 'Could not join #dev: that room no longer exists.');
   assert.equal(errors.describe('send', { code: 'COMET_ERR_HTTP_500', status: 500 }), 'Could not send: the server had a problem (500).');
   assert.equal(errors.retryable({ code: 'APP_ERR_RATE_LIMITED', status: 429 }), true);
