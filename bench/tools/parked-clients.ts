@@ -185,7 +185,9 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     stdio,
   });
   const pid = proxy.pid!;
-  proxy.once('exit', (code) => {
+  let exitedWith: string | undefined;
+  proxy.once('exit', (code, signal) => {
+    exitedWith = String(code ?? signal);
     if (code !== 0 && code !== null) process.stderr.write(`the proxy exited with ${code}\n`);
   });
   const auth = { authorization: `Bearer ${CONTROL_SECRET}` };
@@ -346,7 +348,12 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     stats,
     parked,
     publish,
-    ready: () => until('the proxy', async () => (await fetch(`${control}/health`).then((r) => r.status, () => 0)) === 200, 30_000),
+    // A proxy that exits while starting (a bad flag, a taken port) fails the run at once, not after the deadline.
+    ready: () =>
+      until('the proxy', async () => {
+        if (exitedWith !== undefined) throw new Error(`the proxy exited (${exitedWith}) before it was ready`);
+        return (await fetch(`${control}/health`).then((r) => r.status, () => 0)) === 200;
+      }, 30_000),
     async close(graceMs = 10_000) {
       clients.repoll = false;
       clients.retry = false;
