@@ -8,7 +8,8 @@
  * to `writeHead` later; an app that echoes the same header sends the same value.
  */
 import type { ClientRequest, ClientResponse } from './client-message.js';
-import { REQUEST_ID_HEADER, requestIdFrom } from '../../protocol/request-id.js';
+import { isSafeRequestId, REQUEST_ID_HEADER } from '../../protocol/request-id.js';
+import { randomRequestId } from './random-request-id.js';
 
 export { REQUEST_ID_HEADER };
 
@@ -21,10 +22,24 @@ type WithId = ClientResponse & { [RESPONSE_ID]?: string };
 
 /** Assigns (or accepts) the request's id, in place; returns it. */
 export function assignRequestId(req: ClientRequest, res: ClientResponse): string {
-  const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+  const id = chooseRequestId(req);
   req.headers[REQUEST_ID_HEADER] = id;
-  (res as WithId)[RESPONSE_ID] = id;
+  setResponseRequestId(res, id);
   return id;
+}
+
+/**
+ * The id `assignRequestId` would give `req` (the client's when safe, else a new random UUID), without writing it
+ * anywhere: for the client front, which builds the request's headers with it in one go (http/front/final-headers.ts).
+ */
+export function chooseRequestId(req: ClientRequest): string {
+  const sent = req.headers[REQUEST_ID_HEADER];
+  return isSafeRequestId(sent) ? sent : randomRequestId();
+}
+
+/** Records on `res` the id its answers carry (what `assignRequestId` does to the response). */
+export function setResponseRequestId(res: ClientResponse, id: string): void {
+  (res as WithId)[RESPONSE_ID] = id;
 }
 
 /** The id every answer on `res` must carry in `X-Request-Id`; undefined for responses of unassigned requests (control port). */
