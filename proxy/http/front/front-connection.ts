@@ -78,6 +78,11 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   readonly keepAliveHeader: string;
   /** Bytes read and not yet framed. */
   private buffered: Buffer = EMPTY;
+  /**
+   * The last request served here: the next head reuses its value strings where the bytes match (request-head.ts).
+   * The parked request holds the same array, so keeping it costs a reference.
+   */
+  private lastRawHeaders: string[] | null = null;
   /** Node parses everything from here on. */
   private nodeForever = false;
   private current: FrontResponse | null = null;
@@ -203,12 +208,11 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
       }
       this.clearHeadTimer();
       const consumed = end + 4;
-      const head = consumed > max ? null : parseRequestHead(buf.toString('latin1', 0, end));
+      const head = consumed > max ? null : parseRequestHead(buf, end, this.lastRawHeaders);
       if (head === null) {
         this.toNodeForever();
         return;
       }
-      const headBytes = buf.subarray(0, consumed);
       this.buffered = consumed === buf.length ? EMPTY : buf.subarray(consumed);
       if (this.nodeOwed === 0 && head.contentLength === 0 && this.front.mayServe(head.method, head.url)) {
         // Node's last answer must be on the wire before a fast one is.
@@ -221,11 +225,14 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
         this.current = res;
         this.currentReq = req;
         this.released = false;
-        if (this.front.serve(req, res)) continue;
+        if (this.front.serve(req, res)) {
+          this.lastRawHeaders = head.rawHeaders;
+          continue;
+        }
         this.current = null;
         this.currentReq = null;
       }
-      this.toNode(headBytes, head.contentLength);
+      this.toNode(buf.subarray(0, consumed), head.contentLength);
     }
   }
 
