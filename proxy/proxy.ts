@@ -25,7 +25,7 @@ import { RedisBus } from './bus/redis-bus.js';
 import type { ProxyBus, WholeProxyViews } from './bus/proxy-bus.js';
 import { Repolls } from './repoll/repolls.js';
 import { trackRequestlessSockets } from './http/requestless-sockets.js';
-import { assignRequestId, requestIdOf } from './http/request-id.js';
+import { assignRequestId, chooseRequestId, requestIdOf, setResponseRequestId } from './http/request-id.js';
 import { createStatusPage } from './control/status-page.js';
 import { createUpstreamResponseHandler } from './forward/upstream-response.js';
 import { createPipelineGate } from './forward/pipeline-gate.js';
@@ -37,7 +37,7 @@ import { ClientFront } from './http/front/client-front.js';
 import type { FrontRequest } from './http/front/front-request.js';
 import type { FrontResponse } from './http/front/front-response.js';
 import { forwardedValuesOf } from './forward/forwarded-headers.js';
-import { stripRequestHeaders } from './http/header-filter.js';
+import { finalRequestHeaders } from './http/front/final-headers.js';
 
 export interface HoldProxy {
   /**
@@ -196,6 +196,8 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
   });
   // Leased re-polls served without node:http's per-request objects (issue 15); everything else goes to clientServer.
   const jsonpParam = options.jsonpCallbackParam;
+  /** How many proxy-owned headers the last request had (one object for every request, not one each). */
+  const forged = { count: 0 };
   function serveFast(req: FrontRequest, res: FrontResponse): boolean {
     if (repolls === null || isClosing()) return false;
     // A JSON-P callback is cut out (and answers wrapped) by the forwarder: such a request goes through it.
@@ -204,12 +206,15 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     if (!checkRequestHost(req, hostCheck).ok) return false;
     const decision = repolls.decide(req);
     if (decision === null || typeof decision === 'string') return false;
-    // What handleClientRequest and the forwarder do before `tryAnswer`, in the same order.
-    assignRequestId(req, res);
-    const trusted = options.trustForwardedFor ? forwardedValuesOf(req, true) : null;
-    const forged = stripRequestHeaders(req.headers);
-    if (forged > 0) log.debug({ url: req.url, count: forged }, 'client sent Grip-* or forwarding headers; removed');
-    repolls.act(req, res, decision, trusted?.for ?? clientAddressOf(req, false));
+    // What handleClientRequest, the forwarder and `act` do to the request before it parks (request id, headers
+    // stripped, X-Forwarded-For), with its headers built once in their final shape (http/front/final-headers.ts).
+    const requestId = chooseRequestId(req);
+    setResponseRequestId(res, requestId);
+    const clientAddress = options.trustForwardedFor ? forwardedValuesOf(req, true).for : clientAddressOf(req, false);
+    req.headers = finalRequestHeaders(req.headers, requestId, clientAddress, forged);
+    req.compactHeaders = true;
+    if (forged.count > 0) log.debug({ url: req.url, count: forged.count }, 'client sent Grip-* or forwarding headers; removed');
+    repolls.act(req, res, decision, clientAddress);
     return true;
   }
   // Only with leases: without them the front would serve nothing and only add a hop to every request.

@@ -19,6 +19,11 @@ export interface ClientRequest {
   headers: IncomingHttpHeaders;
   /** Names and values as they arrived, alternating. */
   rawHeaders: string[];
+  /**
+   * True when `headers` were built in their final shape without a `delete` (the client front's, http/front/final-headers.ts):
+   * V8 keeps them compact, so parking does not copy them (holds/compact-head.ts). Node's requests leave it unset.
+   */
+  readonly compactHeaders?: boolean;
   /** The client's connection (its addresses); for a request Node parsed through the front, the front's bridge. */
   readonly socket: Socket;
 }

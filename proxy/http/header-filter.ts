@@ -68,7 +68,7 @@ const TOKEN_CACHE_MAX = 64;
 const TOKEN_CACHE_KEY_MAX = 64;
 
 /** Header names the `Connection` header lists: also hop-by-hop for this message (RFC 9110 §7.6.1). */
-function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
+export function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const value = headers.connection;
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
   // Every request and answer crosses here with one of a few values: parse each once, not per message.

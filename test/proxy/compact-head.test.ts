@@ -66,3 +66,14 @@ test('an own __proto__ header (Node never parses one; code may add it) is copied
   assert.deepEqual(Object.entries(req.headers), before);
   assert.equal(Object.getPrototypeOf(req.headers), Object.prototype);
 });
+
+test('a request whose headers were built in final form (the client front) keeps its headers object: no copy', () => {
+  const headers = { host: 'h', 'x-request-id': 'id-1' };
+  const req = { method: 'GET', url: '/poll', httpVersion: '1.1', headers, rawHeaders: [], compactHeaders: true, socket: null as never };
+  compactRequestHead(req);
+  assert.equal(req.headers, headers);
+  const unmarked = { ...req, compactHeaders: false };
+  compactRequestHead(unmarked);
+  assert.notEqual(unmarked.headers, headers, 'without the mark it is copied');
+  assert.deepEqual(unmarked.headers, headers);
+});

@@ -14,6 +14,8 @@ export class FrontRequest implements ClientRequest {
   httpVersion: string;
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
+  /** Set once `headers` are the final ones (final-headers.ts), built without a `delete`: parking need not copy them. */
+  compactHeaders = false;
   readonly complete = true;
 
   constructor(
