@@ -14,7 +14,6 @@ import type { ClientRequest, ClientResponse } from '../http/client-message.js';
 import type { Logger } from 'pino';
 import type { ChannelSubscription } from '../../protocol/grip-channel.js';
 import { GRIP_CHANNEL, GRIP_SET_META } from '../../protocol/headers.js';
-import { isItemId } from '../../protocol/ids.js';
 import { GRIP_LEASE } from '../../protocol/lease.js';
 import type { PublishCommand, RevokeCommand } from '../control/commands.js';
 import { createBodilessExchange, type Exchange } from '../forward/exchange.js';
@@ -25,6 +24,7 @@ import { requestIdOf } from '../http/request-id.js';
 import { mergeItemResponse, prepareItem, writeItem, writeResponse, type HeldResponse, type ItemResponse } from '../http/response.js';
 import { ChannelBuffer, type BufferedItem } from './channel-buffer.js';
 import { LeaseTable, type Lease } from './lease-table.js';
+import { readCursors, readRepollQuery } from './repoll-query.js';
 
 export type RepollOptions = Pick<
   ProxyOptions,
@@ -68,6 +68,7 @@ export class Repolls {
   readonly leases: LeaseTable;
   private readonly log: Logger;
   private readonly counters = { repollAnswers: 0, repollParks: 0, repollToApp: 0 };
+  private lastPath = '';
 
   constructor(
     private readonly options: RepollOptions,
@@ -186,7 +187,14 @@ export class Repolls {
   /** Could a GET of `url` be a re-poll a lease covers (its path is a lease's)? A cheap first look for the client front. */
   isLeasedPath(url: string): boolean {
     const q = url.indexOf('?');
-    return q !== -1 && this.leases.routeFor(url.slice(0, q)) !== undefined;
+    return q !== -1 && this.leases.routeFor(this.pathOf(url, q)) !== undefined;
+  }
+
+  /** `url`'s path (before `?` at `q`): the last one seen again when it is the same, instead of a new string per re-poll. */
+  private pathOf(url: string, q: number): string {
+    const last = this.lastPath;
+    if (q === last.length && url.startsWith(last)) return last;
+    return (this.lastPath = url.slice(0, q));
   }
 
   /**
@@ -201,30 +209,35 @@ export class Repolls {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if (q === -1) return null;
-    const route = this.leases.routeFor(url.slice(0, q));
+    const route = this.leases.routeFor(this.pathOf(url, q));
     if (route === undefined) return null;
 
-    const params = parseTwo(url.slice(q + 1), route.cid, route.cursors);
-    if (params === null) return 'shape';
-    const [cid, cursorText] = params;
+    const query = readRepollQuery(url, q + 1, route.cid, route.cursors);
+    if (query === null) return 'shape';
+    const { cid, text, start, end } = query;
     const lease = this.leases.lookup(cid);
     if (lease === undefined) return 'no-lease';
     const spec = lease.claims.req;
     if (spec.cid !== route.cid || spec.cursors !== route.cursors) return 'shape';
     if (!this.leases.bound(lease, req)) return 'binding';
-    const cursors = parseCursors(cursorText, spec.prefix, lease);
+    const cursors = readCursors(text, start, end, spec.prefix, lease);
     if (typeof cursors === 'string') return cursors;
     if (this.registry().isClosed(cid)) return 'closed';
 
-    const lists: Array<readonly BufferedItem[]> = [];
-    for (const sub of cursors) {
+    // Buffered items past the cursors: usually none (the re-poll parks), rarely more than one channel's.
+    let first: readonly BufferedItem[] | null = null;
+    let lists: Array<readonly BufferedItem[]> | null = null;
+    for (let i = 0; i < cursors.length; i++) {
+      const sub = cursors[i]!;
       const items = this.buffer.after(sub.name, sub.prevId!);
       if (items === null) return 'cursor';
-      if (items.length > 0) lists.push(items);
+      if (items.length === 0) continue;
+      if (first === null) first = items;
+      else (lists ??= [first]).push(items);
     }
-    if (lists.length === 0) return { kind: 'park', lease, cid, cursors };
+    if (first === null) return { kind: 'park', lease, cid, cursors };
     // One answer with every buffered item past the cursors, in publish order, up to the lease's batch size.
-    const items = lists.length === 1 ? lists[0]!.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
+    const items = lists === null ? first.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
     if (items.length === 1) return { kind: 'item', lease, item: items[0]!.response };
     const body = batchBody(items, lease);
     if (body === null) {
@@ -268,56 +281,6 @@ export class Repolls {
     if (this.log.isLevelEnabled('trace')) this.log.trace({ reason }, 're-poll goes to the app');
     return false;
   }
-}
-
-/** Form-decodes a query component; undefined for a malformed escape. Most components need nothing decoded. */
-function decodeComponent(text: string): string | undefined {
-  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The values of exactly the two parameters `a` and `b` in a query component, once each and nothing else, or null
- * (another name, a repeat, a malformed escape: the app decides those). No map per re-poll (issue 15).
- */
-function parseTwo(query: string, a: string, b: string): [string, string] | null {
-  let first: string | undefined;
-  let second: string | undefined;
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end === -1) end = query.length;
-    const eq = query.indexOf('=', start);
-    const split = eq === -1 || eq > end ? end : eq;
-    const name = decodeComponent(query.slice(start, split));
-    const value = decodeComponent(split === end ? '' : query.slice(split + 1, end));
-    if (value === undefined) return null;
-    if (name === a && first === undefined) first = value;
-    else if (name === b && second === undefined) second = value;
-    else return null;
-    start = end + 1;
-  }
-  return first === undefined || second === undefined ? null : [first, second];
-}
-
-/** `key:id,key:id` -> subscriptions on the lease's channels; a reason when the proxy cannot use them. */
-function parseCursors(text: string, prefix: string, lease: Lease): ChannelSubscription[] | 'shape' | 'channel' {
-  const subs: ChannelSubscription[] = [];
-  for (const entry of text.split(',')) {
-    const colon = entry.lastIndexOf(':');
-    if (colon <= 0) return 'shape';
-    const name = prefix + entry.slice(0, colon);
-    const prevId = entry.slice(colon + 1);
-    // A repeat is found among those before it (at most the lease's 256 channels get this far): no set per re-poll.
-    if (!isItemId(prevId) || subs.some((sub) => sub.name === name)) return 'shape';
-    if (!lease.channels.has(name)) return 'channel';
-    subs.push({ name, prevId });
-  }
-  return subs;
 }
 
 /** The first `max` items of several per-channel lists, in global publish order. */
