@@ -74,6 +74,10 @@ function idleExpired(conn: FrontConnection, epoch: number): void {
   conn.idleExpired(epoch);
 }
 
+function idleTimerFired(conn: FrontConnection): void {
+  conn.idleTimerFired();
+}
+
 export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   readonly keepAliveHeader: string;
   /** Bytes read and not yet framed. */
@@ -96,8 +100,18 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private bridge: NodeBridge | null = null;
   private headTimer: NodeJS.Timeout | null = null;
   private idleTimed = false;
-  /** Counts idle periods, so a deferred expiry (`onIdleTimeout`) can tell it is stale. */
+  /** Counts idle periods, so a deferred expiry (`idleTimerFired`) can tell it is stale. */
   private idleEpoch = 0;
+  /** When the current idle period began (`performance.now()`). */
+  private idleSince = 0;
+  /**
+   * The connection's one idle timer, kept across idle periods (see `markIdle`); `idleTimerPending` while armed.
+   * Not a socket timeout: `socket.setTimeout` made a Timeout and a bound function per idle period, that is per
+   * re-poll (issue 15: ~180 B and a timer-list insert and removal per delivery).
+   */
+  private idleTimer: NodeJS.Timeout | null = null;
+  private idleTimerPending = false;
+  private idleTimerMs = 0;
   private pumping = false;
   private pumpScheduled = false;
   /** No more requests: the connection ends after what it owes. */
@@ -115,7 +129,6 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
-    socket.on('timeout', () => this.onIdleTimeout());
     socket.on('error', ignore); // 'close' follows
     // Until its first request the connection has headersTimeoutMs, as under node:http, not the keep-alive timeout:
     // a client may connect and write seconds later (a storm's load generator did, and was reset).
@@ -146,10 +159,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
       if (n === chunk.length) return;
       chunk = chunk.subarray(n);
     }
-    if (this.idleTimed) {
-      this.idleTimed = false;
-      this.socket.setTimeout(0);
-    }
+    this.idleTimed = false;
     this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
     this.pump();
   }
@@ -367,18 +377,47 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
 
   // --- timeouts and the end ------------------------------------------------
 
-  /** Between requests: Node's keep-alive timeout runs (an idle socket timer, reset by traffic). */
+  /** How long an idle connection is kept (Node's keep-alive timeout plus its buffer), ms. */
+  private get idleLimitMs(): number {
+    return this.front.keepAliveTimeoutMs + KEEP_ALIVE_TIMEOUT_BUFFER_MS;
+  }
+
+  /**
+   * Between requests: Node's keep-alive timeout runs. A leased client is idle for a moment after every answer,
+   * so the timer is not cancelled when its next request comes: still armed, it is left to fire, sees the
+   * connection busy (or idle since later, and waits out the rest) and stops.
+   */
   private markIdle(): void {
     if (this.idleTimed || this.ended || this.front.keepAliveTimeoutMs <= 0) return;
     this.idleTimed = true;
     this.idleEpoch++;
-    this.socket.setTimeout(this.front.keepAliveTimeoutMs + KEEP_ALIVE_TIMEOUT_BUFFER_MS);
+    this.idleSince = performance.now();
+    if (!this.idleTimerPending) this.armIdleTimer(this.idleLimitMs);
+  }
+
+  /** Arms the idle timer for `ms`: the same Timeout again when it last ran for as long (`refresh`), else a new one. */
+  private armIdleTimer(ms: number): void {
+    this.idleTimerPending = true;
+    if (this.idleTimer !== null && ms === this.idleTimerMs) {
+      this.idleTimer.refresh();
+      return;
+    }
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(idleTimerFired, ms, this);
+    this.idleTimer.unref();
+    this.idleTimerMs = ms;
   }
 
   private clearIdle(): void {
-    if (!this.idleTimed) return;
     this.idleTimed = false;
-    this.socket.setTimeout(0);
+  }
+
+  idleTimerFired(): void {
+    this.idleTimerPending = false;
+    if (!this.idleTimed || this.socket.destroyed) return;
+    const left = this.idleSince + this.idleLimitMs - performance.now();
+    if (left >= 1) this.armIdleTimer(Math.ceil(left));
+    else this.onIdleTimeout();
   }
 
   /**
@@ -433,6 +472,9 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private onClose(): void {
     this.ended = true;
     this.clearHeadTimer();
+    this.idleTimed = false;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimerPending = false;
     const res = this.current;
     this.current = null;
     this.currentReq = null;
