@@ -235,7 +235,9 @@ export class Repolls {
       if (first === null) first = items;
       else (lists ??= [first]).push(items);
     }
-    if (first === null) return { kind: 'park', lease, cid, cursors };
+    // The lease's own string for the ID (equal: it was found under it): a parked hold keeps it, and this one is
+    // already in old space, where the one just read from the target would be promoted (issue 15).
+    if (first === null) return { kind: 'park', lease, cid: lease.claims.cid, cursors };
     // One answer with every buffered item past the cursors, in publish order, up to the lease's batch size.
     const items = lists === null ? first.slice(0, lease.claims.batch.max) : mergeBySeq(lists, lease.claims.batch.max);
     if (items.length === 1) return { kind: 'item', lease, item: items[0]!.response };
