@@ -84,7 +84,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private buffered: Buffer = EMPTY;
   /**
    * The last request served here: the next head reuses its value strings where the bytes match (request-head.ts).
-   * The parked request holds the same array, so keeping it costs a reference.
+   * While that request is parked (a leased client's usual state) it holds the same array: this costs a reference.
    */
   private lastRawHeaders: string[] | null = null;
   /** Node parses everything from here on. */
@@ -100,7 +100,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private bridge: NodeBridge | null = null;
   private headTimer: NodeJS.Timeout | null = null;
   private idleTimed = false;
-  /** Counts idle periods, so a deferred expiry (`idleTimerFired`) can tell it is stale. */
+  /** Counts idle periods, so a deferred expiry (`idleExpired`) can tell it is stale. */
   private idleEpoch = 0;
   /** When the current idle period began (`performance.now()`). */
   private idleSince = 0;
