@@ -94,11 +94,7 @@ export class ParkedIndex {
         if (set?.size === 0) this.byChannel.delete(sub.name);
       }
       const id = held.instruction.connectionId;
-      const conn = id === undefined ? undefined : this.connections.get(id);
-      if (id !== undefined && conn?.parked === held) {
-        conn.parked = null;
-        this.connections.forgetIfIdle(id);
-      }
+      if (id !== undefined) this.connections.leave(id, held);
     } else if (held.state === 'reasking') {
       this.reasking.delete(held);
     }
