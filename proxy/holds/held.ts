@@ -7,6 +7,7 @@
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
+import type { ChannelLink } from './parked-index.js';
 
 /**
  * How a re-ask ended: `dispatched` when the app's answer was handled (written to
@@ -75,6 +76,11 @@ export interface Held {
   parkedBytes: number;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
+  /** Its neighbours on the parked list while parked (parked-index.ts), else null. */
+  parkedPrev: Held | null;
+  parkedNext: Held | null;
+  /** Its first channel's link while parked (parked-index.ts; the others chain from it), else null. */
+  channelLinks: ChannelLink | null;
 }
 
 /** The registry's counters since start (part of `/stats`, docs §7.4); every part adds to the same object. */

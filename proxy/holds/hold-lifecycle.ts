@@ -275,6 +275,9 @@ export class HoldLifecycle {
       parkedAt: null,
       parkedBytes: 0,
       reaskAttempt: null,
+      parkedPrev: null,
+      parkedNext: null,
+      channelLinks: null,
     };
     (exchange.res as WithHeld)[HELD] = held;
     exchange.res.on('close', this.onResponseClose);
