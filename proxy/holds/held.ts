@@ -68,8 +68,11 @@ export interface Held {
   /** The latest hold instruction (a re-ask brings a new one). */
   instruction: HoldInstruction;
   state: 'deciding' | 'parked' | 'reasking' | 'done';
-  /** Its slot on the timeout wheel (hold-timeouts.ts) while parked, else NO_SLOT. */
+  /** Its slot on the timeout wheel (hold-timeouts.ts) while parked, else NO_SLOT; the wheel sets it. */
   timeoutSlot: number;
+  /** Its neighbours in that slot (the wheel's links), else null. */
+  timeoutPrev: Held | null;
+  timeoutNext: Held | null;
   /** `timers.now()` when it was first parked; null if it never was. */
   parkedAt: number | null;
   /** What it keeps while parked (parked-bytes.ts), set before each park; counted in the index's total. */

@@ -82,7 +82,6 @@ export class HoldLifecycle {
     this.timeouts = new HoldTimeouts<Held>(
       monotonic,
       (held) => {
-        held.timeoutSlot = NO_SLOT; // already off the wheel
         this.counters.timeouts++;
         this.finish(held, 'timeout', held.instruction.timeoutResponse);
       },
@@ -160,7 +159,7 @@ export class HoldLifecycle {
       { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
       'parked',
     );
-    held.timeoutSlot = this.timeouts.add(held, instruction.timeoutMs);
+    this.timeouts.add(held, instruction.timeoutMs);
   }
 
   /** Re-ask (docs §4.1): out of every index while the app answers again; at most `maxReasks` times. */
@@ -278,6 +277,8 @@ export class HoldLifecycle {
       parkedPrev: null,
       parkedNext: null,
       channelLinks: null,
+      timeoutPrev: null,
+      timeoutNext: null,
     };
     (exchange.res as WithHeld)[HELD] = held;
     exchange.res.on('close', this.onResponseClose);
@@ -296,10 +297,7 @@ export class HoldLifecycle {
 
   /** Removes `held` from whichever index its state puts it in, and from the timeout wheel. */
   private unindex(held: Held): void {
-    if (held.timeoutSlot !== NO_SLOT) {
-      this.timeouts.remove(held, held.timeoutSlot);
-      held.timeoutSlot = NO_SLOT;
-    }
+    if (held.timeoutSlot !== NO_SLOT) this.timeouts.remove(held);
     this.index.remove(held);
     if (held.state === 'reasking') held.reaskAttempt = null;
   }

@@ -20,6 +20,8 @@ function held(name: string, channels: string[], opts: { connectionId?: string; a
     },
     state: 'parked',
     timeoutSlot: NO_SLOT,
+    timeoutPrev: null,
+    timeoutNext: null,
     parkedAt: 0,
     parkedBytes: opts.bytes ?? 0,
     reaskAttempt: null,
