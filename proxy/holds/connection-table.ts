@@ -178,13 +178,16 @@ export class ConnectionTable<P> {
     else this.unsettled.add(id);
   }
 
-  /** `parked` left the ID it was parked under (if it still is the one there): the ID's state is dropped if idle. */
-  leave(id: string, parked: P): void {
-    const conn = this.live.get(id);
-    if (conn === undefined || conn.parked !== parked) return;
-    conn.parked = null;
-    if (isIdle(conn)) this.forget(id, conn);
-    else this.unsettled.add(id);
+  /**
+   * `parked` left `conn` (what `open` returned when it parked), if it still is the one parked there: the ID's
+   * state is dropped if idle. No lookup by ID: the parked index keeps `conn` on the held request (issue 15).
+   */
+  leave(conn: Connection<P>, parked: P): void {
+    if (conn.parked !== parked) return;
+    const entry = conn as Entry<P>;
+    entry.parked = null;
+    if (isIdle(entry)) this.forget(entry.id, entry);
+    else this.unsettled.add(entry.id);
   }
 
   /** Was the ID closed within `closedTtlMs`? */

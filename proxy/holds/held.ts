@@ -7,6 +7,7 @@
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
+import type { Connection } from './connection-table.js';
 import type { ChannelLink } from './parked-index.js';
 
 /**
@@ -84,6 +85,8 @@ export interface Held {
   parkedNext: Held | null;
   /** Its first channel's link while parked (parked-index.ts; the others chain from it), else null. */
   channelLinks: ChannelLink | null;
+  /** Its connection ID's state while parked under one (parked-index.ts), so leaving needs no lookup; else null. */
+  connection: Connection<Held> | null;
 }
 
 /** The registry's counters since start (part of `/stats`, docs §7.4); every part adds to the same object. */

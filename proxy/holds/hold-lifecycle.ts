@@ -3,8 +3,8 @@
  * instruction, parked with a timeout (one shared wheel, hold-timeouts.ts), re-asked,
  * and answered exactly once — on delivery, timeout, supersession, close, re-ask
  * result, client abort or drain — through one cleanup path (`end`) that takes it off
- * the wheel, out of the indexes (parked-index.ts) and drops the close listener
- * before anything is written.
+ * the wheel and out of the indexes (parked-index.ts) and marks it `done` (which makes
+ * its close listener a no-op) before anything is written.
  *
  * Per request it keeps only the `Held` record: the close listener is one function
  * shared by every response (it finds its request by response), and timeouts share
@@ -237,8 +237,8 @@ export class HoldLifecycle {
   }
 
   /**
-   * The one way out for a held request: leaves every index and the timeout wheel, drops its
-   * close listener, then writes `response` (none when the client is gone).
+   * The one way out for a held request: leaves every index and the timeout wheel, is marked `done`
+   * (its close listener then ignores it), then writes `response` (none when the client is gone).
    * Returns whether a response was written; idempotent.
    */
   finish(held: Held, outcome: HoldOutcome, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
@@ -250,8 +250,9 @@ export class HoldLifecycle {
   private end(held: Held, outcome: HoldOutcome, write: ((res: ClientResponse) => boolean) | null, status?: number): boolean {
     if (held.state === 'done') return false;
     this.unindex(held);
+    // The shared close listener stays on the response: it does nothing for a request in state `done`, and taking
+    // it off cost a new `_events` object per answer (EventEmitter's removeListener, 164 B a delivery, issue 15).
     held.state = 'done';
-    held.exchange.res.off('close', this.onResponseClose);
     const written = write !== null && write(held.exchange.res);
     const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
     if (heldMs !== null) this.deps.observer?.holdEnded(outcome, heldMs);
@@ -279,6 +280,7 @@ export class HoldLifecycle {
       channelLinks: null,
       timeoutPrev: null,
       timeoutNext: null,
+      connection: null,
     };
     (exchange.res as WithHeld)[HELD] = held;
     exchange.res.on('close', this.onResponseClose);

@@ -123,7 +123,11 @@ export class ParkedIndex {
       else previous.nextOfHeld = link;
       previous = link;
     }
-    if (instruction.connectionId !== undefined) this.connections.open(instruction.connectionId).parked = held;
+    if (instruction.connectionId !== undefined) {
+      const conn = this.connections.open(instruction.connectionId);
+      conn.parked = held;
+      held.connection = conn;
+    }
   }
 
   addReasking(held: Held): void {
@@ -157,8 +161,10 @@ export class ParkedIndex {
         if (--list.size === 0) this.byChannel.delete(list.name);
       }
       held.channelLinks = null;
-      const id = held.instruction.connectionId;
-      if (id !== undefined) this.connections.leave(id, held);
+      if (held.connection !== null) {
+        this.connections.leave(held.connection, held);
+        held.connection = null;
+      }
     } else if (held.state === 'reasking') {
       this.reasking.delete(held);
     }

@@ -28,6 +28,7 @@ function held(name: string, channels: string[], opts: { connectionId?: string; a
     parkedPrev: null,
     parkedNext: null,
     channelLinks: null,
+    connection: null,
   };
   return record;
 }
