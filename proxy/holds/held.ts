@@ -7,6 +7,8 @@
 import type { ControlResult, ProxyStats } from '../../protocol/control-api.js';
 import type { Exchange } from '../forward/exchange.js';
 import type { HoldInstruction } from '../forward/instruction.js';
+import type { Connection } from './connection-table.js';
+import type { ChannelLink } from './parked-index.js';
 
 /**
  * How a re-ask ended: `dispatched` when the app's answer was handled (written to
@@ -67,14 +69,24 @@ export interface Held {
   /** The latest hold instruction (a re-ask brings a new one). */
   instruction: HoldInstruction;
   state: 'deciding' | 'parked' | 'reasking' | 'done';
-  /** Its slot on the timeout wheel (hold-timeouts.ts) while parked, else NO_SLOT. */
+  /** Its slot on the timeout wheel (hold-timeouts.ts) while parked, else NO_SLOT; the wheel sets it. */
   timeoutSlot: number;
+  /** Its neighbours in that slot (the wheel's links), else null. */
+  timeoutPrev: Held | null;
+  timeoutNext: Held | null;
   /** `timers.now()` when it was first parked; null if it never was. */
   parkedAt: number | null;
   /** What it keeps while parked (parked-bytes.ts), set before each park; counted in the index's total. */
   parkedBytes: number;
   /** Identifies the re-ask in flight, so a stale re-ask result is ignored. */
   reaskAttempt: object | null;
+  /** Its neighbours on the parked list while parked (parked-index.ts), else null. */
+  parkedPrev: Held | null;
+  parkedNext: Held | null;
+  /** Its first channel's link while parked (parked-index.ts; the others chain from it), else null. */
+  channelLinks: ChannelLink | null;
+  /** Its connection ID's state while parked under one (parked-index.ts), so leaving needs no lookup; else null. */
+  connection: Connection<Held> | null;
 }
 
 /** The registry's counters since start (part of `/stats`, docs §7.4); every part adds to the same object. */

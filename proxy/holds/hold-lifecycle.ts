@@ -3,8 +3,8 @@
  * instruction, parked with a timeout (one shared wheel, hold-timeouts.ts), re-asked,
  * and answered exactly once — on delivery, timeout, supersession, close, re-ask
  * result, client abort or drain — through one cleanup path (`end`) that takes it off
- * the wheel, out of the indexes (parked-index.ts) and drops the close listener
- * before anything is written.
+ * the wheel and out of the indexes (parked-index.ts) and marks it `done` (which makes
+ * its close listener a no-op) before anything is written.
  *
  * Per request it keeps only the `Held` record: the close listener is one function
  * shared by every response (it finds its request by response), and timeouts share
@@ -82,7 +82,6 @@ export class HoldLifecycle {
     this.timeouts = new HoldTimeouts<Held>(
       monotonic,
       (held) => {
-        held.timeoutSlot = NO_SLOT; // already off the wheel
         this.counters.timeouts++;
         this.finish(held, 'timeout', held.instruction.timeoutResponse);
       },
@@ -160,7 +159,7 @@ export class HoldLifecycle {
       { requestId: requestIdOf(held.exchange.req), channels: instruction.channels.map((c) => c.name), connectionId: instruction.connectionId, timeoutMs: instruction.timeoutMs },
       'parked',
     );
-    held.timeoutSlot = this.timeouts.add(held, instruction.timeoutMs);
+    this.timeouts.add(held, instruction.timeoutMs);
   }
 
   /** Re-ask (docs §4.1): out of every index while the app answers again; at most `maxReasks` times. */
@@ -238,8 +237,8 @@ export class HoldLifecycle {
   }
 
   /**
-   * The one way out for a held request: leaves every index and the timeout wheel, drops its
-   * close listener, then writes `response` (none when the client is gone).
+   * The one way out for a held request: leaves every index and the timeout wheel, is marked `done`
+   * (its close listener then ignores it), then writes `response` (none when the client is gone).
    * Returns whether a response was written; idempotent.
    */
   finish(held: Held, outcome: HoldOutcome, response: HeldResponse | null, extraHeaders?: HeaderMap): boolean {
@@ -251,8 +250,9 @@ export class HoldLifecycle {
   private end(held: Held, outcome: HoldOutcome, write: ((res: ClientResponse) => boolean) | null, status?: number): boolean {
     if (held.state === 'done') return false;
     this.unindex(held);
+    // The shared close listener stays on the response: it does nothing for a request in state `done`, and taking
+    // it off cost a new `_events` object per answer (EventEmitter's removeListener, 164 B a delivery, issue 15).
     held.state = 'done';
-    held.exchange.res.off('close', this.onResponseClose);
     const written = write !== null && write(held.exchange.res);
     const heldMs = held.parkedAt === null ? null : this.timers.now() - held.parkedAt;
     if (heldMs !== null) this.deps.observer?.holdEnded(outcome, heldMs);
@@ -275,6 +275,12 @@ export class HoldLifecycle {
       parkedAt: null,
       parkedBytes: 0,
       reaskAttempt: null,
+      parkedPrev: null,
+      parkedNext: null,
+      channelLinks: null,
+      timeoutPrev: null,
+      timeoutNext: null,
+      connection: null,
     };
     (exchange.res as WithHeld)[HELD] = held;
     exchange.res.on('close', this.onResponseClose);
@@ -293,10 +299,7 @@ export class HoldLifecycle {
 
   /** Removes `held` from whichever index its state puts it in, and from the timeout wheel. */
   private unindex(held: Held): void {
-    if (held.timeoutSlot !== NO_SLOT) {
-      this.timeouts.remove(held, held.timeoutSlot);
-      held.timeoutSlot = NO_SLOT;
-    }
+    if (held.timeoutSlot !== NO_SLOT) this.timeouts.remove(held);
     this.index.remove(held);
     if (held.state === 'reasking') held.reaskAttempt = null;
   }

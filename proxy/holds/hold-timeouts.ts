@@ -6,6 +6,11 @@
  * runs only while some hold waits, so an empty registry arms none. Time comes from the injected timers;
  * the lifecycle gives it the monotonic clock (`monotonicNow`), as Node's own timers use, so a step of the
  * wall clock moves no deadline.
+ *
+ * Each slot is a list linked through its items (issue 15), not a Set: the requests answered by a publish left
+ * their slots' Sets one by one and their re-polls filled new ones, so every delivery cycle shrank and grew
+ * thousand-entry hash tables (garbage the scavenger then copied). An item carries its slot and its two
+ * neighbours, so it can be on the wheel once at a time.
  */
 import type { ProxyTimers } from '../options.js';
 
@@ -15,8 +20,22 @@ export const HOLD_TIMEOUT_GRANULARITY_MS = 250;
 /** A slot number meaning "not on the wheel". */
 export const NO_SLOT = -1;
 
-export class HoldTimeouts<T> {
-  private readonly slots = new Map<number, Set<T>>();
+/** What the wheel keeps on each item: its slot (NO_SLOT when off the wheel) and its neighbours there. */
+export interface TimeoutLinks<T> {
+  timeoutSlot: number;
+  timeoutPrev: T | null;
+  timeoutNext: T | null;
+}
+
+/** The items due in one slot, in the order they were added. */
+class Slot<T> {
+  first: T | null = null;
+  last: T | null = null;
+  size = 0;
+}
+
+export class HoldTimeouts<T extends TimeoutLinks<T>> {
+  private readonly slots = new Map<number, Slot<T>>();
   /** The slot numbers in `slots`, ascending (a few hundred at most: the longest timeout over the width). */
   private readonly order: number[] = [];
   /** Slots are counted from here so they stay small integers (V8 keeps those unboxed). */
@@ -24,7 +43,7 @@ export class HoldTimeouts<T> {
   private timer: unknown = null;
   private armedSlot = Infinity;
 
-  /** `onTimeout(item)` is called once for each item whose slot came due, earliest slot first. */
+  /** `onTimeout(item)` is called once for each item whose slot came due, earliest slot first, the item already off the wheel. */
   constructor(
     private readonly timers: ProxyTimers,
     private readonly onTimeout: (item: T) => void,
@@ -37,7 +56,7 @@ export class HoldTimeouts<T> {
   /** Items waiting now. */
   get size(): number {
     let n = 0;
-    for (const set of this.slots.values()) n += set.size;
+    for (const slot of this.slots.values()) n += slot.size;
     return n;
   }
 
@@ -46,25 +65,39 @@ export class HoldTimeouts<T> {
     return this.timer !== null;
   }
 
-  /** Times `item` out `timeoutMs` from now (rounded up to the slot width); keep the returned slot to `remove` it. */
-  add(item: T, timeoutMs: number): number {
-    const slot = Math.ceil((this.timers.now() - this.epochMs + timeoutMs) / this.granularityMs);
-    let set = this.slots.get(slot);
-    if (set === undefined) {
-      this.slots.set(slot, (set = new Set()));
-      this.order.splice(this.insertionPoint(slot), 0, slot);
+  /** Times `item` (not on the wheel now) out `timeoutMs` from now, rounded up to the slot width; sets its `timeoutSlot`. */
+  add(item: T, timeoutMs: number): void {
+    const number = Math.ceil((this.timers.now() - this.epochMs + timeoutMs) / this.granularityMs);
+    let slot = this.slots.get(number);
+    if (slot === undefined) {
+      this.slots.set(number, (slot = new Slot<T>()));
+      this.order.splice(this.insertionPoint(number), 0, number);
     }
-    set.add(item);
-    if (slot < this.armedSlot) this.arm(slot);
-    return slot;
+    item.timeoutSlot = number;
+    item.timeoutPrev = slot.last;
+    item.timeoutNext = null;
+    if (slot.last !== null) slot.last.timeoutNext = item;
+    else slot.first = item;
+    slot.last = item;
+    slot.size++;
+    if (number < this.armedSlot) this.arm(number);
   }
 
-  /** Takes `item` off the wheel (a no-op if it is not in `slot`); the timer stops when the last one goes. */
-  remove(item: T, slot: number): void {
-    const set = this.slots.get(slot);
-    if (set === undefined || !set.delete(item) || set.size > 0) return;
-    this.slots.delete(slot);
-    this.order.splice(this.insertionPoint(slot), 1);
+  /** Takes `item` off the wheel (a no-op if it is not on it); the timer stops when the last one goes. */
+  remove(item: T): void {
+    const number = item.timeoutSlot;
+    const slot = number === NO_SLOT ? undefined : this.slots.get(number);
+    item.timeoutSlot = NO_SLOT;
+    if (slot === undefined) return;
+    if (item.timeoutPrev !== null) item.timeoutPrev.timeoutNext = item.timeoutNext;
+    else slot.first = item.timeoutNext;
+    if (item.timeoutNext !== null) item.timeoutNext.timeoutPrev = item.timeoutPrev;
+    else slot.last = item.timeoutPrev;
+    item.timeoutPrev = null;
+    item.timeoutNext = null;
+    if (--slot.size > 0) return;
+    this.slots.delete(number);
+    this.order.splice(this.insertionPoint(number), 1);
     if (this.order.length === 0) this.disarm();
   }
 
@@ -72,13 +105,25 @@ export class HoldTimeouts<T> {
     this.timer = null;
     this.armedSlot = Infinity;
     // A timer may run a little before the clock reaches its slot (ms rounding): the slot it was armed for is due anyway.
-    const due = Math.max(firedSlot, Math.floor((this.timers.now() - this.epochMs) / this.granularityMs));
+    const dueSlot = Math.max(firedSlot, Math.floor((this.timers.now() - this.epochMs) / this.granularityMs));
     let failure: { err: unknown } | null = null;
-    while (this.order.length > 0 && this.order[0]! <= due) {
-      const slot = this.order.shift()!;
-      const set = this.slots.get(slot)!;
-      this.slots.delete(slot); // before the callbacks: their `remove` finds nothing to do
-      for (const item of set) {
+    while (this.order.length > 0 && this.order[0]! <= dueSlot) {
+      const number = this.order.shift()!;
+      const slot = this.slots.get(number)!;
+      this.slots.delete(number);
+      // Every item of the slot leaves the wheel before the first callback (a callback's `remove` then finds nothing
+      // to do, its `add` starts afresh); the array is made once per slot that comes due, not per request.
+      const due: T[] = new Array<T>(slot.size);
+      let n = 0;
+      for (let item = slot.first; item !== null; ) {
+        const next: T | null = item.timeoutNext;
+        item.timeoutSlot = NO_SLOT;
+        item.timeoutPrev = null;
+        item.timeoutNext = null;
+        due[n++] = item;
+        item = next;
+      }
+      for (const item of due) {
         // One failing answer must not leave the rest of the slot parked forever; the first error still surfaces.
         try {
           this.onTimeout(item);

@@ -180,3 +180,70 @@ describe('ConnectionTable: queues for IDs that never parked here are capped (iss
     assert.deepEqual(['x', 'y', 'z'].map((id) => table.unknownAmong([id])), [1, 0, 0]);
   });
 });
+
+describe('ConnectionTable: a known ID rests between polls (issue 15)', () => {
+  test('a resting ID holds no state, is remembered at most queueTtlMs and at most maxParked of them', () => {
+    const { table, clock } = makeTable();
+    for (const id of ['x', 'y']) {
+      const conn = table.open(id);
+      conn.parked = 'request';
+      table.leave(conn, 'request');
+    }
+    assert.deepEqual([table.size, table.remembered, table.get('x')], [0, 2, undefined], 'no state, but remembered');
+    const z = table.open('z');
+    z.parked = 'request';
+    table.leave(z, 'request');
+    assert.equal(table.remembered, 2, 'maxParked (2): x, which left first, is forgotten');
+    assert.equal(table.unknownAmong(['x']), 1);
+    table.open('y').parked = 'request';
+    assert.deepEqual([table.size, table.remembered], [1, 1], 'y polls again: its entry has state again');
+    clock.ms = 1_000;
+    table.sweep();
+    assert.equal(table.remembered, 0, 'queueTtlMs after z left: forgotten');
+    assert.equal(table.unknownAmong(['z']), 1);
+    assert.equal(table.get('y')?.parked, 'request', 'the parked one stays');
+  });
+
+  test('leave ignores a request that is no longer the one parked under the ID', () => {
+    const { table } = makeTable();
+    const conn = table.open('c1');
+    conn.parked = 'newer';
+    table.leave(conn, 'older');
+    assert.equal(table.get('c1')?.parked, 'newer');
+  });
+
+  test('a queue made on a resting ID (a requeue) is expired by the sweep like any other', () => {
+    const { table, clock, dropped } = makeTable();
+    const conn = table.open('c1');
+    conn.parked = 'request';
+    table.leave(conn, 'request');
+    table.withQueue(table.open('c1')).queue.requeue(ITEM, 3);
+    assert.deepEqual(table.queued(), { items: 1, bytes: 3 });
+    clock.ms = 1_000;
+    table.sweep();
+    assert.equal(dropped(), 1);
+    assert.equal(table.get('c1')?.queue?.resyncPending, 'queue-expired');
+  });
+
+  test('a push to a resting ID that left more than queueTtlMs ago counts as unknown even before a sweep', () => {
+    const { table, clock } = makeTable();
+    const conn = table.open('c1');
+    conn.parked = 'request';
+    table.leave(conn, 'request');
+    clock.ms = 1_000;
+    assert.equal(table.openForPush('c1').unknown, true);
+    assert.equal(table.unknownQueues, 1);
+    table.get('c1')!.queue!.shift();
+    table.forgetIfIdle('c1');
+    assert.deepEqual([table.unknownQueues, table.remembered, table.size], [0, 0, 0], 'an unknown ID is not remembered');
+  });
+
+  test('closing a resting ID forgets it and starts its tombstone', () => {
+    const { table } = makeTable();
+    const conn = table.open('c1');
+    conn.parked = 'request';
+    table.leave(conn, 'request');
+    assert.equal(table.close('c1'), 0);
+    assert.deepEqual([table.remembered, table.size, table.isClosed('c1')], [0, 1, true]);
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HOLD_TIMEOUT_GRANULARITY_MS, HoldTimeouts, NO_SLOT } from '../../proxy/holds/hold-timeouts.js';
+import { HOLD_TIMEOUT_GRANULARITY_MS, HoldTimeouts, NO_SLOT, type TimeoutLinks } from '../../proxy/holds/hold-timeouts.js';
 import type { ProxyTimers } from '../../proxy/options.js';
 import { startHarness } from '../helpers/proxy-harness.js';
 import { writeHold } from '../helpers/scripted-app.js';
@@ -43,15 +43,30 @@ function fakeTimers(startMs = 1_765_000_000_000) {
   };
 }
 
+/** What the wheel times: anything carrying its links; `of(name)` gives the same item for the same name. */
+interface Item extends TimeoutLinks<Item> {
+  name: string;
+}
+function itemsByName() {
+  const items = new Map<string, Item>();
+  return (name: string | number): Item => {
+    const key = String(name);
+    let item = items.get(key);
+    if (item === undefined) items.set(key, (item = { name: key, timeoutSlot: NO_SLOT, timeoutPrev: null, timeoutNext: null }));
+    return item;
+  };
+}
+
 describe('the hold timeout wheel', () => {
   test('a hold times out no sooner than its timeout and at most one granularity later', () => {
     for (const offset of [0, 1, 99, 100, 137]) {
       const clock = fakeTimers(1_765_000_000_000 + offset);
       const fired: Array<{ id: string; at: number }> = [];
-      const wheel = new HoldTimeouts<string>(clock.timers, (id) => fired.push({ id, at: clock.now }), 100);
+      const of = itemsByName();
+      const wheel = new HoldTimeouts<Item>(clock.timers, (item) => fired.push({ id: item.name, at: clock.now }), 100);
       clock.advance(offset * 7); // not aligned to the slot width
       const parkedAt = clock.now;
-      wheel.add('a', 1_000);
+      wheel.add(of('a'), 1_000);
       clock.advance(999);
       assert.equal(fired.length, 0, `not before its timeout (offset ${offset})`);
       clock.advance(100);
@@ -64,9 +79,10 @@ describe('the hold timeout wheel', () => {
   test('holds time out in deadline order and each exactly once, whatever order they were added in', () => {
     const clock = fakeTimers();
     const fired: number[] = [];
-    const wheel = new HoldTimeouts<number>(clock.timers, (n) => fired.push(n), 250);
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, (item) => fired.push(Number(item.name)), 250);
     const timeouts = [5_000, 1_000, 3_000, 1_000, 300_000, 2_500, 1_250];
-    timeouts.forEach((ms, i) => wheel.add(i, ms));
+    timeouts.forEach((ms, i) => wheel.add(of(i), ms));
     assert.equal(wheel.size, timeouts.length);
     clock.advance(300_250);
     assert.deepEqual(fired, [1, 3, 6, 5, 2, 0, 4]);
@@ -76,13 +92,15 @@ describe('the hold timeout wheel', () => {
 
   test('one timer serves every hold: adding later deadlines arms nothing new, an earlier one re-arms', () => {
     const clock = fakeTimers();
-    const wheel = new HoldTimeouts<number>(clock.timers, () => {}, 250);
-    for (let i = 0; i < 1_000; i++) wheel.add(i, 10_000 + i * 7);
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, () => {}, 250);
+    for (let i = 0; i < 1_000; i++) wheel.add(of(i), 10_000 + i * 7);
     assert.equal(clock.pendingCount(), 1, 'one timer for 1,000 holds');
     const fired: number[] = [];
-    const early = new HoldTimeouts<number>(clock.timers, (n) => fired.push(n), 250);
-    early.add(1, 5_000);
-    early.add(2, 1_000); // earlier than the armed slot
+    const ofEarly = itemsByName();
+    const early = new HoldTimeouts<Item>(clock.timers, (item) => fired.push(Number(item.name)), 250);
+    early.add(ofEarly(1), 5_000);
+    early.add(ofEarly(2), 1_000); // earlier than the armed slot
     assert.equal(clock.pendingCount(), 2, 'the re-armed wheel still has one timer (plus the other wheel)');
     clock.advance(1_250);
     assert.deepEqual(fired, [2]);
@@ -91,36 +109,67 @@ describe('the hold timeout wheel', () => {
   test('a removed hold never times out, and removing the last one stops the timer', () => {
     const clock = fakeTimers();
     const fired: string[] = [];
-    const wheel = new HoldTimeouts<string>(clock.timers, (id) => fired.push(id), 250);
-    const a = wheel.add('a', 1_000);
-    const b = wheel.add('b', 1_000);
-    wheel.remove('a', a);
-    wheel.remove('a', a); // twice: a no-op
-    wheel.remove('b', NO_SLOT); // wrong slot: a no-op
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, (item) => fired.push(item.name), 250);
+    wheel.add(of('a'), 1_000);
+    wheel.add(of('b'), 1_000);
+    wheel.add(of('c'), 1_000);
+    wheel.remove(of('b')); // from the middle of its slot
+    wheel.remove(of('b')); // twice: a no-op
+    wheel.remove(of('never')); // never on the wheel: a no-op
+    assert.deepEqual([wheel.size, of('b').timeoutSlot], [2, NO_SLOT]);
     clock.advance(1_250);
-    assert.deepEqual(fired, ['b']);
-    const c = wheel.add('c', 60_000);
+    assert.deepEqual(fired, ['a', 'c']);
+    wheel.add(of('d'), 60_000);
     assert.equal(wheel.armed, true);
-    wheel.remove('c', c);
+    wheel.remove(of('d'));
     assert.equal(wheel.armed, false);
     assert.equal(clock.pendingCount(), 0, 'an empty wheel keeps no timer');
-    assert.equal(b >= 0, true);
+  });
+
+  test('a slot keeps its order when its first or last item leaves, and a removed item can be added again', () => {
+    const clock = fakeTimers();
+    const fired: string[] = [];
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, (item) => fired.push(item.name), 250);
+    for (const name of ['a', 'b', 'c', 'd']) wheel.add(of(name), 1_000);
+    wheel.remove(of('a'));
+    wheel.remove(of('d'));
+    wheel.add(of('a'), 1_000); // back, now last in its slot
+    clock.advance(1_250);
+    assert.deepEqual(fired, ['b', 'c', 'a']);
+    assert.equal(wheel.size, 0);
+  });
+
+  test('a callback that removes a later item of its slot does not stop the rest of the slot', () => {
+    const clock = fakeTimers();
+    const fired: string[] = [];
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, (item) => {
+      fired.push(item.name);
+      if (item.name === 'a') wheel.remove(of('b'));
+    }, 250);
+    for (const name of ['a', 'b', 'c']) wheel.add(of(name), 1_000);
+    clock.advance(1_250);
+    assert.deepEqual(fired, ['a', 'b', 'c'], 'every item due when the slot came due is called, as before');
+    assert.equal(wheel.size, 0);
   });
 
   test('a hold added from a timeout callback is timed from then, and an earlier waiting slot is not delayed by it', () => {
     const clock = fakeTimers();
     const fired: Array<[string, number]> = [];
+    const of = itemsByName();
     const start = clock.now;
-    const wheel: HoldTimeouts<string> = new HoldTimeouts<string>(
+    const wheel: HoldTimeouts<Item> = new HoldTimeouts<Item>(
       clock.timers,
-      (id) => {
-        fired.push([id, clock.now - start]);
-        if (id === 'first') wheel.add('re-parked', 10_000);
+      (item) => {
+        fired.push([item.name, clock.now - start]);
+        if (item.name === 'first') wheel.add(of('re-parked'), 10_000);
       },
       250,
     );
-    wheel.add('first', 1_000);
-    wheel.add('second', 2_000);
+    wheel.add(of('first'), 1_000);
+    wheel.add(of('second'), 2_000);
     clock.advance(20_000);
     assert.deepEqual(fired.map(([id]) => id), ['first', 'second', 're-parked']);
     assert.ok(fired[1]![1] >= 2_000 && fired[1]![1] <= 2_250, `second at ${fired[1]![1]} ms`);
@@ -130,12 +179,13 @@ describe('the hold timeout wheel', () => {
   test('a callback that throws does not leave the rest of its slot parked; the error still surfaces', () => {
     const clock = fakeTimers();
     const fired: string[] = [];
-    const wheel = new HoldTimeouts<string>(clock.timers, (id) => {
-      fired.push(id);
-      if (id === 'a') throw new Error('boom');
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(clock.timers, (item) => {
+      fired.push(item.name);
+      if (item.name === 'a') throw new Error('boom');
     }, 250);
-    wheel.add('a', 1_000);
-    wheel.add('b', 1_000);
+    wheel.add(of('a'), 1_000);
+    wheel.add(of('b'), 1_000);
     assert.throws(() => clock.advance(1_250), /boom/);
     assert.deepEqual(fired, ['a', 'b']);
     assert.equal(wheel.size, 0);
@@ -147,8 +197,9 @@ describe('the hold timeout wheel', () => {
     const calls: Array<() => void> = [];
     const timers: ProxyTimers = { now: () => now, setTimeout: (fn) => (calls.push(fn), calls.length), clearTimeout: () => {} };
     const fired: string[] = [];
-    const wheel = new HoldTimeouts<string>(timers, (id) => fired.push(id), 250);
-    wheel.add('a', 1_000);
+    const of = itemsByName();
+    const wheel = new HoldTimeouts<Item>(timers, (item) => fired.push(item.name), 250);
+    wheel.add(of('a'), 1_000);
     now += 999; // one ms short of the slot
     calls.at(-1)!();
     assert.deepEqual(fired, ['a']);
