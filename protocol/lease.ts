@@ -11,6 +11,7 @@
  * `iat`/`exp` are NumericDates with millisecond fractions, so a revocation can
  * name "issued at or before" precisely. Pure: node:crypto only, no I/O.
  */
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { isChannelName, isConnectionId, isItemId } from './ids.js';
 
@@ -79,8 +80,13 @@ export const LEASE_MAX_BYTES = 8192;
 const TOKEN_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,255}$/;
 
-/** SHA-256 of `value`, base64url: the binding digest of a cookie value. */
+/** `crypto.hash` (Node >= 20.12): a one-shot digest without a Hash object, ~3 x faster for a cookie value. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+
+/** SHA-256 of `value` (UTF-8), base64url: the binding digest of a cookie value. */
 export function bindingDigest(value: string): string {
+  // Once per poll in the app and once per granted lease in the proxy (issue 15: the storm of first polls).
+  if (oneShotHash !== undefined) return oneShotHash('sha256', value, 'base64url');
   return createHash('sha256').update(value, 'utf8').digest('base64url');
 }
 
@@ -122,14 +128,18 @@ export function signLease(claims: LeaseClaims, key: string): string {
  */
 export function verifyLease(token: string, key: string): LeaseClaims {
   if (token.length > LEASE_MAX_BYTES) throw new LeaseError(`lease longer than ${LEASE_MAX_BYTES} bytes`);
-  const parts = token.split('.');
-  if (parts.length !== 3 || parts[0] !== HEADER) throw new LeaseError('not an HS256 JWS');
-  const expected = mac(key, `${parts[0]}.${parts[1]}`);
-  const given = Buffer.from(parts[2]!, 'base64url');
+  // `HEADER.payload.signature`, found by position: the signing input is the token's own prefix, not a copy
+  // joined again from split parts (every first poll's lease is verified once, issue 15).
+  const dot = token.indexOf('.', HEADER.length + 1);
+  if (token.charCodeAt(HEADER.length) !== 0x2e || !token.startsWith(HEADER) || dot === -1 || token.indexOf('.', dot + 1) !== -1) {
+    throw new LeaseError('not an HS256 JWS');
+  }
+  const expected = mac(key, token.slice(0, dot));
+  const given = Buffer.from(token.slice(dot + 1), 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new LeaseError('bad signature');
   let claims: unknown;
   try {
-    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(token.slice(HEADER.length + 1, dot), 'base64url').toString('utf8'));
   } catch {
     throw new LeaseError('payload is not JSON');
   }
@@ -158,7 +168,8 @@ function num(value: unknown, name: string, min: number, max: number): number {
 function headers(value: unknown): Record<string, string> {
   if (!isObject(value)) fail('hold.headers must be an object');
   const out: Record<string, string> = {};
-  for (const [name, v] of Object.entries(value)) {
+  for (const name of Object.keys(value)) {
+    const v = value[name];
     if (!TOKEN_NAME.test(name)) fail(`hold.headers: ${JSON.stringify(name)} is not a header name`);
     if (typeof v !== 'string' || /[\r\n\0]/.test(v)) fail(`hold.headers.${name} must be a string without CR, LF or NUL`);
     out[name.toLowerCase()] = v;
