@@ -72,8 +72,10 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   // http-proxy aborts the upstream request on proxyTimeout and reports the abort as
   // a plain ECONNRESET; remembering the timeout is how 504 is told from 502.
   // ('proxyReq' is not emitted for `Expect: 100-continue` requests; their timeouts answer 502.)
+  // `on`, not `once`, below: each object is this request's alone and each event comes once that matters (a
+  // repeated 'timeout' re-adds the same entry), so no once-wrapper per listener per request (issue 15).
   proxy.on('proxyReq', (proxyReq, req, res) => {
-    proxyReq.once('timeout', () => timedOut.add(req));
+    proxyReq.on('timeout', () => timedOut.add(req));
     // http-proxy cancels the app's request on the client request's 'aborted'/'error', but
     // Node (>= 16) emits neither for a request already read to its end (every GET poll):
     // it is auto-destroyed before its socket closes. Watch the client response instead.
@@ -84,9 +86,9 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     const cancel = () => {
       if (!res.writableFinished) proxyReq.destroy();
     };
-    res.once('close', cancel);
+    res.on('close', cancel);
     // From the response on, pipeline() (pass-through) or the registry (holds) own the client's life.
-    proxyReq.once('response', () => res.off('close', cancel));
+    proxyReq.on('response', () => res.off('close', cancel));
   });
 
   proxy.on('proxyRes', (proxyRes, req) => {
