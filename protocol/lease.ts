@@ -128,18 +128,14 @@ export function signLease(claims: LeaseClaims, key: string): string {
  */
 export function verifyLease(token: string, key: string): LeaseClaims {
   if (token.length > LEASE_MAX_BYTES) throw new LeaseError(`lease longer than ${LEASE_MAX_BYTES} bytes`);
-  // `HEADER.payload.signature`, found by position: the signing input is the token's own prefix, not a copy
-  // joined again from split parts (every first poll's lease is verified once, issue 15).
-  const dot = token.indexOf('.', HEADER.length + 1);
-  if (token.charCodeAt(HEADER.length) !== 0x2e || !token.startsWith(HEADER) || dot === -1 || token.indexOf('.', dot + 1) !== -1) {
-    throw new LeaseError('not an HS256 JWS');
-  }
-  const expected = mac(key, token.slice(0, dot));
-  const given = Buffer.from(token.slice(dot + 1), 'base64url');
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[0] !== HEADER) throw new LeaseError('not an HS256 JWS');
+  const expected = mac(key, `${parts[0]}.${parts[1]}`);
+  const given = Buffer.from(parts[2]!, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new LeaseError('bad signature');
   let claims: unknown;
   try {
-    claims = JSON.parse(Buffer.from(token.slice(HEADER.length + 1, dot), 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
   } catch {
     throw new LeaseError('payload is not JSON');
   }
@@ -168,8 +164,7 @@ function num(value: unknown, name: string, min: number, max: number): number {
 function headers(value: unknown): Record<string, string> {
   if (!isObject(value)) fail('hold.headers must be an object');
   const out: Record<string, string> = {};
-  for (const name of Object.keys(value)) {
-    const v = value[name];
+  for (const [name, v] of Object.entries(value)) {
     if (!TOKEN_NAME.test(name)) fail(`hold.headers: ${JSON.stringify(name)} is not a header name`);
     if (typeof v !== 'string' || /[\r\n\0]/.test(v)) fail(`hold.headers.${name} must be a string without CR, LF or NUL`);
     out[name.toLowerCase()] = v;

@@ -8,7 +8,6 @@
  */
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import httpProxy from 'http-proxy';
-import { parse as parseUrl } from 'node:url';
 import type { GripSigSigner } from '../../protocol/grip-sig.js';
 import { GRIP_SIG } from '../../protocol/headers.js';
 import { sendError } from '../errors.js';
@@ -40,14 +39,6 @@ export type Forwarder = (req: IncomingMessage, res: ServerResponse) => void;
 
 function ignoreError(): void {}
 
-type Listener = readonly [event: 'error' | 'aborted', fn: (...args: unknown[]) => void];
-
-/** The `event` listeners added to `req` after the first `before`, appended to `out` (one array per request, not four). */
-function collectAdded(req: IncomingMessage, event: 'error' | 'aborted', before: number, out: Listener[]): void {
-  const all = req.listeners(event) as Array<(...args: unknown[]) => void>;
-  for (let i = before; i < all.length; i++) out.push([event, all[i]!]);
-}
-
 /** `Upgrade: websocket` (any case, possibly among other protocols): a WebSocket handshake. */
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
@@ -57,9 +48,7 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 export function createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls }: ForwarderDeps): Forwarder {
   const log = options.logger;
   const proxy = httpProxy.createProxyServer({
-    // Parsed once, with the parser http-proxy itself uses: given a string, it runs url.parse on every request
-    // (about 1.5% of the proxy's busy time in a storm of first polls, issue 15).
-    target: parseUrl(options.upstreamUrl),
+    target: options.upstreamUrl,
     agent,
     // Off: http-proxy would append to (or keep) the client's X-Forwarded-* values; forward() sets ours.
     xfwd: false,
@@ -72,10 +61,8 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
   // http-proxy aborts the upstream request on proxyTimeout and reports the abort as
   // a plain ECONNRESET; remembering the timeout is how 504 is told from 502.
   // ('proxyReq' is not emitted for `Expect: 100-continue` requests; their timeouts answer 502.)
-  // `on`, not `once`, below: each object is this request's alone and each event comes once that matters (a
-  // repeated 'timeout' re-adds the same entry), so no once-wrapper per listener per request (issue 15).
   proxy.on('proxyReq', (proxyReq, req, res) => {
-    proxyReq.on('timeout', () => timedOut.add(req));
+    proxyReq.once('timeout', () => timedOut.add(req));
     // http-proxy cancels the app's request on the client request's 'aborted'/'error', but
     // Node (>= 16) emits neither for a request already read to its end (every GET poll):
     // it is auto-destroyed before its socket closes. Watch the client response instead.
@@ -86,9 +73,9 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     const cancel = () => {
       if (!res.writableFinished) proxyReq.destroy();
     };
-    res.on('close', cancel);
+    res.once('close', cancel);
     // From the response on, pipeline() (pass-through) or the registry (holds) own the client's life.
-    proxyReq.on('response', () => res.off('close', cancel));
+    proxyReq.once('response', () => res.off('close', cancel));
   });
 
   proxy.on('proxyRes', (proxyRes, req) => {
@@ -136,11 +123,12 @@ export function createForwarder({ options, agent, signer, publishSeq, handleUpst
     const abortedListeners = req.listenerCount('aborted');
     proxy.web(req, res, {}, (err, errReq, errRes) => onProxyError(err, errReq, errRes as ServerResponse));
     // http-proxy adds these synchronously; each closes over its upstream request, which holds the app's response.
-    const added: Listener[] = [];
-    collectAdded(req, 'error', errorListeners, added);
-    collectAdded(req, 'aborted', abortedListeners, added);
+    const added = [
+      ...req.listeners('error').slice(errorListeners).map((fn) => ['error', fn] as const),
+      ...req.listeners('aborted').slice(abortedListeners).map((fn) => ['aborted', fn] as const),
+    ];
     exchange.releaseUpstream = () => {
-      for (const [event, fn] of added) req.off(event, fn);
+      for (const [event, fn] of added) req.off(event, fn as (...args: unknown[]) => void);
       added.length = 0;
       // A request error with no listener would be thrown; after the app answered it means nothing more.
       if (req.listenerCount('error') === 0) req.on('error', ignoreError);
