@@ -50,7 +50,13 @@ function freePort(): Promise<number> {
 /** CPU time of every thread of `pid` so far, ms: the scheduler's ns clock, not /proc/PID/stat's 10 ms ticks. */
 function cpuMs(pid: number): number {
   let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
   return ns / 1e6;
 }
 
