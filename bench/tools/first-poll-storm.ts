@@ -5,10 +5,11 @@
  * socket, and prints the time until the proxy has all N parked and the app's CPU time
  * spent meanwhile (per poll). Nothing is published, so every poll parks.
  *
- *   npx tsx bench/tools/first-poll-storm.ts [--polls 2000] [--cpu-prof DIR] [--proxy-prof DIR] [--dist DIR]
+ *   npx tsx bench/tools/first-poll-storm.ts [--polls 2000] [--cpu-prof DIR] [--proxy-prof DIR] [--proxy-heap-prof DIR] [--dist DIR]
  *
  * `--cpu-prof DIR` profiles the app (node --cpu-prof); `--proxy-prof DIR` profiles the proxy over the storm alone
- * (bench/tools/window-profiler.mjs); read either with bench/tools/cpuprofile-top.ts. `--dist DIR` runs the proxy
+ * (bench/tools/window-profiler.mjs); read either with bench/tools/cpuprofile-top.ts. `--proxy-heap-prof DIR`
+ * samples the proxy's allocations over the storm instead (`window-<pid>.heapprofile`, bench/tools/heapprofile-top.ts). `--dist DIR` runs the proxy
  * and app of a build (`DIR/proxy/main.js`, `DIR/server/main.js`, e.g. an older checkout's `dist`) instead of the
  * sources, for same-run pairs. The line printed also has the proxy's CPU and the machine's listen-queue drops
  * (bench/lab/listen-overflows.ts) over the storm.
@@ -24,7 +25,7 @@ import { listenOverflows } from '../lab/listen-overflows.js';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { polls: { type: 'string', default: '2000' }, 'cpu-prof': { type: 'string' }, 'proxy-prof': { type: 'string' }, dist: { type: 'string' } },
+  options: { polls: { type: 'string', default: '2000' }, 'cpu-prof': { type: 'string' }, 'proxy-prof': { type: 'string' }, 'proxy-heap-prof': { type: 'string' }, dist: { type: 'string' } },
 });
 const dist = values.dist === undefined ? undefined : resolve(values.dist);
 const N = Number(values.polls);
@@ -118,7 +119,10 @@ try {
   // CPU time and profile cover the storm alone.
   let app = start('server', appEnv);
   children.push(app);
-  const proxyProf = values['proxy-prof'] === undefined ? [] : ['bench/tools/window-profiler.mjs', values['proxy-prof']];
+  if (values['proxy-prof'] !== undefined && values['proxy-heap-prof'] !== undefined) throw new Error('--proxy-prof and --proxy-heap-prof: one at a time');
+  const proxyProfDir = values['proxy-prof'] ?? values['proxy-heap-prof'];
+  const heapProf = values['proxy-heap-prof'] !== undefined;
+  const proxyProf = proxyProfDir === undefined ? [] : ['bench/tools/window-profiler.mjs', ...(heapProf ? ['--heap'] : []), proxyProfDir];
   const proxy = start('proxy', {
     GRIP_SECRET: SECRET,
     CONTROL_SECRET,
@@ -166,14 +170,20 @@ try {
   const t0 = performance.now();
   let errors = 0;
   let answered = 0;
+  /** What the errors were: a status with the body's error code, or a socket error's code. */
+  const errorKinds = new Map<string, number>();
+  const countError = (kind: string) => {
+    errors++;
+    errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
+  };
   const polls = cookies.map((cookie) =>
     request(proxyPort, `/api/poll?rooms=lobby:${lobby.lastEventId}`, { cookie, agent: stormAgent }).then(
       (res) => {
         answered++;
-        if (res.status !== 200) errors++;
+        if (res.status !== 200) countError(`${res.status} ${/"code":"([A-Z_]+)"/.exec(res.body)?.[1] ?? ''}`.trim());
       },
-      () => {
-        errors++;
+      (err: NodeJS.ErrnoException) => {
+        countError(err.code ?? err.message);
       },
     ),
   );
@@ -185,12 +195,12 @@ try {
   if (proxyProf.length > 0) proxy.kill('SIGUSR2'); // writes it
   process.stdout.write(
     `${N} first polls: all parked in ${parkedMs.toFixed(0)} ms (${((N / parkedMs) * 1000).toFixed(0)}/s), ` +
-      `errors ${errors}, answered early ${answered}, app CPU ${cpu} ms (${((cpu * 1000) / N).toFixed(0)} µs/poll), ` +
+      `errors ${errors}${errors > 0 ? ` (${[...errorKinds].map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}, answered early ${answered}, app CPU ${cpu} ms (${((cpu * 1000) / N).toFixed(0)} µs/poll), ` +
       `proxy CPU ${proxyCpu} ms (${((proxyCpu * 1000) / N).toFixed(0)} µs/poll), ` +
       `listen-queue drops ${overflows0 === undefined || overflows1 === undefined ? '?' : overflows1 - overflows0} (machine-wide)\n`,
   );
   if (proxyProf.length > 0) {
-    const file = join(resolve(values['proxy-prof']!), `window-${proxy.pid}.cpuprofile`);
+    const file = join(resolve(proxyProfDir!), `window-${proxy.pid}.${heapProf ? 'heapprofile' : 'cpuprofile'}`);
     await waitFor('the proxy profile', async () => existsSync(file), 30_000);
   }
   stormAgent.destroy();

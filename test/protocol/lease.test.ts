@@ -3,6 +3,7 @@
  * only a lease signed with the lease key and well-formed in every claim passes.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { bindingDigest, cookieValue, LeaseError, signLease, verifyLease, type LeaseClaims } from '../../protocol/lease.js';
 
@@ -39,6 +40,27 @@ test('a lease signed with another key, or with its payload changed, is refused',
   assert.throws(() => verifyLease('x'.repeat(9000), KEY), /longer than/);
 });
 
+test('only the three-part compact form with our HS256 header verifies: any other shape is refused as such', () => {
+  const token = signLease(sampleClaims(), KEY);
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const shapes = [
+    `${token}.`,
+    `${token}.${s}`,
+    `.${token}`,
+    `x${token}`,
+    `${h}${p}.${s}`,
+    `${h}.${p}`,
+    h,
+    '',
+    `${h.slice(1)}.${p}.${s}`,
+    `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.${s}`,
+  ];
+  for (const shape of shapes) assert.throws(() => verifyLease(shape, KEY), /not an HS256 JWS/, JSON.stringify(shape.slice(0, 40)));
+  // The signature covers exactly `header.payload`: an empty payload or a moved dot does not verify.
+  assert.throws(() => verifyLease(`${h}..${s}`, KEY), /bad signature/);
+  assert.throws(() => verifyLease(`${h}.${p.slice(0, -1)}.${p.slice(-1)}${s}`, KEY), /bad signature/);
+});
+
 test('a signed lease with a malformed claim is refused with the claim named', () => {
   const cases: Array<[Partial<LeaseClaims>, RegExp]> = [
     [{ cid: 'short' }, /cid/],
@@ -54,6 +76,13 @@ test('a signed lease with a malformed claim is refused with the claim named', ()
   for (const [overrides, reason] of cases) {
     assert.throws(() => verifyLease(signLease(sampleClaims(overrides), KEY), KEY), reason, JSON.stringify(overrides));
   }
+});
+
+test('bindingDigest is SHA-256 of the UTF-8 value in base64url, as the app and every proxy compute it', () => {
+  // FIPS 180-2's "abc" vector, and a value beyond ASCII (hashed as UTF-8 bytes).
+  assert.equal(bindingDigest('abc'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0');
+  assert.equal(bindingDigest('h\u00e9llo \u2192'), createHash('sha256').update(Buffer.from('h\u00e9llo \u2192', 'utf8')).digest('base64url'));
+  assert.equal(bindingDigest(''), '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU');
 });
 
 test('cookieValue reads a cookie as the app does: first occurrence, quotes removed, percent-decoded', () => {

@@ -39,6 +39,19 @@ test('signed IDs have the protocol format, name their session, and verify only u
   assert.equal(ids.ownerOf('V1StGXR8_Z5jdHi6B-myT'), null, 'a nanoid');
 });
 
+test("a session's IDs differ in all 42 random bits: 2,000 are distinct and each random digit takes many values", () => {
+  const ids = new ConnectionIds(randomBytes(32));
+  const issued = Array.from({ length: 2000 }, () => ids.issue(7)!);
+  assert.equal(new Set(issued).size, issued.length);
+  for (const id of issued) assert.equal(ids.ownerOf(id), 7);
+  // Characters 6-12 are the random part (connection-ids.ts): each takes 64 values, so 2,000 draws see nearly all.
+  for (let at = 6; at < 13; at++) {
+    const seen = new Set(issued.map((id) => id[at]));
+    assert.ok(seen.size >= 56, `random digit ${at - 6} took only ${seen.size} values`);
+  }
+  assert.equal(new Set(issued.map((id) => id.slice(0, 6))).size, 1, 'the session part stays');
+});
+
 test('first polls only read: their IDs and presence are written later, all in one transaction', async (t) => {
   const clock = testClock();
   const h = await startApp(t, { clock, options: { livenessFlushMs: 1000 } });
