@@ -58,6 +58,11 @@ export class KnownEmpty {
     this.enabled = true;
   }
 
+  /** Are marks kept at all (else entries need not be read for the IDs they name)? */
+  get active(): boolean {
+    return this.enabled;
+  }
+
   /**
    * A poll under `id` is deciding: true if its queue is known empty (then it parks without a take, and the
    * primary hears of it with the next `seen`); false if it must take.
@@ -78,7 +83,8 @@ export class KnownEmpty {
   /** A take for `id` is being sent to the primary. */
   takeSent(id: string): void {
     const flight = this.inFlight.get(id);
-    if (flight === undefined) this.inFlight.set(id, { count: 1, changed: false });
+    // Sent before marks were kept: entries meanwhile were not read for it, so its answer is not trusted.
+    if (flight === undefined) this.inFlight.set(id, { count: 1, changed: !this.enabled });
     else flight.count++;
   }
 

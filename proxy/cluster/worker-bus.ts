@@ -247,7 +247,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     if (this.target === null) return; // not started: nothing parked here yet
     try {
       // Before the registry sees the entry: its `pushNotified` takes for the IDs parked here, which must ask.
-      if (type === 'push' || type === 'close') this.queueChanged(type, data);
+      if ((type === 'push' || type === 'close') && this.knownEmpty.active) this.queueChanged(type, data);
       this.target.apply(type, data);
     } catch (err) {
       this.log.error({ err, type }, 'bad cluster entry skipped');

@@ -71,7 +71,10 @@ describe('KnownEmpty (a worker\'s connection IDs with nothing queued)', () => {
     t.after(() => known.stop());
     take(known, 'd', 'none');
     assert.equal(known.parkWithoutTake('d'), false, 'not enabled (the Redis bus): every poll takes');
+    known.takeSent('early'); // sent while entries were not read for marks
     known.enable();
+    known.takeAnswered('early', 'none');
+    assert.equal(known.parkWithoutTake('early'), false, 'a take sent before marks were kept marks nothing');
     take(known, 'd', 'none');
     take(known, 'e', 'none');
     known.takeSent('f');
