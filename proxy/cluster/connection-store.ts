@@ -45,9 +45,18 @@ export class ConnectionStore {
     }
   }
 
-  requeue(id: string, item: ItemResponse): void {
-    if (this.table.isClosed(id)) return;
+  /** Puts `item` back at the head of `id`'s queue; false if the ID is closed (the item is dropped). */
+  requeue(id: string, item: ItemResponse): boolean {
+    if (this.table.isClosed(id)) return false;
     this.table.withQueue(this.table.open(id)).queue.requeue(item, item.body.length);
+    return true;
+  }
+
+  /** A worker parked a poll under `id` without a take (it knew the queue empty): known, as a take makes it. */
+  seen(id: string): void {
+    if (this.table.isClosed(id)) return;
+    this.table.open(id);
+    this.table.forgetIfIdle(id);
   }
 
   enqueue(id: string, item: ItemResponse): EnqueueResult {

@@ -65,8 +65,17 @@ export class LocalPrimaryBus implements PrimaryBus {
     return this.store.take(connectionId);
   }
 
+  /** Every push, requeue and close reaches the workers as an entry (their known-empty marks rely on it). */
+  readonly announcesQueueChanges = true;
+
   async requeue(connectionId: string, item: ItemResponse): Promise<void> {
-    this.store.requeue(connectionId, item);
+    if (!this.store.requeue(connectionId, item)) return;
+    // Announced like a push: a worker that knows the ID as empty forgets it, and a poll parked under it takes the item.
+    this.relay.entry('push', JSON.stringify([connectionId]));
+  }
+
+  seen(connectionIds: readonly string[]): void {
+    for (const id of connectionIds) this.store.seen(id);
   }
 
   numbers(): StoreNumbers {

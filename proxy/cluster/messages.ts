@@ -42,8 +42,20 @@ export type WorkerMessage =
   | { k: 'call'; id: number; op: CallOp; body: string }
   | { k: 'take'; id: number; cid: string }
   | { k: 'requeue'; cid: string; item: WireItem }
+  /** Connection IDs polls parked under without a take (known-empty.ts): the primary counts them as known. */
+  | { k: 'seen'; cids: string[] }
   | { k: 'gather'; id: number; what: 'stats' | 'metrics' }
   | { k: 'gathered'; id: number; value: unknown };
+
+/** The primary's answer to `hello`. */
+export interface HelloReply {
+  /**
+   * Every change that can fill a connection queue or close an ID (push, requeue, close) reaches every worker as
+   * an entry naming the ID, in the order it happened relative to takes: workers may then park a poll under an
+   * ID they know is empty without a take (known-empty.ts). False on the Redis bus, where other hosts requeue.
+   */
+  announcesQueueChanges: boolean;
+}
 
 /** What the primary sends a worker. */
 export type PrimaryMessage =

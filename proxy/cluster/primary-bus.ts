@@ -38,6 +38,13 @@ export interface PrimaryBus {
   take(connectionId: string): Promise<TakeResult>;
   /** An item a worker took but could not deliver goes back to the head of the queue. */
   requeue(connectionId: string, item: ItemResponse): Promise<void>;
+  /**
+   * Does every change that can fill a queue or close an ID (push, requeue, close) reach every worker as an entry
+   * naming the ID? Then workers park polls under IDs they know are empty without a take (known-empty.ts).
+   */
+  readonly announcesQueueChanges: boolean;
+  /** Polls parked under these IDs without a take: they count as known, as a take would have made them. */
+  seen(connectionIds: readonly string[]): void;
   /** The shared store's part of `/stats`. */
   numbers(): StoreNumbers;
   stop(): Promise<void>;

@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import type { ProxyOptions } from '../options.js';
 import { IpcBatcher, unbatch, type Batch } from './ipc-batch.js';
 import { LocalPrimaryBus } from './local-primary-bus.js';
-import { fromWire, isMessage, toWire, WORKER_PORTS_ENV, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
+import { fromWire, isMessage, toWire, WORKER_PORTS_ENV, type HelloReply, type PrimaryMessage, type WireError, type WorkerMessage, type WorkerStats } from './messages.js';
 import type { PrimaryBus, Relay } from './primary-bus.js';
 import { sumStats } from './stats-sum.js';
 
@@ -155,7 +155,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
     switch (message.k) {
       case 'hello':
         for (const { d } of revocations) send(worker, { k: 'entry', t: 'revoke', d });
-        send(worker, { k: 'reply', id: message.id, value: null });
+        send(worker, { k: 'reply', id: message.id, value: { announcesQueueChanges: bus.announcesQueueChanges } satisfies HelloReply });
         return;
       case 'ready':
         return onReady(worker);
@@ -176,6 +176,9 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
         );
         return;
       }
+      case 'seen':
+        if (log.isLevelEnabled('debug')) log.debug({ workerPid: worker.process.pid, ids: message.cids.length }, 'polls parked without a take');
+        return bus.seen(message.cids);
       case 'requeue':
         bus.requeue(message.cid, fromWire(message.item)).catch((err: unknown) => {
           log.error({ err, connectionId: message.cid }, 'cluster primary could not requeue an item');

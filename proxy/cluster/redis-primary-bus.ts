@@ -61,6 +61,13 @@ export class RedisPrimaryBus implements PrimaryBus {
     return this.bus.connections.requeue(connectionId, item);
   }
 
+  /** Other hosts requeue into Redis unannounced: every poll takes. */
+  readonly announcesQueueChanges = false;
+
+  seen(): void {
+    // Never sent: workers take on every poll when queue changes are not announced.
+  }
+
   numbers(): StoreNumbers {
     // The queues live in Redis, shared by every host: no host's `/stats` can say they are its own.
     return { items: 0, bytes: 0, connections: 0, dropped: this.dropped };

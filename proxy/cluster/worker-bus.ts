@@ -25,7 +25,8 @@ import type { Logger } from 'pino';
 import { BusUnavailableError } from '../bus/redis-bus.js';
 import type { ProxyBus, WholeProxyViews } from '../bus/proxy-bus.js';
 import { IpcBatcher, unbatch, type Batch } from './ipc-batch.js';
-import { fromWire, isMessage, toWire, type CallOp, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
+import { KnownEmpty } from './known-empty.js';
+import { fromWire, isMessage, toWire, type CallOp, type HelloReply, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
 
 /** The IPC end a worker talks through: `process` in a cluster worker; injectable for tests. */
 export interface IpcPort {
@@ -47,6 +48,9 @@ export interface LocalViews {
   metrics(): Promise<unknown>;
 }
 
+/** A take this worker did not need to send: the queue is known empty. */
+const NOTHING_QUEUED: Promise<TakeResult> = Promise.resolve({ kind: 'none' });
+
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
@@ -64,6 +68,8 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
   private readonly onMessage = (message: unknown) => unbatch(message, (one) => this.receive(one));
   /** What this worker sends, one write per event-loop turn (ipc-batch.ts): a fan-out's parks send a take each. */
   private readonly out = new IpcBatcher<WorkerMessage>((message) => this.write(message));
+  /** Connection IDs known to have nothing queued: a poll under one parks without a take (known-empty.ts). */
+  private readonly knownEmpty = new KnownEmpty({ sendSeen: (cids) => this.out.send({ k: 'seen', cids }) });
   readonly connections: SharedConnections;
 
   constructor(
@@ -73,11 +79,25 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     this.log = options.logger;
     this.timeoutMs = options.requestTimeoutMs ?? 2000;
     this.connections = {
-      take: async (cid) => {
-        const wire = (await this.request({ k: 'take', id: 0, cid })) as WireTake;
-        return (wire.kind === 'item' ? { kind: 'item', item: fromWire(wire.item) } : wire) as TakeResult;
+      take: (cid) => {
+        if (this.knownEmpty.parkWithoutTake(cid)) return NOTHING_QUEUED;
+        this.knownEmpty.takeSent(cid);
+        return this.request({ k: 'take', id: 0, cid }).then(
+          (value) => {
+            const wire = value as WireTake;
+            this.knownEmpty.takeAnswered(cid, wire.kind);
+            return (wire.kind === 'item' ? { kind: 'item', item: fromWire(wire.item) } : wire) as TakeResult;
+          },
+          (err: unknown) => {
+            this.knownEmpty.takeAnswered(cid, undefined);
+            throw err;
+          },
+        );
       },
-      requeue: async (cid, item: ItemResponse) => this.out.send({ k: 'requeue', cid, item: toWire(item) }),
+      requeue: async (cid, item: ItemResponse) => {
+        this.knownEmpty.changed(cid);
+        this.out.send({ k: 'requeue', cid, item: toWire(item) });
+      },
       // Pushes are queued by the primary as one call (so the unknown-queues cap sees them whole), never one by one.
       enqueue: (): Promise<EnqueueResult> => Promise.reject(new Error('pushes go through the primary')),
       close: (): Promise<number> => Promise.reject(new Error('closes go through the primary')),
@@ -91,11 +111,13 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
    */
   async start(registry: HoldRegistry, revoke?: (commands: RevokeCommand[]) => void): Promise<void> {
     this.target = registryTarget(registry, revoke);
-    await this.request({ k: 'hello', id: 0 });
+    const hello = (await this.request({ k: 'hello', id: 0 })) as HelloReply | null;
+    if (hello?.announcesQueueChanges === true) this.knownEmpty.enable();
   }
 
   async stop(): Promise<void> {
     this.port.off('message', this.onMessage);
+    this.knownEmpty.stop();
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new BusUnavailableError('the worker is stopping'));
@@ -180,7 +202,10 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     if (!isMessage(raw)) return;
     const message = raw as PrimaryMessage;
     if (message.k === 'entry') this.apply(message.t, message.d);
-    else if (message.k === 'resync') this.target?.resyncAllParked(message.queuesLost);
+    else if (message.k === 'resync') {
+      this.knownEmpty.forgetAll();
+      this.target?.resyncAllParked(message.queuesLost);
+    }
     else if (message.k === 'reply') this.settle(message.id, message.value, message.error);
     else if (message.k === 'collect') void this.collect(message.id, message.what);
   }
@@ -205,9 +230,24 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     this.out.send({ k: 'gathered', id, value });
   }
 
+  /** A `push` entry names IDs (JSON array), a `close` entry is the close body: their marks go. */
+  private queueChanged(type: 'push' | 'close', data: string): void {
+    try {
+      if (type === 'push') {
+        for (const id of JSON.parse(data) as string[]) this.knownEmpty.changed(id);
+      } else {
+        for (const command of parseCloseBody(JSON.parse(data), Number.MAX_SAFE_INTEGER)) this.knownEmpty.changed(command.connectionId);
+      }
+    } catch {
+      this.knownEmpty.forgetAll(); // unreadable here: trust no mark (the registry logs the entry)
+    }
+  }
+
   private apply(type: string, data: string): void {
     if (this.target === null) return; // not started: nothing parked here yet
     try {
+      // Before the registry sees the entry: its `pushNotified` takes for the IDs parked here, which must ask.
+      if ((type === 'push' || type === 'close') && this.knownEmpty.active) this.queueChanged(type, data);
       this.target.apply(type, data);
     } catch (err) {
       this.log.error({ err, type }, 'bad cluster entry skipped');

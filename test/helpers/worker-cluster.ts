@@ -44,6 +44,8 @@ export interface Cluster {
   stats(): Promise<Stats>;
   call(path: string, body: unknown): Promise<HttpResult>;
   exited: Promise<number | null>;
+  /** Every line the processes wrote on stdout so far (their JSON log lines). */
+  output(): readonly string[];
 }
 
 /** Longest a cluster's start (or a replacement worker's) may go without progress, ms: one process's start under load. */
@@ -144,6 +146,7 @@ export async function startWorkers(
     client: `http://127.0.0.1:${ports.clientPort}`,
     control,
     exited,
+    output: () => lines,
     // Bounded: round-robin never answers a connection the primary handed to a worker as it died (performance.md).
     stats: async () => (await request(`${control}/stats`, { headers: AUTH, signal: AbortSignal.timeout(3000) })).json() as Stats,
     call: (path, body) =>
