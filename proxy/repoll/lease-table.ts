@@ -198,37 +198,11 @@ export class LeaseTable {
   }
 }
 
-/**
- * Lease hold responses seen lately, by content: a lease whose hold equals one of these shares its (frozen) object,
- * so thousands of leases with the same hold (an app whose held answer names no client) keep one copy, not one
- * each (issue 15). Bounded: past `INTERNED_MAX` the oldest is forgotten (later equal holds get a new object).
- * The chat app's holds carry the client's connection ID, so there each lease keeps its own, as before.
- */
-const INTERNED_MAX = 256;
-const interned = new Map<string, HeldResponse>();
-
 /** The lease's hold response; framing, hop-by-hop and `Grip-*` headers are not the app's to set here (docs §6). */
 function heldResponse(claims: LeaseClaims): HeldResponse {
-  const code = claims.hold.code ?? 200;
   const headers: HeaderMap = {};
-  // Names are header tokens and values carry no NUL (protocol/lease.ts), so NUL and LF separate them unambiguously.
-  let key = `${code}\n`;
   for (const [name, value] of Object.entries(claims.hold.headers)) {
-    if (name !== 'content-length' && !isHopByHopHeader(name) && !isGripHeader(name)) {
-      headers[name] = value;
-      key += `${name}\0${value}\0`;
-    }
+    if (name !== 'content-length' && !isHopByHopHeader(name) && !isGripHeader(name)) headers[name] = value;
   }
-  key += `\n${claims.hold.body}`;
-  const known = interned.get(key);
-  if (known !== undefined) {
-    // Most recently used last: the oldest is the first dropped.
-    interned.delete(key);
-    interned.set(key, known);
-    return known;
-  }
-  const held: HeldResponse = Object.freeze({ code, headers: Object.freeze(headers), body: Buffer.from(claims.hold.body, 'utf8') });
-  interned.set(key, held);
-  if (interned.size > INTERNED_MAX) interned.delete(interned.keys().next().value!);
-  return held;
+  return { code: claims.hold.code ?? 200, headers, body: Buffer.from(claims.hold.body, 'utf8') };
 }
