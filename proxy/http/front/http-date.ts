@@ -1,31 +1,23 @@
 /**
  * The `Date` header value (RFC 9110 §6.6.1, IMF-fixdate), made once per second as Node's own server does
- * (`utcDate()` in node:http): the clock is read when the value is first needed, and an unref'd timer clears
- * it at the next second, so the answers of a fan-out read no clock each (the window profile had the per-answer
- * `Date.now()` at 1.6% of busy time). Every answer the client front writes carries it.
+ * (`utcDate()` in node:http): every answer the client front writes carries it.
  */
-let cached: string | undefined;
+let cachedSecond = -1;
+let cached = '';
 let cachedLine: Buffer = Buffer.alloc(0);
 
-function reset(): void {
-  cached = undefined;
-}
-
-function fill(): string {
-  const now = new Date();
-  const value = now.toUTCString();
-  cached = value;
-  cachedLine = Buffer.from(`Date: ${value}\r\n`, 'latin1');
-  setTimeout(reset, 1000 - now.getMilliseconds()).unref();
-  return value;
-}
-
-export function httpDate(): string {
-  return cached ?? fill();
+export function httpDate(nowMs: number = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cached = new Date(second * 1000).toUTCString();
+    cachedLine = Buffer.from(`Date: ${cached}\r\n`, 'latin1');
+  }
+  return cached;
 }
 
 /** `Date: <httpDate()>\r\n` as bytes, shared by every answer of the same second (http/front/item-answer.ts). */
-export function httpDateLine(): Buffer {
-  if (cached === undefined) fill();
+export function httpDateLine(nowMs: number = Date.now()): Buffer {
+  httpDate(nowMs);
   return cachedLine;
 }
