@@ -23,6 +23,13 @@ import type { ParkedIndex } from './parked-index.js';
 import type { SharedConnections } from './shared-connections.js';
 import type { StreamSide } from '../streams/stream-side.js';
 
+/** The hold's subscription to `name` (a loop, not `find`: no closure per subscriber of a publish, issue 15). */
+function channelOf(held: Held, name: string): Held['instruction']['channels'][number] | undefined {
+  const channels = held.instruction.channels;
+  for (let i = 0; i < channels.length; i++) if (channels[i]!.name === name) return channels[i];
+  return undefined;
+}
+
 /** What the registry's delivery tells the re-poll side (hold-registry.ts `RegistryListener`). */
 export interface DeliveryListener {
   published(command: PublishCommand, seq: number): void;
@@ -85,7 +92,7 @@ export class HoldDelivery {
       if (subscribers === undefined) continue;
       for (const held of [...subscribers]) {
         if (held.state !== 'parked') continue;
-        const channel = held.instruction.channels.find((c) => c.name === command.channel);
+        const channel = channelOf(held, command.channel);
         const prevId = channel?.prevId;
         const behind = command.prevId !== undefined && prevId !== undefined && command.prevId !== prevId;
         if (command.id !== undefined && command.id === prevId) {

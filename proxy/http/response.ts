@@ -10,6 +10,8 @@ import { isGripHeader } from '../../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from './header-filter.js';
 import { jsonpOf, wrapJsonp } from './jsonp.js';
 import { REQUEST_ID_HEADER, responseRequestId } from './request-id.js';
+import { FrontResponse } from './front/front-response.js';
+import { encodeItem, type EncodedItem } from './front/item-answer.js';
 
 /** A complete response the proxy can write: status, optional reason, headers (lower-case names), body. */
 export interface HeldResponse {
@@ -99,6 +101,8 @@ export interface PreparedItem {
   /** `body` as a latin1 string (one character per byte): what `endWith` writes, made once per item. */
   bodyLatin1: string;
   contentLength: string;
+  /** The answer's shared bytes for the client front, made on its first answer (null: `writeHead` must check it). */
+  encoded: EncodedItem | null | undefined;
 }
 
 const prepared = new WeakMap<ItemResponse, PreparedItem>();
@@ -117,7 +121,7 @@ export function prepareItem(item: ItemResponse): PreparedItem {
     names.add(lower);
   }
   const code = item.code ?? 200;
-  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, hidden, body: item.body, bodyLatin1: item.body.toString('latin1'), contentLength: String(item.body.length) };
+  ready = { code, reason: item.reason ?? STATUS_CODES[code] ?? '', headers, names, hidden, body: item.body, bodyLatin1: item.body.toString('latin1'), contentLength: String(item.body.length), encoded: undefined };
   prepared.set(item, ready);
   return ready;
 }
@@ -130,8 +134,22 @@ export function prepareItem(item: ItemResponse): PreparedItem {
 export function writeItem(res: ClientResponse, held: HeldResponse, item: PreparedItem): boolean {
   if (isResponseClosed(res)) return false;
   if (jsonpOf(res) !== undefined) return writeResponse(res, mergePrepared(held, item));
-  const raw: string[] = [];
   const requestId = responseRequestId(res);
+  // The client front's answers (every leased re-poll): the item's bytes encoded once, one Buffer per answer.
+  if (res instanceof FrontResponse && requestId !== undefined) {
+    if (item.encoded === undefined) item.encoded = encodeItem(item);
+    if (item.encoded !== null && res.endItem(item.encoded, item, held, requestId)) return true;
+  }
+  return writeItemHead(res, held, item, requestId);
+}
+
+/**
+ * `writeItem` through `writeHead`: node:http's responses, and the front's when the encoded path leaves the
+ * checks to `writeHead`. Exported for the tests that hold the encoded bytes to these.
+ */
+export function writeItemHead(res: ClientResponse, held: HeldResponse, item: PreparedItem, requestId = responseRequestId(res)): boolean {
+  if (isResponseClosed(res)) return false;
+  const raw: string[] = [];
   for (const name in held.headers) {
     if (item.names.has(name) || name === 'content-length' || isHopByHopHeader(name) || isGripHeader(name) || item.hidden?.has(name)) continue;
     if (requestId !== undefined && name === REQUEST_ID_HEADER) continue;

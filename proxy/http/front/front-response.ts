@@ -14,7 +14,9 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../client-message.js';
 import type { HeaderMap } from '../header-filter.js';
+import type { HeldResponse, PreparedItem } from '../response.js';
 import { httpDate } from './http-date.js';
+import { itemAnswerBytes, type EncodedItem } from './item-answer.js';
 
 /** What a response tells the connection it belongs to. */
 export interface FrontResponseOwner {
@@ -141,6 +143,26 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     return typeof chunk === 'string' ? this.send(size + chunk + '\r\n') : this.sendBuffer(size, chunk, '\r\n');
   }
 
+  /**
+   * Answers with `item` merged onto `held` (what `writeItem` sends through `writeHead`, byte for byte) in one
+   * socket write of bytes assembled from the item's shared parts (item-answer.ts). False, writing nothing, when
+   * those bytes need `writeHead`'s checks (the caller takes that path) or the answer has begun.
+   */
+  endItem(encoded: EncodedItem, item: PreparedItem, held: HeldResponse, requestId: string): boolean {
+    if (this.head !== null || this.writableEnded || this.destroyed) return false;
+    // writeHead's choice for an answer with a Content-Length and no Connection header of its own.
+    const keep = this.keepAlive && !this.owner.closing;
+    const bytes = itemAnswerBytes(encoded, item, held, requestId, keep ? this.owner.keepAliveHeader : null, this.hasBody);
+    if (bytes === null) return false;
+    this.statusCode = item.code;
+    this.head = '';
+    this.headWritten = true;
+    if (!keep) this.closeAfter = true;
+    this.wrote(this.socket.write(bytes));
+    this.finishEnd();
+    return true;
+  }
+
   end(): this {
     if (this.writableEnded) return this;
     if (this.destroyed) {
@@ -151,12 +173,17 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     let rest = this.takeHead();
     if (this.chunked) rest += '0\r\n\r\n';
     if (rest !== '') this.send(rest);
+    this.finishEnd();
+    return this;
+  }
+
+  /** The answer is handed to the socket: 'finish', 'close', and the connection goes on (or ends). */
+  private finishEnd(): void {
     this.writableEnded = true;
     this.writableFinished = true;
     this.emit('finish');
     this.emit('close');
     this.owner.responseEnded(this, this.closeAfter || this.owner.closing);
-    return this;
   }
 
   flushHeaders(): void {
