@@ -48,6 +48,12 @@ export interface LocalViews {
   metrics(): Promise<unknown>;
 }
 
+/**
+ * Requests that timed out but may still be answered (the primary was slow, not gone), by request id, at most this
+ * many (the oldest forgotten first): a late take's item must go back to its queue, not be dropped.
+ */
+const MAX_LATE_REQUESTS = 10_000;
+
 /** A take this worker did not need to send: the queue is known empty. */
 const NOTHING_QUEUED: Promise<TakeResult> = Promise.resolve({ kind: 'none' });
 
@@ -62,6 +68,8 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
   private target: BusTarget | null = null;
   private local: LocalViews | null = null;
   private readonly pending = new Map<number, Pending>();
+  /** What to do with the answer to a request that timed out (`request`'s `late`). */
+  private readonly late = new Map<number, (value: unknown) => void>();
   private nextId = 1;
   private readonly log: Logger;
   private readonly timeoutMs: number;
@@ -82,7 +90,15 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
       take: (cid) => {
         if (this.knownEmpty.parkWithoutTake(cid)) return NOTHING_QUEUED;
         this.knownEmpty.takeSent(cid);
-        return this.request({ k: 'take', id: 0, cid }).then(
+        // A take that times out has still run in the primary if it was only slow: its item left the queue then,
+        // and goes back to the head of it when the late answer comes (the poll parked meanwhile takes it).
+        const lateTake = (value: unknown): void => {
+          const wire = value as WireTake;
+          if (wire.kind !== 'item') return;
+          this.log.warn({ connectionId: cid }, 'a take answered after its timeout carried an item: requeued');
+          void this.connections.requeue(cid, fromWire(wire.item));
+        };
+        return this.request({ k: 'take', id: 0, cid }, lateTake).then(
           (value) => {
             const wire = value as WireTake;
             this.knownEmpty.takeAnswered(cid, wire.kind);
@@ -123,6 +139,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
       p.reject(new BusUnavailableError('the worker is stopping'));
     }
     this.pending.clear();
+    this.late.clear();
   }
 
   /** What this worker answers when the primary gathers the whole proxy's stats or metrics. */
@@ -171,11 +188,16 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     return this.request({ k: 'call', id: 0, op, body: JSON.stringify(body) });
   }
 
-  private request(message: Extract<WorkerMessage, { id: number }>): Promise<unknown> {
+  /** `late`, if given, receives the answer should it come after the timeout (the request has then run). */
+  private request(message: Extract<WorkerMessage, { id: number }>, late?: (value: unknown) => void): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        if (late !== undefined) {
+          this.late.set(id, late);
+          if (this.late.size > MAX_LATE_REQUESTS) this.late.delete(this.late.keys().next().value as number);
+        }
         reject(new BusUnavailableError(`the cluster primary did not answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
@@ -212,7 +234,13 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
 
   private settle(id: number, value: unknown, error: WireError | undefined): void {
     const p = this.pending.get(id);
-    if (p === undefined) return; // timed out already
+    if (p === undefined) {
+      // Timed out already: a request whose answer still matters hands it on.
+      const late = this.late.get(id);
+      this.late.delete(id);
+      if (late !== undefined && error === undefined) late(value);
+      return;
+    }
     this.pending.delete(id);
     clearTimeout(p.timer);
     if (error === undefined) p.resolve(value);
