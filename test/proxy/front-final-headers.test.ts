@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { finalRequestHeaders } from '../../proxy/http/front/final-headers.js';
 import { stripRequestHeaders } from '../../proxy/http/header-filter.js';
 import { isSafeRequestId } from '../../protocol/request-id.js';
+import { prng as seeded } from '../../bench/lib/prng.js';
 
 v8.setFlagsFromString('--allow-natives-syntax');
 const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
@@ -22,18 +23,6 @@ const NAMES = [
 ];
 const CONNECTION_VALUES = ['keep-alive', 'close', 'x-custom', 'cookie, x-custom', 'host', 'x-request-id', 'content-length', 'Accept , X-OTHER', '123', ''];
 const REQUEST_IDS = ['client.chosen_ID-1', 'has space', 'x'.repeat(65), ''];
-
-/** mulberry32: the same header sets on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A parsed head's headers, as the front's parser builds them: one store per name, in order. */
 function generatedHeaders(random: () => number): IncomingHttpHeaders {

@@ -7,18 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readCursors, readRepollQuery, type CursorLease } from '../../proxy/repoll/repoll-query.js';
 import { referenceParseCursors, referenceParseTwo } from '../helpers/reference-repoll-query.js';
-
-/** mulberry32: the same targets on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as seeded } from '../../bench/lib/prng.js';
 
 function lease(names: string[]): CursorLease {
   return { channels: new Set(names), claims: { ch: names.map((name): [string, string] => [name, '1']) } };

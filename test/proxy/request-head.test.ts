@@ -11,18 +11,7 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { parseRequestHead, type RequestHead } from '../../proxy/http/front/request-head.js';
 import { referenceParseRequestHead } from '../helpers/reference-request-head.js';
-
-/** mulberry32: a seeded generator, so a failing head is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as seeded } from '../../bench/lib/prng.js';
 
 /** Each part of a head: usual choices, and tricky ones taken now and then. */
 interface Choices {
