@@ -14,12 +14,11 @@
  * sessions each. Every answer is checked: 200 with `Grip-Hold: response` and a `Grip-Lease`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CONTROL_SECRET, cpuMs, freePort, LEASE_KEY, request, SECRET, sharedAgent } from './first-poll-ab-lib.js';
 import { signGripSig } from '../../protocol/grip-sig.js';
 
 const { values } = parseArgs({
@@ -32,59 +31,7 @@ const ROUNDS = Number(values.rounds);
 const S = Number(values.sessions);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 3 || ROUNDS > 38) throw new Error('--rounds must be 3-38');
 if (!Number.isInteger(S) || S < 2 || S % 2 !== 0) throw new Error('--sessions must be an even integer >= 2');
-const SECRET = 'storm-secret-0123456789abcdef';
-const CONTROL_SECRET = 'storm-control-secret-0123456789';
-const LEASE_KEY = 'storm-lease-key-fedcba987654321';
 type Build = 'old' | 'new';
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-/** CPU time of every thread of `pid` so far, ms: the scheduler's ns clock, not /proc/PID/stat's 10 ms ticks. */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return ns / 1e6;
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(port: number, path: string, init: { method?: string; cookie?: string; body?: unknown; gripSig?: string } = {}): Promise<Answer> {
-  return new Promise((resolveAnswer, reject) => {
-    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const headers: http.OutgoingHttpHeaders = {};
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    if (init.cookie !== undefined) headers.cookie = init.cookie;
-    if (init.gripSig !== undefined) headers['grip-sig'] = init.gripSig;
-    const req = http.request({ host: '127.0.0.1', port, path, method: init.method ?? 'GET', agent, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function waitUntilUp(port: number): Promise<void> {
   const deadline = Date.now() + 30_000;
@@ -172,7 +119,7 @@ try {
       `old ${o.map((x) => x.toFixed(0)).join(' ')}\nnew ${n.map((x) => x.toFixed(0)).join(' ')}\n`,
   );
 } finally {
-  agent.destroy();
+  sharedAgent.destroy();
   for (const child of children) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     const exited = new Promise((r) => child.once('exit', r));

@@ -9,12 +9,12 @@
  *   npx tsx bench/tools/first-poll-proxy-ab.ts --old /tmp/old/dist --new dist [--app dist] [--rounds 24] [--sessions 600]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CONTROL_SECRET, cpuMs, freePort, LEASE_KEY, request, SECRET, sharedAgent } from './first-poll-ab-lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,64 +32,7 @@ const S = Number(values.sessions);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 3 || ROUNDS > 38) throw new Error('--rounds must be 3-38');
 if (!Number.isInteger(S) || S < 2 || S % 2 !== 0) throw new Error('--sessions must be an even integer >= 2');
 
-const SECRET ='storm-secret-0123456789abcdef';
-const CONTROL_SECRET = 'storm-control-secret-0123456789';
-const LEASE_KEY = 'storm-lease-key-fedcba987654321';
 type Build = 'old' | 'new';
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-/** CPU time of every thread of `pid` so far, ms: the scheduler's ns clock, not /proc/PID/stat's 10 ms ticks. */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return ns / 1e6;
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(
-  port: number,
-  path: string,
-  init: { method?: string; cookie?: string; body?: unknown; gripSig?: string; authorization?: string; agent?: http.Agent } = {},
-): Promise<Answer> {
-  return new Promise((resolveAnswer, reject) => {
-    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const headers: http.OutgoingHttpHeaders = {};
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    if (init.cookie !== undefined) headers.cookie = init.cookie;
-    if (init.gripSig !== undefined) headers['grip-sig'] = init.gripSig;
-    if (init.authorization !== undefined) headers.authorization = init.authorization;
-    const req = http.request({ host: '127.0.0.1', port, path, method: init.method ?? 'GET', agent: init.agent ?? agent, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** Polls `check` every 20 ms until it holds; throws after `timeoutMs`. */
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -199,7 +142,7 @@ try {
       `old ${o.map((x) => x.toFixed(0)).join(' ')}\nnew ${n.map((x) => x.toFixed(0)).join(' ')}\n`,
   );
 } finally {
-  agent.destroy();
+  sharedAgent.destroy();
   for (const child of children.reverse()) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     const exited = new Promise((r) => child.once('exit', r));
