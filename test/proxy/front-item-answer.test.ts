@@ -98,7 +98,9 @@ async function exchange(f: Front, head: string, via: string, ready: (text: strin
   await once(socket, 'connect');
   socket.write(head.replace('{via}', via));
   await waitFor(() => closed || ready(text), { timeoutMs: 5000, message: `the ${via} answer` });
-  // A front that closes after the answer does it in the same turn as the write: give the close its chance.
+  // An answer that says `Connection: close` must be followed by the close: wait for it (on a loaded machine the
+  // FIN can arrive turns after the answer's bytes). A keep-alive answer's connection is seen as it is now.
+  if (!closed && /\r\nconnection: close\r\n/i.test(text)) await waitFor(() => closed, { timeoutMs: 5000, message: `the ${via} connection's close` });
   if (!closed) await waitFor(() => closed || socket.readableLength === 0, { timeoutMs: 5000, message: 'the socket read' });
   return { text, closed };
 }
