@@ -25,6 +25,14 @@ export const BUS_EPOCH_LOST_KEY = 'comet:epoch-lost-at';
 
 export type BusEntryType = 'publish' | 'push' | 'close' | 'revoke';
 
+/**
+ * The item a proxy took for a connection and has not settled (hash: owner, at, entry, waited): while it exists,
+ * takes for the ID answer none, so the next item cannot overtake it (bus/redis-connections.ts).
+ */
+export function outKey(connectionId: string): string {
+  return `comet:out:{${connectionId}}`;
+}
+
 /** Per-connection keys: queue (list), meta (hash: bytes, resync, resyncAt) and closed tombstone. */
 export function connectionKeys(connectionId: string): [queue: string, meta: string, closed: string] {
   // One hash tag per connection, so a Redis Cluster keeps the three keys of one script on one slot.

@@ -102,7 +102,7 @@ export class RedisBus implements ControlSink {
       this.generation++;
       this.needCheck = true;
     });
-    this.connections = new RedisConnections(this.cmd, options, options.now);
+    this.connections = new RedisConnections(this.cmd, options, options.now, (ids) => this.append('push', JSON.stringify(ids)));
     this.cmd.defineCommand('cometEpoch', { numberOfKeys: 2, lua: EPOCH });
   }
 

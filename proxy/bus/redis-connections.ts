@@ -8,9 +8,17 @@
  * `"<enqueuedAtMs> <bytes> <json>"`, a hash {bytes, resync}, and a tombstone
  * string. List and hash live `queueTtlMs + resyncTtlMs` after the last push, so
  * an expired queue still remembers its resync until the client is forgotten.
+ *
+ * An item taken is *out* (a fourth key, protocol/bus.ts `outKey`) until its
+ * taker (an owner token: this process, or a cluster worker of it) settles it
+ * with `delivered` or `requeue`. Meanwhile takes for the ID answer none and
+ * mark the out `waited`; its end is then announced as a push entry, so the poll
+ * refused meanwhile takes the item. An out older than `outMaxMs` (its taker
+ * died) goes back to the head of the queue at the next take: at least once.
  */
 import type { Redis } from 'ioredis';
-import { connectionKeys } from '../../protocol/bus.js';
+import { randomUUID } from 'node:crypto';
+import { connectionKeys, outKey } from '../../protocol/bus.js';
 import type { ResyncReason } from '../../protocol/resync.js';
 import type { ItemResponse } from '../http/response.js';
 import type { EnqueueResult, SharedConnections, TakeResult } from '../holds/shared-connections.js';
@@ -78,13 +86,26 @@ return {'queued', expired}
 `;
 
 /**
- * KEYS queue meta closed; ARGV now ttl lostAt keepMs -> {'closed'} | {'resync', reason, dropped} | {'item', json} | {'none'}.
+ * KEYS queue meta closed out; ARGV now ttl lostAt keepMs owner outMaxMs -> {'closed'} | {'resync', reason, dropped} | {'item', json} | {'none'}.
  * Within \`ttl\` of Redis losing its data (\`lostAt\`), a connection with no state answers \`queue-lost\` once:
  * the state it leaves behind (an empty meta hash, kept \`keepMs\`) stops it from being told twice.
  */
 const TAKE = `${EXPIRE}${LOST_WINDOW}
 local now, ttl, lostAt = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed'} end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  if tonumber(redis.call('HGET', KEYS[4], 'at')) > now - tonumber(ARGV[6]) then
+    redis.call('HSET', KEYS[4], 'waited', '1')
+    return {'none'}
+  end
+  -- Out too long: its taker is gone. The item goes back first.
+  local back = redis.call('HGET', KEYS[4], 'entry')
+  redis.call('DEL', KEYS[4])
+  redis.call('LPUSH', KEYS[1], back)
+  redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(string.match(back, '^%d+ (%d+) ')))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
 if lostWindow(now, ttl, lostAt) then
   redis.call('HSET', KEYS[2], 'bytes', 0)
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -106,20 +127,38 @@ local e = redis.call('LPOP', KEYS[1])
 if not e then return {'none'} end
 local n, json = string.match(e, '^%d+ (%d+) (.*)$')
 redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(n))
+redis.call('HSET', KEYS[4], 'owner', ARGV[5], 'at', now, 'entry', e)
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
 return {'item', json}
 `;
 
-/** KEYS queue meta; ARGV entry bytes keepMs. */
+/**
+ * KEYS queue meta out; ARGV owner keepMs -> 1 (announce: the item went back), 0 (it was given back already, or the
+ * ID was closed). The item goes back as it was taken (its enqueue time kept), not as the proxy sends it.
+ */
 const REQUEUE = `
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if redis.call('HGET', KEYS[3], 'owner') ~= ARGV[1] then return 0 end
+local back = redis.call('HGET', KEYS[3], 'entry')
+redis.call('DEL', KEYS[3])
+redis.call('LPUSH', KEYS[1], back)
+redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(string.match(back, '^%d+ (%d+) ')))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `;
 
-/** KEYS queue meta closed; ARGV closedTtlMs -> items dropped. */
+/** KEYS out; ARGV owner -> 1 if a take waited for it (announce), else 0. */
+const DELIVERED = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local waited = redis.call('HGET', KEYS[1], 'waited')
+redis.call('DEL', KEYS[1])
+if waited then return 1 end
+return 0
+`;
+
+/** KEYS queue meta closed out; ARGV closedTtlMs -> items dropped (an item out is its taker's). */
 const CLOSE = `
+redis.call('DEL', KEYS[4])
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -150,43 +189,60 @@ function decode(json: string): ItemResponse {
   return item;
 }
 
+/**
+ * An item out this long is taken as its taker's death and goes back at the next take, ms. Far past any live
+ * proxy's settle time (one Redis round trip after its write), so a slow proxy's late settle is not doubled.
+ */
+export const OUT_MAX_MS = 60_000;
+
 export class RedisConnections implements SharedConnections {
-  private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'close', ScriptFn>;
+  private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'delivered' | 'close', ScriptFn>;
   private readonly keepMs: number;
+  /** This process as a taker; a cluster primary adds its worker's id (`take`'s `owner`). */
+  readonly owner: string = randomUUID();
   /**
    * When Redis lost its data (epoch changed), ms on the proxies' clocks, 0 if not known: shared through
    * \`comet:epoch-lost-at\` and refreshed by the bus reader's position check (redis-bus.ts).
    */
   lostAt = 0;
 
-  /** `redis` is a command connection (not the blocking reader); `now` is the proxy's clock, ms. */
+  /**
+   * `redis` is a command connection (not the blocking reader); `now` is the proxy's clock, ms; `announce` tells
+   * every proxy that items went back to these IDs' queues (a push entry), for a poll refused while they were out.
+   */
   constructor(
     redis: Redis,
     private readonly limits: RedisConnectionLimits,
     private readonly now: () => number,
+    private readonly announce: (connectionIds: string[]) => Promise<void>,
   ) {
     // defineCommand sends EVALSHA and falls back to EVAL, so a restarted Redis (empty script cache) just works.
     redis.defineCommand('cometEnqueue', { numberOfKeys: 3, lua: ENQUEUE });
-    redis.defineCommand('cometTake', { numberOfKeys: 3, lua: TAKE });
-    redis.defineCommand('cometRequeue', { numberOfKeys: 2, lua: REQUEUE });
-    redis.defineCommand('cometClose', { numberOfKeys: 3, lua: CLOSE });
+    redis.defineCommand('cometTake', { numberOfKeys: 4, lua: TAKE });
+    redis.defineCommand('cometRequeue', { numberOfKeys: 3, lua: REQUEUE });
+    redis.defineCommand('cometDelivered', { numberOfKeys: 1, lua: DELIVERED });
+    redis.defineCommand('cometClose', { numberOfKeys: 4, lua: CLOSE });
     const r = redis as unknown as Record<string, ScriptFn>;
     this.scripts = {
       enqueue: r.cometEnqueue!.bind(redis),
       take: r.cometTake!.bind(redis),
       requeue: r.cometRequeue!.bind(redis),
+      delivered: r.cometDelivered!.bind(redis),
       close: r.cometClose!.bind(redis),
     };
     this.keepMs = limits.queueTtlMs + limits.resyncTtlMs;
   }
 
-  async take(connectionId: string): Promise<TakeResult> {
+  async take(connectionId: string, owner = this.owner): Promise<TakeResult> {
     const reply = (await this.scripts.take(
       ...connectionKeys(connectionId),
+      outKey(connectionId),
       this.now(),
       this.limits.queueTtlMs,
       this.lostAt,
       this.keepMs,
+      owner,
+      OUT_MAX_MS,
     )) as string[];
     switch (reply[0]) {
       case 'closed':
@@ -200,9 +256,20 @@ export class RedisConnections implements SharedConnections {
     }
   }
 
-  async requeue(connectionId: string, item: ItemResponse): Promise<void> {
+  /** The item out goes back as Redis kept it (`_item` is the same one); announced, since a poll may wait for it. */
+  async requeue(connectionId: string, _item: ItemResponse, owner = this.owner): Promise<void> {
     const [queue, meta] = connectionKeys(connectionId);
-    await this.scripts.requeue(queue, meta, `${this.now()} ${item.body.length} ${encode(item)}`, item.body.length, this.keepMs);
+    if (Number(await this.scripts.requeue(queue, meta, outKey(connectionId), owner, this.keepMs)) === 1) await this.announce([connectionId]);
+  }
+
+  delivered(connectionId: string, owner = this.owner): void {
+    this.settleDelivered(connectionId, owner).catch(() => {
+      // Redis away: the out ends at OUT_MAX_MS instead (its item then comes twice, never not at all).
+    });
+  }
+
+  private async settleDelivered(connectionId: string, owner: string): Promise<void> {
+    if (Number(await this.scripts.delivered(outKey(connectionId), owner)) === 1) await this.announce([connectionId]);
   }
 
   async enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult> {
@@ -225,6 +292,6 @@ export class RedisConnections implements SharedConnections {
   }
 
   async close(connectionId: string): Promise<number> {
-    return Number(await this.scripts.close(...connectionKeys(connectionId), this.limits.closedTtlMs));
+    return Number(await this.scripts.close(...connectionKeys(connectionId), outKey(connectionId), this.limits.closedTtlMs));
   }
 }

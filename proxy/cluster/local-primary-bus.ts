@@ -17,7 +17,7 @@ import type { StoreNumbers } from './stats-sum.js';
 export class LocalPrimaryBus implements PrimaryBus {
   private readonly store: ConnectionStore;
   private readonly log: Logger;
-  private sweep: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: ProxyOptions,
@@ -28,8 +28,8 @@ export class LocalPrimaryBus implements PrimaryBus {
   }
 
   async start(): Promise<void> {
-    this.sweep = setInterval(() => this.store.sweep(), this.options.sweepIntervalMs);
-    this.sweep.unref();
+    this.sweeper = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+    this.sweeper.unref();
   }
 
   // Async only for the interface: the body runs synchronously, so calls keep their arrival order.
@@ -61,17 +61,44 @@ export class LocalPrimaryBus implements PrimaryBus {
     return { revoked: 0 };
   }
 
-  async take(connectionId: string): Promise<TakeResult> {
-    return this.store.take(connectionId);
+  async take(connectionId: string, worker: number): Promise<TakeResult> {
+    return this.store.take(connectionId, worker);
   }
 
-  /** Every push, requeue and close reaches the workers as an entry (their known-empty marks rely on it). */
+  /**
+   * Every push, requeue and close reaches the workers as an entry (their known-empty marks rely on it), and so
+   * does the end of an item out that a take waited for.
+   */
   readonly announcesQueueChanges = true;
 
-  async requeue(connectionId: string, item: ItemResponse): Promise<void> {
-    if (!this.store.requeue(connectionId, item)) return;
+  async requeue(connectionId: string, item: ItemResponse, worker: number): Promise<void> {
     // Announced like a push: a worker that knows the ID as empty forgets it, and a poll parked under it takes the item.
-    this.relay.entry('push', JSON.stringify([connectionId]));
+    if (this.store.requeue(connectionId, item, worker)) this.announce([connectionId]);
+  }
+
+  delivered(connectionId: string, worker: number): void {
+    if (this.store.delivered(connectionId, worker)) this.announce([connectionId]);
+  }
+
+  workerGone(worker: number): void {
+    const ids = this.store.workerGone(worker);
+    if (ids.length > 0) {
+      this.log.warn({ worker, items: ids.length }, 'a dead worker\'s items out went back to their queues');
+      this.announce(ids);
+    }
+  }
+
+  /** Expiry, and items out of a hung worker given back (connection-store.ts). Public for tests; runs on a timer. */
+  sweep(): void {
+    const ids = this.store.sweep();
+    if (ids.length > 0) {
+      this.log.warn({ items: ids.length }, 'items out longer than a worker can take went back to their queues');
+      this.announce(ids);
+    }
+  }
+
+  private announce(ids: string[]): void {
+    this.relay.entry('push', JSON.stringify(ids));
   }
 
   seen(connectionIds: readonly string[]): void {
@@ -83,6 +110,6 @@ export class LocalPrimaryBus implements PrimaryBus {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.sweep);
+    clearInterval(this.sweeper);
   }
 }

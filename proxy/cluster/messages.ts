@@ -12,6 +12,22 @@ import type { ProxyStats } from '../../protocol/control-api.js';
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
 
+/** A worker's wait for the primary when `requestTimeoutMs` is 0 (no limit on client requests; IPC still needs one), ms. */
+const DEFAULT_IPC_TIMEOUT_MS = 30_000;
+
+/** How long a worker waits for the primary to answer a call, take or gather: the client request timeout, ms. */
+export function ipcTimeoutMs(requestTimeoutMs: number): number {
+  return requestTimeoutMs > 0 ? requestTimeoutMs : DEFAULT_IPC_TIMEOUT_MS;
+}
+
+/**
+ * An item a worker took and has not settled this long is given back (its worker is hung), ms: twice the worker's
+ * IPC timeout and at least a minute, so a take that is only late is settled by its worker (connection-store.ts).
+ */
+export function itemOutMaxMs(requestTimeoutMs: number): number {
+  return Math.max(60_000, 2 * ipcTimeoutMs(requestTimeoutMs));
+}
+
 /** The env variable that hands a worker the ports the primary chose (read by proxy/main.ts). */
 export const WORKER_PORTS_ENV = 'COMET_PROXY_WORKER_PORTS';
 
@@ -42,6 +58,8 @@ export type WorkerMessage =
   | { k: 'call'; id: number; op: CallOp; body: string }
   | { k: 'take'; id: number; cid: string }
   | { k: 'requeue'; cid: string; item: WireItem }
+  /** The item taken for `cid` was written: it is no longer out (connection-store.ts). */
+  | { k: 'delivered'; cid: string }
   /** Connection IDs polls parked under without a take (known-empty.ts): the primary counts them as known. */
   | { k: 'seen'; cids: string[] }
   | { k: 'gather'; id: number; what: 'stats' | 'metrics' }

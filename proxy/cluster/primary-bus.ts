@@ -34,10 +34,17 @@ export interface PrimaryBus {
    * (`TooManyQueuesError`, `BusUnavailableError`).
    */
   call(op: CallOp, text: string): Promise<unknown>;
-  /** A worker deciding a hold for `connectionId` (docs/protocol.md §4 steps 1–2). */
-  take(connectionId: string): Promise<TakeResult>;
+  /**
+   * Worker `worker` deciding a hold for `connectionId` (docs/protocol.md §4 steps 1–2). An item taken is out
+   * until that worker settles it (`delivered` or `requeue`); meanwhile other takes for the ID answer none.
+   */
+  take(connectionId: string, worker: number): Promise<TakeResult>;
   /** An item a worker took but could not deliver goes back to the head of the queue. */
-  requeue(connectionId: string, item: ItemResponse): Promise<void>;
+  requeue(connectionId: string, item: ItemResponse, worker: number): Promise<void>;
+  /** The worker wrote the item it took for `connectionId`. */
+  delivered(connectionId: string, worker: number): void;
+  /** The worker died: its items out go back to their queues. */
+  workerGone(worker: number): void;
   /**
    * Does every change that can fill a queue or close an ID (push, requeue, close) reach every worker as an entry
    * naming the ID? Then workers park polls under IDs they know are empty without a take (known-empty.ts).

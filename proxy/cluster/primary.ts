@@ -170,7 +170,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
       }
       case 'take': {
         const { id, cid } = message;
-        bus.take(cid).then(
+        bus.take(cid, worker.id).then(
           (result) => send(worker, { k: 'reply', id, value: result.kind === 'item' ? { kind: 'item', item: toWire(result.item) } : result }),
           (err: unknown) => send(worker, { k: 'reply', id, error: wireError(err, 'cluster primary could not take from a connection queue') }),
         );
@@ -180,10 +180,12 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
         if (log.isLevelEnabled('debug')) log.debug({ workerPid: worker.process.pid, ids: message.cids.length }, 'polls parked without a take');
         return bus.seen(message.cids);
       case 'requeue':
-        bus.requeue(message.cid, fromWire(message.item)).catch((err: unknown) => {
+        bus.requeue(message.cid, fromWire(message.item), worker.id).catch((err: unknown) => {
           log.error({ err, connectionId: message.cid }, 'cluster primary could not requeue an item');
         });
         return;
+      case 'delivered':
+        return bus.delivered(message.cid, worker.id);
       case 'gather':
         return gather(worker, message.id, message.what);
       case 'gathered': {
@@ -232,6 +234,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
   }
 
   cluster.on('exit', (worker, code, signal) => {
+    bus.workerGone(worker.id);
     for (const g of gathers.values()) {
       if (g.waiting.delete(worker.id) && g.waiting.size === 0) g.finish();
     }

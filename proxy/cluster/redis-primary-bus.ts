@@ -53,12 +53,38 @@ export class RedisPrimaryBus implements PrimaryBus {
     return this.bus.revoke(body);
   }
 
-  take(connectionId: string): Promise<TakeResult> {
-    return this.bus.connections.take(connectionId);
+  /** The IDs each worker has an item out for, to give back if it dies (Redis would only at OUT_MAX_MS). */
+  private readonly outs = new Map<number, Set<string>>();
+
+  private owner(worker: number): string {
+    return `${this.bus.connections.owner}:${worker}`;
   }
 
-  requeue(connectionId: string, item: ItemResponse): Promise<void> {
-    return this.bus.connections.requeue(connectionId, item);
+  async take(connectionId: string, worker: number): Promise<TakeResult> {
+    const result = await this.bus.connections.take(connectionId, this.owner(worker));
+    if (result.kind === 'item') {
+      let ids = this.outs.get(worker);
+      if (ids === undefined) this.outs.set(worker, (ids = new Set()));
+      ids.add(connectionId);
+    }
+    return result;
+  }
+
+  requeue(connectionId: string, item: ItemResponse, worker: number): Promise<void> {
+    this.outs.get(worker)?.delete(connectionId);
+    return this.bus.connections.requeue(connectionId, item, this.owner(worker));
+  }
+
+  delivered(connectionId: string, worker: number): void {
+    this.outs.get(worker)?.delete(connectionId);
+    this.bus.connections.delivered(connectionId, this.owner(worker));
+  }
+
+  workerGone(worker: number): void {
+    const ids = this.outs.get(worker);
+    this.outs.delete(worker);
+    // The item is the one Redis kept: requeue ignores its argument.
+    for (const id of ids ?? []) void this.bus.connections.requeue(id, { headers: [], body: Buffer.alloc(0) }, this.owner(worker)).catch(() => {});
   }
 
   /** Other hosts requeue into Redis unannounced: every poll takes. */

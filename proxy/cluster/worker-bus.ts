@@ -26,7 +26,7 @@ import { BusUnavailableError } from '../bus/redis-bus.js';
 import type { ProxyBus, WholeProxyViews } from '../bus/proxy-bus.js';
 import { IpcBatcher, unbatch, type Batch } from './ipc-batch.js';
 import { KnownEmpty } from './known-empty.js';
-import { fromWire, isMessage, toWire, type CallOp, type HelloReply, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
+import { fromWire, ipcTimeoutMs, isMessage, toWire, type CallOp, type HelloReply, type PrimaryMessage, type WireError, type WireTake, type WorkerMessage } from './messages.js';
 
 /** The IPC end a worker talks through: `process` in a cluster worker; injectable for tests. */
 export interface IpcPort {
@@ -38,8 +38,8 @@ export interface IpcPort {
 export interface WorkerBusOptions {
   logger: Logger;
   controlMaxIdsPerCall: number;
-  /** How long a call, take or gather waits for the primary, ms. Default 2000. */
-  requestTimeoutMs?: number;
+  /** The client request timeout, ms (0: none); a call, take or gather waits for the primary `ipcTimeoutMs` of it. */
+  requestTimeoutMs: number;
 }
 
 /** What this worker reports when the primary gathers `/stats` or `/metrics`. */
@@ -85,7 +85,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
     private readonly options: WorkerBusOptions,
   ) {
     this.log = options.logger;
-    this.timeoutMs = options.requestTimeoutMs ?? 2000;
+    this.timeoutMs = ipcTimeoutMs(options.requestTimeoutMs);
     this.connections = {
       take: (cid) => {
         if (this.knownEmpty.parkWithoutTake(cid)) return NOTHING_QUEUED;
@@ -114,6 +114,7 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
         this.knownEmpty.changed(cid);
         this.out.send({ k: 'requeue', cid, item: toWire(item) });
       },
+      delivered: (cid) => this.out.send({ k: 'delivered', cid }),
       // Pushes are queued by the primary as one call (so the unknown-queues cap sees them whole), never one by one.
       enqueue: (): Promise<EnqueueResult> => Promise.reject(new Error('pushes go through the primary')),
       close: (): Promise<number> => Promise.reject(new Error('closes go through the primary')),

@@ -128,7 +128,8 @@ export class HoldDecisions {
         this.deps.counters.dropped += result.dropped;
         this.lifecycle.answerResync(held, result.reason);
       } else if (result.kind === 'item') {
-        if (!this.lifecycle.deliver(held, result.item)) void shared.requeue(id, result.item).catch(() => {});
+        if (this.lifecycle.deliver(held, result.item)) shared.delivered(id);
+        else void shared.requeue(id, result.item).catch(() => {});
       } else {
         this.decideLocal(held, true);
         // A push queued between the take and the park: its bus entry found nothing parked here. Look again.

@@ -174,7 +174,8 @@ export class HoldDelivery {
             return;
           }
           if (result.kind === 'item') {
-            if (!this.lifecycle.deliver(held, result.item, { kind: 'push', receivedAt })) void shared.requeue(id, result.item).catch(() => {});
+            if (this.lifecycle.deliver(held, result.item, { kind: 'push', receivedAt })) shared.delivered(id);
+            else void shared.requeue(id, result.item).catch(() => {});
           } else if (result.kind === 'resync') {
             this.counters.dropped += result.dropped;
             this.lifecycle.answerResync(held, result.reason);

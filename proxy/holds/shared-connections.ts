@@ -18,10 +18,16 @@ export type TakeResult =
 export type EnqueueResult = { kind: 'queued' } | { kind: 'closed' } | { kind: 'overflow'; dropped: number };
 
 export interface SharedConnections {
-  /** Closed? Resync pending (then the queue is emptied)? Else the oldest item, removed. */
+  /**
+   * Closed? Resync pending (then the queue is emptied)? Else the oldest item, removed. An item taken is *out*
+   * until the taker settles it with `delivered` or `requeue`; meanwhile every other take for the ID answers
+   * none (the next item must not overtake it), and a take refused so is told of the end as a push.
+   */
   take(connectionId: string): Promise<TakeResult>;
-  /** Puts an item taken but not written back at the head of its queue. */
+  /** Puts an item taken but not written back at the head of its queue; it is no longer out. */
   requeue(connectionId: string, item: ItemResponse): Promise<void>;
+  /** The item taken for `connectionId` was written: it is no longer out. Fire and forget. */
+  delivered(connectionId: string): void;
   /** Appends within the caps; an item that does not fit empties the queue and flags `queue-overflow`. */
   enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult>;
   /** Starts the tombstone and drops the queue; answers how many items were dropped. */

@@ -12,6 +12,7 @@ const LIMITS = {
   maxUnknownQueues: 2,
   maxParked: 100,
   unknownQueuesRetryAfterS: 7,
+  requestTimeoutMs: 30_000,
 };
 
 function push(id: string, text: string) {
@@ -22,21 +23,23 @@ describe('the cluster primary\'s connection store', () => {
   test('queued items are taken oldest first, once; a requeued item comes back first', () => {
     const store = new ConnectionStore(LIMITS, () => 0);
     assert.deepEqual(store.push([push('a', '1'), push('a', '2')]).result, { delivered: 0, queued: 2, dropped: 0, reasked: 0 });
-    const first = store.take('a');
+    const first = store.take('a', 1);
     assert.equal(first.kind === 'item' && first.item.body.toString(), '1');
-    if (first.kind === 'item') store.requeue('a', first.item);
-    const again = store.take('a');
+    if (first.kind === 'item') store.requeue('a', first.item, 1);
+    const again = store.take('a', 1);
     assert.equal(again.kind === 'item' && again.item.body.toString(), '1');
-    const second = store.take('a');
+    store.delivered('a', 1);
+    const second = store.take('a', 1);
     assert.equal(second.kind === 'item' && second.item.body.toString(), '2');
-    assert.deepEqual(store.take('a'), { kind: 'none' });
+    store.delivered('a', 1);
+    assert.deepEqual(store.take('a', 1), { kind: 'none' });
   });
 
   test('an overflow empties the queue and the next take answers the resync once', () => {
     const store = new ConnectionStore(LIMITS, () => 0);
     store.push([push('a', '1'), push('a', '2'), push('a', '3'), push('a', '4')]);
-    assert.deepEqual(store.take('a'), { kind: 'resync', reason: 'queue-overflow', dropped: 0 });
-    assert.deepEqual(store.take('a'), { kind: 'none' });
+    assert.deepEqual(store.take('a', 1), { kind: 'resync', reason: 'queue-overflow', dropped: 0 });
+    assert.deepEqual(store.take('a', 1), { kind: 'none' });
     assert.equal(store.dropped, 4);
   });
 
@@ -44,13 +47,13 @@ describe('the cluster primary\'s connection store', () => {
     const store = new ConnectionStore(LIMITS, () => 0);
     store.push([push('a', '1')]);
     assert.equal(store.close('a'), 1);
-    assert.deepEqual(store.take('a'), { kind: 'closed' });
+    assert.deepEqual(store.take('a', 1), { kind: 'closed' });
     assert.deepEqual(store.push([push('a', '2')]), { result: { delivered: 0, queued: 0, dropped: 1, reasked: 0 }, notify: [] });
   });
 
   test('pushes to IDs no client polled are capped by maxUnknownQueues, refused whole; an ID that polled is known', () => {
     const store = new ConnectionStore(LIMITS, () => 0);
-    store.take('polled'); // a client polled under it, on some worker
+    store.take('polled', 1); // a client polled under it, on some worker
     store.push([push('u1', 'x'), push('u2', 'x')]);
     assert.throws(
       () => store.push([push('u3', 'x'), push('polled', 'x')]),

@@ -131,12 +131,12 @@ describe('the primary\'s side (LocalPrimaryBus)', () => {
     const { bus: primary, entries } = bus();
     assert.equal(primary.announcesQueueChanges, true);
     await primary.call('push', pushBody(ID));
-    const taken = await primary.take(ID);
+    const taken = await primary.take(ID, 1);
     assert.equal(taken.kind, 'item');
     entries.length = 0;
-    await primary.requeue(ID, (taken as { item: Parameters<typeof primary.requeue>[1] }).item);
+    await primary.requeue(ID, (taken as { item: Parameters<typeof primary.requeue>[1] }).item, 1);
     assert.deepEqual(entries, [['push', JSON.stringify([ID])]]);
-    assert.equal((await primary.take(ID)).kind, 'item', 'the item is back at the head of its queue');
+    assert.equal((await primary.take(ID, 1)).kind, 'item', 'the item is back at the head of its queue');
     await primary.stop();
   });
 

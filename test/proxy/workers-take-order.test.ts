@@ -1,0 +1,156 @@
+/**
+ * A connection ID's items in order across workers (docs/scaleout.md "Workers", "An item out"): while an item a
+ * worker took is out (not yet written, not yet given back), the primary answers every other take for that ID
+ * `none`, so a client's next poll on another worker cannot take the item behind it; the worker's `delivered` or
+ * `requeue` ends the out, and a take refused meanwhile hears of it as a push. A dead worker's items out go back
+ * to their queues, and an out older than the sweep's bound is given back too (a hung worker).
+ *
+ * First the primary's store directly, then through a real cluster: pushes and publishes at uneven moments while
+ * each poll lands on either worker, counted (every item once, in order).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { LocalPrimaryBus } from '../../proxy/cluster/local-primary-bus.js';
+import { itemOutMaxMs, type EntryType } from '../../proxy/cluster/messages.js';
+import type { TakeResult } from '../../proxy/holds/shared-connections.js';
+import { resolveProxyOptions } from '../../proxy/options.js';
+import { request, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
+import { startScriptedApp, writeHold } from '../helpers/scripted-app.js';
+import { clusterTestTimeout, startWorkers, until } from '../helpers/worker-cluster.js';
+
+describe('the primary\'s items out (LocalPrimaryBus)', () => {
+  const ID = 'ordered_id_0000000000';
+  function bus() {
+    let now = 1_000_000;
+    const options = resolveProxyOptions({
+      upstreamUrl: 'http://127.0.0.1:9',
+      secret: TEST_SECRET,
+      controlSecret: TEST_CONTROL_SECRET,
+    });
+    options.timers = { ...options.timers, now: () => now };
+    const entries: Array<[EntryType, string]> = [];
+    const primary = new LocalPrimaryBus(options, { entry: (t, d) => entries.push([t, d]), resync: () => {} });
+    return { primary, entries, options, advance: (ms: number) => (now += ms) };
+  }
+  const pushBody = (...bodies: string[]) =>
+    JSON.stringify({ items: bodies.map((body) => ({ 'connection-id': ID, formats: { 'http-response': { body } } })) });
+  const body = (result: TakeResult): string => {
+    assert.equal(result.kind, 'item');
+    return (result as { item: { body: Buffer } }).item.body.toString();
+  };
+  const announced = (entries: Array<[EntryType, string]>) => entries.filter(([t, d]) => t === 'push' && d === JSON.stringify([ID])).length;
+
+  test('while worker 1 has item 1 out, worker 2\'s take answers none; the requeue puts 1 first and announces it', async () => {
+    const { primary, entries } = bus();
+    await primary.call('push', pushBody('1', '2'));
+    assert.equal(body(await primary.take(ID, 1)), '1');
+    assert.deepEqual(await primary.take(ID, 2), { kind: 'none' }, 'not item 2 while item 1 is out');
+    entries.length = 0;
+    await primary.requeue(ID, { headers: [], body: Buffer.from('1') }, 1);
+    assert.equal(announced(entries), 1, 'the refused take hears of the requeue as a push');
+    assert.equal(body(await primary.take(ID, 2)), '1');
+    primary.delivered(ID, 2);
+    assert.equal(body(await primary.take(ID, 1)), '2');
+    await primary.stop();
+  });
+
+  test('a delivery ends the out; it is announced only if a take was refused meanwhile', async () => {
+    const { primary, entries } = bus();
+    await primary.call('push', pushBody('1', '2', '3'));
+    entries.length = 0;
+    assert.equal(body(await primary.take(ID, 1)), '1');
+    primary.delivered(ID, 1);
+    assert.equal(announced(entries), 0, 'nobody waited: no entry');
+    assert.equal(body(await primary.take(ID, 2)), '2');
+    assert.deepEqual(await primary.take(ID, 1), { kind: 'none' });
+    primary.delivered(ID, 1); // not worker 1's out: changes nothing
+    assert.deepEqual(await primary.take(ID, 1), { kind: 'none' });
+    primary.delivered(ID, 2);
+    assert.equal(announced(entries), 1, 'the refused take hears the out ended');
+    assert.equal(body(await primary.take(ID, 1)), '3');
+    await primary.stop();
+  });
+
+  test('a worker that dies gives back its items out, first in their queues', async () => {
+    const { primary, entries } = bus();
+    await primary.call('push', pushBody('1', '2'));
+    assert.equal(body(await primary.take(ID, 1)), '1');
+    entries.length = 0;
+    primary.workerGone(1);
+    assert.equal(announced(entries), 1);
+    assert.equal(body(await primary.take(ID, 2)), '1', 'at least once: it may have died before writing it');
+    await primary.stop();
+  });
+
+  test('an out older than its bound goes back at the sweep (a worker hung after its take)', async () => {
+    const { primary, advance, options } = bus();
+    await primary.call('push', pushBody('1'));
+    assert.equal(body(await primary.take(ID, 1)), '1');
+    primary.sweep();
+    assert.deepEqual(await primary.take(ID, 2), { kind: 'none' }, 'within the bound the out holds');
+    advance(itemOutMaxMs(options.requestTimeoutMs) + 1);
+    primary.sweep();
+    assert.equal(body(await primary.take(ID, 2)), '1');
+    await primary.stop();
+  });
+
+  test('a close ends the out: the late requeue is dropped with the queue, and the tombstone answers', async () => {
+    const { primary } = bus();
+    await primary.call('push', pushBody('1'));
+    assert.equal(body(await primary.take(ID, 1)), '1');
+    await primary.call('close', JSON.stringify({ items: [{ 'connection-id': ID }] }));
+    await primary.requeue(ID, { headers: [], body: Buffer.from('1') }, 1);
+    assert.deepEqual(await primary.take(ID, 2), { kind: 'closed' });
+    await primary.stop();
+  });
+});
+
+describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven moments, polls on either worker', () => {
+  test('every client gets every pushed item once and in order', { timeout: clusterTestTimeout(80_000) }, async (t) => {
+    const app = await startScriptedApp();
+    t.after(() => app.close());
+    // Polls hold on a channel and a connection ID, as the chat app's do: a publish answers them, and a take for a
+    // push may then be in flight for a poll already answered (its item goes back) while the client's next poll
+    // lands on the other worker.
+    app.handle = (req, res) => {
+      const id = new URL(req.url, 'http://x').searchParams.get('cid')!;
+      writeHold(res, { channel: 'ticks', connectionId: id, timeoutS: 30 });
+    };
+    const proxy = await startWorkers(t, app.url);
+    const IDS = Array.from({ length: 8 }, (_, i) => `ordered_${i}`.padEnd(21, '_'));
+    const ITEMS = 200;
+    const deadline = Date.now() + 70_000;
+    const received = new Map<string, number[]>(IDS.map((id) => [id, []]));
+    let ticks = 0;
+    const client = async (id: string): Promise<void> => {
+      const got = received.get(id)!;
+      for (let i = 0; i < 40 * ITEMS && got.length < ITEMS && Date.now() < deadline; i++) {
+        const res: HttpResult = await request(`${proxy.client}/poll?cid=${id}`, { signal: AbortSignal.timeout(20_000) });
+        assert.equal(res.status, 200, res.text);
+        if (res.text === 'tick') ticks++;
+        else got.push(Number(res.text));
+      }
+    };
+    const clients = IDS.map((id) => client(id));
+    const tick = { items: [{ channel: 'ticks', formats: { 'http-response': { body: 'tick' } } }] };
+    for (let n = 1; n <= ITEMS; n += 2) {
+      // Two items per ID in one push, and a publish sent with it: when the publish's entry follows the push's, it
+      // answers polls whose takes for item n are in flight (n goes back), and each client's next poll, on either
+      // worker, must take n, not n + 1.
+      // Paced by the clients (the previous round received), so no queue overflows.
+      await until(() => IDS.every((id) => received.get(id)!.length >= n - 1), `items before ${n} received`, 10_000);
+      const items = IDS.flatMap((id) => [n, n + 1].map((k) => ({ 'connection-id': id, formats: { 'http-response': { body: String(k) } } })));
+      const [pushed, published] = await Promise.all([proxy.call('/push/', { items }), proxy.call('/publish/', tick)]);
+      assert.equal(pushed.status, 200, pushed.text);
+      assert.equal(published.status, 200, published.text);
+    }
+    await Promise.all(clients).catch(async (err: unknown) => {
+      for (const id of IDS) t.diagnostic(`${id}: ${received.get(id)!.length} items, last ${received.get(id)!.slice(-6).join(',')}`);
+      t.diagnostic(JSON.stringify(await proxy.stats()));
+      throw err;
+    });
+    t.diagnostic(`publish answers among the polls: ${ticks}`);
+    for (const id of IDS) assert.deepEqual(received.get(id), Array.from({ length: ITEMS }, (_, k) => k + 1), `${id}: every item once, in order`);
+    assert.equal((await proxy.stats()).queuedItems, 0);
+  });
+});
