@@ -156,6 +156,14 @@ if waited then return 1 end
 return 0
 `;
 
+/** KEYS queue meta closed; ARGV reason keepMs -> 1 if set (the first reason pending stays), 0 if closed. */
+const RESYNC_AGAIN = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('HSETNX', KEYS[2], 'resync', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`;
+
 /** KEYS queue meta closed out; ARGV closedTtlMs -> items dropped (an item out is its taker's). */
 const CLOSE = `
 redis.call('DEL', KEYS[4])
@@ -196,7 +204,7 @@ function decode(json: string): ItemResponse {
 export const OUT_MAX_MS = 60_000;
 
 export class RedisConnections implements SharedConnections {
-  private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'delivered' | 'close', ScriptFn>;
+  private readonly scripts: Record<'enqueue' | 'take' | 'requeue' | 'delivered' | 'resyncAgain' | 'close', ScriptFn>;
   private readonly keepMs: number;
   /** This process as a taker; a cluster primary adds its worker's id (`take`'s `owner`). */
   readonly owner: string = randomUUID();
@@ -221,6 +229,7 @@ export class RedisConnections implements SharedConnections {
     redis.defineCommand('cometTake', { numberOfKeys: 4, lua: TAKE });
     redis.defineCommand('cometRequeue', { numberOfKeys: 3, lua: REQUEUE });
     redis.defineCommand('cometDelivered', { numberOfKeys: 1, lua: DELIVERED });
+    redis.defineCommand('cometResyncAgain', { numberOfKeys: 3, lua: RESYNC_AGAIN });
     redis.defineCommand('cometClose', { numberOfKeys: 4, lua: CLOSE });
     const r = redis as unknown as Record<string, ScriptFn>;
     this.scripts = {
@@ -228,6 +237,7 @@ export class RedisConnections implements SharedConnections {
       take: r.cometTake!.bind(redis),
       requeue: r.cometRequeue!.bind(redis),
       delivered: r.cometDelivered!.bind(redis),
+      resyncAgain: r.cometResyncAgain!.bind(redis),
       close: r.cometClose!.bind(redis),
     };
     this.keepMs = limits.queueTtlMs + limits.resyncTtlMs;
@@ -270,6 +280,11 @@ export class RedisConnections implements SharedConnections {
 
   private async settleDelivered(connectionId: string, owner: string): Promise<void> {
     if (Number(await this.scripts.delivered(outKey(connectionId), owner)) === 1) await this.announce([connectionId]);
+  }
+
+  /** A take whose answer came too late to use had cleared a resync: set it again, and announce it. */
+  async resyncAgain(connectionId: string, reason: ResyncReason): Promise<void> {
+    if (Number(await this.scripts.resyncAgain(...connectionKeys(connectionId), reason, this.keepMs)) === 1) await this.announce([connectionId]);
   }
 
   async enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult> {

@@ -22,6 +22,7 @@ import { TooManyQueuesError } from '../holds/hold-delivery.js';
 import { ConnectionTable, type ConnectionLimits } from '../holds/connection-table.js';
 import type { EnqueueResult, TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 import { itemOutMaxMs } from './messages.js';
 
 /** An item a worker took and has not settled. */
@@ -98,6 +99,16 @@ export class ConnectionStore {
     if (out === undefined || out.worker !== worker) return false;
     this.out.delete(id);
     return this.giveBack(id, item);
+  }
+
+  /**
+   * A take that timed out at its worker had taken `id`'s resync (and emptied the queue): the flag is set again,
+   * so the client still hears it. False if the ID is closed (nothing to tell).
+   */
+  resyncAgain(id: string, reason: ResyncReason): boolean {
+    if (this.table.isClosed(id)) return false;
+    this.table.withQueue(this.table.open(id)).queue.flag(reason);
+    return true;
   }
 
   /** A worker is gone: its items out go back to their queues. Answers the IDs to announce. */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { parseCloseBody, parsePushBody, parseRevokeBody } from '../control/control-validation.js';
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 import type { ProxyOptions } from '../options.js';
 import { ConnectionStore } from './connection-store.js';
 import type { CallOp } from './messages.js';
@@ -78,6 +79,10 @@ export class LocalPrimaryBus implements PrimaryBus {
 
   delivered(connectionId: string, worker: number): void {
     if (this.store.delivered(connectionId, worker)) this.announce([connectionId]);
+  }
+
+  resyncAgain(connectionId: string, reason: ResyncReason): void {
+    if (this.store.resyncAgain(connectionId, reason)) this.announce([connectionId]);
   }
 
   workerGone(worker: number): void {

@@ -11,6 +11,7 @@
 import type { ProxyStats } from '../../protocol/control-api.js';
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 
 /** A worker's wait for the primary when `requestTimeoutMs` is 0 (no limit on client requests; IPC still needs one), ms. */
 const DEFAULT_IPC_TIMEOUT_MS = 30_000;
@@ -58,6 +59,8 @@ export type WorkerMessage =
   | { k: 'call'; id: number; op: CallOp; body: string }
   | { k: 'take'; id: number; cid: string }
   | { k: 'requeue'; cid: string; item: WireItem }
+  /** A take answered after this worker's timeout had taken `cid`'s resync: set it again. */
+  | { k: 'resync-again'; cid: string; reason: ResyncReason }
   /** The item taken for `cid` was written: it is no longer out (connection-store.ts). */
   | { k: 'delivered'; cid: string }
   /** Connection IDs polls parked under without a take (known-empty.ts): the primary counts them as known. */

@@ -15,6 +15,7 @@
  */
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 import type { CallOp, EntryType } from './messages.js';
 import type { StoreNumbers } from './stats-sum.js';
 
@@ -43,6 +44,8 @@ export interface PrimaryBus {
   requeue(connectionId: string, item: ItemResponse, worker: number): Promise<void>;
   /** The worker wrote the item it took for `connectionId`. */
   delivered(connectionId: string, worker: number): void;
+  /** A take answered after its worker's timeout carried a resync: it is set again (and announced). */
+  resyncAgain(connectionId: string, reason: ResyncReason): void;
   /** The worker died: its items out go back to their queues. */
   workerGone(worker: number): void;
   /**

@@ -184,6 +184,9 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
           log.error({ err, connectionId: message.cid }, 'cluster primary could not requeue an item');
         });
         return;
+      case 'resync-again':
+        log.warn({ connectionId: message.cid, reason: message.reason }, 'a take answered after its timeout carried a resync: set again');
+        return bus.resyncAgain(message.cid, message.reason);
       case 'delivered':
         return bus.delivered(message.cid, worker.id);
       case 'gather':

@@ -14,6 +14,7 @@
 import { RedisBus } from '../bus/redis-bus.js';
 import type { TakeResult } from '../holds/shared-connections.js';
 import type { ItemResponse } from '../http/response.js';
+import type { ResyncReason } from '../../protocol/resync.js';
 import type { ProxyOptions } from '../options.js';
 import type { CallOp, EntryType } from './messages.js';
 import type { PrimaryBus, Relay } from './primary-bus.js';
@@ -27,7 +28,7 @@ export class RedisPrimaryBus implements PrimaryBus {
   private dropped = 0;
 
   constructor(
-    options: ProxyOptions & { redisUrl: string },
+    private readonly options: ProxyOptions & { redisUrl: string },
     private readonly relay: Relay,
   ) {
     this.bus = new RedisBus({ ...options, now: options.timers.now });
@@ -78,6 +79,12 @@ export class RedisPrimaryBus implements PrimaryBus {
   delivered(connectionId: string, worker: number): void {
     this.outs.get(worker)?.delete(connectionId);
     this.bus.connections.delivered(connectionId, this.owner(worker));
+  }
+
+  resyncAgain(connectionId: string, reason: ResyncReason): void {
+    this.bus.connections.resyncAgain(connectionId, reason).catch((err: unknown) => {
+      this.options.logger.error({ err, connectionId, reason }, 'could not set a resync again: Redis away; the client misses it');
+    });
   }
 
   workerGone(worker: number): void {

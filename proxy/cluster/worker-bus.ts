@@ -92,11 +92,16 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
         this.knownEmpty.takeSent(cid);
         // A take that times out has still run in the primary if it was only slow: its item left the queue then,
         // and goes back to the head of it when the late answer comes (the poll parked meanwhile takes it).
+        // A resync it carried was cleared there: it is set again, so the client still hears it.
         const lateTake = (value: unknown): void => {
           const wire = value as WireTake;
-          if (wire.kind !== 'item') return;
-          this.log.warn({ connectionId: cid }, 'a take answered after its timeout carried an item: requeued');
-          void this.connections.requeue(cid, fromWire(wire.item));
+          if (wire.kind === 'item') {
+            this.log.warn({ connectionId: cid }, 'a take answered after its timeout carried an item: requeued');
+            void this.connections.requeue(cid, fromWire(wire.item));
+          } else if (wire.kind === 'resync') {
+            this.knownEmpty.changed(cid);
+            this.out.send({ k: 'resync-again', cid, reason: wire.reason });
+          }
         };
         return this.request({ k: 'take', id: 0, cid }, lateTake).then(
           (value) => {

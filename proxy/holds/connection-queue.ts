@@ -142,7 +142,7 @@ export class ConnectionQueue<T> {
   }
 
   /** The first reason stays: an overflow followed by an expiry is still an overflow to the client. */
-  private flag(reason: ResyncReason): void {
+  flag(reason: ResyncReason): void {
     if (this.resync !== null) return;
     this.resync = reason;
     this.resyncAtMs = this.now();

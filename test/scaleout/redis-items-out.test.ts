@@ -2,7 +2,7 @@
  * bus/redis-connections.ts, an item out (docs/scaleout.md "An item out"), against a real redis-server: while the
  * item one proxy (owner) took is unsettled, another's take answers none and marks it waited; the taker's requeue
  * or delivery ends it, announced only when a take waited; an out past OUT_MAX_MS goes back at the next take; a
- * close ends it and a late requeue then drops the item.
+ * close ends it and a late requeue then drops the item. And a resync a late take cleared, set again.
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
@@ -96,5 +96,17 @@ describe('Redis connection queues: an item out', () => {
     assert.deepEqual(announced, []);
     assert.deepEqual(await connections.take(ID, 'b'), { kind: 'closed' });
     assert.equal(await client.llen(connectionKeys(ID)[0]), 0);
+  });
+
+  test('a resync a late take cleared is set again and announced; not for a closed ID', async (t) => {
+    const { connections, announced } = await setup(t);
+    await connections.resyncAgain(ID, 'queue-overflow');
+    assert.deepEqual(announced, [[ID]]);
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'resync', reason: 'queue-overflow', dropped: 0 });
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'none' }, 'once');
+    await connections.close(ID);
+    await connections.resyncAgain(ID, 'queue-overflow');
+    assert.equal(announced.length, 1);
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'closed' });
   });
 });
