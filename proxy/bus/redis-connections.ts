@@ -51,6 +51,18 @@ local function expire(now, ttl)
 end
 `;
 
+/** The item out (\`out\`) back to the head of its queue, as it was taken (its enqueue time kept); the out ends. */
+const GIVE_BACK = `
+local function giveBack(queue, meta, out, keepMs)
+  local back = redis.call('HGET', out, 'entry')
+  redis.call('DEL', out)
+  redis.call('LPUSH', queue, back)
+  redis.call('HINCRBY', meta, 'bytes', tonumber(string.match(back, '^%d+ (%d+) ')))
+  redis.call('PEXPIRE', queue, keepMs)
+  redis.call('PEXPIRE', meta, keepMs)
+end
+`;
+
 /**
  * Redis lost its data at \`lostAt\` (ms, 0 if not known) and \`now\` is within \`ttl\` of it: a connection
  * with no state yet may have had queued items in the lost Redis (docs/scaleout.md).
@@ -90,7 +102,7 @@ return {'queued', expired}
  * Within \`ttl\` of Redis losing its data (\`lostAt\`), a connection with no state answers \`queue-lost\` once:
  * the state it leaves behind (an empty meta hash, kept \`keepMs\`) stops it from being told twice.
  */
-const TAKE = `${EXPIRE}${LOST_WINDOW}
+const TAKE = `${EXPIRE}${LOST_WINDOW}${GIVE_BACK}
 local now, ttl, lostAt = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'closed'} end
 if redis.call('EXISTS', KEYS[4]) == 1 then
@@ -99,12 +111,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
     return {'none'}
   end
   -- Out too long: its taker is gone. The item goes back first.
-  local back = redis.call('HGET', KEYS[4], 'entry')
-  redis.call('DEL', KEYS[4])
-  redis.call('LPUSH', KEYS[1], back)
-  redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(string.match(back, '^%d+ (%d+) ')))
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  giveBack(KEYS[1], KEYS[2], KEYS[4], ARGV[4])
 end
 if lostWindow(now, ttl, lostAt) then
   redis.call('HSET', KEYS[2], 'bytes', 0)
@@ -136,14 +143,9 @@ return {'item', json}
  * KEYS queue meta out; ARGV owner keepMs -> 1 (announce: the item went back), 0 (it was given back already, or the
  * ID was closed). The item goes back as it was taken (its enqueue time kept), not as the proxy sends it.
  */
-const REQUEUE = `
+const REQUEUE = `${GIVE_BACK}
 if redis.call('HGET', KEYS[3], 'owner') ~= ARGV[1] then return 0 end
-local back = redis.call('HGET', KEYS[3], 'entry')
-redis.call('DEL', KEYS[3])
-redis.call('LPUSH', KEYS[1], back)
-redis.call('HINCRBY', KEYS[2], 'bytes', tonumber(string.match(back, '^%d+ (%d+) ')))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+giveBack(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
 return 1
 `;
 
