@@ -16,12 +16,15 @@
  * profile of the counted rounds only (window-profiler.mjs), not of the setup; `--heap-prof DIR` a sampling heap
  * profile of everything they allocate, garbage included.
  *
+ * `--push` delivers each round with `/push/` to every client's connection ID (1,000 a call) instead of one publish:
+ * with workers, each delivery is then a take from the primary and its `delivered` report (docs/scaleout.md).
+ *
  * `--workers N` runs the proxy as a primary and N workers (PROXY_WORKERS): CPU is then every proxy process's, and
  * a profile is written per process (bench/tools/window-profile-preload.mjs). The app, the clients and the
  * proxy's start are bench/tools/parked-clients.ts (shared with parked-memory.ts).
  *
  *   npm run build && npx tsx bench/tools/delivery-floor.ts [--clients 5000] [--rounds 5] [--warmup 2] [--idle-s 10]
- *        [--lease] [--workers N] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
+ *        [--lease] [--push] [--workers N] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
  *
  * Loopback only; every wait has a deadline.
  */
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'idle-s': { type: 'string', default: '10' },
     lease: { type: 'boolean', default: false },
+    push: { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
     'heap-prof': { type: 'string' },
@@ -55,6 +59,7 @@ if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error('--warmup must be a
 const IDLE_MS = positive('idle-s', values['idle-s']) * 1000;
 const WORKERS = positive('workers', values.workers);
 const LEASED = values.lease;
+const PUSH = values.push;
 const PROFILE_DIR = values['cpu-prof'] ?? values['heap-prof'];
 
 // With workers the window profiler is preloaded (`--import`): they inherit it through process.execArgv, and each
@@ -107,7 +112,7 @@ try {
     const cpu0 = bench.cpuMs();
     const switches0 = bench.switches();
     const start = performance.now();
-    await bench.publish();
+    await (PUSH ? bench.push() : bench.publish());
     await until(() => `round ${round} delivered (${clients.received}/${N})`, () => clients.received >= N, 60_000, 10);
     if (LEASED) await until(() => `re-parked in round ${round}`, async () => (await bench.parked()) >= N, 60_000, 10);
     const cpuMs = bench.cpuMs() - cpu0;

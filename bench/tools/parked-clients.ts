@@ -105,6 +105,11 @@ export interface ParkedBench {
   parked(): Promise<number>;
   /** Publishes the next item to every room (the app has "committed" it first, as the chat app does). */
   publish(): Promise<void>;
+  /**
+   * Pushes one item to every client's connection ID (`/push/`, 1,000 IDs a call): an answer carrying the client's
+   * own cursor, so it counts as a delivery and the client re-polls where it was.
+   */
+  push(): Promise<void>;
   /** The proxy answering /health (30 s at most). */
   ready(): Promise<void>;
   /** SIGTERM to the proxy (SIGKILL after `graceMs`), then the app closed. */
@@ -281,6 +286,19 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     }
   }
 
+  async function push(): Promise<void> {
+    for (let from = 0; from < N; from += 1000) {
+      const items = [];
+      for (let i = from; i < Math.min(N, from + 1000); i++) {
+        const body = `{"events":[{"id":${cursors[i]},"pushed":true}]}`;
+        items.push({ 'connection-id': connectionId(i), formats: { 'http-response': { headers: { 'content-type': 'application/json' }, body } } });
+      }
+      const res = await fetch(`${control}/push/`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ items }) });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`push answered ${res.status}`);
+    }
+  }
+
   // One keep-alive socket per client, as a browser tab's poll (and the lab's clients): with a shared pool a client's
   // re-poll would ride whichever socket is free, landing on another worker than the one holding its lease.
   let agents = new Array<http.Agent | undefined>(N);
@@ -348,6 +366,7 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
     stats,
     parked,
     publish,
+    push,
     // A proxy that exits while starting (a bad flag, a taken port) fails the run at once, not after the deadline.
     ready: () =>
       until('the proxy', async () => {
