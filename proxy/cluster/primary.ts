@@ -185,7 +185,8 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
         });
         return;
       case 'resync-again':
-        log.warn({ connectionId: message.cid, reason: message.reason }, 'a take answered after its timeout carried a resync: set again');
+        // A resync its worker took but could not tell (the poll was answered meanwhile, or the take came late).
+        if (log.isLevelEnabled('debug')) log.debug({ connectionId: message.cid, reason: message.reason }, 'resync set again');
         return bus.resyncAgain(message.cid, message.reason);
       case 'delivered':
         return bus.delivered(message.cid, worker.id);

@@ -99,8 +99,8 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
             this.log.warn({ connectionId: cid }, 'a take answered after its timeout carried an item: requeued');
             void this.connections.requeue(cid, fromWire(wire.item));
           } else if (wire.kind === 'resync') {
-            this.knownEmpty.changed(cid);
-            this.out.send({ k: 'resync-again', cid, reason: wire.reason });
+            this.log.warn({ connectionId: cid, reason: wire.reason }, 'a take answered after its timeout carried a resync: set again');
+            void this.connections.resyncAgain(cid, wire.reason);
           }
         };
         return this.request({ k: 'take', id: 0, cid }, lateTake).then(
@@ -120,6 +120,10 @@ export class WorkerBus implements ProxyBus, WholeProxyViews {
         this.out.send({ k: 'requeue', cid, item: toWire(item) });
       },
       delivered: (cid) => this.out.send({ k: 'delivered', cid }),
+      resyncAgain: async (cid, reason) => {
+        this.knownEmpty.changed(cid);
+        this.out.send({ k: 'resync-again', cid, reason });
+      },
       // Pushes are queued by the primary as one call (so the unknown-queues cap sees them whole), never one by one.
       enqueue: (): Promise<EnqueueResult> => Promise.reject(new Error('pushes go through the primary')),
       close: (): Promise<number> => Promise.reject(new Error('closes go through the primary')),

@@ -118,8 +118,10 @@ export class HoldDecisions {
     const settled = (result: TakeResult): void => {
       const notified = takes.end(id);
       if (held.state !== 'deciding') {
-        // Answered meanwhile (abort, drain, pipelining): an item taken for it goes back to the head of its queue.
+        // Answered meanwhile (abort, drain, pipelining, a publish): an item taken for it goes back to the head of its
+        // queue, and a resync taken for it is set again, for the client's next poll.
         if (result.kind === 'item') void shared.requeue(id, result.item).catch((err: unknown) => this.log.error({ err, connectionId: id }, 'requeue failed'));
+        else if (result.kind === 'resync') void shared.resyncAgain(id, result.reason).catch((err: unknown) => this.log.error({ err, connectionId: id }, 'resync could not be set again'));
         return;
       }
       if (result.kind === 'closed') {

@@ -170,7 +170,8 @@ export class HoldDelivery {
           const still = this.connections.get(id)?.parked === held && held.state === 'parked';
           if (!still) {
             if (result.kind === 'item') void shared.requeue(id, result.item).catch(() => {});
-            // A newer request for this ID (parked or deciding) takes its items itself.
+            else if (result.kind === 'resync') void shared.resyncAgain(id, result.reason).catch(() => {});
+            // A newer request for this ID (parked or deciding) takes its items (and the resync) itself.
             return;
           }
           if (result.kind === 'item') {

@@ -28,6 +28,11 @@ export interface SharedConnections {
   requeue(connectionId: string, item: ItemResponse): Promise<void>;
   /** The item taken for `connectionId` was written: it is no longer out. Fire and forget. */
   delivered(connectionId: string): void;
+  /**
+   * A resync a take answered could not be told (its request was answered meanwhile, or the answer came late):
+   * the flag is set again (unless the ID is closed) and announced, so the next poll under the ID answers it.
+   */
+  resyncAgain(connectionId: string, reason: ResyncReason): Promise<void>;
   /** Appends within the caps; an item that does not fit empties the queue and flags `queue-overflow`. */
   enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult>;
   /** Starts the tombstone and drops the queue; answers how many items were dropped. */

@@ -219,4 +219,43 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
     t.diagnostic(`polls that failed and were repeated: ${failedPolls}; items that came twice: ${repeats}`);
     assert.ok(repeats <= IDS.length, 'at most one repeat per ID (the items out at the kill)');
   });
+
+  test('a resync taken for a poll a publish answered meanwhile is set again: every overflow is told', { timeout: clusterTestTimeout(60_000) }, async (t) => {
+    const app = await startScriptedApp();
+    t.after(() => app.close());
+    app.handle = (req, res) => {
+      const id = new URL(req.url, 'http://x').searchParams.get('cid')!;
+      writeHold(res, { channel: 'ticks', connectionId: id, timeoutS: 30 });
+    };
+    // Queues of two: three items in one push overflow, and the ID has a resync pending.
+    const proxy = await startWorkers(t, app.url, { QUEUE_MAX_ITEMS: '2' });
+    const IDS = Array.from({ length: 8 }, (_, i) => `overflow_${i}`.padEnd(21, '_'));
+    const ROUNDS = 40;
+    const deadline = Date.now() + 50_000;
+    const resyncs = new Map<string, number>(IDS.map((id) => [id, 0]));
+    let done = false;
+    const client = async (id: string): Promise<void> => {
+      for (let i = 0; i < 100 * ROUNDS && !done && Date.now() < deadline; i++) {
+        const res: HttpResult = await request(`${proxy.client}/poll?cid=${id}`, { signal: AbortSignal.timeout(35_000) });
+        assert.equal(res.status, 200, res.text);
+        if (res.text.includes('"resync"')) resyncs.set(id, resyncs.get(id)! + 1);
+      }
+    };
+    const clients = IDS.map((id) => client(id));
+    const tick = { items: [{ channel: 'ticks', formats: { 'http-response': { body: 'tick' } } }] };
+    for (let round = 1; round <= ROUNDS; round++) {
+      // The publish sent with the push: when its entry comes second, it answers polls whose takes are bringing
+      // the resync; that resync must not be dropped with the answered poll.
+      const items = IDS.flatMap((id) => ['a', 'b', 'c'].map((body) => ({ 'connection-id': id, formats: { 'http-response': { body } } })));
+      const [pushed, published] = await Promise.all([proxy.call('/push/', { items }), proxy.call('/publish/', tick)]);
+      assert.equal(pushed.status, 200, pushed.text);
+      assert.equal(published.status, 200, published.text);
+      await until(() => IDS.every((id) => resyncs.get(id)! >= round), `round ${round}: every client told of its overflow (${[...resyncs.values()].join(',')})`, 10_000);
+    }
+    done = true;
+    // Let the clients' parked polls end: one more publish answers them.
+    assert.equal((await proxy.call('/publish/', tick)).status, 200);
+    await Promise.all(clients);
+    for (const id of IDS) assert.equal(resyncs.get(id), ROUNDS, `${id}: one resync per overflow`);
+  });
 });
