@@ -101,12 +101,13 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
   return { port, url: `redis://127.0.0.1:${port}`, kill, start, restart: async () => (await kill(), start()), pause, resume };
 }
 
-/** An in-process hold proxy on the Redis bus, on ephemeral loopback ports, closed after the test. */
+/** An in-process hold proxy on the Redis bus, on ephemeral loopback ports, closed after the test; `overrides` win. */
 export async function startRedisProxy(
   t: TestContext,
   upstreamUrl: string,
   redisUrl: string,
-): Promise<{ proxy: HoldProxy; base: string; control: ReturnType<typeof controlClient> }> {
+  overrides: Record<string, unknown> = {},
+): Promise<{ proxy: HoldProxy; base: string; control: ReturnType<typeof controlClient>; controlUrl: string }> {
   const proxy = createHoldProxy({
     secret: TEST_SECRET,
     controlSecret: TEST_CONTROL_SECRET,
@@ -117,10 +118,12 @@ export async function startRedisProxy(
     controlHost: '127.0.0.1',
     controlPort: 0,
     redisUrl,
+    ...overrides,
   });
   t.after(() => proxy.close());
   const { clientPort, controlPort } = await proxy.listen();
-  return { proxy, base: `http://127.0.0.1:${clientPort}`, control: controlClient(`http://127.0.0.1:${controlPort}`) };
+  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  return { proxy, base: `http://127.0.0.1:${clientPort}`, control: controlClient(controlUrl), controlUrl };
 }
 
 /** A chat app started by `startBusApp`, and the URL it listens on. */

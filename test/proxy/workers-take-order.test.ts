@@ -17,6 +17,7 @@ import { resolveProxyOptions } from '../../proxy/options.js';
 import { request, TEST_CONTROL_SECRET, TEST_SECRET, type HttpResult } from '../helpers/proxy-harness.js';
 import { startScriptedApp, writeHold } from '../helpers/scripted-app.js';
 import { clusterTestTimeout, startWorkers, until } from '../helpers/worker-cluster.js';
+import { everyOverflowTold, holdOnTicks, itemsInOrder } from '../helpers/take-races.js';
 
 describe('the primary\'s items out (LocalPrimaryBus)', () => {
   const ID = 'ordered_id_0000000000';
@@ -109,48 +110,9 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
   test('every client gets every pushed item once and in order', { timeout: clusterTestTimeout(80_000) }, async (t) => {
     const app = await startScriptedApp();
     t.after(() => app.close());
-    // Polls hold on a channel and a connection ID, as the chat app's do: a publish answers them, and a take for a
-    // push may then be in flight for a poll already answered (its item goes back) while the client's next poll
-    // lands on the other worker.
-    app.handle = (req, res) => {
-      const id = new URL(req.url, 'http://x').searchParams.get('cid')!;
-      writeHold(res, { channel: 'ticks', connectionId: id, timeoutS: 30 });
-    };
+    app.handle = holdOnTicks;
     const proxy = await startWorkers(t, app.url);
-    const IDS = Array.from({ length: 8 }, (_, i) => `ordered_${i}`.padEnd(21, '_'));
-    const ITEMS = 200;
-    const deadline = Date.now() + 70_000;
-    const received = new Map<string, number[]>(IDS.map((id) => [id, []]));
-    let ticks = 0;
-    const client = async (id: string): Promise<void> => {
-      const got = received.get(id)!;
-      for (let i = 0; i < 40 * ITEMS && got.length < ITEMS && Date.now() < deadline; i++) {
-        const res: HttpResult = await request(`${proxy.client}/poll?cid=${id}`, { signal: AbortSignal.timeout(20_000) });
-        assert.equal(res.status, 200, res.text);
-        if (res.text === 'tick') ticks++;
-        else got.push(Number(res.text));
-      }
-    };
-    const clients = IDS.map((id) => client(id));
-    const tick = { items: [{ channel: 'ticks', formats: { 'http-response': { body: 'tick' } } }] };
-    for (let n = 1; n <= ITEMS; n += 2) {
-      // Two items per ID in one push, and a publish sent with it: when the publish's entry follows the push's, it
-      // answers polls whose takes for item n are in flight (n goes back), and each client's next poll, on either
-      // worker, must take n, not n + 1.
-      // Paced by the clients (the previous round received), so no queue overflows.
-      await until(() => IDS.every((id) => received.get(id)!.length >= n - 1), `items before ${n} received`, 10_000);
-      const items = IDS.flatMap((id) => [n, n + 1].map((k) => ({ 'connection-id': id, formats: { 'http-response': { body: String(k) } } })));
-      const [pushed, published] = await Promise.all([proxy.call('/push/', { items }), proxy.call('/publish/', tick)]);
-      assert.equal(pushed.status, 200, pushed.text);
-      assert.equal(published.status, 200, published.text);
-    }
-    await Promise.all(clients).catch(async (err: unknown) => {
-      for (const id of IDS) t.diagnostic(`${id}: ${received.get(id)!.length} items, last ${received.get(id)!.slice(-6).join(',')}`);
-      t.diagnostic(JSON.stringify(await proxy.stats()));
-      throw err;
-    });
-    t.diagnostic(`publish answers among the polls: ${ticks}`);
-    for (const id of IDS) assert.deepEqual(received.get(id), Array.from({ length: ITEMS }, (_, k) => k + 1), `${id}: every item once, in order`);
+    await itemsInOrder(t, { pollUrl: (id) => `${proxy.client}/poll?cid=${id}`, call: (path, body) => proxy.call(path, body) });
     assert.equal((await proxy.stats()).queuedItems, 0);
   });
 
@@ -223,39 +185,9 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
   test('a resync taken for a poll a publish answered meanwhile is set again: every overflow is told', { timeout: clusterTestTimeout(60_000) }, async (t) => {
     const app = await startScriptedApp();
     t.after(() => app.close());
-    app.handle = (req, res) => {
-      const id = new URL(req.url, 'http://x').searchParams.get('cid')!;
-      writeHold(res, { channel: 'ticks', connectionId: id, timeoutS: 30 });
-    };
-    // Queues of two: three items in one push overflow, and the ID has a resync pending.
+    app.handle = holdOnTicks;
+    // Queues of two: the pushes overflow them, and the ID has a resync pending.
     const proxy = await startWorkers(t, app.url, { QUEUE_MAX_ITEMS: '2' });
-    const IDS = Array.from({ length: 8 }, (_, i) => `overflow_${i}`.padEnd(21, '_'));
-    const ROUNDS = 40;
-    const deadline = Date.now() + 50_000;
-    const resyncs = new Map<string, number>(IDS.map((id) => [id, 0]));
-    let done = false;
-    const client = async (id: string): Promise<void> => {
-      for (let i = 0; i < 100 * ROUNDS && !done && Date.now() < deadline; i++) {
-        const res: HttpResult = await request(`${proxy.client}/poll?cid=${id}`, { signal: AbortSignal.timeout(35_000) });
-        assert.equal(res.status, 200, res.text);
-        if (res.text.includes('"resync"')) resyncs.set(id, resyncs.get(id)! + 1);
-      }
-    };
-    const clients = IDS.map((id) => client(id));
-    const tick = { items: [{ channel: 'ticks', formats: { 'http-response': { body: 'tick' } } }] };
-    for (let round = 1; round <= ROUNDS; round++) {
-      // The publish sent with the push: when its entry comes second, it answers polls whose takes are bringing
-      // the resync; that resync must not be dropped with the answered poll.
-      const items = IDS.flatMap((id) => ['a', 'b', 'c'].map((body) => ({ 'connection-id': id, formats: { 'http-response': { body } } })));
-      const [pushed, published] = await Promise.all([proxy.call('/push/', { items }), proxy.call('/publish/', tick)]);
-      assert.equal(pushed.status, 200, pushed.text);
-      assert.equal(published.status, 200, published.text);
-      await until(() => IDS.every((id) => resyncs.get(id)! >= round), `round ${round}: every client told of its overflow (${[...resyncs.values()].join(',')})`, 10_000);
-    }
-    done = true;
-    // Let the clients' parked polls end: one more publish answers them.
-    assert.equal((await proxy.call('/publish/', tick)).status, 200);
-    await Promise.all(clients);
-    for (const id of IDS) assert.equal(resyncs.get(id), ROUNDS, `${id}: one resync per overflow`);
+    await everyOverflowTold({ pollUrl: (id) => `${proxy.client}/poll?cid=${id}`, call: (path, body) => proxy.call(path, body) });
   });
 });
