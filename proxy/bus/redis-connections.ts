@@ -15,6 +15,8 @@
  * mark the out `waited`; its end is then announced as a push entry, so the poll
  * refused meanwhile takes the item. An out older than `outMaxMs` (its taker
  * died) goes back to the head of the queue at the next take: at least once.
+ * A resync a take returns is out the same way (given back to the flag), so a
+ * take whose reply a proxy never saw does not lose the client's resync.
  */
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -51,9 +53,19 @@ local function expire(now, ttl)
 end
 `;
 
-/** The item out (\`out\`) back to the head of its queue, as it was taken (its enqueue time kept); the out ends. */
+/**
+ * What is out (\`out\`) goes back and the out ends: an item to the head of its queue, as it was taken (its enqueue
+ * time kept); a resync to the meta hash's flag (unless another is pending: the first reason stays).
+ */
 const GIVE_BACK = `
 local function giveBack(queue, meta, out, keepMs)
+  local reason = redis.call('HGET', out, 'resync')
+  if reason then
+    redis.call('DEL', out)
+    redis.call('HSETNX', meta, 'resync', reason)
+    redis.call('PEXPIRE', meta, keepMs)
+    return
+  end
   local back = redis.call('HGET', out, 'entry')
   redis.call('DEL', out)
   redis.call('LPUSH', queue, back)
@@ -113,9 +125,16 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   -- Out too long: its taker is gone. The item goes back first.
   giveBack(KEYS[1], KEYS[2], KEYS[4], ARGV[4])
 end
+-- A resync taken is out too, until its answer is written: a take whose reply the proxy never saw (its command
+-- timed out) gives it back instead of losing it.
+local function resyncOut(reason)
+  redis.call('HSET', KEYS[4], 'owner', ARGV[5], 'at', now, 'resync', reason)
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+end
 if lostWindow(now, ttl, lostAt) then
   redis.call('HSET', KEYS[2], 'bytes', 0)
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  resyncOut('queue-lost')
   return {'resync', 'queue-lost', 0}
 end
 expire(now, ttl)
@@ -128,6 +147,7 @@ if reason then
     redis.call('HSET', KEYS[2], 'bytes', 0)
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
   end
+  resyncOut(reason)
   return {'resync', reason, n}
 end
 local e = redis.call('LPOP', KEYS[1])
@@ -158,8 +178,12 @@ if waited then return 1 end
 return 0
 `;
 
-/** KEYS queue meta closed; ARGV reason keepMs -> 1 if set (the first reason pending stays), 0 if closed. */
+/**
+ * KEYS queue meta closed out; ARGV reason keepMs owner -> 1 if set (the first reason pending stays), 0 if closed.
+ * The owner's resync out ends: it is the one being set again.
+ */
 const RESYNC_AGAIN = `
+if redis.call('HGET', KEYS[4], 'owner') == ARGV[3] then redis.call('DEL', KEYS[4]) end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('HSETNX', KEYS[2], 'resync', ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -231,7 +255,7 @@ export class RedisConnections implements SharedConnections {
     redis.defineCommand('cometTake', { numberOfKeys: 4, lua: TAKE });
     redis.defineCommand('cometRequeue', { numberOfKeys: 3, lua: REQUEUE });
     redis.defineCommand('cometDelivered', { numberOfKeys: 1, lua: DELIVERED });
-    redis.defineCommand('cometResyncAgain', { numberOfKeys: 3, lua: RESYNC_AGAIN });
+    redis.defineCommand('cometResyncAgain', { numberOfKeys: 4, lua: RESYNC_AGAIN });
     redis.defineCommand('cometClose', { numberOfKeys: 4, lua: CLOSE });
     const r = redis as unknown as Record<string, ScriptFn>;
     this.scripts = {
@@ -285,8 +309,9 @@ export class RedisConnections implements SharedConnections {
   }
 
   /** A take whose answer came too late to use had cleared a resync: set it again, and announce it. */
-  async resyncAgain(connectionId: string, reason: ResyncReason): Promise<void> {
-    if (Number(await this.scripts.resyncAgain(...connectionKeys(connectionId), reason, this.keepMs)) === 1) await this.announce([connectionId]);
+  async resyncAgain(connectionId: string, reason: ResyncReason, owner = this.owner): Promise<void> {
+    const set = await this.scripts.resyncAgain(...connectionKeys(connectionId), outKey(connectionId), reason, this.keepMs, owner);
+    if (Number(set) === 1) await this.announce([connectionId]);
   }
 
   async enqueue(connectionId: string, item: ItemResponse): Promise<EnqueueResult> {

@@ -81,7 +81,7 @@ export class LocalPrimaryBus implements PrimaryBus {
     if (this.store.delivered(connectionId, worker)) this.announce([connectionId]);
   }
 
-  resyncAgain(connectionId: string, reason: ResyncReason): void {
+  resyncAgain(connectionId: string, reason: ResyncReason, _worker: number): void {
     if (this.store.resyncAgain(connectionId, reason)) this.announce([connectionId]);
   }
 

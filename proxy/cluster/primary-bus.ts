@@ -45,7 +45,7 @@ export interface PrimaryBus {
   /** The worker wrote the item it took for `connectionId`. */
   delivered(connectionId: string, worker: number): void;
   /** A take answered after its worker's timeout carried a resync: it is set again (and announced). */
-  resyncAgain(connectionId: string, reason: ResyncReason): void;
+  resyncAgain(connectionId: string, reason: ResyncReason, worker: number): void;
   /** The worker died: its items out go back to their queues. */
   workerGone(worker: number): void;
   /**

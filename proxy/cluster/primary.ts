@@ -187,7 +187,7 @@ export async function runPrimary(options: ProxyOptions): Promise<PrimaryHandle> 
       case 'resync-again':
         // A resync its worker took but could not tell (the poll was answered meanwhile, or the take came late).
         if (log.isLevelEnabled('debug')) log.debug({ connectionId: message.cid, reason: message.reason }, 'resync set again');
-        return bus.resyncAgain(message.cid, message.reason);
+        return bus.resyncAgain(message.cid, message.reason, worker.id);
       case 'delivered':
         return bus.delivered(message.cid, worker.id);
       case 'gather':

@@ -63,7 +63,7 @@ export class RedisPrimaryBus implements PrimaryBus {
 
   async take(connectionId: string, worker: number): Promise<TakeResult> {
     const result = await this.bus.connections.take(connectionId, this.owner(worker));
-    if (result.kind === 'item') {
+    if (result.kind === 'item' || result.kind === 'resync') {
       let ids = this.outs.get(worker);
       if (ids === undefined) this.outs.set(worker, (ids = new Set()));
       ids.add(connectionId);
@@ -81,8 +81,9 @@ export class RedisPrimaryBus implements PrimaryBus {
     this.bus.connections.delivered(connectionId, this.owner(worker));
   }
 
-  resyncAgain(connectionId: string, reason: ResyncReason): void {
-    this.bus.connections.resyncAgain(connectionId, reason).catch((err: unknown) => {
+  resyncAgain(connectionId: string, reason: ResyncReason, worker: number): void {
+    this.outs.get(worker)?.delete(connectionId);
+    this.bus.connections.resyncAgain(connectionId, reason, this.owner(worker)).catch((err: unknown) => {
       this.options.logger.error({ err, connectionId, reason }, 'could not set a resync again: Redis away; the client misses it');
     });
   }

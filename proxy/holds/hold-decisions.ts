@@ -129,6 +129,7 @@ export class HoldDecisions {
       } else if (result.kind === 'resync') {
         this.deps.counters.dropped += result.dropped;
         this.lifecycle.answerResync(held, result.reason);
+        shared.delivered(id); // told: on Redis the resync was out until now
       } else if (result.kind === 'item') {
         if (this.lifecycle.deliver(held, result.item)) shared.delivered(id);
         else void shared.requeue(id, result.item).catch(() => {});

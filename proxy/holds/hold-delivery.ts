@@ -180,6 +180,7 @@ export class HoldDelivery {
           } else if (result.kind === 'resync') {
             this.counters.dropped += result.dropped;
             this.lifecycle.answerResync(held, result.reason);
+            shared.delivered(id); // told: on Redis the resync was out until now
           } else if (result.kind === 'closed') {
             this.lifecycle.finish(held, 'closed', errorResponse('PROXY_ERR_CONNECTION_CLOSED', 'the connection was closed'));
           }

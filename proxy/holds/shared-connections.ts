@@ -26,7 +26,7 @@ export interface SharedConnections {
   take(connectionId: string): Promise<TakeResult>;
   /** Puts an item taken but not written back at the head of its queue; it is no longer out. */
   requeue(connectionId: string, item: ItemResponse): Promise<void>;
-  /** The item taken for `connectionId` was written: it is no longer out. Fire and forget. */
+  /** The item (or resync) taken for `connectionId` was written: it is no longer out. Fire and forget. */
   delivered(connectionId: string): void;
   /**
    * A resync a take answered could not be told (its request was answered meanwhile, or the answer came late):

@@ -2,7 +2,8 @@
  * bus/redis-connections.ts, an item out (docs/scaleout.md "An item out"), against a real redis-server: while the
  * item one proxy (owner) took is unsettled, another's take answers none and marks it waited; the taker's requeue
  * or delivery ends it, announced only when a take waited; an out past OUT_MAX_MS goes back at the next take; a
- * close ends it and a late requeue then drops the item. And a resync a late take cleared, set again.
+ * close ends it and a late requeue then drops the item. And a resync a late take cleared, set again; a resync a
+ * take returned, out until it is told.
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
@@ -108,5 +109,24 @@ describe('Redis connection queues: an item out', () => {
     await connections.resyncAgain(ID, 'queue-overflow');
     assert.equal(announced.length, 1);
     assert.deepEqual(await connections.take(ID, 'a'), { kind: 'closed' });
+  });
+
+  test('a resync a take returned is out until it is told: a take whose reply was lost gives it back after OUT_MAX_MS', async (t) => {
+    const { connections, announced, advance, client } = await setup(t);
+    await connections.resyncAgain(ID, 'queue-overflow'); // a resync pending, as an overflow leaves it
+    announced.length = 0;
+    // Owner a's take clears the flag, but its reply is lost (a command timeout): the resync stays out with a.
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'resync', reason: 'queue-overflow', dropped: 0 });
+    assert.deepEqual(await connections.take(ID, 'b'), { kind: 'none' }, 'out: not told twice meanwhile');
+    advance(OUT_MAX_MS + 1);
+    assert.deepEqual(await connections.take(ID, 'b'), { kind: 'resync', reason: 'queue-overflow', dropped: 0 }, 'given back, then told');
+    connections.delivered(ID, 'b');
+    await settled(client);
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'none' }, 'told once it was written');
+    // The taker's own resyncAgain (its poll was answered meanwhile) ends its out and sets the flag.
+    await connections.resyncAgain(ID, 'queue-expired');
+    assert.deepEqual(await connections.take(ID, 'a'), { kind: 'resync', reason: 'queue-expired', dropped: 0 });
+    await connections.resyncAgain(ID, 'queue-expired', 'a');
+    assert.deepEqual(await connections.take(ID, 'b'), { kind: 'resync', reason: 'queue-expired', dropped: 0 }, 'not refused: the out ended');
   });
 });
