@@ -132,6 +132,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
     const received = new Map<string, number[]>(IDS.map((id) => [id, []]));
     const last = (id: string): number => received.get(id)!.at(-1) ?? 0;
     let failedPolls = 0;
+    let emptyAnswers = 0;
     const client = async (id: string): Promise<void> => {
       for (let i = 0; i < 40 * ITEMS && last(id) < ITEMS && Date.now() < deadline; i++) {
         let res: HttpResult;
@@ -141,8 +142,12 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
           failedPolls++; // its worker died under it: poll again
           continue;
         }
-        if (res.status === 200) received.get(id)!.push(Number(res.text));
-        else failedPolls++;
+        if (res.status !== 200) failedPolls++;
+        else if (/^\d+$/.test(res.text)) received.get(id)!.push(Number(res.text));
+        // No item: the hold's timeout response (the app's `{"events":[]}`). When a poll's new connection was being
+        // handed to the worker as it died, node:cluster's round-robin keeps it unanswered until its client gives up
+        // (25 s; docs/performance.md "Workers: mechanism"), and the other clients' polls run out their 20 s meanwhile.
+        else emptyAnswers++;
       }
     };
     const clients = IDS.map((id) => client(id));
@@ -178,7 +183,7 @@ describe('proxy/main.ts with PROXY_WORKERS=2: pushes and publishes at uneven mom
       repeats += got.length - once.length;
       assert.deepEqual(once, Array.from({ length: ITEMS }, (_, k) => k + 1), `${id}: every item, in order`);
     }
-    t.diagnostic(`polls that failed and were repeated: ${failedPolls}; items that came twice: ${repeats}`);
+    t.diagnostic(`polls that failed and were repeated: ${failedPolls}; answered by their hold's timeout: ${emptyAnswers}; items that came twice: ${repeats}`);
     assert.ok(repeats <= IDS.length, 'at most one repeat per ID (the items out at the kill)');
   });
 
