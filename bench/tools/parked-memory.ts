@@ -6,9 +6,12 @@
  *
  *   npx tsx bench/tools/parked-memory.ts [--clients 10000] [--rooms 10] [--rounds 3] [--cycles 2] [--idle-s 20]
  *        [--node-flag=--max-semi-space-size=2]... [--env MALLOC_ARENA_MAX=2]... [--dist] [--probe DIR]
- *        [--workers N] [--gc] [--anonymous] [--proxy FILE]
+ *        [--workers N] [--gc] [--anonymous] [--lease] [--proxy FILE]
  *
  * The app holds each poll under the client's own connection ID, as the chat app does (`--anonymous`: none).
+ * `--lease`: the app also grants re-poll leases (docs/protocol.md §13), as the chat app does: the first polls are
+ * still the app's (node:http parses them, the client front may take them over before they park), the re-polls
+ * after each round the proxy's alone.
  * `--workers N` runs the proxy as N workers and a primary (PROXY_WORKERS); memory is then summed over every
  * proxy process. `--gc` forces a full GC in every proxy process (the lab's handler, bench/lab/force-gc.ts)
  * before each reading, so the rows show what stays reachable; the summary line gives the bytes per parked
@@ -50,6 +53,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     gc: { type: 'boolean', default: false },
     anonymous: { type: 'boolean', default: false },
+    lease: { type: 'boolean', default: false },
   },
 });
 const positive = (name: string, text: string, min = 1): number => {
@@ -79,6 +83,7 @@ const bench = await startParkedBench({
   rooms: ROOMS,
   anonymous: values.anonymous,
   workers: WORKERS,
+  ...(values.lease ? { leaseKey: 'parked-memory-lease-key-0123456789' } : {}),
   proxyArgv: [
     ...values['node-flag'],
     ...(probeDir === undefined ? [] : ['--import', './bench/tools/memory-probe.mjs']),
