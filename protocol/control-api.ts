@@ -113,6 +113,11 @@ export interface ProxyStats {
   /** Held requests answered early because the client pipelined another request behind them. */
   pipelineReleases: number;
   /**
+   * Held requests node:http had parsed (a client's first poll) that the client front took over before parking them,
+   * so they keep and cost what a leased re-poll does (docs/protocol.md §13.3, the client front).
+   */
+  frontTakeovers: number;
+  /**
    * Times this proxy found it may have missed bus entries (Redis restarted or the stream was trimmed past
    * its position) and re-asked every request parked on channels (docs/scaleout.md). Always 0 without Redis.
    */

@@ -5,7 +5,7 @@
  * the ports; `close()` drains parked requests and releases every socket and
  * timer, so the process can exit.
  */
-import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { answerClientErrors, httpServerOptions, type ClientErrorCodes } from '../common/http-limits.js';
 import { isLoopbackHost } from '../common/net-address.js';
@@ -25,7 +25,9 @@ import { RedisBus } from './bus/redis-bus.js';
 import type { ProxyBus, WholeProxyViews } from './bus/proxy-bus.js';
 import { Repolls } from './repoll/repolls.js';
 import { trackRequestlessSockets } from './http/requestless-sockets.js';
-import { assignRequestId, chooseRequestId, requestIdOf, setResponseRequestId } from './http/request-id.js';
+import { assignRequestId, chooseRequestId, requestIdOf, responseRequestId, setResponseRequestId } from './http/request-id.js';
+import { jsonpOf } from './http/jsonp.js';
+import { moveExchange, type Exchange } from './forward/exchange.js';
 import { createStatusPage } from './control/status-page.js';
 import { createUpstreamResponseHandler } from './forward/upstream-response.js';
 import { createPipelineGate } from './forward/pipeline-gate.js';
@@ -112,7 +114,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
     observer: metrics,
   });
   const publishSeq = () => registry.publishSeq;
-  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams });
+  const handleUpstreamResponse = createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams, adoptHold });
   const reask = createReasker({ options, agent, signer, publishSeq, handleUpstreamResponse });
   const forward = createForwarder({ options, agent, signer, publishSeq, handleUpstreamResponse, repolls });
 
@@ -239,6 +241,24 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
           },
           writeFilled: (socket) => writeStalls.note(socket),
         });
+
+  /**
+   * A first poll the app held, moved off node:http onto the client front when its connection allows
+   * (FrontConnection.adopt): while parked it then keeps what a leased re-poll keeps, and its answer is written as
+   * one (issue 15: node:http's objects were most of a storm-parked request's memory). Re-asks, bodies and JSON-P
+   * stay with Node.
+   */
+  function adoptHold(exchange: Exchange): Exchange {
+    const { req, res } = exchange;
+    if (clientFront === null || exchange.reasks > 0 || exchange.bodySize() !== 0) return exchange;
+    if (!(req instanceof IncomingMessage) || !(res instanceof ServerResponse) || jsonpOf(res) !== undefined) return exchange;
+    const moved = clientFront.adopt(req, res);
+    if (moved === null) return exchange;
+    const requestId = responseRequestId(res);
+    if (requestId !== undefined) setResponseRequestId(moved.res, requestId);
+    registry.countFrontTakeover();
+    return moveExchange(exchange, moved.req, moved.res);
+  }
 
   const controlServer = createControlServer({
     options,

@@ -55,6 +55,7 @@ const COUNTERS: ReadonlyArray<[CounterKey, string, string]> = [
   ['dropped', 'dropped_total', 'Queued or pushed items discarded (overflow, expiry, closed connection ID)'],
   ['clientAborts', 'client_aborts_total', 'Held requests whose client went away before the answer'],
   ['pipelineReleases', 'pipeline_releases_total', 'Held requests answered early because a request was pipelined behind them'],
+  ['frontTakeovers', 'front_takeovers_total', 'Held first polls the client front took over from node:http before parking them'],
   ['busResyncs', 'bus_resyncs_total', 'Times the proxy may have missed Redis bus entries and re-asked every request parked on channels'],
   ['repollAnswers', 'repoll_answers_total', 'Re-polls answered by the proxy from its channel buffer'],
   ['repollParks', 'repoll_parks_total', 'Re-polls parked by the proxy without asking the app'],

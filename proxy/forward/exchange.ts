@@ -73,6 +73,17 @@ export function createBodilessExchange(req: ClientRequest, res: ClientResponse, 
 }
 
 /**
+ * The same exchange on another request and response of the same client request (a held first poll the client
+ * front took over from node:http, http/front/front-connection.ts `adopt`): bodiless, its sequence and re-asks kept.
+ */
+export function moveExchange(from: Exchange, req: ClientRequest, res: ClientResponse): Exchange {
+  const moved = new ClientExchange(req, res, from.clientAddress, null);
+  moved.sentSeq = from.sentSeq;
+  moved.reasks = from.reasks;
+  return moved;
+}
+
+/**
  * Starts an exchange and tees up to `maxBodyBytes` of the request body as it
  * streams past (to whoever consumes `req`), so the request can be re-asked.
  * Call it in the same tick as the code that pipes `req`, so no chunk is missed.

@@ -34,12 +34,17 @@ export interface UpstreamResponseDeps {
   repolls?: Repolls | null;
   /** Opens `Grip-Hold: stream` holds (docs/protocol.md §14). */
   streams: Pick<StreamRegistry, 'open'>;
+  /**
+   * The exchange a first answer's response hold is parked with: the same one, or one the client front took over
+   * from node:http (proxy.ts `adoptHold`). Absent: the same one.
+   */
+  adoptHold?: (exchange: Exchange) => Exchange;
 }
 
 /** Handles one app answer for `exchange`; resolves once it is written, streaming, parked or discarded. Never rejects. */
 export type UpstreamResponseHandler = (exchange: Exchange, upstreamRes: IncomingMessage) => Promise<void>;
 
-export function createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams }: UpstreamResponseDeps): UpstreamResponseHandler {
+export function createUpstreamResponseHandler({ registry, options, isClosing, repolls, streams, adoptHold }: UpstreamResponseDeps): UpstreamResponseHandler {
   const log = options.logger;
 
   function passThrough(exchange: Exchange, upstreamRes: IncomingMessage): void {
@@ -122,7 +127,7 @@ export function createUpstreamResponseHandler({ registry, options, isClosing, re
       return;
     }
     if (instruction.stream !== undefined) streams.open(exchange, instruction);
-    else registry.hold(exchange, instruction);
+    else registry.hold(adoptHold === undefined ? exchange : adoptHold(exchange), instruction);
   }
 
   /** A pass-through answer to a JSON-P request: read whole (bounded), then written wrapped (http/jsonp.ts). */

@@ -102,6 +102,7 @@ export type HoldCounters = Pick<
   | 'dropped'
   | 'clientAborts'
   | 'pipelineReleases'
+  | 'frontTakeovers'
   | 'busResyncs'
 >;
 
@@ -117,6 +118,7 @@ export function createCounters(): HoldCounters {
     dropped: 0,
     clientAborts: 0,
     pipelineReleases: 0,
+    frontTakeovers: 0,
     busResyncs: 0,
   };
 }

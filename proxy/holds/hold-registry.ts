@@ -181,6 +181,11 @@ export class HoldRegistry {
   }
 
   /** `GET /stats` (docs §7.4). */
+  /** A held first poll was moved off node:http onto the client front before its hold (proxy.ts `adoptHold`). */
+  countFrontTakeover(): void {
+    this.counters.frontTakeovers++;
+  }
+
   stats(): ProxyStats {
     const queued = this.connections.queued();
     return {

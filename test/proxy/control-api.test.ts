@@ -64,7 +64,7 @@ describe('control API authentication', { timeout: 10_000 }, () => {
     const stats = await request(`${h.controlUrl}/stats`, { headers: { authorization: `Bearer ${TEST_CONTROL_SECRET}` } });
     assert.equal(stats.status, 200);
     assert.deepEqual(Object.keys(stats.json() as object).sort(), [
-      'bufferedItems', 'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'holds', 'leases', 'parked', 'parkedBytes',
+      'bufferedItems', 'busResyncs', 'channels', 'clientAborts', 'connections', 'deliveries', 'dropped', 'frontTakeovers', 'holds', 'leases', 'parked', 'parkedBytes',
       'pipelineReleases', 'publishes', 'pushes', 'queuedBytes', 'queuedItems', 'reasking', 'reasks', 'repollAnswers', 'repollParks',
       'repollToApp', 'resyncs', 'streamChunks', 'streamKeepAlives', 'streamResyncs', 'streams', 'timeouts',
     ]);

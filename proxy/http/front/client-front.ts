@@ -9,7 +9,7 @@
  * node:http loop was already at ~2.9x Nchan's CPU per delivery. `clientFront: false` keeps the plain server.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { FrontConnection, type FrontContext } from './front-connection.js';
 import type { FrontRequest } from './front-request.js';
 import type { FrontResponse } from './front-response.js';
@@ -52,8 +52,18 @@ export class ClientFront implements FrontContext {
       const socket: unknown = req.socket;
       if (!(socket instanceof NodeBridge)) return;
       const conn = socket.owner as FrontConnection;
-      res.on('close', () => conn.nodeRequestClosed());
+      res.on('close', () => conn.nodeRequestClosed(socket));
     });
+  }
+
+  /**
+   * A held request Node parsed, moved to the front when its connection allows it (FrontConnection.adopt), or
+   * null: Node keeps it.
+   */
+  adopt(req: IncomingMessage, res: ServerResponse): { req: FrontRequest; res: FrontResponse } | null {
+    const socket: unknown = req.socket;
+    if (!(socket instanceof NodeBridge)) return null;
+    return (socket.owner as FrontConnection).adopt(req, res);
   }
 
   /** Client connections open now. */

@@ -15,7 +15,7 @@
  * never run on a bridge (its `setTimeout` is a no-op), so they cannot close a connection the front uses.
  */
 import type { Socket } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { BridgeOwner } from './node-bridge.js';
 import { NodeBridge } from './node-bridge.js';
 import { FrontRequest } from './front-request.js';
@@ -318,8 +318,9 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     this.socket.destroySoon();
   }
 
-  /** A response Node wrote for this connection closed (answered or aborted). */
-  nodeRequestClosed(): void {
+  /** A response Node wrote for this connection closed (answered or aborted); one of a detached bridge counts no more. */
+  nodeRequestClosed(bridge: NodeBridge): void {
+    if (bridge !== this.bridge) return;
     if (this.nodeOwed > 0) this.nodeOwed--;
     if (this.nodeOwed > 0 || this.nodeForever) return;
     if (this.front.closing && this.current === null) {
@@ -328,6 +329,39 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
       return;
     }
     this.schedulePump();
+  }
+
+  /**
+   * Takes a request Node parsed and the app held (a client's first poll, which has no lease yet) away from Node:
+   * the front answers it from now on, as if it had served it itself, and Node's side of the connection closes
+   * (NodeBridge.detach), so the parked request keeps no IncomingMessage, ServerResponse, parser or per-connection
+   * state of node:http: what it keeps, and what its answer costs to write, are then a leased re-poll's.
+   * Null, changing nothing, unless the connection is in the one state where that is exact: this is Node's only
+   * request on it, complete and without a body, nothing of its answer written yet, and nothing read behind it.
+   */
+  adopt(req: IncomingMessage, res: ServerResponse): { req: FrontRequest; res: FrontResponse } | null {
+    const bridge = this.bridge;
+    if (bridge === null || (req.socket as unknown) !== bridge || this.nodeForever || this.ended || this.front.closing) return null;
+    if (this.nodeOwed !== 1 || this.bodyLeft > 0 || this.buffered.length > 0 || this.current !== null) return null;
+    if (!req.complete || res.headersSent || res.writableEnded || bridge.pendingBytes() > 0) return null;
+    const frontReq = new FrontRequest(
+      { method: req.method ?? 'GET', url: req.url ?? '/', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders },
+      this.socket,
+    );
+    const frontRes = new FrontResponse(this.socket, this, req.httpVersion === '1.1', res.shouldKeepAlive, req.method === 'HEAD');
+    this.current = frontRes;
+    this.currentReq = frontReq;
+    this.released = false;
+    // Node's response closes unanswered; its 'close' (client-front.ts) is of a bridge no longer this connection's.
+    this.nodeOwed = 0;
+    this.bridge = null;
+    bridge.detach();
+    // Reading waits for nothing of Node's any more.
+    if (this.pausedForNode) {
+      this.pausedForNode = false;
+      this.updateReading();
+    }
+    return { req: frontReq, res: frontRes };
   }
 
   /** Stops reading while `bytes` wait behind a pending answer (a client pipelining without reading). */

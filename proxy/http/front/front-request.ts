@@ -19,7 +19,7 @@ export class FrontRequest implements ClientRequest {
   readonly complete = true;
 
   constructor(
-    head: RequestHead,
+    head: Pick<RequestHead, 'method' | 'url' | 'httpVersion' | 'rawHeaders'> & { headers: IncomingHttpHeaders },
     readonly socket: Socket,
   ) {
     this.method = head.method;

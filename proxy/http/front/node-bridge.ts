@@ -25,6 +25,8 @@ export interface BridgeOwner {
 export class NodeBridge extends Duplex {
   /** Set by node:http on 'connection' (and read by the write-stall watch). */
   server: unknown = undefined;
+  /** The front took the connection back (`detach`): closing the bridge leaves the client's socket open. */
+  private detached = false;
 
   constructor(
     readonly real: Socket,
@@ -43,9 +45,18 @@ export class NodeBridge extends Duplex {
     this.owner.bridgeWantsMore();
   }
 
+  /**
+   * Closes Node's side of the connection and leaves the client's socket to the front (FrontConnection.adopt):
+   * Node drops its request, response, parser and per-connection state; nothing more reaches the client from here.
+   */
+  detach(): void {
+    this.detached = true;
+    this.destroy();
+  }
+
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const real = this.real;
-    if (real.destroyed) {
+    if (real.destroyed || this.detached) {
       callback();
       return;
     }
@@ -55,7 +66,7 @@ export class NodeBridge extends Duplex {
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
     const real = this.real;
-    if (real.destroyed) {
+    if (real.destroyed || this.detached) {
       callback();
       return;
     }
@@ -85,7 +96,7 @@ export class NodeBridge extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     // Node (or the write-stall watch, or shutdown) gave up on the connection: so does the client's socket.
-    if (!this.real.destroyed) this.real.destroy();
+    if (!this.detached && !this.real.destroyed) this.real.destroy();
     callback(error);
   }
 
