@@ -13,6 +13,7 @@ import type { HeldResponse } from '../http/response.js';
 import { parseStreamHold, StreamInstructionError, type StreamHold } from '../streams/stream-instruction.js';
 import type { ProxyErrorCode } from '../errors.js';
 import { checkChannelFilters, parseExposeHeaders, parseGripLinks, parseSetMeta } from './grip-extras.js';
+import { sharedBody } from '../http/shared-bodies.js';
 
 export interface HoldInstruction {
   /** Channels the parked request listens on, with the client's prev-id per channel if the app named one. */
@@ -123,7 +124,7 @@ export function parseHoldInstruction(upstream: UpstreamHead, body: Buffer, limit
   const exposed = parseExposeHeaders(headers);
   const kept = endToEndHeaders(headers, { dropLength: true });
   if (exposed !== null) for (const name in kept) if (!exposed.has(name)) delete kept[name];
-  const timeoutResponse: HeldResponse = { code: upstream.statusCode, headers: kept, body };
+  const timeoutResponse: HeldResponse = { code: upstream.statusCode, headers: kept, body: sharedBody(body) };
   if (upstream.statusMessage) timeoutResponse.reason = upstream.statusMessage;
   const status = single(headers, GRIP_STATUS);
   if (status !== undefined) {

@@ -18,6 +18,7 @@ import { isGripHeader } from '../../protocol/headers.js';
 import { isHopByHopHeader, type HeaderMap } from '../http/header-filter.js';
 import type { RevokeCommand } from '../control/commands.js';
 import type { HeldResponse } from '../http/response.js';
+import { sharedTextBody } from '../http/shared-bodies.js';
 
 export interface LeaseTableOptions {
   /** Verifies `Grip-Lease` signatures. */
@@ -204,5 +205,5 @@ function heldResponse(claims: LeaseClaims): HeldResponse {
   for (const [name, value] of Object.entries(claims.hold.headers)) {
     if (name !== 'content-length' && !isHopByHopHeader(name) && !isGripHeader(name)) headers[name] = value;
   }
-  return { code: claims.hold.code ?? 200, headers, body: Buffer.from(claims.hold.body, 'utf8') };
+  return { code: claims.hold.code ?? 200, headers, body: sharedTextBody(claims.hold.body) };
 }
