@@ -49,8 +49,41 @@ export interface Lease {
 /** Why a granted lease was not kept: counted in metrics, logged at debug. */
 export type GrantRefusal = 'invalid' | 'expired' | 'binding' | 'revoked';
 
+/** Distinct lease parts remembered for sharing (`SharedLeaseParts`); an app has a handful. */
+const SHARED_PARTS_MAX = 256;
+
+/**
+ * The parts of a lease that are the same for every client of an app (the hold, the batch envelope, the request
+ * shape) and the hold response built from it, kept once and shared by every lease that carries equal ones
+ * (issue 15: every parked client keeps its lease, and these were ~0.4 KB of separate copies per client). Keyed by
+ * their JSON; at most SHARED_PARTS_MAX distinct of each, the oldest forgotten first. Nothing writes into them.
+ */
+class SharedLeaseParts {
+  private readonly byJson = new Map<string, { value: object; held?: HeldResponse }>();
+
+  /** Replaces `claims.hold`, `.batch` and `.req` by shared equal values; returns the hold response to keep. */
+  share(claims: LeaseClaims): HeldResponse {
+    claims.batch = this.one('b', claims.batch).value as LeaseClaims['batch'];
+    claims.req = this.one('r', claims.req).value as LeaseClaims['req'];
+    const hold = this.one('h', claims.hold);
+    claims.hold = hold.value as LeaseClaims['hold'];
+    return (hold.held ??= heldResponse(claims));
+  }
+
+  private one(kind: string, value: object): { value: object; held?: HeldResponse } {
+    const key = kind + JSON.stringify(value);
+    const known = this.byJson.get(key);
+    if (known !== undefined) return known;
+    if (this.byJson.size >= SHARED_PARTS_MAX * 3) this.byJson.delete(this.byJson.keys().next().value!);
+    const entry = { value };
+    this.byJson.set(key, entry);
+    return entry;
+  }
+}
+
 export class LeaseTable {
   private readonly byCid = new Map<string, Lease>();
+  private readonly shared = new SharedLeaseParts();
   private readonly bySubject = new Map<string, Set<string>>();
   /** `s:<subject>` / `c:<cid>` -> issued-before ms; insertion order is age. */
   private readonly revoked = new Map<string, { before: number; at: number }>();
@@ -94,7 +127,7 @@ export class LeaseTable {
       issuedAtMs,
       expiresAtMs,
       channels: new Set(claims.ch.map(([name]) => name)),
-      held: heldResponse(claims),
+      held: this.shared.share(claims),
     };
     this.byCid.set(claims.cid, lease);
     let ids = this.bySubject.get(claims.sub);
