@@ -23,7 +23,7 @@
  * a profile is written per process (bench/tools/window-profile-preload.mjs). The app, the clients and the
  * proxy's start are bench/tools/parked-clients.ts (shared with parked-memory.ts).
  *
- *   npm run build && npx tsx bench/tools/delivery-floor.ts [--clients 5000] [--rounds 5] [--warmup 2] [--idle-s 10]
+ *   npm run build && npx tsx bench/tools/delivery-floor.ts [--clients 5000] [--rounds 5] [--warmup 2] [--idle-s 10] [--settle-s 1]
  *        [--lease] [--push] [--workers N] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
  *
  * Loopback only; every wait has a deadline.
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     'idle-s': { type: 'string', default: '10' },
+    /** Seconds between the last park and the idle window: V8 keeps collecting the parking's garbage for tens of seconds. */
+    'settle-s': { type: 'string', default: '1' },
     lease: { type: 'boolean', default: false },
     push: { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
@@ -57,6 +59,8 @@ const ROUNDS = positive('rounds', values.rounds);
 const WARMUP = Number(values.warmup);
 if (!Number.isInteger(WARMUP) || WARMUP < 0) throw new Error('--warmup must be an integer >= 0');
 const IDLE_MS = positive('idle-s', values['idle-s']) * 1000;
+const SETTLE_MS = Number(values['settle-s']) * 1000;
+if (!Number.isFinite(SETTLE_MS) || SETTLE_MS < 0) throw new Error('--settle-s must be a number of seconds >= 0');
 const WORKERS = positive('workers', values.workers);
 const LEASED = values.lease;
 const PUSH = values.push;
@@ -96,7 +100,7 @@ const signalProfilers = (): void => {
 try {
   await bench.ready();
   await clients.parkAll();
-  await sleep(1000); // let the parking's garbage be collected before the idle window
+  await sleep(SETTLE_MS); // let the parking's garbage be collected before the idle window
   const idle0 = bench.cpuMs();
   const t0 = performance.now();
   await sleep(IDLE_MS);
