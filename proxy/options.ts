@@ -419,7 +419,8 @@ function isTimers(value: unknown): value is ProxyTimers {
   return typeof t === 'object' && t !== null && ['setTimeout', 'clearTimeout', 'now'].every((m) => typeof t[m] === 'function');
 }
 
-const defaultTimers: ProxyTimers = {
+/** The global timers and clocks: the default `timers`. */
+export const systemTimers: ProxyTimers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   now: () => Date.now(),
@@ -520,7 +521,7 @@ export function resolveProxyOptions(input: ProxyOptionsInput): ProxyOptions {
     maxRevocations: count('maxRevocations'),
     workers: workers(o.workers),
     logger: o.logger === undefined ? pino({ level: 'silent' }) : (o.logger as Logger),
-    timers: o.timers === undefined ? defaultTimers : (o.timers as ProxyTimers),
+    timers: o.timers === undefined ? systemTimers : (o.timers as ProxyTimers),
   };
   if (!isLogger(resolved.logger)) throw new ProxyOptionsError('logger must be a pino Logger');
   if (!isTimers(resolved.timers)) throw new ProxyOptionsError('timers must have setTimeout, clearTimeout and now functions');

@@ -228,6 +228,7 @@ export function createHoldProxy(input: ProxyOptionsInput, deps: HoldProxyDeps = 
           maxHeaderBytes: options.maxHeaderBytes,
           headersTimeoutMs: options.headersTimeoutMs,
           keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+          timers: options.timers,
           mayServe: (method, url) => method === 'GET' && repolls.isLeasedPath(url),
           serve: serveFast,
           releasePipelined: (res) => {

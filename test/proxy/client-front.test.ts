@@ -329,22 +329,8 @@ test('an idle connection is closed after keepAliveTimeoutMs, as node:http would'
   assert.ok(Date.now() - answeredAt >= 1000, `not before the timeout plus 1 s (closed after ${Date.now() - answeredAt} ms)`);
 });
 
-test('an idle period that starts while the last one\'s timer is still armed lasts the whole keep-alive timeout too', { timeout: 30_000 }, async (t) => {
-  // The front keeps one idle timer per connection across re-polls (issue 15): armed at the first answer, it fires
-  // during the second idle period and must wait out the rest of it, not close the connection early.
-  const { stack, ada, bob } = await leased(t, { proxy: { keepAliveTimeoutMs: 300 } });
-  await bob.post('general', 'twice');
-  const c = await rawClient(t, stack);
-  c.socket.write(pollRequest(ada));
-  assert.deepEqual(eventsOf(await c.next()), ['twice']); // idle from here: the timer is armed for 300 ms + 1 s
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  assert.equal(c.isClosed(), false);
-  c.socket.write(pollRequest(ada));
-  assert.deepEqual(eventsOf(await c.next()), ['twice']); // idle again, 500 ms before the timer fires
-  const answeredAt = Date.now();
-  await c.closed;
-  assert.ok(Date.now() - answeredAt >= 1000, `not before the timeout plus 1 s after the last answer (closed after ${Date.now() - answeredAt} ms)`);
-});
+// An idle period that starts while the last one's timer is still armed: test/proxy/front-idle.test.ts, on a clock
+// the test drives.
 
 test('a re-poll already received when the keep-alive timer fires (the proxy was busy) is answered, not reset', { timeout: 30_000 }, async (t) => {
   const { stack, ada, bob } = await leased(t, { proxy: { keepAliveTimeoutMs: 300 } });

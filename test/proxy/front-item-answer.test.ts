@@ -13,6 +13,7 @@ import { test, type TestContext } from 'node:test';
 import { ClientFront } from '../../proxy/http/front/client-front.js';
 import type { FrontResponse } from '../../proxy/http/front/front-response.js';
 import { assignRequestId } from '../../proxy/http/request-id.js';
+import { systemTimers } from '../../proxy/options.js';
 import { decodeItemResponse, prepareItem, writeItem, writeItemHead, type HeldResponse, type ItemResponse, type PreparedItem } from '../../proxy/http/response.js';
 import { waitFor } from '../helpers/proxy-harness.js';
 
@@ -48,6 +49,7 @@ async function startFront(t: TestContext): Promise<Front> {
     maxHeaderBytes: 16 * 1024,
     headersTimeoutMs: 60_000,
     keepAliveTimeoutMs: 5000,
+    timers: systemTimers,
     mayServe: () => true,
     serve: (req, res) => {
       assignRequestId(req, res);

@@ -14,6 +14,7 @@ import { FrontConnection, type FrontContext } from './front-connection.js';
 import type { FrontRequest } from './front-request.js';
 import type { FrontResponse } from './front-response.js';
 import { NodeBridge } from './node-bridge.js';
+import type { ProxyTimers } from '../../options.js';
 
 export interface ClientFrontDeps {
   /** The proxy's client http.Server, fed the requests the front does not serve (never listening itself). */
@@ -21,6 +22,8 @@ export interface ClientFrontDeps {
   maxHeaderBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** The proxy's timers: the connections' idle and head timeouts run on them. */
+  timers: ProxyTimers;
   mayServe(method: string, url: string): boolean;
   serve(req: FrontRequest, res: FrontResponse): boolean;
   releasePipelined(res: FrontResponse): void;
@@ -35,6 +38,7 @@ export class ClientFront implements FrontContext {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly timers: ProxyTimers;
   closing = false;
   private readonly connections = new Set<FrontConnection>();
 
@@ -43,6 +47,7 @@ export class ClientFront implements FrontContext {
     this.maxHeaderBytes = deps.maxHeaderBytes;
     this.headersTimeoutMs = deps.headersTimeoutMs;
     this.keepAliveTimeoutMs = deps.keepAliveTimeoutMs;
+    this.timers = deps.timers;
     // As node:http's own: half-open allowed (the front decides when to end), no Nagle delay.
     this.listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.connections.add(new FrontConnection(socket, this));

@@ -21,6 +21,7 @@ import { NodeBridge } from './node-bridge.js';
 import { FrontRequest } from './front-request.js';
 import { FrontResponse, type FrontResponseOwner } from './front-response.js';
 import { parseRequestHead } from './request-head.js';
+import type { ProxyTimers } from '../../options.js';
 
 /** What a connection needs from the front (client-front.ts). */
 export interface FrontContext {
@@ -29,6 +30,8 @@ export interface FrontContext {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** The proxy's timers (options.ts): the idle and head timeouts run on them, so tests can drive them. */
+  readonly timers: ProxyTimers;
   /** True once the proxy is closing: answers say `Connection: close`, idle connections end. */
   readonly closing: boolean;
   /** A cheap first look at a bodiless request: might `serve` take it? (No objects are made for those it would not.) */
@@ -74,9 +77,8 @@ function idleExpired(conn: FrontConnection, epoch: number): void {
   conn.idleExpired(epoch);
 }
 
-function idleTimerFired(conn: FrontConnection): void {
-  conn.idleTimerFired();
-}
+/** A Node Timeout can be re-armed in place; injected test timers may not have it. */
+type Refreshable = { refresh?: () => unknown; unref?: () => unknown };
 
 export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   readonly keepAliveHeader: string;
@@ -98,18 +100,20 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   /** Body bytes of the last request handed to Node still to come from the client. */
   private bodyLeft = 0;
   private bridge: NodeBridge | null = null;
-  private headTimer: NodeJS.Timeout | null = null;
+  private headTimer: unknown = null;
   private idleTimed = false;
   /** Counts idle periods, so a deferred expiry (`idleExpired`) can tell it is stale. */
   private idleEpoch = 0;
-  /** When the current idle period began (`performance.now()`). */
+  /** When the current idle period began (the timers' monotonic clock). */
   private idleSince = 0;
   /**
    * The connection's one idle timer, kept across idle periods (see `markIdle`); `idleTimerPending` while armed.
    * Not a socket timeout: `socket.setTimeout` made a Timeout and a bound function per idle period, that is per
    * re-poll (issue 15: ~180 B and a timer-list insert and removal per delivery).
    */
-  private idleTimer: NodeJS.Timeout | null = null;
+  private idleTimer: unknown = null;
+  /** The idle timer's callback, made once per connection (not per idle period). */
+  private idleFire: (() => void) | null = null;
   private idleTimerPending = false;
   private idleTimerMs = 0;
   private pumping = false;
@@ -425,20 +429,27 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     if (this.idleTimed || this.ended || this.front.keepAliveTimeoutMs <= 0) return;
     this.idleTimed = true;
     this.idleEpoch++;
-    this.idleSince = performance.now();
+    this.idleSince = this.now();
     if (!this.idleTimerPending) this.armIdleTimer(this.idleLimitMs);
+  }
+
+  private now(): number {
+    const timers = this.front.timers;
+    return timers.monotonicNow === undefined ? timers.now() : timers.monotonicNow();
   }
 
   /** Arms the idle timer for `ms`: the same Timeout again when it last ran for as long (`refresh`), else a new one. */
   private armIdleTimer(ms: number): void {
     this.idleTimerPending = true;
-    if (this.idleTimer !== null && ms === this.idleTimerMs) {
-      this.idleTimer.refresh();
+    const timer = this.idleTimer as Refreshable | null;
+    if (timer !== null && ms === this.idleTimerMs && timer.refresh !== undefined) {
+      timer.refresh();
       return;
     }
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(idleTimerFired, ms, this);
-    this.idleTimer.unref();
+    const { timers } = this.front;
+    if (timer !== null) timers.clearTimeout(timer);
+    this.idleTimer = timers.setTimeout((this.idleFire ??= () => this.idleTimerFired()), ms);
+    (this.idleTimer as Refreshable).unref?.();
     this.idleTimerMs = ms;
   }
 
@@ -449,7 +460,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   idleTimerFired(): void {
     this.idleTimerPending = false;
     if (!this.idleTimed || this.socket.destroyed) return;
-    const left = this.idleSince + this.idleLimitMs - performance.now();
+    const left = this.idleSince + this.idleLimitMs - this.now();
     if (left >= 1) this.armIdleTimer(Math.ceil(left));
     else this.onIdleTimeout();
   }
@@ -474,13 +485,13 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
   private armHeadTimer(): void {
     if (this.headTimer !== null || this.front.headersTimeoutMs <= 0) return;
     this.clearIdle();
-    this.headTimer = setTimeout(() => this.onHeadTimeout(), this.front.headersTimeoutMs);
-    this.headTimer.unref();
+    this.headTimer = this.front.timers.setTimeout(() => this.onHeadTimeout(), this.front.headersTimeoutMs);
+    (this.headTimer as Refreshable).unref?.();
   }
 
   private clearHeadTimer(): void {
     if (this.headTimer === null) return;
-    clearTimeout(this.headTimer);
+    this.front.timers.clearTimeout(this.headTimer);
     this.headTimer = null;
   }
 
@@ -507,7 +518,7 @@ export class FrontConnection implements FrontResponseOwner, BridgeOwner {
     this.ended = true;
     this.clearHeadTimer();
     this.idleTimed = false;
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.idleTimer !== null) this.front.timers.clearTimeout(this.idleTimer);
     this.idleTimerPending = false;
     const res = this.current;
     this.current = null;
