@@ -24,7 +24,7 @@
  * proxy's start are bench/tools/parked-clients.ts (shared with parked-memory.ts).
  *
  *   npm run build && npx tsx bench/tools/delivery-floor.ts [--clients 5000] [--rounds 5] [--warmup 2] [--idle-s 10] [--settle-s 1]
- *        [--lease] [--push] [--workers N] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]...
+ *        [--lease] [--push] [--workers N] [--cpu-prof DIR | --heap-prof DIR] [--proxy dist/proxy/main.js] [--env NAME=VALUE]... [--node-flag=FLAG]... [--node PATH]
  *
  * Loopback only; every wait has a deadline.
  */
@@ -47,6 +47,10 @@ const { values } = parseArgs({
     // Another build's proxy (e.g. a worktree of the commit before a change) for same-run before/after pairs.
     proxy: { type: 'string', default: 'dist/proxy/main.js' },
     env: { type: 'string', multiple: true, default: [] },
+    // Node/V8 flags for the proxy (and its workers, which inherit execArgv), e.g. --node-flag=--trace-deopt.
+    'node-flag': { type: 'string', multiple: true, default: [] },
+    // Another Node binary for the proxy (its workers run the same), for a runtime pair in one run.
+    node: { type: 'string' },
   },
 });
 const positive = (name: string, text: string): number => {
@@ -68,18 +72,21 @@ const PROFILE_DIR = values['cpu-prof'] ?? values['heap-prof'];
 
 // With workers the window profiler is preloaded (`--import`): they inherit it through process.execArgv, and each
 // process profiles itself into PROFILE_DIR (its own file, by pid) on the SIGUSR2s sent to every one.
-const proxyArgv =
-  PROFILE_DIR === undefined
+const proxyArgv = [
+  ...values['node-flag'],
+  ...(PROFILE_DIR === undefined
     ? [values.proxy]
     : WORKERS > 1
       ? ['--import', './bench/tools/window-profile-preload.mjs', values.proxy]
-      : ['bench/tools/window-profiler.mjs', ...(values['heap-prof'] === undefined ? [] : ['--heap']), PROFILE_DIR, values.proxy];
+      : ['bench/tools/window-profiler.mjs', ...(values['heap-prof'] === undefined ? [] : ['--heap']), PROFILE_DIR, values.proxy]),
+];
 const bench = await startParkedBench({
   clients: N,
   rooms: 1,
   workers: WORKERS,
   ...(LEASED ? { leaseKey: 'floor-lease-key-0123456789abcdef' } : {}),
   proxyArgv,
+  ...(values.node === undefined ? {} : { nodePath: values.node }),
   env: {
     ...(PROFILE_DIR === undefined || WORKERS === 1 ? {} : { WINDOW_PROFILE_DIR: PROFILE_DIR, WINDOW_PROFILE_HEAP: values['heap-prof'] === undefined ? '0' : '1' }),
     ...envFlags(values.env),

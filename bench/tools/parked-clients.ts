@@ -59,6 +59,8 @@ export interface ParkedBenchOptions {
   workers: number;
   /** What follows `node`: flags, preloads and the entry script. */
   proxyArgv: readonly string[];
+  /** The Node binary that runs the proxy (default: this process's), e.g. another release for a runtime pair. */
+  nodePath?: string;
   /** More proxy environment, over the defaults. */
   env?: Record<string, string>;
   /** The proxy's stderr: inherited (default) or piped (a window profiler reports through it). */
@@ -172,7 +174,7 @@ export async function startParkedBench(options: ParkedBenchOptions): Promise<Par
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
   const appPort = (app.address() as { port: number }).port;
   const stdio: StdioOptions = ['ignore', 'inherit', options.stderr ?? 'inherit'];
-  const proxy: ChildProcess = spawn(process.execPath, [...options.proxyArgv], {
+  const proxy: ChildProcess = spawn(options.nodePath ?? process.execPath, [...options.proxyArgv], {
     env: {
       ...process.env,
       GRIP_SECRET: SECRET,
