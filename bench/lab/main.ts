@@ -149,6 +149,9 @@ async function main(): Promise<number> {
         (s?.lastDeliveryMsBySeq && point.scenario === 'fanout'
           ? `; last delivery ms ${Object.values(s.lastDeliveryMsBySeq).map((ms) => ms.toFixed(0)).join(', ')}`
           : '') +
+        (point.derived?.cpuSPer1000DeliveriesByRound
+          ? `; CPU s/1,000 deliveries by round ${point.derived.cpuSPer1000DeliveriesByRound.map((c) => c.toFixed(4)).join(', ')}`
+          : '') +
         '\n',
     );
   }

@@ -171,6 +171,13 @@ export interface LoadPointResult {
     memoryPerParkedBytes: number;
     /** The same per role (`proxy`, `app`, `nginx`, ...): (RSS parked - RSS idle) / clients. */
     memoryPerParkedByRole?: Record<string, number>;
+    /**
+     * Fan-out: `cpuSPer1000Deliveries` of each round alone, from its publish to the next round's (the last: to the
+     * window's end), so each round's re-polls count with it. A JIT-compiled target (Node) spends its first rounds
+     * compiling and running unoptimized code; a native one (nginx) does not: the rounds show how much of the mean
+     * is warm-up (docs/performance.md).
+     */
+    cpuSPer1000DeliveriesByRound?: number[];
     requestsPerDelivery: number;
     bytesPerDelivery: number;
   };

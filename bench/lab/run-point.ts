@@ -233,6 +233,7 @@ export async function runPoint(
     const publishStartedAt = Date.now();
     let published: PublisherTotals;
     const rounds: RoundReadings[] = [];
+    const cpuAtRoundStart: number[] = [];
     if (publishesOnSchedule(options.scenario)) {
       display.phase('publish', options.durationS);
       const publishTicker = setInterval(() => display.update(Math.min(options.durationS, Math.round((Date.now() - publishStartedAt) / 1000))), 250);
@@ -252,7 +253,7 @@ export async function runPoint(
       }
     } else if (fanout) {
       display.phase('fan-out', options.rounds);
-      published = await fanOutRounds(running, target, subscribers, publisher, clients, options, display, rounds);
+      published = await fanOutRounds(running, target, subscribers, publisher, clients, options, display, rounds, cpuAtRoundStart);
       result.drainedAll = true;
       endPhase('fan-out');
     } else {
@@ -320,6 +321,7 @@ export async function runPoint(
       cpuSPer1000Deliveries: (cost.total!.cpuS / deliveries) * 1000,
       memoryPerParkedBytes: memoryPerParkedByRole.total!,
       memoryPerParkedByRole,
+      ...(cpuAtRoundStart.length > 0 ? { cpuSPer1000DeliveriesByRound: perRoundCpu(cpuAtRoundStart, cpuEnd.total!, totals.deliveries) } : {}),
       requestsPerDelivery: totals.requests / deliveries,
       bytesPerDelivery: totals.bytes / deliveries,
     };
@@ -396,6 +398,8 @@ async function fanOutRounds(
   options: LabOptions,
   display: PhaseDisplay,
   readings?: RoundReadings[],
+  /** Gets the target's CPU seconds (every process) as each round's publish starts. */
+  cpuAtRoundStart?: number[],
 ): Promise<PublisherTotals> {
   const sum: PublisherTotals = { publishedPerRoom: {}, published: 0, errors: 0, requests: 0, bytes: 0, ratePerS: 0 };
   const quiet: PhaseDisplay = { ...display, update: () => undefined };
@@ -412,6 +416,7 @@ async function fanOutRounds(
       const before = await running.frontDoorStats?.();
       if (before !== undefined) reading.before = before;
     }
+    cpuAtRoundStart?.push(cpuSeconds(running.pids()));
     // Never final: the worker stays alive for its CPU reading after the last round (killed with the point).
     const run = await publisher.run(1000, 60_000, false);
     for (const [room, n] of Object.entries(run.publishedPerRoom)) sum.publishedPerRoom[room] = (sum.publishedPerRoom[room] ?? 0) + n;
@@ -434,6 +439,15 @@ async function fanOutRounds(
     display.update(round + 1);
   }
   return sum;
+}
+
+/**
+ * CPU seconds per 1,000 deliveries of each fan-out round: round i runs from its publish (`starts[i]`) to the next
+ * one's (the last to `end`), and every round delivers the same number of messages (one to every subscriber).
+ */
+export function perRoundCpu(starts: readonly number[], end: number, deliveries: number): number[] {
+  const perRound = Math.max(1, deliveries / starts.length);
+  return starts.map((start, i) => (((starts[i + 1] ?? end) - start) / perRound) * 1000);
 }
 
 /** Subscribers in room `roomIndex` when `clients` are spread round robin over `roomCount` rooms. */

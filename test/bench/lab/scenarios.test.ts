@@ -88,6 +88,11 @@ describe('lab scenarios', { timeout: 2 * RUN_TIMEOUT_MS + 60_000 }, () => {
       const last = s.lastDeliveryMsBySeq!;
       assert.deepEqual(Object.keys(last).sort(), Array.from({ length: ROUNDS }, (_, i) => String(i + 1)));
       for (const ms of Object.values(last)) assert.ok(ms > 0 && ms <= s.latency.max + 1, `last delivery ${ms} ms vs max ${s.latency.max}`);
+      // CPU per round: one figure per round, none above the whole window's (each round's share of it, scaled per 1,000).
+      const byRound = point.derived!.cpuSPer1000DeliveriesByRound!;
+      assert.equal(byRound.length, ROUNDS, JSON.stringify(point.derived));
+      const roundsMean = byRound.reduce((a, b) => a + b, 0) / ROUNDS;
+      assert.ok(byRound.every((c) => c >= 0) && roundsMean <= point.derived!.cpuSPer1000Deliveries + 1e-9, JSON.stringify(point.derived));
       assert.match(markdown, new RegExp(`\\| ${point.title.replace(/[&]/g, '\\$&')} \\| fanout \\| ${CLIENTS} \\|`), 'the report has the fan-out row');
     }
   });
