@@ -172,8 +172,9 @@ export interface LoadPointResult {
     /** The same per role (`proxy`, `app`, `nginx`, ...): (RSS parked - RSS idle) / clients. */
     memoryPerParkedByRole?: Record<string, number>;
     /**
-     * Fan-out: `cpuSPer1000Deliveries` of each round alone, from its publish to the next round's (the last: to the
-     * window's end), so each round's re-polls count with it. A JIT-compiled target (Node) spends its first rounds
+     * Fan-out: `cpuSPer1000Deliveries` of each round alone, from its publish to the next round's, so each round's
+     * re-polls count with it. The last runs to the window's end, its last receipt: like the whole window's figure it
+     * has no re-polls, so it is the write side alone. A JIT-compiled target (Node) spends its first rounds
      * compiling and running unoptimized code; a native one (nginx) does not: the rounds show how much of the mean
      * is warm-up (docs/performance.md).
      */
