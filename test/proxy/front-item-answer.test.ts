@@ -218,6 +218,28 @@ test('HEAD and a 204 item get the head with the item\'s Content-Length and no bo
   assert.ok(none.text.startsWith('HTTP/1.1 204 No Content\r\n') && none.text.endsWith('\r\n\r\n'));
 });
 
+test('one item answers requests holding different held responses, and keep-alive, close and HEAD requests in turn, each as writeHead would', { timeout: 30_000 }, async (t) => {
+  // One publish meets requests holding different responses (two lease shapes on one channel) and wanting different
+  // endings: the item is encoded once, and every answer must still be its own request's.
+  const f = await startFront(t);
+  const item = decodeItemResponse({ headers: { 'X-Item': '1' }, body: 'shared' });
+  const other: HeldResponse = { code: 200, reason: 'OK', headers: { 'content-type': 'text/plain', 'x-other': 'yes' }, body: Buffer.from('timeout') };
+  const close = 'GET /poll?via={via} HTTP/1.0\r\nHost: localhost\r\nX-Request-Id: client-2\r\n\r\n';
+  const head = 'HEAD /poll?via={via} HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: client-3\r\n\r\n';
+  for (const held of [HELD, other, HELD, other]) {
+    f.use(held, item);
+    const kept = await sameBytes(f, GET);
+    assert.equal(kept.text.includes('\r\nx-other: yes\r\n'), held === other, kept.text);
+    assert.equal(kept.text.includes('\r\ncomet-connection-id: abc\r\n'), held === HELD, kept.text);
+    assert.ok(kept.text.endsWith('Keep-Alive: timeout=5\r\n\r\nshared'), kept.text);
+    const closed = await sameBytes(f, close);
+    assert.ok(closed.text.includes('\r\nx-request-id: client-2\r\n') && closed.text.endsWith('\r\nConnection: close\r\n\r\nshared'), closed.text);
+    const bodyless = await sameBytes(f, head, (text) => text.endsWith('\r\n\r\n'));
+    assert.ok(bodyless.text.endsWith('\r\ncontent-length: 6\r\nDate: ' + bodyless.text.split('\r\nDate: ')[1]!.split('\r\n')[0] + '\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n'), bodyless.text);
+  }
+  assert.ok(f.item().encoded, 'the encoded path answered (not a fall-back to writeHead)');
+});
+
 test('an answer written while the front closes says Connection: close and ends its connection', { timeout: 30_000 }, async (t) => {
   const f = await startFront(t);
   f.use(HELD, decodeItemResponse({ body: 'x' }));
