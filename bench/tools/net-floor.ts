@@ -12,10 +12,10 @@
  * Loopback only; every wait has a deadline.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuMs } from './first-poll-ab-lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,19 +51,6 @@ async function until(what: () => string, done: () => boolean | Promise<boolean>,
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
-}
-
-/** CPU time of every thread of `pid` so far, ms. */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return ns / 1e6;
 }
 
 const serverPath = fileURLToPath(new URL('./net-floor-server.mjs', import.meta.url));
