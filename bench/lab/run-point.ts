@@ -428,7 +428,10 @@ async function fanOutRounds(
     for (const [kind, n] of Object.entries(run.errorKinds ?? {})) (sum.errorKinds ??= {})[kind] = (sum.errorKinds[kind] ?? 0) + n;
     sum.requests += run.requests;
     sum.bytes += run.bytes;
-    if (run.published === 0) break;
+    if (run.published === 0) {
+      cpuAtRoundStart?.pop(); // no round: its CPU stays with the one before (or the window alone)
+      break;
+    }
     if (!(await subscribers.waitAllReceived(sum.publishedPerRoom, options.drainTimeoutS * 1000))) {
       throw new Error(`fan-out round ${round + 1}: not every subscriber had the message within ${options.drainTimeoutS} s`);
     }
