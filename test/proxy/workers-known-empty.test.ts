@@ -95,7 +95,18 @@ describe('KnownEmpty (a worker\'s connection IDs with nothing queued)', () => {
     assert.equal(known.parkWithoutTake('g'), true);
     assert.equal(known.parkWithoutTake('h'), true);
     assert.equal(known.parkWithoutTake('i'), false, 'an ID that takes is known to the primary by its take');
-    assert.deepEqual(await message, ['g', 'h']);
+    // The flush timer is unref'd (it must not keep a worker alive): a timer of the test's own keeps the event loop
+    // running until the message comes, and bounds the wait. Without it the loop could end first, and node:test
+    // then cancelled this file's remaining tests.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('no seen message within 5 s')), 5000);
+    });
+    try {
+      assert.deepEqual(await Promise.race([message, deadline]), ['g', 'h']);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 
   test('a mark unused for two rotations is dropped; one used in between stays', async (t) => {
